@@ -1,0 +1,113 @@
+"""``doctor``: is this install healthy and can it do its job here?"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from argparse import Namespace
+from typing import Any
+
+from image_skill import __version__
+from image_skill.cli.config import config_mode
+from image_skill.cli.context import Context
+from image_skill.cli.parser import Registrar
+from image_skill.client import Result
+
+
+def register(reg: Registrar) -> None:
+    """Add ``doctor``."""
+    reg.command(
+        "doctor",
+        run_doctor,
+        "Check the CLI, service reachability, auth, output permissions and telemetry.",
+    )
+
+
+def run_doctor(context: Context, _args: Namespace) -> Result:
+    """Run every check; fail (exit 7) only when the service cannot be reached."""
+    checks: list[dict[str, Any]] = [
+        {
+            "name": "cli",
+            "status": "ok",
+            "detail": f"image-skill {__version__}, Python {platform.python_version()}",
+        },
+    ]
+    health = context.client().health()
+    if not health.ok:
+        return health
+    service = health.data or {}
+    checks.append(
+        {
+            "name": "service",
+            "status": "ok",
+            "detail": f"{context.mode} service, API {service.get('api_version')}",
+        }
+    )
+    checks.append(_auth_check(context))
+    checks.append(_output_check())
+    checks.append(_config_check())
+    telemetry = os.environ.get("IMAGE_SKILL_TELEMETRY", "on").lower()
+    checks.append(
+        {
+            "name": "telemetry",
+            "status": "ok",
+            "detail": "off (documented no-telemetry mode)" if telemetry == "off" else "on",
+        }
+    )
+    degraded = any(check["status"] != "ok" for check in checks)
+    health.envelope["data"] = {
+        "status": "degraded" if degraded else "ok",
+        "api_version": service.get("api_version"),
+        "mode": context.mode,
+        "api_base_url": context.base_url,
+        "cli_version": __version__,
+        "service": service,
+        "checks": checks,
+    }
+    return health
+
+
+def _auth_check(context: Context) -> dict[str, Any]:
+    if context.mode == "hosted" and context.token is None:
+        return {
+            "name": "auth",
+            "status": "warn",
+            "detail": "no token; run image-skill signup --agent ... --save",
+        }
+    who = context.client().whoami()
+    if who.ok:
+        actor = who.data.get("actor") or {}
+        return {
+            "name": "auth",
+            "status": "ok",
+            "detail": f"{actor.get('actor_type')} {actor.get('actor_id')} "
+            f"({actor.get('claim_state')})",
+        }
+    return {"name": "auth", "status": "fail", "detail": (who.error or {}).get("code")}
+
+
+def _output_check() -> dict[str, Any]:
+    try:
+        with tempfile.NamedTemporaryFile(dir=os.getcwd(), prefix=".image-skill-doctor-"):
+            pass
+    except OSError:
+        return {
+            "name": "output_dir",
+            "status": "warn",
+            "detail": "the current directory is not writable",
+        }
+    return {"name": "output_dir", "status": "ok", "detail": "current directory is writable"}
+
+
+def _config_check() -> dict[str, Any]:
+    mode = config_mode()
+    if mode is None:
+        return {"name": "config", "status": "ok", "detail": "no saved config"}
+    if mode & 0o077:
+        return {
+            "name": "config",
+            "status": "warn",
+            "detail": f"config is mode {mode:o}; run chmod 600 on it",
+        }
+    return {"name": "config", "status": "ok", "detail": "config is mode 600"}

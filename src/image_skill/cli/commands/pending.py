@@ -1,0 +1,66 @@
+"""Commands of the 0.1.0 surface that this build does not offer yet.
+
+They parse (so scripts get a clean answer, never a usage crash) and answer
+``PUBLIC_CLI_COMMAND_NOT_AVAILABLE`` (exit 2).
+"""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from typing import Any
+
+from image_skill.cli.parser import Registrar
+from image_skill.client import Result
+from image_skill.contract.errors import ImageSkillError
+
+PENDING_GROUPS = {
+    "credits": "Credit packs, quotes and purchases.",
+    "credits packs": "Credit packs.",
+    "models": "Creative models and their parameter schemas.",
+    "capabilities": "The capability catalog.",
+    "assets": "Owned assets.",
+    "jobs": "Creative jobs.",
+    "activity": "The activity ledger.",
+    "feedback": "Product feedback.",
+}
+PENDING_COMMANDS = {
+    "credits packs list": "List credit packs.",
+    "credits quote": "Request a credit quote.",
+    "credits buy": "Start a Stripe Checkout purchase for a quote.",
+    "credits status": "Show the state of a quote, payment or receipt.",
+    "credits fake-purchase": "Settle a fake/test quote.",
+    "models list": "List models.",
+    "models show": "Show one model's schema.",
+    "capabilities list": "List capabilities.",
+    "capabilities show": "Show one capability.",
+    "create": "Create an image (or plan one with --dry-run).",
+    "upload": "Upload a local file or remote URL as an owned asset.",
+    "edit": "Edit an owned asset, local file or URL.",
+    "assets show": "Show an owned asset.",
+    "assets get": "Download an owned asset.",
+    "jobs show": "Show a job.",
+    "jobs wait": "Wait for a job to finish.",
+    "jobs list": "List jobs.",
+    "activity list": "List activity events.",
+    "activity show": "Show an activity event or a subject's events.",
+    "feedback create": "Leave product feedback.",
+}
+
+
+def register(reg: Registrar) -> None:
+    """Add the not-yet-available commands."""
+    for words, summary in PENDING_GROUPS.items():
+        parser = reg.group(words, summary, default=not_available)
+        parser.set_defaults(accepts_extra=True)
+    for words, summary in PENDING_COMMANDS.items():
+        parser = reg.command(words, not_available, summary)
+        parser.set_defaults(accepts_extra=True)
+
+
+def not_available(_context: Any, args: Namespace) -> Result:
+    """The uniform answer of a command this build does not offer yet."""
+    raise ImageSkillError(
+        "PUBLIC_CLI_COMMAND_NOT_AVAILABLE",
+        f"'{args.command_name}' is not available in this build yet.",
+        recovery={"suggested_command": "image-skill help"},
+    )

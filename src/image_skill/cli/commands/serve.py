@@ -1,0 +1,54 @@
+"""``serve``: run the HTTP service for many agents."""
+
+from __future__ import annotations
+
+import sys
+from argparse import Namespace
+from typing import Any
+
+from image_skill.cli.parser import Registrar
+from image_skill.client import Result
+from image_skill.contract.errors import ImageSkillError
+
+
+def register(reg: Registrar) -> None:
+    """Add ``serve``."""
+    parser = reg.command("serve", run_serve, "Run the Image Skill HTTP service (uvicorn).")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8787, help="port to bind (default 8787)")
+    parser.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+
+def run_serve(_context: Any, args: Namespace) -> Result:
+    """Serve until interrupted; returns an envelope only if the server cannot start."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from image_skill.cli.runner import local_result
+    from image_skill.service.app import create_app
+    from image_skill.service.settings import Settings
+
+    try:
+        settings = Settings(embedded=False)
+    except ValidationError as exc:
+        problems = "; ".join(str(e.get("msg")) for e in exc.errors())
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS", f"Invalid service configuration: {problems}"
+        ) from None
+    sys.stderr.write(f"image-skill: serving on http://{args.host}:{args.port}\n")
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+        )
+    except SystemExit as exc:
+        raise ImageSkillError(
+            "SERVICE_UNAVAILABLE",
+            "The service could not start (port in use or database unreachable); see stderr.",
+        ) from exc
+    return local_result("image-skill serve", {"stopped": True})

@@ -1,0 +1,68 @@
+"""The CLI's saved config: written atomically, mode 0600, never printed whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from image_skill.contract.errors import ImageSkillError
+from image_skill.paths import config_path
+
+
+def load_config(path: Path | None = None) -> dict[str, Any]:
+    """The saved config, or ``{}`` when there is none (or it is unreadable)."""
+    target = path or config_path()
+    try:
+        data = json.loads(target.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_config(values: dict[str, Any], path: Path | None = None) -> Path:
+    """Replace the config atomically; the file is 0600 from its first byte."""
+    target = path or config_path()
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".config-", suffix=".tmp")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(values, handle, indent=2, sort_keys=True)
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ImageSkillError(
+            "LOCAL_FILE_ERROR",
+            "Could not write the CLI config file.",
+            recovery={"suggested_command": "image-skill doctor --json"},
+        ) from exc
+    return target
+
+
+def delete_config(path: Path | None = None) -> bool:
+    """Remove the config; True if there was one."""
+    target = path or config_path()
+    try:
+        target.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise ImageSkillError("LOCAL_FILE_ERROR", "Could not remove the CLI config file.") from exc
+    return True
+
+
+def config_mode(path: Path | None = None) -> int | None:
+    """The file's permission bits, or None if it does not exist."""
+    try:
+        return (path or config_path()).stat().st_mode & 0o777
+    except OSError:
+        return None

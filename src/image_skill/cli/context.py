@@ -1,0 +1,121 @@
+"""Per-invocation state: which service, which token, and the SDK client.
+
+Resolution order (first wins):
+  API base: --api-base-url, IMAGE_SKILL_API_BASE_URL, the saved config, embedded.
+  Token:    --token-stdin, --token, IMAGE_SKILL_TOKEN, IMAGE_SKILL_HOSTED_TOKEN,
+            the saved config (only if it was saved for this same API base).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from argparse import Namespace
+from typing import TYPE_CHECKING, Any
+
+from image_skill.cli.config import load_config
+from image_skill.contract.errors import ImageSkillError, invalid_arguments
+
+if TYPE_CHECKING:
+    from image_skill.client import Client
+
+TOKEN_ENV_VARS = ("IMAGE_SKILL_TOKEN", "IMAGE_SKILL_HOSTED_TOKEN")
+BASE_ENV_VAR = "IMAGE_SKILL_API_BASE_URL"
+
+
+def normalize_base(url: str | None) -> str | None:
+    """A canonical API base (no trailing slash), validated; None means embedded."""
+    if url is None:
+        return None
+    url = url.strip().rstrip("/")
+    if not url:
+        return None
+    if not (url.startswith("http://") or url.startswith("https://")):
+        raise invalid_arguments(
+            "--api-base-url must start with http:// or https://", field="api_base_url"
+        )
+    return url
+
+
+class Context:
+    """What one CLI invocation knows about its service and credentials."""
+
+    def __init__(self, args: Namespace, command: str) -> None:
+        self.args = args
+        self.command = command
+        self.json = bool(getattr(args, "json", False))
+        self.warnings: list[str] = []
+        self.config = load_config()
+        self.base_url, self.base_source = self._resolve_base()
+        self.token, self.token_source = self._resolve_token()
+        self._client: Client | None = None
+
+    def _resolve_base(self) -> tuple[str | None, str]:
+        flag = getattr(self.args, "api_base_url", None)
+        if flag:
+            return normalize_base(flag), "flag"
+        env = os.environ.get(BASE_ENV_VAR)
+        if env:
+            return normalize_base(env), "env"
+        saved = self.config.get("api_base_url")
+        if isinstance(saved, str) and saved:
+            return normalize_base(saved), "config"
+        return None, "embedded"
+
+    def _resolve_token(self) -> tuple[str | None, str]:
+        if getattr(self.args, "token_stdin", False):
+            line = sys.stdin.readline().strip()
+            if not line:
+                raise invalid_arguments("--token-stdin was given but stdin held no token.")
+            return line, "stdin"
+        flag = getattr(self.args, "token", None)
+        if flag:
+            self.warnings.append(
+                "A token on the command line can leak through process listings; "
+                "prefer --token-stdin or IMAGE_SKILL_TOKEN."
+            )
+            return flag.strip(), "flag"
+        for name in TOKEN_ENV_VARS:
+            value = os.environ.get(name)
+            if value and value.strip():
+                return value.strip(), "env"
+        saved = self.config.get("token")
+        if isinstance(saved, str) and saved and self._config_matches_base():
+            return saved, "config"
+        return None, "none"
+
+    def _config_matches_base(self) -> bool:
+        # A token saved for one service is never sent to another one.
+        if "api_base_url" not in self.config:
+            return self.base_url is not None
+        return normalize_base(self.config.get("api_base_url")) == self.base_url
+
+    @property
+    def mode(self) -> str:
+        """``embedded`` or ``hosted``."""
+        return "embedded" if self.base_url is None else "hosted"
+
+    def client(self) -> Client:
+        """The SDK client for this invocation (created on first use)."""
+        if self._client is None:
+            from image_skill.client import Client
+
+            self._client = Client(self.base_url, self.token, command=self.command)
+        return self._client
+
+    def close(self) -> None:
+        """Release the client (and stop an embedded service)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def require(self, value: Any, flag: str) -> Any:
+        """``value`` or INVALID_ARGUMENTS naming the missing flag."""
+        if value is None or value == "":
+            raise ImageSkillError(
+                "INVALID_ARGUMENTS",
+                f"{flag} is required.",
+                recovery={"required_flag": flag},
+                details={"field": flag},
+            )
+        return value

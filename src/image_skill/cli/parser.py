@@ -1,0 +1,145 @@
+"""Argument parsing: argparse (stdlib, cheap to import), errors as envelopes.
+
+Global flags (``--json``, ``--token``, ``--token-stdin``, ``--api-base-url``)
+are accepted before or after the command words.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from image_skill.contract.errors import ImageSkillError
+
+Handler = Callable[..., Any]
+
+
+class CliUsageError(ImageSkillError):
+    """Bad command-line usage (exit 2), carrying the parser that complained."""
+
+    def __init__(self, message: str, prog: str) -> None:
+        super().__init__(
+            "INVALID_ARGUMENTS",
+            message,
+            recovery={"suggested_command": f"{prog} --help"},
+        )
+        self.prog = prog
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of printing and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliUsageError(message[:1].upper() + message[1:] + ".", self.prog)
+
+
+def _global_options(parser: argparse.ArgumentParser, *, root: bool) -> None:
+    default: Any = None if root else argparse.SUPPRESS
+    flag_default: Any = False if root else argparse.SUPPRESS
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=flag_default,
+        help="print only the JSON envelope on stdout",
+    )
+    group.add_argument(
+        "--token",
+        default=default,
+        metavar="TOKEN",
+        help="agent token (prefer --token-stdin or IMAGE_SKILL_TOKEN)",
+    )
+    group.add_argument(
+        "--token-stdin",
+        action="store_true",
+        default=flag_default,
+        help="read the agent token from the first line of stdin",
+    )
+    group.add_argument(
+        "--api-base-url",
+        default=default,
+        metavar="URL",
+        help="service URL (default: run the service in-process)",
+    )
+    group.add_argument(
+        "-h", "--help", action="store_true", default=flag_default, help="show help for this command"
+    )
+
+
+def common_parent() -> argparse.ArgumentParser:
+    """The parent parser that gives every command the global flags."""
+    parent = Parser(add_help=False)
+    _global_options(parent, root=False)
+    return parent
+
+
+class Registrar:
+    """Adds commands and groups with consistent names, help and defaults."""
+
+    def __init__(self, root: argparse.ArgumentParser) -> None:
+        self.parent = common_parent()
+        self.subparsers = root.add_subparsers(
+            dest="command_word", metavar="COMMAND", parser_class=Parser
+        )
+        self.groups: dict[str, Any] = {}
+
+    def command(
+        self, words: str, handler: Handler, help_text: str, *, aliases: tuple[str, ...] = ()
+    ) -> argparse.ArgumentParser:
+        """Register the command ``words`` (e.g. ``"credits packs list"``)."""
+        *group_words, leaf = words.split()
+        container = self._container(group_words)
+        parser = container.add_parser(
+            leaf,
+            help=help_text,
+            description=help_text,
+            parents=[self.parent],
+            add_help=False,
+            aliases=aliases,
+        )
+        parser.set_defaults(
+            handler=handler, command_name=f"image-skill {words}", command_parser=parser
+        )
+        return parser
+
+    def group(
+        self,
+        words: str,
+        help_text: str,
+        *,
+        default: Handler | None = None,
+        default_words: str | None = None,
+    ) -> argparse.ArgumentParser:
+        """Register a command group; ``default`` runs when no subcommand is given."""
+        *outer, leaf = words.split()
+        container = self._container(outer)
+        parser = container.add_parser(
+            leaf, help=help_text, description=help_text, parents=[self.parent], add_help=False
+        )
+        parser.set_defaults(
+            handler=default,
+            command_parser=parser,
+            command_name=f"image-skill {default_words or words}",
+        )
+        self.groups[words] = parser.add_subparsers(
+            dest=f"{leaf}_word", metavar="SUBCOMMAND", parser_class=Parser
+        )
+        return parser
+
+    def _container(self, group_words: list[str]) -> Any:
+        return self.groups[" ".join(group_words)] if group_words else self.subparsers
+
+
+def build_parser(register: Callable[[Registrar], None]) -> argparse.ArgumentParser:
+    """The root parser with every command registered by ``register``."""
+    root = Parser(
+        prog="image-skill",
+        add_help=False,
+        description="Create, edit, inspect and reuse images from any agent.",
+    )
+    _global_options(root, root=True)
+    root.add_argument("-v", "--version", action="store_true", help="print the version")
+    root.set_defaults(handler=None, command_name="image-skill", command_parser=root)
+    register(Registrar(root))
+    return root

@@ -1,0 +1,82 @@
+"""Runs one parsed command and turns every outcome into exactly one envelope."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from argparse import ArgumentParser
+
+from image_skill.cli.commands import register_all
+from image_skill.cli.context import Context
+from image_skill.cli.output import emit
+from image_skill.cli.parser import build_parser
+from image_skill.client import Result
+from image_skill.contract.envelope import failure, success
+from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.ids import new_trace_id
+
+
+def local_result(command: str, data: object, *, warnings: list[str] | None = None) -> Result:
+    """A success envelope for work done without calling the service."""
+    return Result(success(command, data, trace_id=new_trace_id(), warnings=warnings), 0)
+
+
+def parser() -> ArgumentParser:
+    """The full CLI parser."""
+    return build_parser(register_all)
+
+
+def run(argv: list[str]) -> int:
+    """Parse ``argv``, run the command, print its envelope; returns the exit code."""
+    json_mode = "--json" in argv
+    command = "image-skill"
+    context: Context | None = None
+    try:
+        args, extras = parser().parse_known_args(argv)
+        command = args.command_name
+        if extras and not getattr(args, "accepts_extra", False):
+            raise ImageSkillError(
+                "INVALID_ARGUMENTS",
+                f"Unrecognized arguments for {command}: {' '.join(_safe(extras))}.",
+                recovery={"suggested_command": f"{command} --help"},
+            )
+        if getattr(args, "help", False) or args.handler is None:
+            from image_skill.cli.commands.meta import help_result
+
+            result = help_result(args, explicit=getattr(args, "help", False))
+        elif getattr(args, "version", False):
+            from image_skill.cli.commands.meta import version_result
+
+            result = version_result(args)
+        else:
+            context = Context(args, command)
+            result = args.handler(context, args)
+            if context.warnings:
+                result.envelope["warnings"] = context.warnings + list(
+                    result.envelope.get("warnings") or []
+                )
+        result.envelope["command"] = command
+    except ImageSkillError as exc:
+        result = Result(failure(command, exc, trace_id=new_trace_id()), exc.exit_code)
+    except KeyboardInterrupt:
+        interrupted = ImageSkillError("PUBLIC_CLI_FAILED", "Interrupted.")
+        result = Result(failure(command, interrupted, trace_id=new_trace_id()), 130)
+    except Exception:
+        if os.environ.get("IMAGE_SKILL_DEBUG"):
+            traceback.print_exc(file=sys.stderr)
+        crash = ImageSkillError(
+            "PUBLIC_CLI_FAILED",
+            "The CLI hit an unexpected error (set IMAGE_SKILL_DEBUG=1 for details on stderr).",
+            recovery={"suggested_command": "image-skill feedback create --json"},
+        )
+        result = Result(failure(command, crash, trace_id=new_trace_id()), crash.exit_code)
+    finally:
+        if context is not None:
+            context.close()
+    return emit(result.envelope, result.exit_code, json_mode=json_mode)
+
+
+def _safe(extras: list[str]) -> list[str]:
+    # Never echo what might be a secret or a prompt: show flags, mask values.
+    return [item if item.startswith("-") else "…" for item in extras][:6]

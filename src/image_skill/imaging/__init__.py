@@ -1,0 +1,1 @@
+"""Image inspection and sanitization shared by the service's creative paths."""

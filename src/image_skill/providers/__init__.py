@@ -1,0 +1,1 @@
+"""Provider plugins and their built-in implementations."""

@@ -1,0 +1,1 @@
+"""The Image Skill HTTP service (FastAPI). Never imported on the CLI's hosted path."""

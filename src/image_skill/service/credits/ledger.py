@@ -1,0 +1,91 @@
+"""The credit ledger: append-only rows; a balance is always a sum, never a stored number.
+
+Rows are never updated or deleted. A movement that must happen at most once
+(the signup grant, the debit of one job) carries an ``idempotency_scope`` with
+a unique constraint, so a retry can only ever add the row once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.contract.ids import new_id, utc_now
+from image_skill.service.db.models import CreditLedgerEntry
+
+GRANT = "grant"
+RESERVATION = "reservation"
+DEBIT = "debit"
+RELEASE = "release"
+PURCHASE_GRANT = "purchase_grant"
+
+
+async def grant_once(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    actor_id: str,
+    amount: int,
+    reason: str,
+    scope: str,
+    kind: str = GRANT,
+    reference_id: str | None = None,
+) -> CreditLedgerEntry:
+    """Add credits exactly once per ``scope`` (returns the existing row on repeat)."""
+    existing = (
+        await session.execute(
+            select(CreditLedgerEntry).where(CreditLedgerEntry.idempotency_scope == scope)
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    entry = CreditLedgerEntry(
+        id=new_id("credit_event"),
+        organization_id=organization_id,
+        actor_id=actor_id,
+        kind=kind,
+        amount=amount,
+        reason=reason,
+        reference_id=reference_id,
+        idempotency_scope=scope,
+        created_at=utc_now(),
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def balance(session: AsyncSession, actor_id: str) -> int:
+    """Spendable credits: every grant minus debits and open reservations."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(CreditLedgerEntry.amount), 0)).where(
+            CreditLedgerEntry.actor_id == actor_id
+        )
+    )
+    return int(total or 0)
+
+
+async def granted_by_reason(session: AsyncSession, actor_id: str, reason: str) -> int:
+    """Total credits granted to an actor for one reason (e.g. the free preview)."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(CreditLedgerEntry.amount), 0)).where(
+            CreditLedgerEntry.actor_id == actor_id,
+            CreditLedgerEntry.reason == reason,
+            CreditLedgerEntry.amount > 0,
+        )
+    )
+    return int(total or 0)
+
+
+async def jobs_debited_since(session: AsyncSession, actor_id: str, since: datetime) -> int:
+    """How many distinct jobs were debited since ``since`` (the daily cap's count)."""
+    total = await session.scalar(
+        select(func.count(func.distinct(CreditLedgerEntry.job_id))).where(
+            CreditLedgerEntry.actor_id == actor_id,
+            CreditLedgerEntry.kind == DEBIT,
+            CreditLedgerEntry.created_at >= since,
+        )
+    )
+    return int(total or 0)

@@ -1,0 +1,80 @@
+"""One place that turns every failure into the envelope.
+
+Covers our own errors, request validation, unknown routes, wrong methods and
+anything unexpected (logged with the trace id, never shown to the caller).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from image_skill.contract.errors import ImageSkillError
+from image_skill.service.responses import error_response, trace_id_of
+
+log = logging.getLogger("image_skill.service")
+
+
+def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(exc: RequestValidationError) -> ImageSkillError:
+    problems = []
+    fields = []
+    for item in exc.errors()[:5]:
+        field = _field_path(item.get("loc", ()))
+        fields.append(field)
+        # pydantic messages describe the rule, never the submitted value.
+        problems.append(f"{field}: {item.get('msg', 'invalid')}")
+    message = "Invalid request: " + "; ".join(problems) if problems else "Invalid request body."
+    return ImageSkillError(
+        "INVALID_ARGUMENTS", message, details={"field": fields[0] if fields else None}
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the envelope-producing handlers on ``app``."""
+
+    @app.exception_handler(ImageSkillError)
+    async def _domain(request: Request, exc: ImageSkillError) -> JSONResponse:
+        return error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request, _validation_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            error = ImageSkillError("NOT_FOUND", "No such route. See /openapi.json for the API.")
+        elif exc.status_code == 405:
+            error = ImageSkillError(
+                "METHOD_NOT_ALLOWED", f"Method {request.method} is not allowed on this route."
+            )
+        elif exc.status_code < 500:
+            error = ImageSkillError("INVALID_ARGUMENTS", "The request could not be processed.")
+        else:
+            error = ImageSkillError("INTERNAL_ERROR", "The service failed to process the request.")
+        return error_response(request, error)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        trace_id = trace_id_of(request)
+        log.error(
+            "unhandled error",
+            exc_info=exc,
+            extra={"trace_id": trace_id, "path": request.url.path},
+        )
+        error = ImageSkillError(
+            "INTERNAL_ERROR",
+            f"The service hit an unexpected error; it was logged under {trace_id}.",
+            recovery={"suggested_command": "image-skill doctor --json"},
+        )
+        return error_response(request, error)

@@ -1,0 +1,37 @@
+"""``GET /healthz``: is the service up and can it reach its database."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from image_skill import __version__
+from image_skill.contract.envelope import API_VERSION
+from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.ids import iso, utc_now
+from image_skill.service.deps import AppSettings, Session
+from image_skill.service.responses import envelope_response
+
+router = APIRouter()
+
+
+@router.get("/healthz", name="image-skill doctor")
+async def healthz(request: Request, session: Session, settings: AppSettings) -> JSONResponse:
+    """Service status, API version and database reachability."""
+    try:
+        await session.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise ImageSkillError(
+            "SERVICE_UNAVAILABLE", "The service cannot reach its database.", retryable=True
+        ) from exc
+    data = {
+        "status": "ok",
+        "api_version": API_VERSION,
+        "service": "image-skill",
+        "version": __version__,
+        "mode": "embedded" if settings.embedded else "server",
+        "database": "ok",
+        "time": iso(utc_now()),
+    }
+    return envelope_response(request, data)

@@ -1,0 +1,1 @@
+"""Organizations, humans, agents, tokens and claim states."""

@@ -1,0 +1,61 @@
+"""Database access for identity: plain queries, no business rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.service.db.models import Actor, ApiToken, Organization
+
+
+async def human_by_email(session: AsyncSession, email: str) -> Actor | None:
+    """The human sponsor registered with ``email``."""
+    query = select(Actor).where(Actor.actor_type == "human", Actor.email == email)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def agent_by_sponsor_and_name(
+    session: AsyncSession, sponsor_id: str, name: str
+) -> Actor | None:
+    """The agent ``name`` sponsored by ``sponsor_id``."""
+    query = select(Actor).where(Actor.sponsor_id == sponsor_id, Actor.name == name)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def local_owner(session: AsyncSession) -> Actor | None:
+    """The embedded mode's owner identity, if created."""
+    query = select(Actor).where(Actor.is_local_owner.is_(True))
+    return (await session.execute(query)).scalars().first()
+
+
+async def token_with_actor(session: AsyncSession, token_hash: str) -> tuple[ApiToken, Actor] | None:
+    """The token row with this hash and its actor."""
+    query = (
+        select(ApiToken, Actor)
+        .join(Actor, Actor.id == ApiToken.actor_id)
+        .where(ApiToken.token_hash == token_hash)
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def revoke_tokens(session: AsyncSession, actor_id: str, *, reason: str, at: datetime) -> int:
+    """Revoke every live token of an actor; returns how many."""
+    result = await session.execute(
+        update(ApiToken)
+        .where(ApiToken.actor_id == actor_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=at, revoked_reason=reason)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def live_token(session: AsyncSession, token_id: str) -> ApiToken | None:
+    """A token row by id."""
+    return await session.get(ApiToken, token_id)
+
+
+async def organization(session: AsyncSession, organization_id: str) -> Organization | None:
+    """An organization by id."""
+    return await session.get(Organization, organization_id)

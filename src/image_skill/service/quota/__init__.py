@@ -1,0 +1,1 @@
+"""Quota: what an actor may still spend today."""

@@ -1,0 +1,20 @@
+"""HTTP route for the quota read."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
+from image_skill.service.quota.service import quota_view
+from image_skill.service.responses import envelope_response
+
+router = APIRouter()
+
+
+@router.get("/v1/quota", name="image-skill usage quota")
+async def quota(
+    request: Request, principal: CurrentPrincipal, session: Session, settings: AppSettings
+) -> JSONResponse:
+    """Balance, daily cap, jobs used today and the reset time."""
+    return envelope_response(request, await quota_view(session, settings, principal))

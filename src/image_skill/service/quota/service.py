@@ -1,0 +1,67 @@
+"""The quota view: balance, free-preview grant, daily job cap and reset time."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.contract.ids import iso, utc_now
+from image_skill.service.credits import ledger
+from image_skill.service.identity.principal import Principal
+from image_skill.service.settings import Settings
+
+CREDIT_UNIT_USD = 0.01
+
+
+def daily_job_cap(settings: Settings, principal: Principal) -> int | None:
+    """The creative-job cap per UTC day for this actor (None: unlimited)."""
+    if principal.is_local_owner:
+        return None
+    return {
+        "unclaimed": settings.daily_job_cap_unclaimed,
+        "payment_backed_unclaimed": settings.daily_job_cap_payment_backed,
+        "claimed": settings.daily_job_cap_claimed,
+    }.get(principal.claim_state, 0)
+
+
+def utc_day_bounds(now: datetime) -> tuple[datetime, datetime]:
+    """Start of the current UTC day and the next reset."""
+    start = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+    return start, start + timedelta(days=1)
+
+
+async def quota_view(
+    session: AsyncSession, settings: Settings, principal: Principal
+) -> dict[str, Any]:
+    """The ``usage quota`` data for ``principal``."""
+    now = utc_now()
+    day_start, reset_at = utc_day_bounds(now)
+    balance = await ledger.balance(session, principal.actor_id)
+    free_preview = await ledger.granted_by_reason(session, principal.actor_id, "free_preview")
+    used_today = await ledger.jobs_debited_since(session, principal.actor_id, day_start)
+    cap = daily_job_cap(settings, principal)
+    remaining = None if cap is None else max(cap - used_today, 0)
+    return {
+        "claim_state": principal.claim_state,
+        "credits": {
+            "balance": balance,
+            "credit_unit_usd": CREDIT_UNIT_USD,
+            "credit_unit_cents": 1,
+            "balance_usd": round(balance * CREDIT_UNIT_USD, 2),
+            "free_preview_granted": free_preview,
+        },
+        "jobs": {
+            "daily_cap": cap,
+            "used_today": used_today,
+            "remaining_today": remaining,
+            "window": "utc_day",
+            "resets_at": iso(reset_at),
+        },
+        "limits": {
+            "unlimited": principal.is_local_owner,
+            "creative_operations": ["create", "edit"],
+        },
+        "as_of": iso(now),
+    }

@@ -1,0 +1,68 @@
+"""Turning service results and errors into envelope responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER, failure, success
+from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.ids import new_trace_id
+
+DEFAULT_COMMAND = "image-skill api"
+
+
+def trace_id_of(request: Request) -> str:
+    """The request's trace id, minted on first use."""
+    trace_id: str | None = getattr(request.state, "trace_id", None)
+    if trace_id is None:
+        trace_id = new_trace_id()
+        request.state.trace_id = trace_id
+    return trace_id
+
+
+def command_of(request: Request) -> str:
+    """The CLI command a route answers for (its route name), for the envelope."""
+    route = request.scope.get("route")
+    name = getattr(route, "name", None)
+    return name if isinstance(name, str) and name.startswith("image-skill") else DEFAULT_COMMAND
+
+
+def actor_of(request: Request) -> dict[str, Any] | None:
+    """The envelope actor of an authenticated request, if any."""
+    principal = getattr(request.state, "principal", None)
+    return None if principal is None else principal.envelope_actor()
+
+
+def envelope_response(
+    request: Request,
+    data: Any,
+    *,
+    status_code: int = 200,
+    warnings: list[Any] | None = None,
+    actor: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """A success envelope with the exit-code and trace headers."""
+    trace_id = trace_id_of(request)
+    body = success(
+        command_of(request),
+        data,
+        trace_id=trace_id,
+        actor=actor if actor is not None else actor_of(request),
+        warnings=warnings,
+    )
+    headers = {EXIT_CODE_HEADER: "0", TRACE_HEADER: trace_id}
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def error_response(request: Request, error: ImageSkillError) -> JSONResponse:
+    """An error envelope whose status and exit code come from the error code."""
+    trace_id = trace_id_of(request)
+    body = failure(command_of(request), error, trace_id=trace_id, actor=actor_of(request))
+    headers = {EXIT_CODE_HEADER: str(error.exit_code), TRACE_HEADER: trace_id}
+    retry_after = (error.recovery or {}).get("retry_after_seconds")
+    if retry_after is not None:
+        headers["retry-after"] = str(int(retry_after))
+    return JSONResponse(body, status_code=error.http_status, headers=headers)

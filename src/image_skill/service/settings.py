@@ -1,0 +1,71 @@
+"""Service configuration from ``IMAGE_SKILL_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from image_skill.paths import data_home
+
+
+class Settings(BaseSettings):
+    """Everything an operator can tune; defaults suit one machine in dev."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGE_SKILL_", extra="ignore")
+
+    environment: Literal["dev", "test", "production"] = "dev"
+    home: Path = Field(default_factory=data_home)
+    database_url: str | None = None
+    public_base_url: str | None = None
+    media_base_url: str | None = None
+    auto_migrate: bool = True
+    # Embedded mode: the app runs inside the CLI process and a request without a
+    # token acts as the machine's owner. Never enabled by `serve`.
+    embedded: bool = False
+    token_pepper: str = "image-skill-dev-pepper"
+
+    free_preview_credits: int = Field(default=10, ge=0)
+    daily_job_cap_unclaimed: int = Field(default=2, ge=0)
+    daily_job_cap_payment_backed: int = Field(default=50, ge=0)
+    daily_job_cap_claimed: int = Field(default=500, ge=0)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment == "production":
+            if self.token_pepper == "image-skill-dev-pepper":
+                raise ValueError("IMAGE_SKILL_TOKEN_PEPPER must be set in production")
+            if self.embedded:
+                raise ValueError("embedded mode cannot run in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Async SQLAlchemy URL: the configured one, else SQLite under ``home``."""
+        if self.database_url:
+            return to_async_url(self.database_url)
+        return f"sqlite+aiosqlite:///{self.home / 'image-skill.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is SQLite (serialised writers, no row locks)."""
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def to_async_url(url: str) -> str:
+    """Map plain database URLs to the async drivers we ship."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def to_sync_url(url: str) -> str:
+    """The synchronous twin of an async URL (migrations and admin commands)."""
+    if url.startswith("sqlite+aiosqlite://"):
+        return "sqlite://" + url[len("sqlite+aiosqlite://") :]
+    return url
