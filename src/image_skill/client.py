@@ -6,10 +6,13 @@ so ``Client().whoami()`` works on a fresh machine with no server.
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
+import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from image_skill import __version__
 from image_skill.contract.envelope import EXIT_CODE_HEADER, failure
@@ -81,6 +84,7 @@ class Client:
         self.token = token
         self.command = command
         self.base_url = base_url
+        self.timeout = timeout
 
     @property
     def embedded(self) -> bool:
@@ -173,6 +177,294 @@ class Client:
     def quota(self) -> Result:
         """``GET /v1/quota``."""
         return self.request("GET", "/v1/quota")
+
+    # -- catalog (public, no token) --------------------------------------------
+
+    def models(self) -> Result:
+        """``GET /v1/models``: the public model catalog."""
+        return self.request("GET", "/v1/models", auth=False)
+
+    def model(self, model_id: str) -> Result:
+        """``GET /v1/models/{id}``: one model's full schema."""
+        return self.request("GET", f"/v1/models/{path_segment(model_id)}", auth=False)
+
+    def capabilities(self) -> Result:
+        """``GET /v1/capabilities``: the capability catalog."""
+        return self.request("GET", "/v1/capabilities", auth=False)
+
+    def capability(self, capability_id: str) -> Result:
+        """``GET /v1/capabilities/{id}``: one capability."""
+        return self.request("GET", f"/v1/capabilities/{path_segment(capability_id)}", auth=False)
+
+    # -- creative ---------------------------------------------------------------
+
+    def create(
+        self,
+        prompt: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        intent: str | None = None,
+        aspect_ratio: str = "1:1",
+        max_estimated_usd_per_image: float | None = None,
+        max_usd: float | None = None,
+        model_parameters: dict[str, Any] | None = None,
+        output: dict[str, Any] | None = None,
+        dry_run: bool = False,
+        accept_unknown_cost: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Result:
+        """``POST /v1/create``: generate an image (or plan one with ``dry_run``)."""
+        body = _creative_body(
+            prompt=prompt,
+            provider=provider,
+            model=model,
+            intent=intent,
+            aspect_ratio=aspect_ratio,
+            max_estimated_usd_per_image=max_estimated_usd_per_image,
+            max_usd=max_usd,
+            model_parameters=model_parameters,
+            output=output,
+        )
+        body["dry_run"] = bool(dry_run)
+        body["accept_unknown_cost"] = bool(accept_unknown_cost)
+        return self.request("POST", "/v1/create", body=body, headers=_idempotency(idempotency_key))
+
+    def upload(
+        self,
+        source_kind: str,
+        filename: str,
+        remote_origin: str | None,
+        mime_type: str | None,
+        content_length: int,
+        sha256: str,
+        bytes_base64: str,
+    ) -> Result:
+        """``POST /v1/upload``: store client-read image bytes as an owned input asset."""
+        body = {
+            "source_kind": source_kind,
+            "filename": filename,
+            "remote_origin": remote_origin,
+            "mime_type": mime_type,
+            "content_length": content_length,
+            "sha256": sha256,
+            "bytes_base64": bytes_base64,
+        }
+        return self.request("POST", "/v1/upload", body=body)
+
+    def edit(
+        self,
+        input_asset_id: str,
+        prompt: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        intent: str | None = None,
+        aspect_ratio: str = "auto",
+        max_estimated_usd_per_image: float | None = None,
+        max_usd: float | None = None,
+        model_parameters: dict[str, Any] | None = None,
+        output: dict[str, Any] | None = None,
+        dry_run: bool = False,
+        accept_unknown_cost: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Result:
+        """``POST /v1/edit``: edit an owned input asset."""
+        body: dict[str, Any] = {"input_asset_id": input_asset_id}
+        body.update(
+            _creative_body(
+                prompt=prompt,
+                provider=provider,
+                model=model,
+                intent=intent,
+                aspect_ratio=aspect_ratio,
+                max_estimated_usd_per_image=max_estimated_usd_per_image,
+                max_usd=max_usd,
+                model_parameters=model_parameters,
+                output=output,
+            )
+        )
+        if dry_run:
+            body["dry_run"] = True
+        body["accept_unknown_cost"] = bool(accept_unknown_cost)
+        return self.request("POST", "/v1/edit", body=body, headers=_idempotency(idempotency_key))
+
+    # -- assets and jobs --------------------------------------------------------
+
+    def asset(self, asset_id: str) -> Result:
+        """``GET /v1/assets/{id}``: an owned asset's metadata and URL."""
+        return self.request("GET", f"/v1/assets/{path_segment(asset_id)}")
+
+    def job(self, job_id: str) -> Result:
+        """``GET /v1/jobs/{id}``."""
+        return self.request("GET", f"/v1/jobs/{path_segment(job_id)}")
+
+    def jobs(
+        self, *, limit: int | None = None, cursor: str | None = None, status: str | None = None
+    ) -> Result:
+        """``GET /v1/jobs``: this agent's jobs, newest first."""
+        params = {"limit": limit, "cursor": cursor, "status": status}
+        return self.request("GET", "/v1/jobs", params=params)
+
+    def download(
+        self,
+        url: str,
+        *,
+        max_bytes: int | None = None,
+        allow_file: bool | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Fetch an asset URL **without** the token: ``(status, headers, body)``.
+
+        ``http(s)://`` goes over the network (redirects only to http/https);
+        ``file://`` (the embedded store) is read locally and is allowed only in
+        embedded mode unless ``allow_file`` says otherwise; a path such as
+        ``/a/<id>.png`` is taken relative to the API base URL. Raises
+        ``ImageSkillError`` (``ASSET_DOWNLOAD_FAILED``) when nothing came back.
+        """
+        if allow_file is None:
+            allow_file = self.embedded
+        if url.startswith("/") and not url.startswith("//") and self.base_url:
+            url = self.base_url.rstrip("/") + url  # a service-relative media path
+        return fetch_url(url, timeout=self.timeout, max_bytes=max_bytes, allow_file=allow_file)
+
+
+def _creative_body(**fields: Any) -> dict[str, Any]:
+    # Optional creative fields are sent only when set (aspect_ratio always has a value).
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _idempotency(key: str | None) -> dict[str, str] | None:
+    return {"Idempotency-Key": key} if key else None
+
+
+def _web_only_opener() -> Any:
+    """A urllib opener that follows redirects only to http/https (stdlib, loaded lazily)."""
+    import urllib.request
+
+    class WebOnlyRedirects(urllib.request.HTTPRedirectHandler):
+        max_redirections = 5
+
+        def redirect_request(
+            self,
+            req: urllib.request.Request,
+            fp: Any,
+            code: int,
+            msg: str,
+            headers: Any,
+            newurl: str,
+        ) -> urllib.request.Request | None:
+            if urlsplit(newurl).scheme.lower() not in ("http", "https"):
+                raise ImageSkillError(
+                    "ASSET_DOWNLOAD_FAILED",
+                    "The URL redirected to a location that is not http or https.",
+                    retryable=False,
+                )
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return urllib.request.build_opener(WebOnlyRedirects())
+
+
+def _download_failed(message: str, *, retryable: bool = True) -> ImageSkillError:
+    return ImageSkillError("ASSET_DOWNLOAD_FAILED", message, retryable=retryable)
+
+
+def _read_capped(stream: Any, max_bytes: int | None, deadline: float) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = stream.read(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if max_bytes is not None and total > max_bytes:
+            raise _download_failed(
+                f"The content is larger than the limit of {max_bytes} bytes.", retryable=False
+            )
+        if time.monotonic() > deadline:
+            raise _download_failed("The download did not finish in time.")
+        chunks.append(chunk)
+
+
+def fetch_url(
+    url: str,
+    *,
+    timeout: float = 60.0,
+    max_bytes: int | None = None,
+    allow_file: bool = False,
+) -> tuple[int, dict[str, str], bytes]:
+    """GET ``url`` with no credentials: ``(status, lower-cased headers, body)``.
+
+    HTTP error statuses are returned, not raised; a request that got no answer
+    (or broke a limit) raises ``ASSET_DOWNLOAD_FAILED``. Messages never contain
+    the URL. ``file://`` URLs are read from disk only when ``allow_file``.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if not allow_file:
+            raise _download_failed(
+                "file:// asset URLs are only readable in embedded mode.", retryable=False
+            )
+        return _read_file_url(parts.netloc, parts.path, max_bytes)
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise _download_failed("The URL is not an http(s) URL.", retryable=False)
+    import urllib.error
+    import urllib.request
+
+    opener = _web_only_opener()
+    request = urllib.request.Request(
+        url, method="GET", headers={"user-agent": USER_AGENT, "accept": "*/*"}
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            headers = {k.lower(): v for k, v in response.getheaders()}
+            declared = headers.get("content-length", "")
+            if max_bytes is not None and declared.isdigit() and int(declared) > max_bytes:
+                raise _download_failed(
+                    f"The content is larger than the limit of {max_bytes} bytes.",
+                    retryable=False,
+                )
+            body = _read_capped(response, max_bytes, deadline)
+            return int(response.status), headers, body
+    except urllib.error.HTTPError as exc:
+        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+        return int(exc.code), headers, b""
+    except ImageSkillError:
+        raise
+    except TimeoutError as exc:
+        raise _download_failed("The download did not finish in time.") from exc
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise _download_failed("The URL could not be fetched.") from exc
+
+
+def _read_file_url(
+    netloc: str, path: str, max_bytes: int | None
+) -> tuple[int, dict[str, str], bytes]:
+    if netloc not in ("", "localhost"):
+        raise _download_failed("Remote file:// URLs are not supported.", retryable=False)
+    from urllib.request import url2pathname
+
+    local = url2pathname(path)
+    try:
+        size = os.path.getsize(local)
+        if max_bytes is not None and size > max_bytes:
+            raise _download_failed(
+                f"The content is larger than the limit of {max_bytes} bytes.", retryable=False
+            )
+        with open(local, "rb") as handle:
+            body = handle.read()
+    except FileNotFoundError:
+        return 404, {}, b""
+    except OSError as exc:
+        raise _download_failed("The local asset file could not be read.", retryable=False) from exc
+    headers = {"content-length": str(len(body))}
+    import mimetypes
+
+    mime = mimetypes.guess_type(local)[0]
+    if mime:
+        headers["content-type"] = mime
+    return 200, headers, body
 
 
 def path_segment(value: str) -> str:

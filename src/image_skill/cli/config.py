@@ -48,6 +48,25 @@ def save_config(values: dict[str, Any], path: Path | None = None) -> Path:
     return target
 
 
+def check_writable(path: Path | None = None) -> None:
+    """LOCAL_FILE_ERROR now if the config could not be written later.
+
+    ``signup --save`` calls this before asking for a token: signup revokes the
+    previous token, so a token that cannot be saved would be lost.
+    """
+    target = path or config_path()
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".config-check-"):
+            pass
+    except OSError as exc:
+        raise ImageSkillError(
+            "LOCAL_FILE_ERROR",
+            "The CLI config file cannot be written; nothing was changed.",
+            recovery={"suggested_command": "image-skill doctor --json"},
+        ) from exc
+
+
 def delete_config(path: Path | None = None) -> bool:
     """Remove the config; True if there was one."""
     target = path or config_path()

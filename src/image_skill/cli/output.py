@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
+
+# Commands may register a human renderer for their success data (keyed by
+# envelope ``command``); everything else uses ``render_human``.
+HUMAN_RENDERERS: dict[str, Callable[[Any], str]] = {}
 
 
 def emit(envelope: dict[str, Any], exit_code: int, *, json_mode: bool) -> int:
@@ -20,7 +25,8 @@ def emit(envelope: dict[str, Any], exit_code: int, *, json_mode: bool) -> int:
     for warning in envelope.get("warnings") or []:
         sys.stderr.write(f"warning: {warning}\n")
     if envelope.get("ok"):
-        text = render_human(envelope.get("data"))
+        renderer = HUMAN_RENDERERS.get(str(envelope.get("command")), render_human)
+        text = renderer(envelope.get("data"))
         if text:
             sys.stdout.write(text + "\n")
     else:

@@ -10,11 +10,12 @@ from argparse import ArgumentParser
 from image_skill.cli.commands import register_all
 from image_skill.cli.context import Context
 from image_skill.cli.output import emit
-from image_skill.cli.parser import build_parser
+from image_skill.cli.parser import CliUsageError, build_parser
 from image_skill.client import Result
 from image_skill.contract.envelope import failure, success
 from image_skill.contract.errors import ImageSkillError
 from image_skill.contract.ids import new_trace_id
+from image_skill.contract.tokens import scrub
 
 
 def local_result(command: str, data: object, *, warnings: list[str] | None = None) -> Result:
@@ -41,14 +42,16 @@ def run(argv: list[str]) -> int:
                 f"Unrecognized arguments for {command}: {' '.join(_safe(extras))}.",
                 recovery={"suggested_command": f"{command} --help"},
             )
-        if getattr(args, "help", False) or args.handler is None:
+        if getattr(args, "version", False) and not getattr(args, "help", False):
+            # ``--version``/``-v`` only exist on the root parser, whose handler is None.
+            from image_skill.cli.commands.meta import version_result
+
+            command = "image-skill version"
+            result = version_result(args)
+        elif getattr(args, "help", False) or args.handler is None:
             from image_skill.cli.commands.meta import help_result
 
             result = help_result(args, explicit=getattr(args, "help", False))
-        elif getattr(args, "version", False):
-            from image_skill.cli.commands.meta import version_result
-
-            result = version_result(args)
         else:
             context = Context(args, command)
             result = args.handler(context, args)
@@ -58,6 +61,10 @@ def run(argv: list[str]) -> int:
                 )
         result.envelope["command"] = command
     except ImageSkillError as exc:
+        # argparse and help echo what was typed; a token typed in the wrong place must not leak.
+        exc.message = scrub(exc.message)
+        if isinstance(exc, CliUsageError):
+            command = exc.prog  # the (sub)command whose arguments were wrong
         result = Result(failure(command, exc, trace_id=new_trace_id()), exc.exit_code)
     except KeyboardInterrupt:
         interrupted = ImageSkillError("PUBLIC_CLI_FAILED", "Interrupted.")

@@ -32,6 +32,7 @@ ERROR_SPECS: dict[str, ErrorSpec] = {
     "NOT_FOUND": ErrorSpec(404, 1),
     "CONFLICT": ErrorSpec(409, 1),
     "INTERNAL_ERROR": ErrorSpec(500, 1, retryable=True),
+    "JOB_INTERRUPTED": ErrorSpec(500, 1, retryable=True),
     "PUBLIC_CLI_FAILED": ErrorSpec(500, 1),
     "FEEDBACK_STORAGE_UNAVAILABLE": ErrorSpec(503, 1, retryable=True),
     # exit 2: invalid arguments

@@ -53,6 +53,14 @@ def display_prefix(raw: str) -> str:
     return raw[: len(TOKEN_PREFIX) + 4] + "…"
 
 
+_TOKEN_LIKE = re.compile(r"isk_[a-z]+_[A-Za-z0-9]+")
+
+
+def scrub(text: str) -> str:
+    """``text`` with anything token-shaped (e.g. echoed by argparse) redacted."""
+    return _TOKEN_LIKE.sub("isk_… (redacted)", text)
+
+
 def redact(raw: str | None) -> str | None:
     """What the CLI prints in place of a token."""
     return None if raw is None else display_prefix(raw) + " (redacted)"

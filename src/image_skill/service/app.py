@@ -13,6 +13,12 @@ import anyio
 from fastapi import FastAPI
 
 from image_skill import __version__
+from image_skill.providers.plugins import default_models
+from image_skill.service.assets.routes import router as assets_router
+from image_skill.service.catalog.pricing import PricingPolicy
+from image_skill.service.catalog.routes import router as catalog_router
+from image_skill.service.creative.policy import PromptPolicy
+from image_skill.service.creative.routes import router as creative_router
 from image_skill.service.db.engine import create_engine_for, session_scope
 from image_skill.service.db.migrate import upgrade_to_head
 from image_skill.service.error_handlers import install_error_handlers
@@ -20,11 +26,16 @@ from image_skill.service.health.routes import router as health_router
 from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.routes import router as identity_router
 from image_skill.service.identity.service import ensure_local_owner
+from image_skill.service.jobs.recovery import recover_stale_jobs
+from image_skill.service.jobs.routes import router as jobs_router
 from image_skill.service.quota.routes import router as quota_router
+from image_skill.service.runtime import Runtime
 from image_skill.service.settings import Settings
+from image_skill.service.storage.base import AssetStore
+from image_skill.service.storage.local import LocalAssetStore
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, store: AssetStore | None = None) -> FastAPI:
     """Build the service for ``settings`` (read from the environment when omitted)."""
     settings = settings or Settings()
 
@@ -34,9 +45,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await anyio.to_thread.run_sync(upgrade_to_head, settings)
         engine = create_engine_for(settings)
         app.state.engine = engine
+        app.state.store = store or LocalAssetStore(settings.home / "assets")
+        app.state.runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            store=app.state.store,
+            models=default_models(),
+            pricing=PricingPolicy(
+                markup=settings.pricing_markup,
+                unknown_cost_hold_credits=settings.unknown_cost_hold_credits,
+            ),
+            prompt_policy=PromptPolicy.from_setting(settings.prompt_blocked_terms),
+        )
         try:
             if settings.embedded:
                 await _ensure_owner(app)
+            await recover_stale_jobs(engine)
             yield
         finally:
             await engine.dispose()
@@ -49,7 +73,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (health_router, identity_router, quota_router):
+    routers = (
+        health_router,
+        identity_router,
+        quota_router,
+        catalog_router,
+        creative_router,
+        assets_router,
+        jobs_router,
+    )
+    for router in routers:
         app.include_router(router)
     return app
 

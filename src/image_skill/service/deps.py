@@ -46,17 +46,20 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
-async def optional_principal(
-    request: Request, session: Session, settings: AppSettings
-) -> Principal | None:
-    """The caller if authenticated; in embedded mode a token-less call is the owner."""
+async def optional_principal(request: Request, settings: AppSettings) -> Principal | None:
+    """The caller if authenticated; in embedded mode a token-less call is the owner.
+
+    Uses its own short read-only transaction so a writing route never holds
+    the write lock while authenticating.
+    """
     raw = bearer_token(request)
     principal: Principal | None = None
-    if raw is not None:
-        principal = await authenticate(session, raw, pepper=settings.token_pepper)
-    elif settings.embedded:
-        owner = await identity_repository.local_owner(session)
-        principal = owner_principal(owner) if owner is not None else None
+    async with session_scope(request.app.state.engine, write=False) as session:
+        if raw is not None:
+            principal = await authenticate(session, raw, pepper=settings.token_pepper)
+        elif settings.embedded:
+            owner = await identity_repository.local_owner(session)
+            principal = owner_principal(owner) if owner is not None else None
     request.state.principal = principal
     return principal
 

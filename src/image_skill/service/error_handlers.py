@@ -29,6 +29,11 @@ def _validation_error(exc: RequestValidationError) -> ImageSkillError:
     problems = []
     fields = []
     for item in exc.errors()[:5]:
+        if item.get("type") == "json_invalid":
+            # The location is ("body", <character offset>): not a field name.
+            fields.append("body")
+            problems.append("body: not valid JSON")
+            continue
         field = _field_path(item.get("loc", ()))
         fields.append(field)
         # pydantic messages describe the rule, never the submitted value.
@@ -62,13 +67,17 @@ def install_error_handlers(app: FastAPI) -> None:
             error = ImageSkillError("INVALID_ARGUMENTS", "The request could not be processed.")
         else:
             error = ImageSkillError("INTERNAL_ERROR", "The service failed to process the request.")
-        return error_response(request, error)
+        return error_response(request, error, extra_headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         trace_id = trace_id_of(request)
+        # The trace id goes into the message itself: log formatters drop ``extra``.
         log.error(
-            "unhandled error",
+            "unhandled error on %s %s (%s)",
+            request.method,
+            request.url.path,
+            trace_id,
             exc_info=exc,
             extra={"trace_id": trace_id, "path": request.url.path},
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
@@ -57,11 +58,20 @@ def envelope_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
-def error_response(request: Request, error: ImageSkillError) -> JSONResponse:
-    """An error envelope whose status and exit code come from the error code."""
+def error_response(
+    request: Request, error: ImageSkillError, *, extra_headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """An error envelope whose status and exit code come from the error code.
+
+    ``extra_headers`` (e.g. ``Allow`` on a 405) are added; the envelope headers always win.
+    """
     trace_id = trace_id_of(request)
     body = failure(command_of(request), error, trace_id=trace_id, actor=actor_of(request))
-    headers = {EXIT_CODE_HEADER: str(error.exit_code), TRACE_HEADER: trace_id}
+    headers = {
+        **(extra_headers or {}),
+        EXIT_CODE_HEADER: str(error.exit_code),
+        TRACE_HEADER: trace_id,
+    }
     retry_after = (error.recovery or {}).get("retry_after_seconds")
     if retry_after is not None:
         headers["retry-after"] = str(int(retry_after))

@@ -27,6 +27,15 @@ class Settings(BaseSettings):
     embedded: bool = False
     token_pepper: str = "image-skill-dev-pepper"
 
+    default_create_model: str = "local.sketch"
+    default_edit_model: str = "local.transform"
+    provider_timeout_seconds: float = Field(default=300, gt=0)
+    prompt_blocked_terms: str | None = None
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_upload_pixels: int = Field(default=40_000_000, gt=0)
+    pricing_markup: float = Field(default=2.0, ge=1.0)
+    unknown_cost_hold_credits: int = Field(default=25, ge=1)
+
     free_preview_credits: int = Field(default=10, ge=0)
     daily_job_cap_unclaimed: int = Field(default=2, ge=0)
     daily_job_cap_payment_backed: int = Field(default=50, ge=0)

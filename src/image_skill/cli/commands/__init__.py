@@ -7,7 +7,17 @@ from image_skill.cli.parser import Registrar
 
 def register_all(reg: Registrar) -> None:
     """Register every command, in the order help lists them."""
-    from image_skill.cli.commands import auth, doctor, identity, meta, pending, serve
+    from image_skill.cli.commands import (
+        assets_jobs,
+        auth,
+        catalog,
+        creative,
+        doctor,
+        identity,
+        meta,
+        pending,
+        serve,
+    )
 
-    for module in (meta, doctor, identity, auth, pending, serve):
+    for module in (meta, doctor, identity, auth, catalog, creative, assets_jobs, pending, serve):
         module.register(reg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from argparse import Namespace
 from datetime import UTC, datetime
 
-from image_skill.cli.config import save_config
+from image_skill.cli.config import check_writable, save_config
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
 from image_skill.client import Result
@@ -55,6 +55,8 @@ def run_signup(context: Context, args: Namespace) -> Result:
                 "--agent-name NAME --save --json",
             },
         )
+    if args.save:
+        check_writable()  # before signup rotates (and so revokes) the current token
     result = context.client().signup(email, name, runtime=args.runtime, return_token=True)
     if not result.ok:
         return result

@@ -41,7 +41,8 @@ def help_result(args: Namespace, *, explicit: bool, topic: list[str] | None = No
     from image_skill.cli.runner import local_result, parser
 
     target: argparse.ArgumentParser = args.command_parser
-    if topic:
+    if topic is not None:
+        # ``help`` with no words is the overview of every command.
         target = _find(parser(), topic)
     elif not explicit and target.prog != "image-skill":
         choices = ", ".join(_children(target))

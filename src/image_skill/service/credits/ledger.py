@@ -7,13 +7,12 @@ a unique constraint, so a retry can only ever add the row once.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.db.models import CreditLedgerEntry
+from image_skill.service.identity.principal import Principal
 
 GRANT = "grant"
 RESERVATION = "reservation"
@@ -57,6 +56,64 @@ async def grant_once(
     return entry
 
 
+async def append_raw(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    actor_id: str,
+    kind: str,
+    amount: int,
+    reason: str,
+    scope: str,
+    job_id: str | None = None,
+    reference_id: str | None = None,
+) -> CreditLedgerEntry | None:
+    """Append one row unless a row with ``scope`` exists (then nothing happens)."""
+    existing = await session.scalar(
+        select(CreditLedgerEntry.id).where(CreditLedgerEntry.idempotency_scope == scope)
+    )
+    if existing is not None:
+        return None
+    entry = CreditLedgerEntry(
+        id=new_id("credit_event"),
+        organization_id=organization_id,
+        actor_id=actor_id,
+        kind=kind,
+        amount=amount,
+        reason=reason,
+        job_id=job_id,
+        reference_id=reference_id,
+        idempotency_scope=scope,
+        created_at=utc_now(),
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def append(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    kind: str,
+    amount: int,
+    reason: str,
+    scope: str,
+    job_id: str | None = None,
+) -> CreditLedgerEntry | None:
+    """``append_raw`` for the principal's own account."""
+    return await append_raw(
+        session,
+        organization_id=principal.organization_id,
+        actor_id=principal.actor_id,
+        kind=kind,
+        amount=amount,
+        reason=reason,
+        scope=scope,
+        job_id=job_id,
+    )
+
+
 async def balance(session: AsyncSession, actor_id: str) -> int:
     """Spendable credits: every grant minus debits and open reservations."""
     total = await session.scalar(
@@ -79,13 +136,12 @@ async def granted_by_reason(session: AsyncSession, actor_id: str, reason: str) -
     return int(total or 0)
 
 
-async def jobs_debited_since(session: AsyncSession, actor_id: str, since: datetime) -> int:
-    """How many distinct jobs were debited since ``since`` (the daily cap's count)."""
-    total = await session.scalar(
-        select(func.count(func.distinct(CreditLedgerEntry.job_id))).where(
+async def reserved(session: AsyncSession, actor_id: str) -> int:
+    """Credits held by reservations not yet released (jobs in flight)."""
+    held = await session.scalar(
+        select(func.coalesce(func.sum(CreditLedgerEntry.amount), 0)).where(
             CreditLedgerEntry.actor_id == actor_id,
-            CreditLedgerEntry.kind == DEBIT,
-            CreditLedgerEntry.created_at >= since,
+            CreditLedgerEntry.kind.in_((RESERVATION, RELEASE)),
         )
     )
-    return int(total or 0)
+    return -int(held or 0)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     UniqueConstraint,
@@ -100,4 +104,92 @@ class CreditLedgerEntry(Base):
     reference_id: Mapped[str | None] = mapped_column(String(64))
     # Guards "exactly once" movements (one signup grant, one debit per job …).
     idempotency_scope: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Job(Base):
+    """A creative operation (create, edit or upload) and its outcome.
+
+    Prompts are never stored; ``request_hash`` is a keyed hash of the request
+    used only to recognise idempotent replays.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_org_created", "organization_id", "created_at"),
+        Index("ix_jobs_status_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    actor_id: Mapped[str] = mapped_column(ForeignKey("actors.id"))
+    operation: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    capability_id: Mapped[str | None] = mapped_column(String(100))
+    model_id: Mapped[str | None] = mapped_column(String(100))
+    provider: Mapped[str | None] = mapped_column(String(50))
+    intent: Mapped[str | None] = mapped_column(String(32))
+    parameters: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    input_asset_id: Mapped[str | None] = mapped_column(String(160))
+    trace_id: Mapped[str] = mapped_column(String(64))
+    credits_reserved: Mapped[int] = mapped_column(BigInteger, default=0)
+    credits_debited: Mapped[int] = mapped_column(BigInteger, default=0)
+    estimated_usd: Mapped[float | None] = mapped_column(Float)
+    pricing_confidence: Mapped[str | None] = mapped_column(String(16))
+    safety_status: Mapped[str] = mapped_column(String(32), default="allowed")
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(String(500))
+    provider_request_id: Mapped[str | None] = mapped_column(String(200))
+    # Provider output kept when our store failed, so a repair needs no second call.
+    spool_ref: Mapped[str | None] = mapped_column(String(300))
+    worker_id: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    completed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Asset(Base):
+    """An owned image: metadata here, bytes in the asset store under ``storage_key``."""
+
+    __tablename__ = "assets"
+    __table_args__ = (
+        Index("ix_assets_org_created", "organization_id", "created_at"),
+        Index("ix_assets_job_id", "job_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    actor_id: Mapped[str] = mapped_column(ForeignKey("actors.id"))
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    mime_type: Mapped[str] = mapped_column(String(64))
+    extension: Mapped[str] = mapped_column(String(8))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    content_length: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(300))
+    source_kind: Mapped[str | None] = mapped_column(String(32))
+    metadata_stripped: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class IdempotencyRecord(Base):
+    """Binds an actor's idempotency key to one request and its first answer."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (
+        UniqueConstraint("actor_id", "scope", "key", name="uq_idempotency_records_actor_scope_key"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor_id: Mapped[str] = mapped_column(ForeignKey("actors.id"))
+    scope: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import iso, utc_now
 from image_skill.service.credits import ledger
+from image_skill.service.db.models import Job
 from image_skill.service.identity.principal import Principal
 from image_skill.service.settings import Settings
 
@@ -26,6 +28,19 @@ def daily_job_cap(settings: Settings, principal: Principal) -> int | None:
     }.get(principal.claim_state, 0)
 
 
+async def creative_jobs_since(session: AsyncSession, actor_id: str, since: datetime) -> int:
+    """Create/edit jobs that count against the daily cap: running or completed."""
+    total = await session.scalar(
+        select(func.count(Job.id)).where(
+            Job.actor_id == actor_id,
+            Job.operation.in_(("create", "edit")),
+            Job.status.in_(("queued", "running", "completed")),
+            Job.created_at >= since,
+        )
+    )
+    return int(total or 0)
+
+
 def utc_day_bounds(now: datetime) -> tuple[datetime, datetime]:
     """Start of the current UTC day and the next reset."""
     start = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
@@ -40,7 +55,8 @@ async def quota_view(
     day_start, reset_at = utc_day_bounds(now)
     balance = await ledger.balance(session, principal.actor_id)
     free_preview = await ledger.granted_by_reason(session, principal.actor_id, "free_preview")
-    used_today = await ledger.jobs_debited_since(session, principal.actor_id, day_start)
+    used_today = await creative_jobs_since(session, principal.actor_id, day_start)
+    reserved = await ledger.reserved(session, principal.actor_id)
     cap = daily_job_cap(settings, principal)
     remaining = None if cap is None else max(cap - used_today, 0)
     return {
@@ -51,6 +67,7 @@ async def quota_view(
             "credit_unit_cents": 1,
             "balance_usd": round(balance * CREDIT_UNIT_USD, 2),
             "free_preview_granted": free_preview,
+            "reserved_in_flight": reserved,
         },
         "jobs": {
             "daily_cap": cap,

@@ -1,0 +1,250 @@
+"""``create``, ``upload`` and ``edit``: the creative commands.
+
+Arguments are checked here before anything is sent (and before an ``edit``
+input is uploaded); pricing, quota, model and parameter rules are the
+service's. Prompts are never echoed in messages.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from argparse import ArgumentParser, Namespace
+from typing import Any
+
+from image_skill.cli import uploads
+from image_skill.cli.context import Context
+from image_skill.cli.output import HUMAN_RENDERERS, render_human
+from image_skill.cli.parser import Registrar
+from image_skill.client import Result
+from image_skill.contract.errors import ImageSkillError
+
+
+def register(reg: Registrar) -> None:
+    """Add ``create``, ``upload`` and ``edit``."""
+    create = reg.command("create", run_create, "Create an image (or plan one with --dry-run).")
+    _creative_flags(create, default_aspect="1:1")
+    upload = reg.command(
+        "upload", run_upload, "Upload a local image file or an http(s) image URL as an asset."
+    )
+    upload.add_argument(
+        "source", metavar="PATH_OR_URL", nargs="?", help="a local file or an http(s) URL"
+    )
+    edit = reg.command("edit", run_edit, "Edit an owned asset, a local image file or a URL.")
+    edit.add_argument(
+        "--input",
+        metavar="ASSET_ID_OR_URL_OR_PATH",
+        help="asset id, owned asset URL, http(s) URL or local file (uploaded first)",
+    )
+    _creative_flags(edit, default_aspect="auto")
+    HUMAN_RENDERERS["image-skill create"] = render_creative
+    HUMAN_RENDERERS["image-skill edit"] = render_creative
+
+
+def _creative_flags(parser: ArgumentParser, *, default_aspect: str) -> None:
+    parser.add_argument("--prompt", help="the prompt text")
+    parser.add_argument("--prompt-file", metavar="PATH", help="read the prompt from a file")
+    parser.add_argument("--model", metavar="MODEL_ID", help="model id (see 'image-skill models')")
+    parser.add_argument("--provider", help="provider id (optional; the model implies it)")
+    parser.add_argument("--intent", help="explore, draft or finalize")
+    parser.add_argument(
+        "--aspect-ratio",
+        default=default_aspect,
+        metavar="W:H",
+        help=f"aspect ratio such as 1:1 or 16:9 (default {default_aspect})",
+    )
+    parser.add_argument("--format", dest="output_format", help="output format, e.g. png")
+    parser.add_argument(
+        "--model-parameters-json",
+        metavar="JSON",
+        help="model-specific parameters as a JSON object (see 'models show')",
+    )
+    parser.add_argument(
+        "--max-estimated-usd-per-image", metavar="USD", help="refuse if one image costs more"
+    )
+    parser.add_argument("--max-usd", metavar="USD", help="refuse if the operation costs more")
+    parser.add_argument(
+        "--accept-unknown-cost",
+        action="store_true",
+        help="allow a model whose price is not known in advance",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="plan and price only; no spend")
+    parser.add_argument(
+        "--idempotency-key", metavar="KEY", help="retry-safe key: a repeat returns the first result"
+    )
+
+
+# -- argument checks ------------------------------------------------------------
+
+
+def _invalid(message: str, flag: str) -> ImageSkillError:
+    return ImageSkillError(
+        "INVALID_ARGUMENTS",
+        message,
+        recovery={"required_flag": flag},
+        details={"field": flag},
+    )
+
+
+def read_prompt(args: Namespace) -> str:
+    """The prompt from exactly one of ``--prompt`` / ``--prompt-file``."""
+    if args.prompt is not None and args.prompt_file is not None:
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS",
+            "Give the prompt with either --prompt or --prompt-file, not both.",
+            details={"field": "--prompt"},
+        )
+    if args.prompt_file is not None:
+        try:
+            with open(args.prompt_file, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _invalid(
+                "The --prompt-file could not be read as UTF-8 text.", "--prompt-file"
+            ) from exc
+        if not text.strip():
+            raise _invalid("The --prompt-file is empty.", "--prompt-file")
+        return text.strip()
+    if args.prompt is None or not args.prompt.strip():
+        raise _invalid("A prompt is required: use --prompt or --prompt-file.", "--prompt")
+    return str(args.prompt)
+
+
+def parse_usd(value: str | None, flag: str) -> float | None:
+    """A non-negative finite dollar amount, or None when the flag was not given."""
+    if value is None:
+        return None
+    try:
+        amount = float(value)
+    except ValueError:
+        raise _invalid(f"{flag} must be a number of US dollars, e.g. 0.05.", flag) from None
+    if not math.isfinite(amount) or amount < 0:
+        raise _invalid(f"{flag} must be a finite number greater than or equal to 0.", flag)
+    return amount
+
+
+def parse_model_parameters(value: str | None) -> dict[str, Any] | None:
+    """``--model-parameters-json`` as a JSON object."""
+    flag = "--model-parameters-json"
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise _invalid(f"{flag} is not valid JSON.", flag) from None
+    if not isinstance(parsed, dict):
+        raise _invalid(f'{flag} must be a JSON object, e.g. {{"seed": 1234}}.', flag)
+    return parsed
+
+
+def creative_fields(args: Namespace) -> dict[str, Any]:
+    """The request fields shared by create and edit, validated."""
+    prompt = read_prompt(args)
+    aspect = (args.aspect_ratio or "").strip()
+    if not aspect:
+        raise _invalid("--aspect-ratio must not be empty.", "--aspect-ratio")
+    fields: dict[str, Any] = {
+        "prompt": prompt,
+        "provider": _optional(args.provider),
+        "model": _optional(args.model),
+        "intent": _optional(args.intent),
+        "aspect_ratio": aspect,
+        "max_estimated_usd_per_image": parse_usd(
+            args.max_estimated_usd_per_image, "--max-estimated-usd-per-image"
+        ),
+        "max_usd": parse_usd(args.max_usd, "--max-usd"),
+        "model_parameters": parse_model_parameters(args.model_parameters_json),
+        "output": {"format": args.output_format.strip()} if _optional(args.output_format) else None,
+        "dry_run": bool(args.dry_run),
+        "accept_unknown_cost": bool(args.accept_unknown_cost),
+        "idempotency_key": _optional(args.idempotency_key),
+    }
+    return fields
+
+
+def _optional(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+# -- handlers -------------------------------------------------------------------
+
+
+def run_create(context: Context, args: Namespace) -> Result:
+    """``POST /v1/create``."""
+    fields = creative_fields(args)
+    prompt = fields.pop("prompt")
+    return context.client().create(prompt, **fields)
+
+
+def run_upload(context: Context, args: Namespace) -> Result:
+    """Read or fetch the input on this machine, then ``POST /v1/upload``."""
+    source = uploads.read_source(str(context.require(args.source, "PATH_OR_URL")))
+    result, _asset_id = uploads.upload_source(context.client(), source)
+    return result
+
+
+def run_edit(context: Context, args: Namespace) -> Result:
+    """Resolve ``--input`` to an owned asset id (uploading if needed), then edit it."""
+    reference = str(context.require(args.input, "--input")).strip()
+    fields = creative_fields(args)  # checked before any upload
+    prompt = fields.pop("prompt")
+    uploaded: str | None = None
+    kind = uploads.classify(reference)
+    owned = uploads.owned_asset_id(reference) if kind in ("asset_id", "owned_url") else None
+    if owned is not None:
+        asset_id = owned
+    else:
+        source = uploads.read_source(reference, flag="--input")  # local checks before any call
+        upload_result, new_id = uploads.upload_source(context.client(), source)
+        if new_id is None:
+            return upload_result
+        asset_id = uploaded = new_id
+    result = context.client().edit(asset_id, prompt, **fields)
+    if uploaded is not None:
+        if result.ok and isinstance(result.data, dict):
+            result.data["input_upload"] = {"asset_id": uploaded}
+        elif not result.ok:
+            result.envelope.setdefault("warnings", []).append(
+                f"The input was uploaded as {uploaded}; retry with --input {uploaded} "
+                "to skip a new upload."
+            )
+    return result
+
+
+# -- human output ---------------------------------------------------------------
+
+
+def render_creative(data: Any) -> str:
+    """Asset URLs first (plus the local file of a ``file://`` URL), then the summary."""
+    if not isinstance(data, dict):
+        return render_human(data)
+    assets = [a for a in data.get("assets") or [] if isinstance(a, dict)]
+    lines: list[str] = []
+    if data.get("job_id"):
+        lines.append(f"job: {data['job_id']}")
+    for asset in assets:
+        url = asset.get("url")
+        if asset.get("asset_id"):
+            lines.append(f"asset: {asset['asset_id']}")
+        if url:
+            lines.append(f"url: {url}")
+            local = _local_path(str(url))
+            if local:
+                lines.append(f"image: {local}")
+    if not assets:
+        return render_human(data)
+    rest = {k: v for k, v in data.items() if k not in ("job_id", "assets")}
+    summary = render_human(rest)
+    return "\n".join(lines) + ("\n" + summary if summary else "")
+
+
+def _local_path(url: str) -> str | None:
+    if not url.startswith("file://"):
+        return None
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    return url2pathname(urlsplit(url).path)

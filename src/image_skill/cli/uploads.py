@@ -1,0 +1,256 @@
+"""Client-side input normalization shared by ``upload`` and ``edit``.
+
+An input reference is one of:
+
+* an asset id (``image_…``, ``asset_…`` …): used as is;
+* an owned asset URL (``…/a/<asset_id>.<ext>``): the id is taken from it;
+* an ``http(s)://`` URL: fetched here, on the client, then uploaded;
+* a local path: read here, then uploaded.
+
+Only the basename of a path and the ``scheme://host`` of a URL ever leave the
+machine as metadata; messages never repeat the path or the URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from image_skill.client import Result, fetch_url
+from image_skill.contract.errors import ImageSkillError
+
+if TYPE_CHECKING:
+    from image_skill.client import Client
+
+ASSET_ID_RE = re.compile(r"^(asset|image|video|audio|mask|thumb|file)_[A-Za-z0-9._-]{1,128}$")
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+FETCH_TIMEOUT_SECONDS = 30.0
+DEFAULT_MIME = "application/octet-stream"
+
+
+def is_asset_id(value: str) -> bool:
+    """True when ``value`` is an asset id of the contract's form."""
+    return bool(ASSET_ID_RE.match(value))
+
+
+def asset_id_from_url(url: str) -> str | None:
+    """The asset id of an owned asset URL (``…/a/<asset_id>.<ext>``), else None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if not parts.scheme or "/a/" not in parts.path:
+        return None
+    segment = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
+    candidate = segment.rsplit(".", 1)[0] if "." in segment else segment
+    if is_asset_id(candidate):
+        return candidate
+    return None
+
+
+def is_web_url(value: str) -> bool:
+    """True for an ``http://`` or ``https://`` URL with a host."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def owned_asset_id(reference: str) -> str | None:
+    """The asset id that ``reference`` names directly (id or owned URL), else None."""
+    value = reference.strip()
+    if is_asset_id(value):
+        return value
+    return asset_id_from_url(value)
+
+
+def classify(reference: str) -> str:
+    """``asset_id``, ``owned_url``, ``remote_url`` or ``local_path``."""
+    value = reference.strip()
+    if is_asset_id(value) and not os.path.exists(value):
+        return "asset_id"
+    if asset_id_from_url(value) is not None:
+        return "owned_url"
+    if is_web_url(value):
+        return "remote_url"
+    return "local_path"
+
+
+def remote_origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: no path, query, fragment or credentials."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme.lower()}://{host}{port}"
+
+
+def filename_from_path(path: str) -> str:
+    """The basename of a local path (never the directories)."""
+    name = os.path.basename(os.path.normpath(path))
+    return name or "upload"
+
+
+def filename_from_url(url: str) -> str:
+    """The last path segment of a URL, decoded and stripped of any directories."""
+    segment = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
+    name = os.path.basename(segment.replace("\\", "/"))
+    return name or "upload"
+
+
+def guess_mime(filename: str, fallback: str | None = None) -> str:
+    """A MIME hint from the extension (the server sniffs the bytes for the truth)."""
+    import mimetypes
+
+    guessed = mimetypes.guess_type(filename)[0]
+    if guessed:
+        return guessed
+    if fallback:
+        return fallback.split(";", 1)[0].strip().lower() or DEFAULT_MIME
+    return DEFAULT_MIME
+
+
+@dataclass(frozen=True)
+class UploadSource:
+    """Image bytes read on the client, plus the metadata that may be sent."""
+
+    source_kind: str  # local_path | remote_url
+    filename: str
+    remote_origin: str | None
+    mime_type: str
+    content: bytes
+
+    @property
+    def content_length(self) -> int:
+        """Size in bytes."""
+        return len(self.content)
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the bytes."""
+        return hashlib.sha256(self.content).hexdigest()
+
+    def request_fields(self) -> dict[str, Any]:
+        """The ``POST /v1/upload`` body fields."""
+        return {
+            "source_kind": self.source_kind,
+            "filename": self.filename,
+            "remote_origin": self.remote_origin,
+            "mime_type": self.mime_type,
+            "content_length": self.content_length,
+            "sha256": self.sha256,
+            "bytes_base64": base64.b64encode(self.content).decode("ascii"),
+        }
+
+
+def _unreadable(flag: str) -> ImageSkillError:
+    return ImageSkillError(
+        "INVALID_ARGUMENTS",
+        "The input file does not exist or is not readable.",
+        details={"field": flag},
+    )
+
+
+def read_local(path: str, *, flag: str = "PATH_OR_URL") -> UploadSource:
+    """Read a local image file (at most ``MAX_UPLOAD_BYTES``)."""
+    try:
+        if not os.path.isfile(path):
+            raise _unreadable(flag)
+        if os.path.getsize(path) > MAX_UPLOAD_BYTES:
+            raise ImageSkillError(
+                "INVALID_ARGUMENTS",
+                f"The input file is larger than the upload limit of {MAX_UPLOAD_BYTES} bytes.",
+                details={"field": flag},
+            )
+        with open(path, "rb") as handle:
+            content = handle.read(MAX_UPLOAD_BYTES + 1)
+    except OSError as exc:
+        raise _unreadable(flag) from exc
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS",
+            f"The input file is larger than the upload limit of {MAX_UPLOAD_BYTES} bytes.",
+            details={"field": flag},
+        )
+    name = filename_from_path(path)
+    return UploadSource("local_path", name, None, guess_mime(name), content)
+
+
+def fetch_remote(url: str, *, timeout: float = FETCH_TIMEOUT_SECONDS) -> UploadSource:
+    """Fetch an http(s) image on the client (redirects only to http/https)."""
+    try:
+        status, headers, content = fetch_url(
+            url, timeout=timeout, max_bytes=MAX_UPLOAD_BYTES, allow_file=False
+        )
+    except ImageSkillError as exc:
+        raise ImageSkillError(
+            "ASSET_DOWNLOAD_FAILED",
+            f"Could not fetch the input URL: {exc.message}",
+            retryable=exc.retryable,
+        ) from exc
+    if not 200 <= status < 300:
+        raise ImageSkillError(
+            "ASSET_DOWNLOAD_FAILED",
+            f"Could not fetch the input URL: its host answered HTTP {status}.",
+            retryable=status >= 500 or status == 429,
+        )
+    if not content:
+        raise ImageSkillError(
+            "ASSET_DOWNLOAD_FAILED", "The input URL answered with no content.", retryable=False
+        )
+    name = filename_from_url(url)
+    mime = guess_mime(name, headers.get("content-type"))
+    return UploadSource("remote_url", name, remote_origin(url), mime, content)
+
+
+def read_source(reference: str, *, flag: str = "PATH_OR_URL") -> UploadSource:
+    """Read a local path or fetch an http(s) URL."""
+    if is_web_url(reference):
+        return fetch_remote(reference)
+    scheme = urlsplit(reference).scheme.lower()
+    if "://" in reference and scheme not in ("", "file"):
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS",
+            "Only local files and http(s) URLs can be uploaded.",
+            details={"field": flag},
+        )
+    if scheme == "file":
+        from urllib.request import url2pathname
+
+        reference = url2pathname(urlsplit(reference).path)
+    return read_local(os.path.expanduser(reference), flag=flag)
+
+
+def upload_source(client: Client, source: UploadSource) -> tuple[Result, str | None]:
+    """``POST /v1/upload``; returns the result and the new asset id (None on failure).
+
+    A success without ``data.asset.asset_id`` becomes ``UPLOAD_ASSET_ID_MISSING``.
+    """
+    result = client.upload(**source.request_fields())
+    if not result.ok:
+        return result, None
+    data = result.data if isinstance(result.data, dict) else {}
+    asset = data.get("asset") if isinstance(data.get("asset"), dict) else {}
+    asset_id = asset.get("asset_id") if isinstance(asset, dict) else None
+    if not isinstance(asset_id, str) or not asset_id:
+        raise ImageSkillError(
+            "UPLOAD_ASSET_ID_MISSING",
+            "The upload succeeded but the service returned no asset id.",
+            recovery={"suggested_command": "image-skill doctor --json"},
+            retryable=False,
+        )
+    return result, asset_id
+
+
+def upload_reference(
+    client: Client, reference: str, *, flag: str = "PATH_OR_URL"
+) -> tuple[Result, str | None]:
+    """Read/fetch ``reference`` on the client and upload it."""
+    return upload_source(client, read_source(reference, flag=flag))

@@ -1,0 +1,140 @@
+"""What a provider plugin gives the service: models with honest, inspectable capabilities.
+
+A model declares everything an agent needs to plan before spending: operations,
+media in/out, a Draft 2020-12 JSON Schema for its ``model_parameters`` (each
+property marked ``executable`` or ``planning_only`` via ``x-execution``), the
+normalized controls it honours, fixed controls, pricing with its confidence,
+latency class, safety behaviour, migration hints and which environment
+variables make it available.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from image_skill.contract.errors import ImageSkillError
+
+Operation = Literal["create", "edit"]
+PricingConfidence = Literal["known", "estimated", "unknown"]
+EXECUTION_KEY = "x-execution"
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One validated creative call, as a provider sees it."""
+
+    operation: Operation
+    prompt: str
+    parameters: dict[str, Any]
+    width: int | None
+    height: int | None
+    aspect_ratio: str
+    output_format: str | None
+    input_images: tuple[bytes, ...] = ()
+    job_id: str = ""
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """Bytes a provider produced, before they reach our store."""
+
+    data: bytes
+    mime_type: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a model can run here, and what to set if not."""
+
+    configured: bool
+    missing_env: tuple[str, ...] = ()
+
+    def view(self) -> dict[str, Any]:
+        """Public form (names variables, never values)."""
+        return {
+            "configured": self.configured,
+            "missing_env": list(self.missing_env),
+            "how_to_enable": (
+                f"set {', '.join(self.missing_env)} in the service environment"
+                if self.missing_env
+                else None
+            ),
+        }
+
+
+@dataclass
+class Model:
+    """Base class for a creative model. Subclasses implement ``generate``."""
+
+    model_id: str
+    provider: str
+    display_name: str
+    description: str
+    operations: tuple[Operation, ...]
+    parameters_schema: dict[str, Any]
+    media_inputs: tuple[str, ...] = ()
+    media_outputs: tuple[str, ...] = ("image/png",)
+    aspect_ratios: tuple[str, ...] = ("1:1",)
+    output_formats: tuple[str, ...] = ("png",)
+    intents: tuple[str, ...] = ("explore", "draft", "finalize")
+    fixed_controls: dict[str, Any] = field(default_factory=dict)
+    pricing_confidence: PricingConfidence = "known"
+    latency_class: str = "interactive"
+    safety: dict[str, Any] = field(default_factory=dict)
+    migration_hints: tuple[str, ...] = ()
+    required_env: tuple[str, ...] = ()
+    max_outputs: int = 1
+
+    def availability(self) -> Availability:
+        """Configured when every required variable is set."""
+        missing = tuple(name for name in self.required_env if not os.environ.get(name))
+        return Availability(configured=not missing, missing_env=missing)
+
+    def estimate_usd_per_image(self, parameters: dict[str, Any]) -> float | None:
+        """Provider cost of one image for these parameters; None when unknown."""
+        return 0.0
+
+    def check_request(self, operation: Operation, prompt: str, parameters: dict[str, Any]) -> None:
+        """Refuse, before any spend, a request this model cannot carry out."""
+
+    def output_count(self, parameters: dict[str, Any]) -> int:
+        """How many images one call produces."""
+        return 1
+
+    async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+        """Produce images; raise ``ProviderError`` subclasses on failure."""
+        raise NotImplementedError
+
+    def executable_fields(self) -> list[str]:
+        """Parameter names the model actually executes."""
+        return [
+            name
+            for name, spec in self.parameters_schema.get("properties", {}).items()
+            if spec.get(EXECUTION_KEY, "executable") == "executable"
+        ]
+
+    def planning_only_fields(self) -> list[str]:
+        """Parameter names that are documented for planning but refused at run time."""
+        return [
+            name
+            for name, spec in self.parameters_schema.get("properties", {}).items()
+            if spec.get(EXECUTION_KEY) == "planning_only"
+        ]
+
+
+class ProviderError(ImageSkillError):
+    """A provider failure, already mapped to one of our codes."""
+
+
+def provider_failed(message: str, *, retryable: bool = True) -> ProviderError:
+    """PROVIDER_FAILED (exit 7)."""
+    return ProviderError("PROVIDER_FAILED", message, retryable=retryable)
+
+
+def content_refused(message: str) -> ProviderError:
+    """CONTENT_POLICY_DENIED raised by a provider's own moderation."""
+    return ProviderError("CONTENT_POLICY_DENIED", message)

@@ -1,0 +1,1 @@
+"""Owned assets: metadata routes and media serving."""

@@ -1,0 +1,84 @@
+"""Asset metadata (``/v1/assets/{id}``, organization-scoped) and media (``/a/{id}.{ext}``,
+capability URL: the unguessable id is the permission)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from image_skill.contract.errors import ImageSkillError
+from image_skill.service.assets.views import AssetUrls, asset_view
+from image_skill.service.db.models import Asset
+from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
+from image_skill.service.responses import envelope_response
+from image_skill.service.storage.base import StoreError
+
+router = APIRouter()
+ASSET_ID = re.compile(r"^(asset|image|video|audio|mask|thumb|file)_[A-Za-z0-9._-]{1,128}$")
+
+
+def not_found(kind: str = "asset") -> ImageSkillError:
+    """The one answer for missing and foreign ids alike."""
+    return ImageSkillError("NOT_FOUND", f"No such {kind} in your organization.")
+
+
+async def owned_asset(session: Session, organization_id: str, asset_id: str) -> Asset:
+    """The asset if it exists and belongs to the organization; NOT_FOUND otherwise."""
+    if not ASSET_ID.match(asset_id):
+        raise not_found()
+    asset = await session.get(Asset, asset_id)
+    if asset is None or asset.organization_id != organization_id:
+        raise not_found()
+    return asset
+
+
+@router.get("/v1/assets/{asset_id}", name="image-skill assets show")
+async def show_asset(
+    asset_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: Session,
+    settings: AppSettings,
+) -> JSONResponse:
+    """Metadata of an owned asset."""
+    asset = await owned_asset(session, principal.organization_id, asset_id)
+    urls = AssetUrls(settings, request.app.state.store, request)
+    data = {
+        "request": {"reference": asset_id, "reference_type": "asset_id"},
+        "asset": asset_view(asset, urls),
+    }
+    return envelope_response(request, data)
+
+
+@router.api_route("/a/{filename}", methods=["GET", "HEAD"], name="image-skill media")
+async def media(filename: str, request: Request, session: Session) -> Response:
+    """The asset bytes with type, length, a strong ETag and immutable caching."""
+    asset_id, _, extension = filename.rpartition(".")
+    if not asset_id or not ASSET_ID.match(asset_id):
+        raise not_found()
+    asset = await session.get(Asset, asset_id)
+    if asset is None or asset.extension != extension:
+        raise not_found()
+    etag = f'"{asset.sha256}"'
+    headers = {
+        "etag": etag,
+        "cache-control": "public, max-age=31536000, immutable",
+        "x-content-type-options": "nosniff",
+        "content-disposition": f'inline; filename="{asset.id}.{asset.extension}"',
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    if request.method == "HEAD":
+        headers["content-length"] = str(asset.content_length)
+        return Response(status_code=200, headers=headers, media_type=asset.mime_type)
+    try:
+        data = await request.app.state.store.get(asset.storage_key)
+    except StoreError as exc:
+        raise ImageSkillError(
+            "ASSET_DOWNLOAD_FAILED",
+            "The asset bytes are temporarily unavailable.",
+            retryable=True,
+        ) from exc
+    return Response(content=data, media_type=asset.mime_type, headers=headers)

@@ -1,0 +1,51 @@
+"""Public shapes of assets, and the URL each asset is served at."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from image_skill.contract.ids import iso
+from image_skill.service.db.models import Asset
+from image_skill.service.settings import Settings
+from image_skill.service.storage.base import AssetStore
+
+
+class AssetUrls:
+    """Builds ``<media base>/a/<asset_id>.<ext>`` (or file:// in embedded mode)."""
+
+    def __init__(self, settings: Settings, store: AssetStore, request: Request | None) -> None:
+        base = settings.media_base_url or settings.public_base_url
+        if base is None and request is not None and not settings.embedded:
+            base = str(request.base_url)
+        self.base = base.rstrip("/") if base else None
+        self.store = store
+
+    def url(self, asset: Asset) -> str:
+        """Where anyone holding the id can fetch the bytes (no token needed)."""
+        if self.base is None:
+            path = self.store.local_path(asset.storage_key)
+            if path is not None:
+                return path.resolve().as_uri()
+            return f"/a/{asset.id}.{asset.extension}"
+        return f"{self.base}/a/{asset.id}.{asset.extension}"
+
+
+def asset_view(asset: Asset, urls: AssetUrls) -> dict[str, Any]:
+    """Metadata of one asset; never its key, bucket or local path (except file:// URLs)."""
+    url = urls.url(asset)
+    return {
+        "asset_id": asset.id,
+        "job_id": asset.job_id,
+        "kind": asset.kind,
+        "url": url,
+        "path": url,
+        "mime_type": asset.mime_type,
+        "content_length": asset.content_length,
+        "width": asset.width,
+        "height": asset.height,
+        "sha256": asset.sha256,
+        "created_at": iso(asset.created_at),
+        "source": "hosted_metadata",
+    }

@@ -1,0 +1,1 @@
+"""The model and capability catalog, parameter validation and pricing."""

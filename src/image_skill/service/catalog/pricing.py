@@ -1,0 +1,69 @@
+"""Credit pricing: what an operation will debit, derived from the provider's cost.
+
+One credit is $0.01. ``credits_required = max(minimum, ceil(cost x markup / 0.01))``
+per output image; an unknown cost reserves a configured hold instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from image_skill.providers.base import Model
+
+CREDIT_UNIT_USD = 0.01
+
+
+@dataclass(frozen=True)
+class PricingPolicy:
+    """Operator-tunable pricing knobs."""
+
+    markup: float = 2.0
+    minimum_credits_per_image: int = 1
+    unknown_cost_hold_credits: int = 25
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The priced plan of one operation."""
+
+    outputs: int
+    provider_usd_per_image: float | None
+    credits_required: int
+    confidence: str
+
+    @property
+    def estimated_provider_cost_usd(self) -> float | None:
+        """Total provider cost, if known."""
+        if self.provider_usd_per_image is None:
+            return None
+        return round(self.provider_usd_per_image * self.outputs, 6)
+
+    def view(self) -> dict[str, Any]:
+        """The ``cost`` object of responses."""
+        return {
+            "estimated_usd": self.estimated_provider_cost_usd,
+            "estimated_usd_per_image": self.provider_usd_per_image,
+            "outputs": self.outputs,
+            "credit_pricing": {
+                "credit_unit_usd": CREDIT_UNIT_USD,
+                "credits_required": self.credits_required,
+                "estimated_provider_cost_usd": self.estimated_provider_cost_usd,
+                "estimated_revenue_usd": round(self.credits_required * CREDIT_UNIT_USD, 2),
+                "pricing_confidence": self.confidence,
+            },
+        }
+
+
+def quote(model: Model, parameters: dict[str, Any], policy: PricingPolicy) -> Quote:
+    """Price one call of ``model`` with ``parameters``."""
+    outputs = model.output_count(parameters)
+    per_image = model.estimate_usd_per_image(parameters)
+    if per_image is None or model.pricing_confidence == "unknown":
+        return Quote(outputs, per_image, policy.unknown_cost_hold_credits * outputs, "unknown")
+    per_image_credits = max(
+        policy.minimum_credits_per_image,
+        math.ceil(round(per_image * policy.markup / CREDIT_UNIT_USD, 6)),
+    )
+    return Quote(outputs, per_image, per_image_credits * outputs, model.pricing_confidence)

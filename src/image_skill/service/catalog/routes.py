@@ -1,0 +1,77 @@
+"""``/v1/models`` and ``/v1/capabilities``: public, no auth."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from image_skill.contract.errors import ImageSkillError
+from image_skill.service.catalog.views import (
+    CAPABILITIES,
+    capability_view,
+    model_detail,
+    model_summary,
+)
+from image_skill.service.responses import envelope_response
+from image_skill.service.runtime import Runtime
+
+router = APIRouter()
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@router.get("/v1/models", name="image-skill models list")
+async def list_models(request: Request) -> JSONResponse:
+    """Every model with availability and price."""
+    rt = _runtime(request)
+    models = [
+        model_summary(m, rt.pricing) for m in sorted(rt.models.values(), key=lambda m: m.model_id)
+    ]
+    data = {
+        "models": models,
+        "defaults": {
+            "create": rt.settings.default_create_model,
+            "edit": rt.settings.default_edit_model,
+        },
+    }
+    return envelope_response(request, data)
+
+
+@router.get("/v1/models/{model_id}", name="image-skill models show")
+async def show_model(model_id: str, request: Request) -> JSONResponse:
+    """One model's full capability-preserving description."""
+    rt = _runtime(request)
+    model = rt.models.get(model_id)
+    if model is None:
+        raise ImageSkillError(
+            "MODEL_NOT_FOUND",
+            f"No model '{model_id[:100]}'.",
+            recovery={"suggested_command": "image-skill models list --json"},
+        )
+    return envelope_response(request, {"model": model_detail(model, rt.pricing)})
+
+
+@router.get("/v1/capabilities", name="image-skill capabilities list")
+async def list_capabilities(request: Request) -> JSONResponse:
+    """The capability catalog."""
+    rt = _runtime(request)
+    models = list(rt.models.values())
+    data = {"capabilities": [capability_view(cid, models, rt.pricing) for cid in CAPABILITIES]}
+    return envelope_response(request, data)
+
+
+@router.get("/v1/capabilities/{capability_id}", name="image-skill capabilities show")
+async def show_capability(capability_id: str, request: Request) -> JSONResponse:
+    """One capability."""
+    if capability_id not in CAPABILITIES:
+        raise ImageSkillError(
+            "NOT_FOUND",
+            "No such capability.",
+            recovery={"suggested_command": "image-skill capabilities list --json"},
+        )
+    rt = _runtime(request)
+    data = {"capability": capability_view(capability_id, list(rt.models.values()), rt.pricing)}
+    return envelope_response(request, data)

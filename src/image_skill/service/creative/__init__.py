@@ -1,0 +1,1 @@
+"""Create, edit and upload: the creative pipeline."""

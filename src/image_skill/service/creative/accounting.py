@@ -1,0 +1,119 @@
+"""Reserve, settle and release credits for one creative job.
+
+Invariants (each movement is one append-only ledger row with a unique scope):
+  * admission (cap + balance) is checked under a per-account lock, in the same
+    transaction that writes the reservation, so concurrent jobs cannot overdraw;
+  * a job's reservation is released exactly once and debited at most once, and
+    only after the provider succeeded and the assets were stored;
+  * the local owner (embedded mode) is unlimited and moves no credits.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.ids import utc_now
+from image_skill.service.credits import ledger
+from image_skill.service.db.models import Actor
+from image_skill.service.identity.principal import Principal
+from image_skill.service.quota.service import creative_jobs_since, daily_job_cap, utc_day_bounds
+from image_skill.service.settings import Settings
+
+
+async def lock_account(session: AsyncSession, actor_id: str) -> None:
+    """Serialise writers of one account (FOR UPDATE on PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already serialises every writer)."""
+    await session.execute(select(Actor.id).where(Actor.id == actor_id).with_for_update())
+
+
+async def admission_refusal(
+    session: AsyncSession, settings: Settings, principal: Principal, credits: int
+) -> ImageSkillError | None:
+    """Why a job of ``credits`` may not start now (None: it may)."""
+    if principal.is_local_owner:
+        return None
+    cap = daily_job_cap(settings, principal)
+    day_start, reset_at = utc_day_bounds(utc_now())
+    used = await creative_jobs_since(session, principal.actor_id, day_start)
+    if cap is not None and used >= cap:
+        seconds = int((reset_at - utc_now()).total_seconds()) + 1
+        return ImageSkillError(
+            "DAILY_JOB_CAP_REACHED",
+            f"The daily limit of {cap} creative jobs is used up; it resets at 00:00 UTC.",
+            recovery={
+                "retry_after_seconds": seconds,
+                "suggested_command": "image-skill credits quote --pack starter-500 "
+                "--payment-method stripe_checkout --json",
+            },
+        )
+    balance = await ledger.balance(session, principal.actor_id)
+    if balance < credits:
+        return ImageSkillError(
+            "INSUFFICIENT_CREDITS",
+            f"This operation needs {credits} credits; the balance is {balance}.",
+            recovery={
+                "suggested_command": "image-skill credits quote --credits "
+                f"{max(credits - balance, 1)} --json"
+            },
+            details={"credits_required": credits, "balance": balance},
+        )
+    return None
+
+
+async def reserve(session: AsyncSession, principal: Principal, job_id: str, credits: int) -> None:
+    """Hold ``credits`` for a job (a negative reservation row)."""
+    if principal.is_local_owner or credits <= 0:
+        return
+    await ledger.append(
+        session,
+        principal,
+        kind=ledger.RESERVATION,
+        amount=-credits,
+        reason="job_reservation",
+        job_id=job_id,
+        scope=f"reserve:{job_id}",
+    )
+
+
+async def settle(session: AsyncSession, principal: Principal, job_id: str, credits: int) -> None:
+    """Turn a reservation into a debit: release it and debit the same amount."""
+    if principal.is_local_owner or credits <= 0:
+        return
+    await ledger.append(
+        session,
+        principal,
+        kind=ledger.RELEASE,
+        amount=credits,
+        reason="job_settled",
+        job_id=job_id,
+        scope=f"release:{job_id}",
+    )
+    await ledger.append(
+        session,
+        principal,
+        kind=ledger.DEBIT,
+        amount=-credits,
+        reason="job_debit",
+        job_id=job_id,
+        scope=f"debit:{job_id}",
+    )
+
+
+async def release(
+    session: AsyncSession, actor_id: str, organization_id: str, job_id: str, credits: int
+) -> None:
+    """Give a failed job's reservation back (once)."""
+    if credits <= 0:
+        return
+    await ledger.append_raw(
+        session,
+        organization_id=organization_id,
+        actor_id=actor_id,
+        kind=ledger.RELEASE,
+        amount=credits,
+        reason="job_failed",
+        job_id=job_id,
+        scope=f"release:{job_id}",
+    )

@@ -1,0 +1,65 @@
+"""``POST /v1/create``, ``/v1/edit`` and ``/v1/upload``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from image_skill.service.assets.views import AssetUrls
+from image_skill.service.creative.pipeline import CreativePipeline
+from image_skill.service.creative.schemas import CreateRequest, EditRequest, UploadRequest
+from image_skill.service.creative.upload import upload
+from image_skill.service.deps import CurrentPrincipal
+from image_skill.service.responses import envelope_response, trace_id_of
+from image_skill.service.runtime import Runtime
+
+router = APIRouter()
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+def _pipeline(request: Request, principal: CurrentPrincipal) -> CreativePipeline:
+    runtime: Runtime = request.app.state.runtime
+    urls = AssetUrls(runtime.settings, runtime.store, request)
+    return CreativePipeline(runtime, principal, trace_id_of(request), urls)
+
+
+@router.post("/v1/create", name="image-skill create")
+async def create(
+    body: CreateRequest,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Create an image, or plan one with ``dry_run``."""
+    outcome = await _pipeline(request, principal).run("create", body, idempotency_key)
+    return envelope_response(
+        request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
+    )
+
+
+@router.post("/v1/edit", name="image-skill edit")
+async def edit(
+    body: EditRequest,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Edit an owned asset into a new one."""
+    outcome = await _pipeline(request, principal).run("edit", body, idempotency_key)
+    return envelope_response(
+        request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
+    )
+
+
+@router.post("/v1/upload", name="image-skill upload")
+async def upload_route(
+    body: UploadRequest, request: Request, principal: CurrentPrincipal
+) -> JSONResponse:
+    """Turn client-normalized bytes into an owned input asset."""
+    runtime: Runtime = request.app.state.runtime
+    urls = AssetUrls(runtime.settings, runtime.store, request)
+    data = await upload(runtime, principal, body, trace_id_of(request), urls)
+    warnings = data.pop("_warnings")
+    return envelope_response(request, data, status_code=201, warnings=warnings)

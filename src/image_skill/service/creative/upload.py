@@ -1,0 +1,164 @@
+"""Uploads: client-normalized bytes become an owned, sanitized asset.
+
+The service never fetches URLs. It trusts nothing the client declares about
+the bytes: length and digest are verified, the format is sniffed, pixels are
+bounded before decoding, and metadata that could locate or identify someone
+(EXIF/GPS, XMP, text chunks) is stripped before anything is stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+
+from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.ids import new_id, utc_now
+from image_skill.imaging.input_policy import (
+    InputLimits,
+    InputRejected,
+    SanitizedImage,
+    sanitize_image,
+    verify_declared,
+)
+from image_skill.service.assets.views import AssetUrls, asset_view
+from image_skill.service.creative.schemas import UploadRequest
+from image_skill.service.db.engine import session_scope
+from image_skill.service.db.models import Asset, Job
+from image_skill.service.identity.principal import Principal
+from image_skill.service.runtime import Runtime
+from image_skill.service.storage.base import StoreError
+
+
+def _refused(rule: str, message: str) -> ImageSkillError:
+    return ImageSkillError(
+        "INPUT_POLICY_DENIED",
+        message,
+        details={"rule": f"upload.{rule}"},
+        recovery={"suggested_command": "upload a PNG, JPEG, WebP, GIF or AVIF image"},
+    )
+
+
+def safe_filename(name: str | None) -> str | None:
+    """The base name only: never a directory, from either path convention."""
+    if not name:
+        return None
+    base = PureWindowsPath(PurePosixPath(name).name).name.strip()
+    return base[:120] or None
+
+
+def safe_origin(origin: str | None) -> str | None:
+    """``scheme://host`` of a remote source; full URLs are cut down."""
+    if not origin:
+        return None
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{parts.hostname}"
+
+
+def _decode(body: UploadRequest, limits: InputLimits) -> bytes:
+    if len(body.bytes_base64) > (limits.max_bytes * 4) // 3 + 8:
+        raise _refused("too_large", f"The upload exceeds {limits.max_bytes} bytes.")
+    try:
+        return base64.b64decode(body.bytes_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS",
+            "bytes_base64 is not valid base64.",
+            details={"field": "bytes_base64"},
+        ) from None
+
+
+def _inspect(data: bytes, body: UploadRequest, limits: InputLimits) -> SanitizedImage:
+    try:
+        verify_declared(data, declared_length=body.content_length, declared_sha256=body.sha256)
+        return sanitize_image(data, limits)
+    except InputRejected as exc:
+        if exc.rule in ("length_mismatch", "sha256_mismatch"):
+            raise ImageSkillError(
+                "INVALID_ARGUMENTS", exc.message, details={"field": exc.rule.split("_")[0]}
+            ) from None
+        raise _refused(exc.rule, exc.message) from None
+
+
+async def upload(
+    runtime: Runtime, principal: Principal, body: UploadRequest, trace_id: str, urls: AssetUrls
+) -> dict[str, Any]:
+    """Verify, sanitize, store and record one uploaded image."""
+    settings = runtime.settings
+    limits = InputLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels)
+    data = _decode(body, limits)
+    image = await anyio.to_thread.run_sync(_inspect, data, body, limits)
+    try:
+        key = await runtime.store.put(image.data, sha256=image.sha256, extension=image.extension)
+    except StoreError:
+        raise ImageSkillError(
+            "ARTIFACT_STORAGE_WRITE_FAILED",
+            "The upload could not be stored; nothing was kept.",
+            retryable=True,
+        ) from None
+    now = utc_now()
+    job = Job(
+        id=new_id("job"),
+        organization_id=principal.organization_id,
+        actor_id=principal.actor_id,
+        operation="upload",
+        status="completed",
+        trace_id=trace_id,
+        credits_reserved=0,
+        credits_debited=0,
+        safety_status="allowed",
+        created_at=now,
+        started_at=now,
+        completed_at=now,
+        updated_at=now,
+    )
+    asset = Asset(
+        id=new_id("image"),
+        organization_id=principal.organization_id,
+        actor_id=principal.actor_id,
+        job_id=job.id,
+        kind="uploaded",
+        mime_type=image.mime_type,
+        extension=image.extension,
+        width=image.width,
+        height=image.height,
+        content_length=len(image.data),
+        sha256=image.sha256,
+        storage_key=key,
+        source_kind=body.source_kind,
+        metadata_stripped=image.metadata_stripped,
+        created_at=now,
+    )
+    async with session_scope(runtime.engine, write=True) as session:
+        session.add(job)
+        await session.flush()
+        session.add(asset)
+    warnings = []
+    if body.mime_type and body.mime_type.lower() != image.mime_type:
+        warnings.append(
+            f"Declared type {body.mime_type[:40]} differs; stored as {image.mime_type}."
+        )
+    return {
+        "request": {
+            "source_kind": body.source_kind,
+            "filename": safe_filename(body.filename),
+            "remote_origin": safe_origin(body.remote_origin),
+        },
+        "asset": asset_view(asset, urls),
+        "upload": {
+            "bytes": len(data),
+            "stored_bytes": len(image.data),
+            "mime_type": image.mime_type,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "stored_sha256": image.sha256,
+            "policy": {"status": "allowed", "metadata_stripped": image.metadata_stripped},
+        },
+        "_warnings": warnings,
+    }

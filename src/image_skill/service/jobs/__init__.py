@@ -1,0 +1,1 @@
+"""Durable jobs: views, listing and crash recovery."""
