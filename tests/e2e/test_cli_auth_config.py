@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CliRun, RunCli, Server, assert_envelope, free_port, start_server, stop_server
 
+from conftest import CliRun, RunCli, Server, assert_envelope, free_port, start_server, stop_server
 from image_skill.contract.tokens import generate_token, redact
 
 TRACEBACK = "Traceback (most recent call last)"
 TOKEN_RE = re.compile(r"isk_r_[a-z2-7]{38}")
+SIGNUP = ("signup", "--agent", "--human-email", "a@example.com", "--agent-name", "auth-bot")
 
 
 @pytest.fixture
@@ -45,13 +46,7 @@ def expect(result: CliRun, exit_code: int, code: str | None = None) -> dict[str,
 
 def signup_saved(run: RunCli, base_url: str, config: Path) -> tuple[str, dict[str, Any]]:
     """Sign up with --save; the token (read from the config) and the actor."""
-    envelope = expect(
-        run(
-            "signup", "--agent", "--human-email", "a@example.com", "--agent-name", "auth-bot",
-            "--save", "--api-base-url", base_url, "--json",
-        ),
-        0,
-    )
+    envelope = expect(run(*SIGNUP, "--save", "--api-base-url", base_url, "--json"), 0)
     return json.loads(config.read_text())["token"], envelope["actor"]
 
 
@@ -65,19 +60,18 @@ def test_auth_status_save_logout(server: Server, run: RunCli, config: Path) -> N
     missing = expect(run("auth", "status", *base), 3, "AUTH_REQUIRED")
     assert "signup" in missing["error"]["recovery"]["suggested_command"]
 
-    shown = expect(
-        run("signup", "--agent", "--human-email", "a@example.com", "--agent-name", "bot",
-            "--show-token", *base),
-        0,
-    )
+    shown = expect(run(*SIGNUP, "--show-token", *base), 0)
     token, agent = shown["data"]["token"], shown["actor"]
     assert not config.exists()
 
     # Refusals, none of which writes the config.
     no_token = expect(run("auth", "save", *base), 2, "INVALID_ARGUMENTS")
     assert no_token["error"]["recovery"]["required_flag"] == "--token-stdin"
-    expect(run("auth", "save", "--token", "not-a-token", *base), 3, "AUTH_INVALID")
-    expect(run("auth", "save", "--token", token[:-1] + "a", *base), 3, "AUTH_INVALID")
+    # A malformed token is refused before it is sent anywhere (no service needed).
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    for malformed in ("not-a-token", token[:-1] + ("b" if token[-1] == "a" else "a")):
+        local = run("auth", "save", "--token", malformed, "--api-base-url", nowhere, "--json")
+        assert "not an Image Skill token" in expect(local, 3, "AUTH_INVALID")["error"]["message"]
     unknown = run("auth", "save", "--token-stdin", *base, stdin=generate_token() + "\n")
     assert "valid for this service" in expect(unknown, 3, "AUTH_INVALID")["error"]["message"]
     assert not config.exists()
@@ -110,11 +104,7 @@ def test_auth_status_save_logout(server: Server, run: RunCli, config: Path) -> N
     assert again == {"logged_out": True, "had_saved_token": False, "config_removed": False}
 
     # A token that was valid but is revoked fails auth status and cannot be saved.
-    rotated = expect(
-        run("signup", "--agent", "--human-email", "a@example.com", "--agent-name", "bot",
-            "--save", *base),
-        0,
-    )
+    rotated = expect(run(*SIGNUP, "--save", *base), 0)
     assert rotated["data"]["rotated"] is True
     expect(run("auth", "status", *base, env={"IMAGE_SKILL_TOKEN": token}), 3, "TOKEN_REVOKED")
     expect(run("auth", "save", *base, env={"IMAGE_SKILL_TOKEN": token}), 3, "TOKEN_REVOKED")
@@ -202,9 +192,12 @@ def test_saved_token_is_never_sent_to_another_server(
             assert {c["name"]: c["status"] for c in doctor["checks"]}["auth"] == "warn"
         # Control: given explicitly, the same token works on B.
         explicit = {"IMAGE_SKILL_TOKEN": token}
-        assert expect(run("whoami", "--api-base-url", other.base_url, "--json", env=explicit), 0)[
-            "actor"
-        ] == agent
+        assert (
+            expect(run("whoami", "--api-base-url", other.base_url, "--json", env=explicit), 0)[
+                "actor"
+            ]
+            == agent
+        )
         # A token saved in embedded mode (no service) is not sent to a server either.
         config.write_text(json.dumps({"api_base_url": None, "token": token}))
         expect(run("whoami", "--api-base-url", server.base_url, "--json"), 3, "AUTH_REQUIRED")

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CliRun, RunCli, Server, assert_envelope, free_port
 
+from conftest import CliRun, RunCli, Server, assert_envelope, free_port
 from image_skill import __version__
 from image_skill.cli.commands.pending import PENDING_COMMANDS, PENDING_GROUPS
 from image_skill.contract.tokens import generate_token
 
+# Commands of the 0.1.0 surface this build does not offer (yet): the list shrinks as they land.
+PENDING = sorted({*PENDING_GROUPS, *PENDING_COMMANDS})
 TRACEBACK = "Traceback (most recent call last)"
 TOKEN_RE = re.compile(r"isk_r_[a-z2-7]{38}")
 SIGNUP = ("signup", "--agent", "--human-email", "s@example.com", "--agent-name", "surface")
@@ -77,7 +79,7 @@ def test_help_human(run: RunCli, argv: list[str]) -> None:
     assert result.exit_code == 0 and result.stderr == ""
     assert result.stdout.startswith("usage: image-skill [")
     listed = set(re.findall(r"^  (image-skill [a-z -]+?)\s{2,}", result.stdout, re.MULTILINE))
-    assert CORE_COMMANDS <= listed
+    assert listed >= CORE_COMMANDS
 
 
 @pytest.mark.parametrize(
@@ -86,7 +88,7 @@ def test_help_human(run: RunCli, argv: list[str]) -> None:
 def test_help_json(run: RunCli, argv: list[str]) -> None:
     data = expect(run(*argv), 0)["data"]
     assert data["usage"].startswith("usage: image-skill [")
-    assert CORE_COMMANDS <= {c["command"] for c in data["commands"]}
+    assert {c["command"] for c in data["commands"]} >= CORE_COMMANDS
     assert all(c["summary"] for c in data["commands"])
 
 
@@ -105,7 +107,7 @@ def test_help_for_one_command(
 ) -> None:
     data = expect(run(*argv, "--json"), 0)["data"]
     assert data["usage"].startswith(f"usage: {usage} ")
-    assert [c["command"] for c in data["commands"]] == [f"image-skill auth {c}" for c in commands]
+    assert [c["command"] for c in data["commands"]] == [f"{usage} {c}" for c in commands]
 
 
 @pytest.mark.parametrize("argv", [["version"], ["--version"], ["-v"]])
@@ -134,53 +136,51 @@ def test_version_json(run: RunCli, argv: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "command"),
     [
-        ["bogus"],
-        ["--bogus"],
-        ["whoami", "--bogus"],
-        ["whoami", "extra-word"],
-        ["auth", "bogus"],
-        ["auth", "status", "--nope"],
-        ["signup", "--agent", "--nope"],
-        ["signup", "--human-email"],
-        ["help", "nope"],
-        ["version", "--bogus"],
-        ["serve", "--port", "abc"],
-        ["serve", "--log-level", "loud"],
-        ["auth"],
-        ["usage"],
+        (["bogus"], ""),
+        (["--bogus"], ""),
+        (["whoami", "--bogus"], "whoami"),
+        (["whoami", "extra-word"], "whoami"),
+        (["auth", "bogus"], "auth"),
+        (["auth", "status", "--nope"], "auth status"),
+        (["signup", "--agent", "--nope"], "signup"),
+        (["signup", "--human-email"], "signup"),
+        (["help", "nope"], "help"),
+        (["version", "--bogus"], "version"),
+        (["serve", "--port", "abc"], "serve"),
+        (["serve", "--log-level", "loud"], "serve"),
     ],
     ids=repr,
 )
-def test_bad_usage_is_invalid_arguments(run: RunCli, argv: list[str]) -> None:
+def test_bad_usage_is_invalid_arguments(run: RunCli, argv: list[str], command: str) -> None:
     envelope = expect(run(*argv, "--json"), 2, "INVALID_ARGUMENTS")
+    assert envelope["command"] == f"image-skill {command}".strip()
     assert envelope["error"]["recovery"]["suggested_command"].startswith("image-skill")
-    words = [w for w in argv if not w.startswith("-")]
-    if words and words[0] in ("auth", "usage", "serve", "whoami", "signup"):
-        assert envelope["command"] == f"image-skill {words[0]}"
 
 
-@pytest.mark.parametrize("group", ["auth", "usage"])
-def test_group_without_subcommand_names_its_subcommands(run: RunCli, group: str) -> None:
-    error = expect(run(group, "--json"), 2, "INVALID_ARGUMENTS")["error"]
-    assert error["recovery"]["suggested_command"] == f"image-skill {group} --help"
-    assert "quota" in error["message"] if group == "usage" else "logout" in error["message"]
+@pytest.mark.parametrize(
+    ("group", "subcommands"), [("auth", "status, save, logout"), ("usage", "quota")]
+)
+def test_group_without_subcommand_names_its_subcommands(
+    run: RunCli, group: str, subcommands: str
+) -> None:
+    envelope = expect(run(group, "--json"), 2, "INVALID_ARGUMENTS")
+    assert envelope["command"] == f"image-skill {group}"
+    assert envelope["error"]["message"].endswith(f"needs a subcommand: {subcommands}.")
+    assert envelope["error"]["recovery"]["suggested_command"] == f"image-skill {group} --help"
 
 
-@pytest.mark.parametrize("words", sorted({*PENDING_GROUPS, *PENDING_COMMANDS}))
-def test_pending_commands_are_not_available(run: RunCli, words: str) -> None:
-    envelope = expect(
-        run(*words.split(), "--prompt", "x", "--json"), 2, "PUBLIC_CLI_COMMAND_NOT_AVAILABLE"
-    )
+@pytest.mark.parametrize("hosted", [False, True], ids=["embedded", "unreachable-service"])
+@pytest.mark.parametrize("words", PENDING)
+def test_pending_commands_are_not_available(run: RunCli, words: str, hosted: bool) -> None:
+    # Unknown flags are accepted (scripts written for 0.1.0 get a clean answer), and no
+    # service is needed to say so.
+    where = ["--api-base-url", nowhere()] if hosted else []
+    result = run(*words.split(), "--prompt=x", "--max-usd=1", *where, "--json")
+    envelope = expect(result, 2, "PUBLIC_CLI_COMMAND_NOT_AVAILABLE")
     assert envelope["command"] == f"image-skill {words}"
     assert envelope["error"]["recovery"]["suggested_command"] == "image-skill help"
-
-
-def test_pending_commands_need_no_service(run: RunCli) -> None:
-    for argv in (["create", "--prompt", "x"], ["credits", "packs", "list"], ["models"]):
-        result = run(*argv, "--api-base-url", nowhere(), "--json")
-        expect(result, 2, "PUBLIC_CLI_COMMAND_NOT_AVAILABLE")
 
 
 @pytest.mark.parametrize("json_mode", [True, False], ids=["json", "human"])
@@ -208,7 +208,7 @@ def test_token_typed_in_the_wrong_place_is_never_echoed(
         (["bogus"], 2, "INVALID_ARGUMENTS"),
         (["auth"], 2, "INVALID_ARGUMENTS"),
         (["signup", "--agent"], 2, "INVALID_ARGUMENTS"),
-        (["models", "list"], 2, "PUBLIC_CLI_COMMAND_NOT_AVAILABLE"),
+        *[(w.split(), 2, "PUBLIC_CLI_COMMAND_NOT_AVAILABLE") for w in PENDING[:1]],
         (["whoami", "--api-base-url", "{nowhere}"], 7, "HOSTED_API_REQUEST_FAILED"),
         (["help", "auth"], 0, None),
     ],
@@ -307,14 +307,11 @@ def test_doctor_embedded(run: RunCli) -> None:
     assert human.exit_code == 0 and "status: ok" in human.stdout and human.stderr == ""
 
 
-def test_serve_failures(run: RunCli, tmp_path: Path) -> None:
-    production = expect(
-        run("serve", "--port", str(free_port()), "--json",
-            env={"IMAGE_SKILL_ENVIRONMENT": "production", "IMAGE_SKILL_TOKEN_PEPPER": ""}),
-        2,
-        "INVALID_ARGUMENTS",
-    )
-    assert "IMAGE_SKILL_TOKEN_PEPPER" in production["error"]["message"]
+def test_serve_failures(run: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IMAGE_SKILL_TOKEN_PEPPER", raising=False)
+    production = {"IMAGE_SKILL_ENVIRONMENT": "production"}
+    unsafe = run("serve", "--port", str(free_port()), "--json", env=production, timeout=20)
+    assert "IMAGE_SKILL_TOKEN_PEPPER" in expect(unsafe, 2, "INVALID_ARGUMENTS")["error"]["message"]
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

@@ -9,8 +9,6 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -19,89 +17,15 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from conftest import assert_envelope, service_settings
+from conftest import RouteInfo, assert_envelope, collection_routes, route_table, service_settings
 from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER
 from image_skill.contract.errors import ERROR_SPECS, spec_for
 from image_skill.contract.tokens import generate_token
 from image_skill.service.app import create_app
-from image_skill.service.deps import require_principal
-from image_skill.service.settings import Settings
 
-try:  # FastAPI >= 0.16x keeps included routers lazily; this flattens them.
-    from fastapi.routing import iter_route_contexts
-except ImportError:  # pragma: no cover - older FastAPI lists plain routes
-    iter_route_contexts = None
-
-_PARAM = re.compile(r"\{[^}]+\}")
 _PROBE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
-
-@dataclass(frozen=True)
-class RouteInfo:
-    """What the sweep needs to know about one route."""
-
-    path: str
-    methods: frozenset[str]
-    name: str
-    requires_auth: bool
-    body_model: Any
-
-    @property
-    def concrete_path(self) -> str:
-        """The path with every parameter filled by an id that does not exist."""
-        return _PARAM.sub("nonexistent", self.path)
-
-    def __str__(self) -> str:
-        return f"{'|'.join(sorted(self.methods))} {self.path}"
-
-
-def _needs_principal(dependant: Any) -> bool:
-    if dependant is None:
-        return False
-    if getattr(dependant, "call", None) is require_principal:
-        return True
-    return any(_needs_principal(sub) for sub in getattr(dependant, "dependencies", ()))
-
-
-def _flat_routes(app: FastAPI) -> list[Any]:
-    if iter_route_contexts is None:
-        return list(app.routes)
-    return list(iter_route_contexts(app.routes))
-
-
-def route_table(app: FastAPI) -> list[RouteInfo]:
-    """Every HTTP route of ``app`` (API routes and the docs/OpenAPI routes)."""
-    table = []
-    for route in _flat_routes(app):
-        methods = getattr(route, "methods", None)
-        path = getattr(route, "path", None)
-        if not methods or not path:
-            continue  # mounts and websockets have no method table
-        body_field = getattr(route, "body_field", None)
-        table.append(
-            RouteInfo(
-                path=path,
-                methods=frozenset(methods),
-                name=str(getattr(route, "name", "")),
-                requires_auth=_needs_principal(getattr(route, "dependant", None)),
-                body_model=None if body_field is None else body_field.field_info.annotation,
-            )
-        )
-    return table
-
-
-def _collection_app() -> FastAPI:
-    # Building the app touches no database; only the route table is read.
-    settings = Settings(
-        database_url="sqlite:///unused.db",
-        home=Path("/nonexistent/image-skill-collection"),
-        environment="test",
-        embedded=False,
-    )
-    return create_app(settings)
-
-
-ROUTES = route_table(_collection_app())
+ROUTES = collection_routes()
 ROUTE_IDS = [str(route) for route in ROUTES]
 AUTH_ROUTES = [route for route in ROUTES if route.requires_auth]
 BODY_ROUTES = [route for route in ROUTES if route.body_model is not None]
@@ -127,8 +51,7 @@ def _allowed_methods(concrete_path: str) -> set[str]:
     """Methods of every route whose template matches ``concrete_path``."""
     allowed: set[str] = set()
     for route in ROUTES:
-        pattern = "[^/]+".join(re.escape(part) for part in _PARAM.split(route.path))
-        if re.fullmatch(pattern, concrete_path):
+        if route.matches(concrete_path):
             allowed |= route.methods
     return allowed
 
@@ -235,9 +158,9 @@ def test_wrong_method_is_method_not_allowed(sweep: TestClient, route: RouteInfo)
 
 
 @pytest.mark.parametrize("route", AUTH_ROUTES, ids=[str(r) for r in AUTH_ROUTES])
-def test_auth_routes_without_token_are_auth_required(api: TestClient, route: RouteInfo) -> None:
+def test_auth_routes_without_token_are_auth_required(sweep: TestClient, route: RouteInfo) -> None:
     for method in sorted(route.methods - {"HEAD"}):
-        envelope = check_error(api.request(method, route.concrete_path), "AUTH_REQUIRED", 3)
+        envelope = check_error(sweep.request(method, route.concrete_path), "AUTH_REQUIRED", 3)
         assert envelope["actor"] is None
         assert "signup" in envelope["error"]["recovery"]["suggested_command"]
 
@@ -258,10 +181,10 @@ def _bad_authorizations() -> list[str]:
 
 
 @pytest.mark.parametrize("route", AUTH_ROUTES, ids=[str(r) for r in AUTH_ROUTES])
-def test_auth_routes_with_bad_token_are_auth_invalid(api: TestClient, route: RouteInfo) -> None:
+def test_auth_routes_with_bad_token_are_auth_invalid(sweep: TestClient, route: RouteInfo) -> None:
     for authorization in _bad_authorizations():
         for method in sorted(route.methods - {"HEAD"}):
-            response = api.request(
+            response = sweep.request(
                 method, route.concrete_path, headers={"Authorization": authorization}
             )
             envelope = check_error(response, "AUTH_INVALID", 3)
@@ -269,6 +192,15 @@ def test_auth_routes_with_bad_token_are_auth_invalid(api: TestClient, route: Rou
             if len(secret) > 4:
                 assert secret not in response.text, "the presented token must not be echoed"
             assert envelope["actor"] is None
+
+
+def test_auth_errors_on_both_databases(api: TestClient) -> None:
+    unknown = {"Authorization": f"Bearer {generate_token()}"}
+    for route in AUTH_ROUTES:
+        for method in sorted(route.methods - {"HEAD"}):
+            check_error(api.request(method, route.concrete_path), "AUTH_REQUIRED", 3)
+            response = api.request(method, route.concrete_path, headers=unknown)
+            check_error(response, "AUTH_INVALID", 3)
 
 
 # --- request bodies ----------------------------------------------------------------------

@@ -34,7 +34,8 @@ ERROR_SPECS: dict[str, ErrorSpec] = {
     "INTERNAL_ERROR": ErrorSpec(500, 1, retryable=True),
     "JOB_INTERRUPTED": ErrorSpec(500, 1, retryable=True),
     "PUBLIC_CLI_FAILED": ErrorSpec(500, 1),
-    "FEEDBACK_STORAGE_UNAVAILABLE": ErrorSpec(503, 1, retryable=True),
+    # CONTRACT.md: exit 1 travels as 404/409/500 (a 503 would read as exit 7 without the header).
+    "FEEDBACK_STORAGE_UNAVAILABLE": ErrorSpec(500, 1, retryable=True),
     # exit 2: invalid arguments
     "INVALID_ARGUMENTS": ErrorSpec(400, 2),
     "PUBLIC_CLI_COMMAND_NOT_AVAILABLE": ErrorSpec(400, 2),

@@ -218,27 +218,30 @@ def run_edit(context: Context, args: Namespace) -> Result:
 
 
 def render_creative(data: Any) -> str:
-    """Asset URLs first (plus the local file of a ``file://`` URL), then the summary."""
+    """A few lines a person needs: where the image is, what it cost, what to do next."""
     if not isinstance(data, dict):
         return render_human(data)
     assets = [a for a in data.get("assets") or [] if isinstance(a, dict)]
-    lines: list[str] = []
-    if data.get("job_id"):
-        lines.append(f"job: {data['job_id']}")
-    for asset in assets:
-        url = asset.get("url")
-        if asset.get("asset_id"):
-            lines.append(f"asset: {asset['asset_id']}")
-        if url:
-            lines.append(f"url: {url}")
-            local = _local_path(str(url))
-            if local:
-                lines.append(f"image: {local}")
     if not assets:
         return render_human(data)
-    rest = {k: v for k, v in data.items() if k not in ("job_id", "assets")}
-    summary = render_human(rest)
-    return "\n".join(lines) + ("\n" + summary if summary else "")
+    lines: list[str] = []
+    for asset in assets:
+        url = str(asset.get("url") or "")
+        local = _local_path(url)
+        size = f"{asset.get('width')}x{asset.get('height')} {asset.get('mime_type')}"
+        lines.append(f"image: {local or url}  ({size})")
+        lines.append(f"asset: {asset.get('asset_id')}")
+    pricing = (data.get("cost") or {}).get("credit_pricing") or {}
+    quota = data.get("quota") or {}
+    lines.append(f"job:   {data.get('job_id')} ({data.get('status')}, {data.get('model_id')})")
+    if quota.get("daily_cap") is None and not quota.get("credits_debited"):
+        lines.append("cost:  none (local owner, unlimited)")
+    else:
+        lines.append(
+            f"cost:  {quota.get('credits_debited', pricing.get('credits_required'))} credits"
+            f" (balance {quota.get('balance_after')})"
+        )
+    return "\n".join(lines)
 
 
 def _local_path(url: str) -> str | None:

@@ -54,7 +54,8 @@ def help_result(args: Namespace, *, explicit: bool, topic: list[str] | None = No
     data = {
         "usage": target.format_help(),
         "commands": [
-            {"command": words, "summary": summary} for words, summary in _leaves(target, "")
+            {"command": words, "summary": summary}
+            for words, summary in _leaves(target, target.prog.removeprefix("image-skill").strip())
         ],
         "docs": ["README.md", "docs/cli.md"],
     }

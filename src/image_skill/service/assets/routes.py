@@ -68,7 +68,7 @@ async def media(filename: str, request: Request, session: Session) -> Response:
         "x-content-type-options": "nosniff",
         "content-disposition": f'inline; filename="{asset.id}.{asset.extension}"',
     }
-    if request.headers.get("if-none-match") == etag:
+    if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     if request.method == "HEAD":
         headers["content-length"] = str(asset.content_length)
@@ -82,3 +82,11 @@ async def media(filename: str, request: Request, session: Session) -> Response:
             retryable=True,
         ) from exc
     return Response(content=data, media_type=asset.mime_type, headers=headers)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: ``*`` or a list of tags, compared weakly."""
+    if not header:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in tags or etag in tags

@@ -25,7 +25,7 @@ class AssetUrls:
     def url(self, asset: Asset) -> str:
         """Where anyone holding the id can fetch the bytes (no token needed)."""
         if self.base is None:
-            path = self.store.local_path(asset.storage_key)
+            path = self.store.alias_path(asset.id, asset.extension)
             if path is not None:
                 return path.resolve().as_uri()
             return f"/a/{asset.id}.{asset.extension}"

@@ -322,6 +322,10 @@ class CreativePipeline:
         try:
             async with session_scope(self.rt.engine, write=True) as session:
                 await accounting.lock_account(session, self.principal.actor_id)
+                # A concurrent duplicate may have claimed the key while we waited for the
+                # lock; it must replay, not be refused for the credits the first one holds.
+                if key and await idempotency.find(session, self.principal.actor_id, operation, key):
+                    raise _KeyTaken
                 refusal = await accounting.admission_refusal(
                     session, self.rt.settings, self.principal, credits
                 )
@@ -386,12 +390,13 @@ class CreativePipeline:
                 mime = sniff_mime(image.data) or image.mime_type
                 extension = EXTENSIONS.get(mime, "png")
                 digest = hashlib.sha256(image.data).hexdigest()
+                asset_id = new_id("image")
                 storage_key = await self.rt.store.put(
-                    image.data, sha256=digest, extension=extension
+                    image.data, sha256=digest, extension=extension, alias=asset_id
                 )
                 assets.append(
                     Asset(
-                        id=new_id("image"),
+                        id=asset_id,
                         organization_id=job.organization_id,
                         actor_id=job.actor_id,
                         job_id=job.id,

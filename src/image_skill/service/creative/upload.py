@@ -53,13 +53,14 @@ def safe_filename(name: str | None) -> str | None:
 
 
 def safe_origin(origin: str | None) -> str | None:
-    """``scheme://host`` of a remote source; full URLs are cut down."""
+    """``scheme://host[:port]`` of a remote source; paths and queries are cut off."""
     if not origin:
         return None
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    return f"{parts.scheme}://{parts.hostname}"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 def _decode(body: UploadRequest, limits: InputLimits) -> bytes:
@@ -80,9 +81,10 @@ def _inspect(data: bytes, body: UploadRequest, limits: InputLimits) -> Sanitized
         verify_declared(data, declared_length=body.content_length, declared_sha256=body.sha256)
         return sanitize_image(data, limits)
     except InputRejected as exc:
-        if exc.rule in ("length_mismatch", "sha256_mismatch"):
+        declared_field = {"length_mismatch": "content_length", "sha256_mismatch": "sha256"}
+        if exc.rule in declared_field:
             raise ImageSkillError(
-                "INVALID_ARGUMENTS", exc.message, details={"field": exc.rule.split("_")[0]}
+                "INVALID_ARGUMENTS", exc.message, details={"field": declared_field[exc.rule]}
             ) from None
         raise _refused(exc.rule, exc.message) from None
 
@@ -92,11 +94,14 @@ async def upload(
 ) -> dict[str, Any]:
     """Verify, sanitize, store and record one uploaded image."""
     settings = runtime.settings
+    asset_id = new_id("image")
     limits = InputLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels)
     data = _decode(body, limits)
     image = await anyio.to_thread.run_sync(_inspect, data, body, limits)
     try:
-        key = await runtime.store.put(image.data, sha256=image.sha256, extension=image.extension)
+        key = await runtime.store.put(
+            image.data, sha256=image.sha256, extension=image.extension, alias=asset_id
+        )
     except StoreError:
         raise ImageSkillError(
             "ARTIFACT_STORAGE_WRITE_FAILED",
@@ -120,7 +125,7 @@ async def upload(
         updated_at=now,
     )
     asset = Asset(
-        id=new_id("image"),
+        id=asset_id,
         organization_id=principal.organization_id,
         actor_id=principal.actor_id,
         job_id=job.id,

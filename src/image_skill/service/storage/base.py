@@ -19,19 +19,30 @@ def content_key(sha256: str, extension: str) -> str:
     return f"objects/{sha256[:2]}/{sha256}.{extension}"
 
 
+def alias_name(alias: str, extension: str) -> str:
+    """The published name of an asset: ``a/<asset_id>.<ext>``."""
+    return f"a/{alias}.{extension}"
+
+
 class AssetStore(Protocol):
     """Where asset bytes live."""
 
     backend: str
 
-    async def put(self, data: bytes, *, sha256: str, extension: str) -> str:
-        """Store ``data`` atomically; returns its key. Raises ``StoreError``."""
+    async def put(
+        self, data: bytes, *, sha256: str, extension: str, alias: str | None = None
+    ) -> str:
+        """Store ``data`` atomically; returns its key. Raises ``StoreError``.
+
+        ``alias`` (an asset id) also publishes the bytes under ``a/<alias>.<ext>``
+        where the store is a local directory, so file URLs end in the asset id.
+        """
         ...
 
     async def get(self, key: str) -> bytes:
         """The bytes under ``key``. Raises ``StoreError`` (missing or unreadable)."""
         ...
 
-    def local_path(self, key: str) -> Path | None:
-        """A filesystem path for ``key`` when the store is local (for file:// URLs)."""
+    def alias_path(self, alias: str, extension: str) -> Path | None:
+        """The published file of an asset when the store is local (for file:// URLs)."""
         ...

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import anyio
 
-from image_skill.service.storage.base import StoreError, content_key
+from image_skill.service.storage.base import StoreError, alias_name, content_key
 
 
 class LocalAssetStore:
@@ -37,11 +37,27 @@ class LocalAssetStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    async def put(self, data: bytes, *, sha256: str, extension: str) -> str:
-        """Write once per content."""
+    def _publish(self, key: str, alias: str, extension: str) -> None:
+        # A hard link shares the object's bytes; renaming it in makes it atomic.
+        target = self.root / alias_name(alias, extension)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".tmp-{target.name}")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(self.root / key, tmp)
+        except OSError:
+            tmp.write_bytes((self.root / key).read_bytes())
+        os.replace(tmp, target)
+
+    async def put(
+        self, data: bytes, *, sha256: str, extension: str, alias: str | None = None
+    ) -> str:
+        """Write once per content; publish under the asset id when asked."""
         key = content_key(sha256, extension)
         try:
             await anyio.to_thread.run_sync(self._write, data, key)
+            if alias is not None:
+                await anyio.to_thread.run_sync(self._publish, key, alias, extension)
         except OSError as exc:
             raise StoreError("asset write failed") from exc
         return key
@@ -53,6 +69,6 @@ class LocalAssetStore:
         except OSError as exc:
             raise StoreError("asset read failed") from exc
 
-    def local_path(self, key: str) -> Path | None:
-        """Objects are plain files."""
-        return self.root / key
+    def alias_path(self, alias: str, extension: str) -> Path | None:
+        """Published assets are plain files."""
+        return self.root / alias_name(alias, extension)

@@ -16,7 +16,9 @@ class MemoryAssetStore:
         self.objects: dict[str, bytes] = {}
         self.fail_writes = fail_writes
 
-    async def put(self, data: bytes, *, sha256: str, extension: str) -> str:
+    async def put(
+        self, data: bytes, *, sha256: str, extension: str, alias: str | None = None
+    ) -> str:
         """Store or fail as configured."""
         if self.fail_writes:
             raise StoreError("asset write failed")
@@ -31,6 +33,6 @@ class MemoryAssetStore:
         except KeyError as exc:
             raise StoreError("asset missing") from exc
 
-    def local_path(self, key: str) -> Path | None:
+    def alias_path(self, alias: str, extension: str) -> Path | None:
         """Not on disk."""
         return None

@@ -1,0 +1,95 @@
+"""Several CLI processes racing on a fresh embedded data directory.
+
+The first use of a data dir migrates the database and creates the local owner;
+agents start many CLI processes at once, so that first use must be race-free.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from conftest import CLI, assert_envelope
+
+WORKERS = 6
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*CLI, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _finish(processes: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
+    envelopes = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, f"exit {process.returncode}\n{stdout}\n{stderr}"
+        envelope = json.loads(stdout)
+        assert_envelope(envelope, ok=True)
+        envelopes.append(envelope)
+    return envelopes
+
+
+def test_concurrent_first_use_signup_and_whoami(isolated_home: Path) -> None:
+    data_dir = Path(os.environ["IMAGE_SKILL_HOME"])
+    assert not data_dir.exists(), "the race needs a fresh data dir"
+    env = {**os.environ, "IMAGE_SKILL_DEBUG": "1"}  # a crash shows its traceback on stderr
+
+    signups = [
+        _start(
+            [
+                "signup",
+                "--agent",
+                "--human-email",
+                "racer@example.com",
+                "--agent-name",
+                f"bot-{n}",
+                "--show-token",
+                "--json",
+            ],
+            env,
+        )
+        for n in range(WORKERS)
+    ]
+    created = _finish(signups)
+    agent_ids = [envelope["actor"]["actor_id"] for envelope in created]
+    assert len(set(agent_ids)) == WORKERS
+    assert len({envelope["actor"]["organization_id"] for envelope in created}) == 1
+
+    whoamis = [
+        _start(["whoami", "--json"], {**env, "IMAGE_SKILL_TOKEN": envelope["data"]["token"]})
+        for envelope in created
+    ] + [_start(["whoami", "--json"], env) for _ in range(WORKERS)]
+    answers = _finish(whoamis)
+    assert [answer["actor"]["actor_id"] for answer in answers[:WORKERS]] == agent_ids
+    owners = {answer["actor"]["actor_id"] for answer in answers[WORKERS:]}
+    assert len(owners) == 1
+    assert all(answer["data"]["local_owner"] for answer in answers[WORKERS:])
+
+    database = data_dir / "image-skill.db"
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        local_owners = conn.execute("SELECT id FROM actors WHERE is_local_owner = 1").fetchall()
+        assert [row[0] for row in local_owners] == list(owners)
+        agents = conn.execute("SELECT id FROM actors WHERE actor_type = 'agent'").fetchall()
+        assert sorted(row[0] for row in agents) == sorted(agent_ids)
+        humans = conn.execute(
+            "SELECT count(*) FROM actors WHERE email = 'racer@example.com'"
+        ).fetchone()
+        assert humans == (1,)
+        grants = conn.execute(
+            "SELECT count(*) FROM credit_ledger_entries WHERE reason = 'free_preview'"
+        ).fetchone()
+        assert grants == (WORKERS,)
+        assert conn.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)

@@ -1,0 +1,1 @@
+"""Test-only provider plugins (loaded through ``IMAGE_SKILL_PLUGINS``)."""

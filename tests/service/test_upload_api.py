@@ -1,0 +1,207 @@
+"""Uploads through the API on both databases: hostile bytes are refused and nothing is kept."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from creative_helpers import (
+    Agent,
+    check_error,
+    ok,
+    png,
+    row_counts,
+    sign_up,
+    started_app,
+    stored_files,
+    upload_body,
+)
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import Engine
+
+
+@pytest.fixture
+def agent(api: TestClient) -> Agent:
+    return sign_up(api)
+
+
+def home_of(client: TestClient) -> Path:
+    home: Path = client.app.state.settings.home  # type: ignore[attr-defined]
+    return home
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(payload))
+        + kind
+        + payload
+        + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+    )
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A well-formed PNG whose header declares ``width`` x ``height`` but holds a few bytes."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+    )
+
+
+def truncated_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (128, 128), os.urandom(128 * 128 * 3)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    return data[: len(data) // 2]
+
+
+def gps_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "SpyCam"
+    gps = exif.get_ifd(0x8825)
+    gps.update({1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 1.0)})
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(buffer, format="JPEG", exif=exif)
+    data = buffer.getvalue()
+    with Image.open(io.BytesIO(data)) as check:  # the fixture really carries a location
+        assert check.getexif().get_ifd(0x8825)
+    return data
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+HTML = b"<!doctype html><html><body><script>alert(1)</script></body></html>"
+
+HOSTILE = [
+    pytest.param(upload_body(SVG, filename="cat.png"), "INPUT_POLICY_DENIED", 6, id="svg-as-png"),
+    pytest.param(upload_body(HTML, filename="x.png"), "INPUT_POLICY_DENIED", 6, id="html"),
+    pytest.param(upload_body(truncated_png()), "INPUT_POLICY_DENIED", 6, id="truncated-png"),
+    pytest.param(
+        upload_body(png_header_only(100_000, 100_000)), "INPUT_POLICY_DENIED", 6, id="bomb-sides"
+    ),
+    pytest.param(
+        upload_body(png_header_only(10_000, 10_000)), "INPUT_POLICY_DENIED", 6, id="bomb-pixels"
+    ),
+    pytest.param(
+        upload_body(png(), sha256=hashlib.sha256(b"other").hexdigest()),
+        "INVALID_ARGUMENTS",
+        2,
+        id="wrong-sha256",
+    ),
+    pytest.param(
+        upload_body(png(), content_length=len(png()) + 1), "INVALID_ARGUMENTS", 2, id="wrong-length"
+    ),
+    pytest.param(
+        upload_body(png(), bytes_base64="not*base64!"), "INVALID_ARGUMENTS", 2, id="not-base64"
+    ),
+]
+FIELD_OF = {
+    "wrong-sha256": "sha256",
+    "wrong-length": "content_length",
+    "not-base64": "bytes_base64",
+}
+
+
+@pytest.mark.parametrize(("body", "code", "exit_code"), HOSTILE)
+def test_hostile_uploads_are_refused_and_nothing_is_stored(
+    request: pytest.FixtureRequest,
+    api: TestClient,
+    agent: Agent,
+    db: Engine,
+    body: dict[str, Any],
+    code: str,
+    exit_code: int,
+) -> None:
+    home = home_of(api)
+    ok(agent.upload(png()))  # the store exists and holds one object
+    rows, files = row_counts(db), stored_files(home)
+    assert files
+
+    hostile = {**body, "filename": "/home/alice/secret/" + (body["filename"] or "x.png")}
+    response = agent.post("/v1/upload", hostile)
+    error = check_error(response, code, exit_code)
+    case = request.node.callspec.id.split("-", 1)[1]
+    if case in FIELD_OF:
+        assert error["details"]["field"] == FIELD_OF[case]
+    else:
+        assert error["details"]["rule"].startswith("upload.")
+    assert "alice" not in response.text and "secret" not in response.text
+    assert row_counts(db) == rows
+    assert stored_files(home) == files
+
+
+def test_oversize_upload_is_refused(database_url: str, tmp_path: Path, db: Engine) -> None:
+    home = tmp_path / "home"
+    with started_app(database_url, home, max_upload_bytes=2000) as client:
+        agent = sign_up(client)
+        small = png(8, 8)
+        ok(agent.upload(small))
+        rows, files = row_counts(db), stored_files(home)
+        big = Image.frombytes("RGB", (64, 64), os.urandom(64 * 64 * 3))
+        buffer = io.BytesIO()
+        big.save(buffer, format="PNG")
+        assert len(buffer.getvalue()) > 2000
+        for data in (buffer.getvalue(), buffer.getvalue()[:2003]):  # both size checks
+            error = check_error(agent.upload(data), "INPUT_POLICY_DENIED", 6)
+            assert error["details"]["rule"] == "upload.too_large"
+        assert row_counts(db) == rows
+        assert stored_files(home) == files
+
+
+def test_exif_gps_is_stripped_before_storage(api: TestClient, agent: Agent) -> None:
+    original = gps_jpeg()
+    data = ok(agent.upload(original, mime_type="image/jpeg", filename="holiday.jpg"))
+    assert data["upload"]["policy"]["metadata_stripped"] is True
+    assert data["upload"]["sha256"] == hashlib.sha256(original).hexdigest()
+    asset = data["asset"]
+    assert asset["mime_type"] == "image/jpeg"
+    assert (asset["width"], asset["height"]) == (64, 48)
+    stored = api.get(asset["url"]).content
+    assert hashlib.sha256(stored).hexdigest() == asset["sha256"] == data["upload"]["stored_sha256"]
+    assert stored != original
+    assert b"Exif" not in stored and b"SpyCam" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert dict(image.getexif()) == {}
+        assert image.size == (64, 48)
+
+
+def test_clean_png_is_stored_byte_for_byte(api: TestClient, agent: Agent) -> None:
+    original = png(20, 10)
+    data = ok(agent.upload(original))
+    assert data["upload"]["policy"]["metadata_stripped"] is False
+    assert api.get(data["asset"]["url"]).content == original
+    assert data["asset"]["sha256"] == hashlib.sha256(original).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "filename", ["/home/alice/secret/photo.png", "C:\\Users\\alice\\secret\\photo.png"]
+)
+def test_response_never_carries_directories_or_full_remote_urls(
+    agent: Agent, filename: str
+) -> None:
+    body = upload_body(
+        png(),
+        source_kind="remote_url",
+        filename=filename,
+        remote_origin="https://example.com/path?token=abc",
+    )
+    response = agent.post("/v1/upload", body)
+    data = ok(response)
+    assert data["request"] == {
+        "source_kind": "remote_url",
+        "filename": "photo.png",
+        "remote_origin": "https://example.com",
+    }
+    for leaked in ("alice", "secret", "/path", "token=abc", "Users"):
+        assert leaked not in response.text
+    shown = agent.get(f"/v1/assets/{data['asset']['asset_id']}")
+    for leaked in ("alice", "secret", "photo", "token=abc"):
+        assert leaked not in shown.text
+    assert base64.b64encode(png()).decode()[:40] not in response.text
