@@ -102,6 +102,9 @@ def test_auth_status_save_logout(server: Server, run: RunCli, config: Path) -> N
     expect(run("auth", "status", *base), 3, "AUTH_REQUIRED")
     again = expect(run("auth", "logout", *base), 0)["data"]
     assert again == {"logged_out": True, "had_saved_token": False, "config_removed": False}
+    for name in ("IMAGE_SKILL_TOKEN", "IMAGE_SKILL_HOSTED_TOKEN"):
+        still = expect(run("auth", "logout", *base, env={name: token}), 0)["warnings"]
+        assert still == [f"{name} is still set in the environment and will be used."]
 
     # A token that was valid but is revoked fails auth status and cannot be saved.
     rotated = expect(run(*SIGNUP, "--save", *base), 0)
@@ -198,9 +201,11 @@ def test_saved_token_is_never_sent_to_another_server(
             ]
             == agent
         )
-        # A token saved in embedded mode (no service) is not sent to a server either.
-        config.write_text(json.dumps({"api_base_url": None, "token": token}))
-        expect(run("whoami", "--api-base-url", server.base_url, "--json"), 3, "AUTH_REQUIRED")
+        # Nor is a token saved in embedded mode (no service), or one whose service is unknown.
+        for unbound in ({"api_base_url": None, "token": token}, {"token": token}):
+            config.write_text(json.dumps(unbound))
+            whoami = run("whoami", "--api-base-url", server.base_url, "--json")
+            expect(whoami, 3, "AUTH_REQUIRED")
         assert not TOKEN_RE.search(other.log())
     finally:
         stop_server(other)

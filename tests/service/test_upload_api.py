@@ -27,6 +27,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine
 
+from image_skill.service.storage.memory import MemoryAssetStore
+
 
 @pytest.fixture
 def agent(api: TestClient) -> Agent:
@@ -205,3 +207,15 @@ def test_response_never_carries_directories_or_full_remote_urls(
     for leaked in ("alice", "secret", "photo", "token=abc"):
         assert leaked not in shown.text
     assert base64.b64encode(png()).decode()[:40] not in response.text
+
+
+def test_store_outage_keeps_nothing(database_url: str, tmp_path: Path, db: Engine) -> None:
+    with started_app(
+        database_url, tmp_path / "home", store=MemoryAssetStore(fail_writes=True)
+    ) as client:
+        agent = sign_up(client)
+        rows = row_counts(db)
+        response = agent.upload(png())
+        error = check_error(response, "ARTIFACT_STORAGE_WRITE_FAILED", 9)
+        assert error["retryable"] is False
+        assert row_counts(db) == rows

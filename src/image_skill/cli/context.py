@@ -85,9 +85,10 @@ class Context:
         return None, "none"
 
     def _config_matches_base(self) -> bool:
-        # A token saved for one service is never sent to another one.
+        # A token saved for one service is never sent to another one; a config that
+        # does not say which service its token belongs to (hand-written) is sent nowhere.
         if "api_base_url" not in self.config:
-            return self.base_url is not None
+            return False
         return normalize_base(self.config.get("api_base_url")) == self.base_url
 
     @property

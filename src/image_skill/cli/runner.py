@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from argparse import ArgumentParser
 
 from image_skill.cli.commands import register_all
@@ -71,6 +70,8 @@ def run(argv: list[str]) -> int:
         result = Result(failure(command, interrupted, trace_id=new_trace_id()), 130)
     except Exception:
         if os.environ.get("IMAGE_SKILL_DEBUG"):
+            import traceback
+
             traceback.print_exc(file=sys.stderr)
         crash = ImageSkillError(
             "PUBLIC_CLI_FAILED",

@@ -31,6 +31,8 @@ ERROR_SPECS: dict[str, ErrorSpec] = {
     # exit 1: generic
     "NOT_FOUND": ErrorSpec(404, 1),
     "CONFLICT": ErrorSpec(409, 1),
+    "QUOTE_EXPIRED": ErrorSpec(409, 1),
+    "QUOTE_CONSUMED": ErrorSpec(409, 1),
     "INTERNAL_ERROR": ErrorSpec(500, 1, retryable=True),
     "JOB_INTERRUPTED": ErrorSpec(500, 1, retryable=True),
     "PUBLIC_CLI_FAILED": ErrorSpec(500, 1),

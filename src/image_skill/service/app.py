@@ -19,6 +19,7 @@ from image_skill.service.catalog.pricing import PricingPolicy
 from image_skill.service.catalog.routes import router as catalog_router
 from image_skill.service.creative.policy import PromptPolicy
 from image_skill.service.creative.routes import router as creative_router
+from image_skill.service.credits.routes import router as credits_router
 from image_skill.service.db.engine import create_engine_for, session_scope
 from image_skill.service.db.migrate import upgrade_to_head
 from image_skill.service.error_handlers import install_error_handlers
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         creative_router,
         assets_router,
         jobs_router,
+        credits_router,
     )
     for router in routers:
         app.include_router(router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from image_skill.paths import data_home
@@ -14,7 +14,9 @@ from image_skill.paths import data_home
 class Settings(BaseSettings):
     """Everything an operator can tune; defaults suit one machine in dev."""
 
-    model_config = SettingsConfigDict(env_prefix="IMAGE_SKILL_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="IMAGE_SKILL_", extra="ignore", populate_by_name=True
+    )
 
     environment: Literal["dev", "test", "production"] = "dev"
     home: Path = Field(default_factory=data_home)
@@ -35,6 +37,20 @@ class Settings(BaseSettings):
     max_upload_pixels: int = Field(default=40_000_000, gt=0)
     pricing_markup: float = Field(default=2.0, ge=1.0)
     unknown_cost_hold_credits: int = Field(default=25, ge=1)
+
+    quote_ttl_seconds: int = Field(default=1800, ge=60)
+    fake_payments_enabled: bool = True
+    stripe_secret_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("IMAGE_SKILL_STRIPE_SECRET_KEY", "STRIPE_SECRET_KEY"),
+    )
+    stripe_webhook_secret: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("IMAGE_SKILL_STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET"),
+    )
+    stripe_api_base: str | None = None
+    checkout_success_url: str = "https://image-skill.com/checkout/success?quote={QUOTE_ID}"
+    checkout_cancel_url: str = "https://image-skill.com/checkout/cancel?quote={QUOTE_ID}"
 
     free_preview_credits: int = Field(default=10, ge=0)
     daily_job_cap_unclaimed: int = Field(default=2, ge=0)

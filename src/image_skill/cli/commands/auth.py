@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from argparse import Namespace
 from datetime import UTC, datetime
 from typing import Any
 
 from image_skill.cli.config import config_mode, delete_config, load_config, save_config
-from image_skill.cli.context import Context
+from image_skill.cli.context import TOKEN_ENV_VARS, Context
 from image_skill.cli.parser import Registrar
 from image_skill.client import Result
 from image_skill.contract.errors import ImageSkillError
@@ -106,5 +107,6 @@ def run_logout(context: Context, _args: Namespace) -> Result:
     data = {"logged_out": True, "had_saved_token": had_token, "config_removed": removed}
     warnings = []
     if context.token_source == "env":
-        warnings.append("IMAGE_SKILL_TOKEN is still set in the environment and will be used.")
+        names = " / ".join(name for name in TOKEN_ENV_VARS if os.environ.get(name, "").strip())
+        warnings.append(f"{names} is still set in the environment and will be used.")
     return local_result("image-skill auth logout", data, warnings=warnings)

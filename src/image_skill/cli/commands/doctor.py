@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
-import tempfile
 from argparse import Namespace
 from typing import Any
 
@@ -26,6 +24,8 @@ def register(reg: Registrar) -> None:
 
 def run_doctor(context: Context, _args: Namespace) -> Result:
     """Run every check; fail (exit 7) only when the service cannot be reached."""
+    import platform
+
     checks: list[dict[str, Any]] = [
         {
             "name": "cli",
@@ -89,6 +89,8 @@ def _auth_check(context: Context) -> dict[str, Any]:
 
 def _output_check() -> dict[str, Any]:
     try:
+        import tempfile
+
         with tempfile.NamedTemporaryFile(dir=os.getcwd(), prefix=".image-skill-doctor-"):
             pass
     except OSError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
 from argparse import Namespace
 from typing import Any
 
@@ -30,6 +29,8 @@ def _version_command(_context: Any, args: Namespace) -> Result:
 
 def version_result(_args: Namespace) -> Result:
     """The version envelope."""
+    import platform
+
     from image_skill.cli.runner import local_result
 
     data = {"version": __version__, "python": platform.python_version(), "api_version": "v1"}

@@ -23,6 +23,7 @@ from image_skill.contract.errors import ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.imaging.input_policy import sniff_mime
 from image_skill.providers.base import GeneratedImage, GenerationRequest, Model
+from image_skill.service.activity import creative_events
 from image_skill.service.assets.views import AssetUrls, asset_view
 from image_skill.service.catalog.parameters import validate_parameters
 from image_skill.service.catalog.pricing import Quote, quote
@@ -441,6 +442,7 @@ class CreativePipeline:
             row.spool_ref = spool_ref
             row.completed_at = now
             row.updated_at = now
+            await creative_events.job_failed(session, row)
             if error.code == "CONTENT_POLICY_DENIED":
                 row.safety_status = "denied"
             await accounting.release(
@@ -479,6 +481,7 @@ class CreativePipeline:
             row.updated_at = now
             row.credits_debited = row.credits_reserved
             await accounting.settle(session, self.principal, row.id, row.credits_reserved)
+            await creative_events.job_succeeded(session, row, assets)
             balance = await ledger.balance(session, self.principal.actor_id)
             used = await creative_jobs_since(
                 session, self.principal.actor_id, utc_day_bounds(now)[0]

@@ -26,6 +26,7 @@ from image_skill.imaging.input_policy import (
     sanitize_image,
     verify_declared,
 )
+from image_skill.service.activity import creative_events
 from image_skill.service.assets.views import AssetUrls, asset_view
 from image_skill.service.creative.schemas import UploadRequest
 from image_skill.service.db.engine import session_scope
@@ -106,7 +107,7 @@ async def upload(
         raise ImageSkillError(
             "ARTIFACT_STORAGE_WRITE_FAILED",
             "The upload could not be stored; nothing was kept.",
-            retryable=True,
+            retryable=False,  # CONTRACT: this code is never retryable
         ) from None
     now = utc_now()
     job = Job(
@@ -145,6 +146,8 @@ async def upload(
         session.add(job)
         await session.flush()
         session.add(asset)
+        await session.flush()
+        await creative_events.asset_uploaded(session, job, asset)
     warnings = []
     if body.mime_type and body.mime_type.lower() != image.mime_type:
         warnings.append(

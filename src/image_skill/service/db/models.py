@@ -140,6 +140,7 @@ class Job(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(String(500))
     provider_request_id: Mapped[str | None] = mapped_column(String(200))
+    usage_event_id: Mapped[str | None] = mapped_column(String(64))
     # Provider output kept when our store failed, so a repair needs no second call.
     spool_ref: Mapped[str | None] = mapped_column(String(300))
     worker_id: Mapped[str | None] = mapped_column(String(100))
@@ -193,3 +194,104 @@ class IdempotencyRecord(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class CreditQuote(Base):
+    """Bounded terms for buying credits; granting happens only through a receipt."""
+
+    __tablename__ = "credit_quotes"
+    __table_args__ = (
+        UniqueConstraint("actor_id", "idempotency_key", name="uq_credit_quotes_actor_key"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    actor_id: Mapped[str] = mapped_column(ForeignKey("actors.id"))
+    credits: Mapped[int] = mapped_column(Integer)
+    price_amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(8))
+    payment_method: Mapped[str] = mapped_column(String(32))
+    pack_id: Mapped[str | None] = mapped_column(String(32))
+    live_money: Mapped[bool] = mapped_column(default=False)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class PaymentAttempt(Base):
+    """One try at paying a quote through an external provider (Stripe Checkout)."""
+
+    __tablename__ = "payment_attempts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quote_id: Mapped[str] = mapped_column(ForeignKey("credit_quotes.id"), unique=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    actor_id: Mapped[str] = mapped_column(ForeignKey("actors.id"))
+    provider: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(String(2000))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    last_provider_event_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Receipt(Base):
+    """Proof that a quote was paid; at most one per quote, which makes grants exactly-once."""
+
+    __tablename__ = "receipts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quote_id: Mapped[str] = mapped_column(ForeignKey("credit_quotes.id"), unique=True)
+    payment_attempt_id: Mapped[str | None] = mapped_column(ForeignKey("payment_attempts.id"))
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    actor_id: Mapped[str] = mapped_column(ForeignKey("actors.id"))
+    credits: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(8))
+    payment_method: Mapped[str] = mapped_column(String(32))
+    live_money: Mapped[bool] = mapped_column(default=False)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    credit_event_id: Mapped[str] = mapped_column(String(64))
+    provider_event_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ProviderEvent(Base):
+    """A verified webhook event, stored once by its provider id (replays are no-ops)."""
+
+    __tablename__ = "provider_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(100))
+    checkout_session_id: Mapped[str | None] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ActivityEvent(Base):
+    """One entry of the organization's activity ledger (registry types only)."""
+
+    __tablename__ = "activity_events"
+    __table_args__ = (
+        Index("ix_activity_events_org_id", "organization_id", "id"),
+        Index("ix_activity_events_subject", "subject_id"),
+        Index("ix_activity_events_trace", "trace_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    actor_id: Mapped[str | None] = mapped_column(ForeignKey("actors.id"))
+    type: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(160))
+    operation: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(32))
+    cost: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    links: Mapped[dict[str, Any]] = mapped_column(JSON)
+    trace_id: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(Timestamp)

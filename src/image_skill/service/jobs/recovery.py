@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from image_skill.contract.ids import utc_now
+from image_skill.service.activity.creative_events import job_failed
 from image_skill.service.creative.accounting import release
 from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import Job
@@ -33,5 +34,6 @@ async def recover_stale_jobs(engine: AsyncEngine) -> int:
             job.completed_at = now
             job.updated_at = now
             await release(session, job.actor_id, job.organization_id, job.id, job.credits_reserved)
+            await job_failed(session, job)
             recovered += 1
     return recovered

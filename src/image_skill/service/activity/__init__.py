@@ -1,0 +1,1 @@
+"""The activity ledger: auditable events per organization."""

@@ -1,0 +1,231 @@
+"""``credits buy`` (Checkout Session per quote) and Stripe webhook fulfillment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.ids import iso, new_id, utc_now
+from image_skill.service.activity.recorder import record
+from image_skill.service.creative.idempotency import check_key
+from image_skill.service.credits.fulfillment import grant_for_quote
+from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_for
+from image_skill.service.credits.stripe_rail import (
+    FAILING_EVENTS,
+    FULFILLING_EVENTS,
+    StripeRail,
+)
+from image_skill.service.db.engine import session_scope
+from image_skill.service.db.models import CreditQuote, PaymentAttempt, ProviderEvent
+from image_skill.service.identity.principal import Principal
+from image_skill.service.settings import Settings
+
+AFTER_PAYMENT = (
+    "poll image-skill credits status --payment-attempt-id {id} --json or image-skill usage "
+    "quota --json; credits arrive only after verified webhook fulfillment"
+)
+
+
+def attempt_view(attempt: PaymentAttempt | None) -> dict[str, Any] | None:
+    """Public form of a payment attempt."""
+    if attempt is None:
+        return None
+    return {
+        "payment_attempt_id": attempt.id,
+        "provider": attempt.provider,
+        "checkout_session_id": attempt.checkout_session_id,
+        "checkout_url": attempt.checkout_url,
+        "attempt_status": attempt.status,
+        "created_at": iso(attempt.created_at),
+        "updated_at": iso(attempt.updated_at),
+    }
+
+
+def _buy_data(quote: CreditQuote, attempt: PaymentAttempt) -> dict[str, Any]:
+    return {
+        "state": "action_required" if attempt.status == "requires_action" else attempt.status,
+        "quote_id": quote.id,
+        "payment_attempt_id": attempt.id,
+        "provider": "stripe",
+        "accepted_payment_method": "stripe_checkout",
+        "checkout_session_id": attempt.checkout_session_id,
+        "checkout_url": attempt.checkout_url,
+        "credits": quote.credits,
+        "amount_cents": quote.price_amount_cents,
+        "currency": quote.currency,
+        "live_money": quote.live_money,
+        "next": {
+            "human_action": "open_checkout_url",
+            "after_payment": AFTER_PAYMENT.format(id=attempt.id),
+        },
+    }
+
+
+async def _existing_attempt(engine: AsyncEngine, quote_id: str) -> PaymentAttempt | None:
+    async with session_scope(engine, write=False) as session:
+        query = select(PaymentAttempt).where(PaymentAttempt.quote_id == quote_id)
+        return (await session.execute(query)).scalar_one_or_none()
+
+
+async def buy_with_stripe(
+    engine: AsyncEngine,
+    settings: Settings,
+    principal: Principal,
+    *,
+    quote_id: str,
+    idempotency_key: str | None,
+    trace_id: str,
+) -> tuple[dict[str, Any], list[str]]:
+    """One Checkout Session per quote; never touches the balance."""
+    key = check_key(idempotency_key)
+    if key is None:
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS",
+            "idempotency_key is required for credits buy.",
+            details={"field": "idempotency_key"},
+            recovery={"required_flag": "--idempotency-key"},
+        )
+    async with session_scope(engine, write=False) as session:
+        quote = await owned_quote(session, principal, quote_id)
+        receipt = await receipt_for(session, quote.id)
+    if quote.payment_method != "stripe_checkout":
+        raise invalid_arguments(
+            "This quote is for the fake rail; request one with --payment-method stripe_checkout.",
+            field="quote_id",
+        )
+    existing = await _existing_attempt(engine, quote.id)
+    if existing is not None:
+        note = (
+            []
+            if existing.idempotency_key == key
+            else ["This quote already has a checkout session; it is returned instead of a new one."]
+        )
+        return _buy_data(quote, existing), ["Replayed: checkout session already exists.", *note]
+    if receipt is not None:
+        raise ImageSkillError("QUOTE_CONSUMED", "This quote was already paid.")
+    if is_expired(quote):
+        raise ImageSkillError(
+            "QUOTE_EXPIRED",
+            "This quote has expired; request a new one.",
+            recovery={
+                "suggested_command": "image-skill credits quote --pack starter-500 "
+                "--payment-method stripe_checkout --json"
+            },
+        )
+    session_id, url = await StripeRail(settings).create_checkout_session(quote)
+    now = utc_now()
+    attempt = PaymentAttempt(
+        id=new_id("payatt"),
+        quote_id=quote.id,
+        organization_id=quote.organization_id,
+        actor_id=quote.actor_id,
+        provider="stripe",
+        status="requires_action",
+        checkout_session_id=session_id,
+        checkout_url=url,
+        idempotency_key=key,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        async with session_scope(engine, write=True) as session:
+            session.add(attempt)
+            await session.flush()
+            await record(
+                session,
+                event_type="payment.checkout_session.created",
+                organization_id=quote.organization_id,
+                actor_id=quote.actor_id,
+                subject_id=attempt.id,
+                summary="Stripe Checkout session created",
+                status="action_required",
+                trace_id=trace_id,
+                links={
+                    "quote_id": quote.id,
+                    "payment_attempt_id": attempt.id,
+                    "checkout_session_id": session_id,
+                },
+                cost={"credits": quote.credits, "amount_cents": quote.price_amount_cents},
+            )
+    except IntegrityError:
+        raced = await _existing_attempt(engine, quote.id)
+        assert raced is not None
+        return _buy_data(quote, raced), ["Replayed: checkout session already exists."]
+    return _buy_data(quote, attempt), []
+
+
+async def handle_stripe_event(engine: AsyncEngine, event: dict[str, Any]) -> dict[str, Any]:
+    """Record a verified event once and fulfill its checkout session at most once."""
+    event_id = str(event.get("id") or "")
+    event_type = str(event.get("type") or "")
+    obj = (event.get("data") or {}).get("object") or {}
+    session_id = obj.get("id") if str(obj.get("object")) == "checkout.session" else None
+    if not event_id:
+        raise invalid_arguments("The event has no id.")
+    try:
+        async with session_scope(engine, write=True) as session:
+            if await session.get(ProviderEvent, event_id) is not None:
+                return {"received": True, "event_id": event_id, "duplicate": True}
+            outcome = "ignored"
+            attempt = None
+            if session_id:
+                query = select(PaymentAttempt).where(
+                    PaymentAttempt.checkout_session_id == session_id
+                )
+                attempt = (await session.execute(query)).scalar_one_or_none()
+            if attempt is not None:
+                outcome = await _apply(session, attempt, event_type, obj, event_id)
+            elif session_id and event_type in FULFILLING_EVENTS:
+                outcome = "unknown_checkout_session"
+            session.add(
+                ProviderEvent(
+                    id=event_id,
+                    provider="stripe",
+                    type=event_type[:100],
+                    checkout_session_id=session_id,
+                    outcome=outcome,
+                    received_at=utc_now(),
+                )
+            )
+            await session.flush()
+    except IntegrityError:
+        return {"received": True, "event_id": event_id, "duplicate": True}
+    return {"received": True, "event_id": event_id, "duplicate": False, "outcome": outcome}
+
+
+async def _apply(
+    session: Any, attempt: PaymentAttempt, event_type: str, obj: dict[str, Any], event_id: str
+) -> str:
+    quote = (
+        await session.execute(
+            select(CreditQuote).where(CreditQuote.id == attempt.quote_id).with_for_update()
+        )
+    ).scalar_one()
+    attempt.last_provider_event_id = event_id
+    attempt.updated_at = utc_now()
+    paid = event_type == "checkout.session.async_payment_succeeded" or (
+        event_type == "checkout.session.completed" and obj.get("payment_status") == "paid"
+    )
+    if paid:
+        _, created = await grant_for_quote(
+            session,
+            quote,
+            payment_attempt_id=attempt.id,
+            provider_event_id=event_id,
+            idempotency_key=None,
+            trace_id=None,
+        )
+        attempt.status = "succeeded"
+        return "granted" if created else "already_granted"
+    if event_type == "checkout.session.completed":
+        if attempt.status == "requires_action":
+            attempt.status = "processing"
+        return "awaiting_async_payment"
+    if event_type in FAILING_EVENTS and attempt.status != "succeeded":
+        attempt.status = FAILING_EVENTS[event_type]
+        return attempt.status
+    return "ignored"

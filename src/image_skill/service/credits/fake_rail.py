@@ -1,0 +1,95 @@
+"""The fake/test settlement rail: exercises quotes, receipts and the ledger with no money.
+
+Deliberately named fake: it moves no money, accepts no payment credential and
+says ``live_money: false``. Operators can switch it off
+(``IMAGE_SKILL_FAKE_PAYMENTS_ENABLED=false``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.service.creative.idempotency import check_key
+from image_skill.service.credits import ledger
+from image_skill.service.credits.fulfillment import grant_for_quote
+from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_for
+from image_skill.service.db.models import Actor, Receipt
+from image_skill.service.identity.principal import Principal
+from image_skill.service.settings import Settings
+
+
+async def fake_purchase(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    *,
+    quote_id: str,
+    idempotency_key: str | None,
+    trace_id: str,
+) -> tuple[dict[str, Any], list[str]]:
+    """Settle a fake quote exactly once; a retry with the same key replays the receipt."""
+    key = check_key(idempotency_key)
+    if key is None:
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS",
+            "idempotency_key is required: this call changes your credit balance.",
+            details={"field": "idempotency_key"},
+            recovery={"required_flag": "--idempotency-key"},
+        )
+    if not settings.fake_payments_enabled:
+        raise ImageSkillError(
+            "PAYMENT_PROVIDER_NOT_CONFIGURED",
+            "The fake settlement rail is disabled on this service.",
+            recovery={"suggested_command": "image-skill credits buy --provider stripe --json"},
+        )
+    quote = await owned_quote(session, principal, quote_id, lock=True)
+    receipt = await receipt_for(session, quote.id)
+    if receipt is not None:
+        if receipt.idempotency_key == key:
+            return await _data(session, receipt, key), ["Replayed: this purchase already happened."]
+        raise ImageSkillError(
+            "QUOTE_CONSUMED",
+            "This quote was already paid; request a new quote.",
+            recovery={"suggested_command": "image-skill credits quote --credits N --json"},
+        )
+    if quote.payment_method != "fake":
+        raise invalid_arguments(
+            "This quote is for Stripe Checkout; use credits buy --provider stripe.",
+            field="quote_id",
+        )
+    if is_expired(quote):
+        raise ImageSkillError(
+            "QUOTE_EXPIRED",
+            "This quote has expired; request a new one.",
+            recovery={"suggested_command": "image-skill credits quote --credits N --json"},
+        )
+    receipt, _ = await grant_for_quote(
+        session,
+        quote,
+        payment_attempt_id=None,
+        provider_event_id=None,
+        idempotency_key=key,
+        trace_id=trace_id,
+    )
+    return await _data(session, receipt, key), []
+
+
+async def _data(session: AsyncSession, receipt: Receipt, key: str) -> dict[str, Any]:
+    actor = await session.get(Actor, receipt.actor_id)
+    return {
+        "state": "succeeded",
+        "quote_id": receipt.quote_id,
+        "receipt_id": receipt.id,
+        "credit_event_id": receipt.credit_event_id,
+        "credits_granted": receipt.credits,
+        "amount_cents": receipt.amount_cents,
+        "currency": receipt.currency,
+        "accepted_payment_method": "fake",
+        "idempotency_key": key,
+        "balance_after": await ledger.balance(session, receipt.actor_id),
+        "claim_state": actor.claim_state if actor else None,
+        "live_money": False,
+    }

@@ -1,0 +1,182 @@
+"""Credit quotes: bounded, expiring terms. A quote never grants anything by itself."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.ids import iso, new_id, utc_now
+from image_skill.service.creative.idempotency import check_key, reused
+from image_skill.service.credits.packs import (
+    CURRENCY,
+    MAX_CUSTOM_CREDITS,
+    MIN_CUSTOM_CREDITS,
+    PACKS,
+)
+from image_skill.service.db.models import CreditQuote, Receipt
+from image_skill.service.identity.principal import Principal
+from image_skill.service.settings import Settings
+
+PAYMENT_METHODS = ("fake", "stripe_checkout")
+
+
+def _fingerprint(credits: int | None, pack_id: str | None, method: str, pepper: str) -> str:
+    canonical = json.dumps({"credits": credits, "pack_id": pack_id, "method": method})
+    return hmac.new(pepper.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def _amount(credits: int | None, pack_id: str | None) -> int:
+    if (credits is None) == (pack_id is None):
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS",
+            "Give exactly one of credits or pack_id.",
+            details={"field": "credits"},
+            recovery={
+                "required_flag": "--pack",
+                "suggested_command": "image-skill credits quote --pack starter-500 --json",
+            },
+        )
+    if pack_id is not None:
+        pack = PACKS.get(pack_id)
+        if pack is None:
+            raise invalid_arguments(
+                f"Unknown pack; choose one of {', '.join(PACKS)}.", field="pack_id"
+            )
+        return pack.credits
+    assert credits is not None
+    if not MIN_CUSTOM_CREDITS <= credits <= MAX_CUSTOM_CREDITS:
+        raise invalid_arguments(
+            f"credits must be between {MIN_CUSTOM_CREDITS} and {MAX_CUSTOM_CREDITS}.",
+            field="credits",
+        )
+    return credits
+
+
+def live_money_for(method: str, settings: Settings) -> bool:
+    """Whether paying a quote of ``method`` moves real money on this service."""
+    if method != "stripe_checkout":
+        return False
+    key = settings.stripe_secret_key or ""
+    return not key.startswith(("sk_test_", "rk_test_"))
+
+
+async def create_quote(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    *,
+    credits: int | None,
+    pack_id: str | None,
+    payment_method: str,
+    idempotency_key: str | None,
+) -> tuple[CreditQuote, list[str]]:
+    """A new quote, or the same one again for a repeated idempotency key."""
+    if payment_method not in PAYMENT_METHODS:
+        raise invalid_arguments(
+            f"payment_method must be one of {', '.join(PAYMENT_METHODS)}.",
+            field="payment_method",
+        )
+    amount = _amount(credits, pack_id)
+    warnings: list[str] = []
+    key = check_key(idempotency_key)
+    if key is None:
+        key = f"auto-{secrets.token_hex(8)}"
+        warnings.append("No idempotency_key was given; retries will create new quotes.")
+    fingerprint = _fingerprint(credits, pack_id, payment_method, settings.token_pepper)
+    existing = (
+        await session.execute(
+            select(CreditQuote).where(
+                CreditQuote.actor_id == principal.actor_id, CreditQuote.idempotency_key == key
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        if existing.request_hash != fingerprint:
+            raise reused()
+        return existing, ["Replayed: this idempotency key already produced this quote."]
+    now = utc_now()
+    quote = CreditQuote(
+        id=new_id("quote"),
+        organization_id=principal.organization_id,
+        actor_id=principal.actor_id,
+        credits=amount,
+        price_amount_cents=amount,
+        currency=CURRENCY,
+        payment_method=payment_method,
+        pack_id=pack_id,
+        live_money=live_money_for(payment_method, settings),
+        idempotency_key=key,
+        request_hash=fingerprint,
+        expires_at=now + timedelta(seconds=settings.quote_ttl_seconds),
+        created_at=now,
+    )
+    session.add(quote)
+    await session.flush()
+    return quote, warnings
+
+
+def is_expired(quote: CreditQuote) -> bool:
+    """True once the quote's window has passed."""
+    expires = quote.expires_at
+    if expires.tzinfo is None:
+        from datetime import UTC
+
+        expires = expires.replace(tzinfo=UTC)
+    return utc_now() >= expires
+
+
+async def receipt_for(session: AsyncSession, quote_id: str) -> Receipt | None:
+    """The receipt that consumed a quote, if any."""
+    query = select(Receipt).where(Receipt.quote_id == quote_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def owned_quote(
+    session: AsyncSession, principal: Principal, quote_id: str, *, lock: bool = False
+) -> CreditQuote:
+    """The caller's quote (row-locked when asked), or NOT_FOUND."""
+    query = select(CreditQuote).where(CreditQuote.id == quote_id)
+    if lock:
+        query = query.with_for_update()
+    quote = (await session.execute(query)).scalar_one_or_none()
+    if quote is None or quote.actor_id != principal.actor_id:
+        raise ImageSkillError(
+            "NOT_FOUND",
+            "No such quote for this agent.",
+            recovery={"suggested_command": "image-skill credits quote --pack starter-500 --json"},
+        )
+    return quote
+
+
+def quote_state(quote: CreditQuote, receipt: Receipt | None) -> str:
+    """``consumed`` once paid, ``expired`` after its window, else ``created``."""
+    if receipt is not None:
+        return "consumed"
+    return "expired" if is_expired(quote) else "created"
+
+
+def quote_view(quote: CreditQuote, receipt: Receipt | None = None) -> dict[str, Any]:
+    """Public form of a quote."""
+    pack = PACKS.get(quote.pack_id) if quote.pack_id else None
+    return {
+        "quote_id": quote.id,
+        "state": quote_state(quote, receipt),
+        "credits": quote.credits,
+        "price_amount_cents": quote.price_amount_cents,
+        "currency": quote.currency,
+        "expires_at": iso(quote.expires_at),
+        "accepted_payment_method": quote.payment_method,
+        "idempotency_key": quote.idempotency_key,
+        "pack_id": quote.pack_id,
+        "pack": pack.view() if pack else None,
+        "live_money": quote.live_money,
+        "created_at": iso(quote.created_at),
+    }

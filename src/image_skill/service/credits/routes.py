@@ -1,0 +1,138 @@
+"""Credits routes: packs, quotes, purchases (fake and Stripe), status, Stripe webhook."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from image_skill.service.credits.checkout import buy_with_stripe, handle_stripe_event
+from image_skill.service.credits.fake_rail import fake_purchase
+from image_skill.service.credits.packs import catalog
+from image_skill.service.credits.payment_guard import refuse_payment_credentials
+from image_skill.service.credits.quotes import create_quote, quote_view
+from image_skill.service.credits.schemas import PurchaseRequest, QuoteRequest
+from image_skill.service.credits.status import purchase_status
+from image_skill.service.credits.stripe_rail import verify_event
+from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
+from image_skill.service.responses import envelope_response, trace_id_of
+
+router = APIRouter()
+
+
+async def no_payment_credentials(request: Request) -> None:
+    """Refuse card data or secrets anywhere in the JSON body, before anything else."""
+    raw = await request.body()
+    if not raw:
+        return
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return
+    refuse_payment_credentials(body)
+
+
+Guarded = Depends(no_payment_credentials)
+
+
+@router.get("/v1/credit-packs", name="image-skill credits packs list")
+async def credit_packs(request: Request) -> JSONResponse:
+    """The pack catalog (public)."""
+    return envelope_response(request, catalog())
+
+
+@router.post("/v1/credit-quotes", name="image-skill credits quote", dependencies=[Guarded])
+async def credit_quote(
+    body: QuoteRequest,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: Session,
+    settings: AppSettings,
+) -> JSONResponse:
+    """Bounded terms for buying credits; grants nothing."""
+    quote, warnings = await create_quote(
+        session,
+        settings,
+        principal,
+        credits=body.credits,
+        pack_id=body.pack_id,
+        payment_method=body.payment_method,
+        idempotency_key=body.idempotency_key,
+    )
+    return envelope_response(request, quote_view(quote), status_code=201, warnings=warnings)
+
+
+@router.post(
+    "/v1/credit-purchases", name="image-skill credits fake-purchase", dependencies=[Guarded]
+)
+async def credit_fake_purchase(
+    body: PurchaseRequest,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: Session,
+    settings: AppSettings,
+) -> JSONResponse:
+    """Settle a fake quote (no money moves)."""
+    data, warnings = await fake_purchase(
+        session,
+        settings,
+        principal,
+        quote_id=body.quote_id,
+        idempotency_key=body.idempotency_key,
+        trace_id=trace_id_of(request),
+    )
+    return envelope_response(request, data, status_code=201, warnings=warnings)
+
+
+@router.post(
+    "/v1/credit-purchases/stripe-checkout-sessions",
+    name="image-skill credits buy",
+    dependencies=[Guarded],
+)
+async def credit_buy(
+    body: PurchaseRequest,
+    request: Request,
+    principal: CurrentPrincipal,
+    settings: AppSettings,
+) -> JSONResponse:
+    """Create the Stripe Checkout Session of a quote."""
+    data, warnings = await buy_with_stripe(
+        request.app.state.engine,
+        settings,
+        principal,
+        quote_id=body.quote_id,
+        idempotency_key=body.idempotency_key,
+        trace_id=trace_id_of(request),
+    )
+    return envelope_response(request, data, status_code=201, warnings=warnings)
+
+
+@router.get("/v1/credit-purchases/status", name="image-skill credits status")
+async def credit_status(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: Session,
+    settings: AppSettings,
+    quote_id: Annotated[str | None, Query(max_length=64)] = None,
+    payment_attempt_id: Annotated[str | None, Query(max_length=64)] = None,
+    checkout_session_id: Annotated[str | None, Query(max_length=255)] = None,
+    receipt_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> JSONResponse:
+    """Where a purchase stands."""
+    refs = {
+        "quote_id": quote_id,
+        "payment_attempt_id": payment_attempt_id,
+        "checkout_session_id": checkout_session_id,
+        "receipt_id": receipt_id,
+    }
+    return envelope_response(request, await purchase_status(session, settings, principal, refs))
+
+
+@router.post("/v1/webhooks/stripe", name="image-skill webhooks stripe")
+async def stripe_webhook(request: Request, settings: AppSettings) -> JSONResponse:
+    """Verify the signature on the raw body, then record and fulfill once."""
+    payload = await request.body()
+    event = verify_event(settings, payload, request.headers.get("stripe-signature"))
+    return envelope_response(request, await handle_stripe_event(request.app.state.engine, event))

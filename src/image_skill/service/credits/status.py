@@ -1,0 +1,112 @@
+"""``credits status``: the durable state of a quote, payment attempt or receipt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.contract.errors import ImageSkillError
+from image_skill.service.credits.checkout import attempt_view
+from image_skill.service.credits.fulfillment import credit_event_view, receipt_view
+from image_skill.service.credits.quotes import owned_quote, quote_state, quote_view, receipt_for
+from image_skill.service.db.models import PaymentAttempt, ProviderEvent, Receipt
+from image_skill.service.identity.principal import Principal
+from image_skill.service.quota.service import quota_view
+from image_skill.service.settings import Settings
+
+
+async def purchase_status(
+    session: AsyncSession, settings: Settings, principal: Principal, refs: dict[str, str | None]
+) -> dict[str, Any]:
+    """Resolve exactly one reference to its quote and report where the payment stands."""
+    given = {name: value for name, value in refs.items() if value}
+    if len(given) != 1:
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS",
+            "Give exactly one of quote_id, payment_attempt_id, checkout_session_id, receipt_id.",
+            details={"field": "quote_id"},
+            recovery={"required_flag": "--payment-attempt-id"},
+        )
+    ((name, value),) = given.items()
+    quote_id = await _quote_id_for(session, name, str(value))
+    quote = await owned_quote(session, principal, quote_id)
+    receipt = await receipt_for(session, quote.id)
+    attempt = (
+        await session.execute(select(PaymentAttempt).where(PaymentAttempt.quote_id == quote.id))
+    ).scalar_one_or_none()
+    provider_event = None
+    if attempt is not None and attempt.last_provider_event_id:
+        provider_event = await session.get(ProviderEvent, attempt.last_provider_event_id)
+    state = _state(quote_state(quote, receipt), attempt)
+    data: dict[str, Any] = {
+        "state": state,
+        "reference": {"type": name, "id": value},
+        "quote": quote_view(quote, receipt),
+        "payment_attempt": attempt_view(attempt),
+        "receipt": receipt_view(receipt),
+        "credit_event": credit_event_view(receipt),
+        "provider_event": (
+            {
+                "event_id": provider_event.id,
+                "type": provider_event.type,
+                "outcome": provider_event.outcome,
+            }
+            if provider_event
+            else None
+        ),
+        "limits": await quota_view(session, settings, principal),
+        "next": _next(state, attempt),
+    }
+    return data
+
+
+async def _quote_id_for(session: AsyncSession, name: str, value: str) -> str:
+    if name == "quote_id":
+        return value
+    if name == "receipt_id":
+        receipt = await session.get(Receipt, value)
+        found = receipt.quote_id if receipt else None
+    else:
+        column = (
+            PaymentAttempt.id
+            if name == "payment_attempt_id"
+            else PaymentAttempt.checkout_session_id
+        )
+        attempt = (
+            await session.execute(select(PaymentAttempt).where(column == value))
+        ).scalar_one_or_none()
+        found = attempt.quote_id if attempt else None
+    if found is None:
+        raise ImageSkillError("NOT_FOUND", f"No purchase matches that {name}.")
+    return found
+
+
+def _state(quote_state_value: str, attempt: PaymentAttempt | None) -> str:
+    if quote_state_value == "consumed":
+        return "succeeded"
+    if attempt is not None:
+        if attempt.status == "requires_action":
+            return "expired" if quote_state_value == "expired" else "action_required"
+        return attempt.status
+    return "expired" if quote_state_value == "expired" else "quoted"
+
+
+def _next(state: str, attempt: PaymentAttempt | None) -> dict[str, Any] | None:
+    if state == "action_required":
+        return {
+            "retry_after_seconds": 10,
+            "human_action": "open_checkout_url",
+            "checkout_url": attempt.checkout_url if attempt else None,
+        }
+    if state == "processing":
+        return {"retry_after_seconds": 30, "human_action": None}
+    if state == "quoted":
+        return {
+            "suggested_command": "image-skill credits buy --provider stripe --quote-id "
+            "QUOTE_ID --idempotency-key KEY --json (or credits fake-purchase for fake quotes)"
+        }
+    if state == "expired":
+        return {"suggested_command": "image-skill credits quote --pack starter-500 --json"}
+    return None

@@ -1,0 +1,123 @@
+"""Stripe Checkout through the official SDK, and verified webhook fulfillment.
+
+Creating a Checkout Session never grants credits. Credits arrive only from a
+webhook whose signature verifies against the raw body (300 s tolerance), for
+``checkout.session.completed`` with ``payment_status == "paid"`` or
+``checkout.session.async_payment_succeeded``. Events are stored once by id and
+the grant is once per quote, so replays and any arrival order grant once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+
+from image_skill.contract.errors import ImageSkillError
+from image_skill.service.credits.packs import PACKS
+from image_skill.service.db.models import CreditQuote
+from image_skill.service.settings import Settings
+
+WEBHOOK_TOLERANCE_SECONDS = 300
+FULFILLING_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+FAILING_EVENTS = {
+    "checkout.session.async_payment_failed": "failed",
+    "checkout.session.expired": "expired",
+}
+
+
+def not_configured(what: str) -> ImageSkillError:
+    """The refusal when Stripe settings are missing."""
+    return ImageSkillError(
+        "PAYMENT_PROVIDER_NOT_CONFIGURED",
+        f"Stripe is not configured on this service ({what} is not set).",
+        recovery={"suggested_command": "image-skill credits quote --credits N --json"},
+    )
+
+
+class StripeRail:
+    """A thin adapter: our quote in, a Checkout Session out; vendor errors mapped here."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.stripe_secret_key:
+            raise not_configured("IMAGE_SKILL_STRIPE_SECRET_KEY")
+        self.settings = settings
+        base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+        self.client = stripe.StripeClient(
+            settings.stripe_secret_key,
+            base_addresses=base,  # type: ignore[arg-type]
+            http_client=stripe.HTTPXClient(timeout=30),
+            max_network_retries=2,
+        )
+
+    async def create_checkout_session(self, quote: CreditQuote) -> tuple[str, str]:
+        """A Checkout Session for the quote (idempotent per quote at Stripe too)."""
+        pack = PACKS.get(quote.pack_id) if quote.pack_id else None
+        name = (
+            f"Image Skill credits: {pack.name} ({quote.credits})"
+            if pack
+            else (f"Image Skill credits ({quote.credits})")
+        )
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "client_reference_id": quote.id,
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": quote.currency.lower(),
+                        "unit_amount": quote.price_amount_cents,
+                        "product_data": {"name": name},
+                    },
+                }
+            ],
+            "metadata": {"quote_id": quote.id, "credits": str(quote.credits)},
+            "success_url": self.settings.checkout_success_url.replace("{QUOTE_ID}", quote.id),
+            "cancel_url": self.settings.checkout_cancel_url.replace("{QUOTE_ID}", quote.id),
+        }
+        try:
+            session = await self.client.v1.checkout.sessions.create_async(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": f"image-skill-checkout-{quote.id}"},
+            )
+        except stripe.AuthenticationError as exc:
+            raise not_configured("a valid Stripe secret key") from exc
+        except (stripe.RateLimitError, stripe.APIConnectionError) as exc:
+            raise ImageSkillError(
+                "PROVIDER_UNAVAILABLE",
+                "Stripe is unavailable; retry shortly.",
+                retryable=True,
+                recovery={"retry_after_seconds": 10},
+            ) from exc
+        except stripe.StripeError as exc:
+            raise ImageSkillError(
+                "PROVIDER_FAILED",
+                "Stripe refused to create the checkout session.",
+                retryable=False,
+            ) from exc
+        if not session.id or not session.url:
+            raise ImageSkillError("PROVIDER_FAILED", "Stripe returned no checkout URL.")
+        return str(session.id), str(session.url)
+
+
+def verify_event(settings: Settings, payload: bytes, signature: str | None) -> dict[str, Any]:
+    """The event if its signature verifies on the raw body; INVALID_ARGUMENTS otherwise."""
+    if not settings.stripe_webhook_secret:
+        raise not_configured("IMAGE_SKILL_STRIPE_WEBHOOK_SECRET")
+    if not signature:
+        raise ImageSkillError("INVALID_ARGUMENTS", "Missing Stripe-Signature header.")
+    try:
+        event = stripe.Webhook.construct_event(
+            payload,
+            signature,
+            settings.stripe_webhook_secret,
+            tolerance=WEBHOOK_TOLERANCE_SECONDS,
+        )
+    except stripe.SignatureVerificationError:
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS", "The webhook signature did not verify."
+        ) from None
+    except ValueError:
+        raise ImageSkillError("INVALID_ARGUMENTS", "The webhook body is not JSON.") from None
+    result: dict[str, Any] = event.to_dict()
+    return result
