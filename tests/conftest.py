@@ -96,7 +96,9 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(database_url: str, workdir: Path, extra_env: dict[str, str] | None = None) -> Server:
+def start_server(
+    database_url: str, workdir: Path, extra_env: dict[str, str] | None = None
+) -> Server:
     """Start ``image-skill serve`` on a free loopback port and wait until healthy."""
     import urllib.request
 
@@ -185,8 +187,9 @@ RunCli = Callable[..., CliRun]
 def cli() -> RunCli:
     """Run the real CLI as a subprocess: ``cli("whoami", "--json", stdin=..., env=...)``."""
 
-    def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 60) -> CliRun:
+    def run(
+        *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> CliRun:
         full_env = dict(os.environ)
         full_env.update(env or {})
         completed = subprocess.run(

@@ -306,6 +306,58 @@ class Client:
         params = {"limit": limit, "cursor": cursor, "status": status}
         return self.request("GET", "/v1/jobs", params=params)
 
+    # -- credits ------------------------------------------------------------------
+
+    def credit_packs(self) -> Result:
+        """``GET /v1/credit-packs``: the public pack catalog (no token)."""
+        return self.request("GET", "/v1/credit-packs", auth=False)
+
+    def credit_quote(
+        self,
+        *,
+        credits: int | None = None,
+        pack_id: str | None = None,
+        payment_method: str = "fake",
+        idempotency_key: str,
+    ) -> Result:
+        """``POST /v1/credit-quotes``: bounded, expiring terms (grants nothing)."""
+        body: dict[str, Any] = {
+            "payment_method": payment_method,
+            "idempotency_key": idempotency_key,
+        }
+        if credits is not None:
+            body["credits"] = credits
+        if pack_id is not None:
+            body["pack_id"] = pack_id
+        return self.request("POST", "/v1/credit-quotes", body=body)
+
+    def credit_buy(self, quote_id: str, idempotency_key: str) -> Result:
+        """``POST /v1/credit-purchases/stripe-checkout-sessions``: a hosted checkout URL."""
+        body = {"quote_id": quote_id, "idempotency_key": idempotency_key}
+        return self.request("POST", "/v1/credit-purchases/stripe-checkout-sessions", body=body)
+
+    def credit_fake_purchase(self, quote_id: str, idempotency_key: str) -> Result:
+        """``POST /v1/credit-purchases``: settle a fake/test quote (no money moves)."""
+        body = {"quote_id": quote_id, "idempotency_key": idempotency_key}
+        return self.request("POST", "/v1/credit-purchases", body=body)
+
+    def credit_status(
+        self,
+        *,
+        quote_id: str | None = None,
+        payment_attempt_id: str | None = None,
+        checkout_session_id: str | None = None,
+        receipt_id: str | None = None,
+    ) -> Result:
+        """``GET /v1/credit-purchases/status`` by exactly one reference."""
+        params = {
+            "quote_id": quote_id,
+            "payment_attempt_id": payment_attempt_id,
+            "checkout_session_id": checkout_session_id,
+            "receipt_id": receipt_id,
+        }
+        return self.request("GET", "/v1/credit-purchases/status", params=params)
+
     def download(
         self,
         url: str,

@@ -58,10 +58,16 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_url_path(url: str) -> Path:
+    """The local path of a ``file://`` URL."""
+    assert url.startswith("file://"), url
+    return Path(url2pathname(urlsplit(url).path))
+
+
 def fetch(url: str) -> bytes:
     """The bytes behind an asset URL, fetched like a stranger would: no token at all."""
     if url.startswith("file://"):
-        return Path(url2pathname(urlsplit(url).path)).read_bytes()
+        return file_url_path(url).read_bytes()
     request = urllib.request.Request(url)  # deliberately no Authorization header
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
@@ -123,7 +129,7 @@ def web_server(files: dict[str, bytes]) -> Iterator[WebServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.hits.append(self.path)
-            body = state.files.get(self.path)
+            body = state.files.get(self.path.split("?", 1)[0])
             if body is None:
                 self.send_error(404)
                 return

@@ -16,6 +16,7 @@ from creative_e2e_helpers import (
     checked,
     expect,
     fetch,
+    file_url_path,
     gps_jpeg,
     job_ids,
     open_image,
@@ -112,8 +113,9 @@ def test_catalog_create_and_daily_cap_against_server(server: Server, run: RunCli
     assert job_ids(run) == before == [data["job_id"]]
 
     # Refusals that cost nothing: arguments, parameters, budget.
-    both = expect(run("create", "--prompt", "p", "--prompt-file", "f.txt", "--json"), 2,
-                  "INVALID_ARGUMENTS")
+    both = expect(
+        run("create", "--prompt", "p", "--prompt-file", "f.txt", "--json"), 2, "INVALID_ARGUMENTS"
+    )
     assert "--prompt-file" in both["error"]["message"]
     neither = expect(run("create", "--json"), 2, "INVALID_ARGUMENTS")
     assert neither["error"]["recovery"]["required_flag"] == "--prompt"
@@ -138,8 +140,9 @@ def test_catalog_create_and_daily_cap_against_server(server: Server, run: RunCli
         )
         assert refused["error"]["details"]["field"] == f"model_parameters.{field}"
         assert f"model_parameters.{field}" in refused["error"]["message"]
-    capped = expect(run("create", "--prompt", "p", "--max-usd", "0.001", "--json"), 4,
-                    "BUDGET_CAP_EXCEEDED")
+    capped = expect(
+        run("create", "--prompt", "p", "--max-usd", "0.001", "--json"), 4, "BUDGET_CAP_EXCEEDED"
+    )
     assert capped["error"]["retryable"] is False
     assert job_ids(run) == before
 
@@ -155,6 +158,7 @@ def test_catalog_create_and_daily_cap_against_server(server: Server, run: RunCli
     assert len(job_ids(run)) == 2
     quota = expect(run("usage", "quota", "--json"), 0)["data"]
     assert quota["jobs"]["used_today"] == 2 and quota["credits"]["balance"] == 8
+    assert "a lighthouse in fog" not in server.log()  # prompts are never logged
 
 
 def job_stdout(run: RunCli, job_id: str) -> str:
@@ -184,7 +188,9 @@ def test_create_options_idempotency_and_unknown_cost(
 
         seeded = [
             expect(
-                run("create", "--prompt", "a fox", "--model-parameters-json", '{"seed":7}', "--json"),
+                run(
+                    "create", "--prompt", "a fox", "--model-parameters-json", '{"seed":7}', "--json"
+                ),
                 0,
             )["data"]
             for _ in range(2)
@@ -198,7 +204,11 @@ def test_create_options_idempotency_and_unknown_cost(
         prompt_file = tmp_path / "prompt.txt"
         prompt_file.write_text("a fox\n", encoding="utf-8")
         from_file = run(
-            "create", "--prompt-file", str(prompt_file), "--model-parameters-json", '{"seed":7}',
+            "create",
+            "--prompt-file",
+            str(prompt_file),
+            "--model-parameters-json",
+            '{"seed":7}',
             "--json",
         )
         (same,) = expect(from_file, 0)["data"]["assets"]
@@ -242,8 +252,7 @@ def test_create_embedded_json_and_human(run: RunCli, isolated_home: Path) -> Non
     url = asset["url"]
     assert url.startswith("file://") and url.endswith(f"/a/{asset['asset_id']}.png")
     body = fetch(url)
-    path = Path(url.removeprefix("file://"))
-    assert path.is_relative_to(store)
+    assert file_url_path(url).is_relative_to(store)
     assert sha256(body) == asset["sha256"] and len(body) == asset["content_length"]
     assert data["quota"]["daily_cap"] is None  # unlimited
 
@@ -281,14 +290,17 @@ def test_upload_and_edit_every_input_kind(
             "remote_origin": None,
         }
         uploaded = local["asset"]
-        assert uploaded["kind"] == "uploaded" and (uploaded["width"], uploaded["height"]) == (40, 20)
+        assert uploaded["kind"] == "uploaded" and (uploaded["width"], uploaded["height"]) == (
+            40,
+            20,
+        )
         assert uploaded["sha256"] == sha256(original)
         assert assert_fetched_asset(uploaded, server.base_url) == original
 
-        # A URL, fetched by the CLI (once), never by the service.
-        remote = run("upload", f"{web.base_url}/img.png", "--json")
+        # A URL, fetched by the CLI (once), never by the service; only scheme://host is kept.
+        remote = run("upload", f"{web.base_url}/img.png?sig=SECRET123", "--json")
         remote_data = expect(remote, 0)["data"]
-        assert web.hits == ["/img.png"]
+        assert web.hits == ["/img.png?sig=SECRET123"] and "SECRET123" not in remote.stdout
         assert remote_data["request"] == {
             "source_kind": "remote_url",
             "filename": "img.png",
@@ -317,12 +329,34 @@ def test_upload_and_edit_every_input_kind(
         expect(missing, 2, "INVALID_ARGUMENTS")
         for needle in ("private-dir-7f3a", "missing-photo"):
             assert needle not in missing.stdout + missing.stderr
+        # URL credentials cannot be sent: refused up front, never echoed, nothing fetched.
+        userinfo = run("upload", f"http://me:pa55word@{web.base_url[7:]}/img.png", "--json")
+        expect(userinfo, 2, "INVALID_ARGUMENTS")
+        assert "pa55word" not in userinfo.stdout + userinfo.stderr
+        # edit checks its own arguments before uploading, and reports upload refusals.
+        expect(run("edit", "--input", "./local.png", "--json"), 2, "INVALID_ARGUMENTS")
+        not_there = run("edit", "--input", "./private-photo.png", "--prompt", "mirror", "--json")
+        assert expect(not_there, 2, "INVALID_ARGUMENTS")["error"]["details"]["field"] == "--input"
+        assert "private-photo" not in not_there.stdout + not_there.stderr
+        evil_edit = expect(
+            run("edit", "--input", "./evil.png", "--prompt", "mirror", "--json"),
+            6,
+            "INPUT_POLICY_DENIED",
+        )
+        assert evil_edit["command"] == "image-skill edit"
         assert job_ids(run) == jobs_before
+        assert len(web.hits) == 2
 
         # edit --input: an asset id, an owned URL, a local file, a remote URL.
         by_id = expect(
-            run("edit", "--input", uploaded["asset_id"], "--prompt", "rotate 90, grayscale",
-                "--json"),
+            run(
+                "edit",
+                "--input",
+                uploaded["asset_id"],
+                "--prompt",
+                "rotate 90, grayscale",
+                "--json",
+            ),
             0,
         )["data"]
         assert by_id["model_id"] == "local.transform" and "input_upload" not in by_id
@@ -350,7 +384,7 @@ def test_upload_and_edit_every_input_kind(
         by_web = expect(
             run("edit", "--input", f"{web.base_url}/img.png", "--prompt", "mirror", "--json"), 0
         )["data"]
-        assert web.hits == ["/img.png", "/gps.jpg", "/img.png"]
+        assert web.hits[1:] == ["/gps.jpg", "/img.png"]
         assert by_web["input_asset"]["asset_id"] == by_web["input_upload"]["asset_id"]
         assert_fetched_asset(by_web["assets"][0], server.base_url)
 
@@ -361,3 +395,16 @@ def test_upload_and_edit_every_input_kind(
         error = expect(garbled, 2, "INVALID_ARGUMENTS")["error"]
         assert "rotate" in error["message"] and "grayscale" in error["message"]
         assert "zqxv" not in garbled.stdout + garbled.stderr
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_edit_of_a_local_file_is_retry_safe_with_an_idempotency_key(
+    server: Server, run: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sign_up(run, server.base_url)
+    monkeypatch.chdir(tmp_path)
+    Path("local.png").write_bytes(png_bytes(16, 8))
+    edit = ("edit", "--input", "./local.png", "--prompt", "grayscale", "--json")
+    first = expect(run(*edit, "--idempotency-key", "retry-1"), 0)["data"]
+    again = expect(run(*edit, "--idempotency-key", "retry-1"), 0)["data"]
+    assert again["job_id"] == first["job_id"]

@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import CLI, assert_envelope
 
 WORKERS = 6
@@ -40,6 +42,7 @@ def _finish(processes: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
     return envelopes
 
 
+@pytest.mark.slow
 def test_concurrent_first_use_signup_and_whoami(isolated_home: Path) -> None:
     data_dir = Path(os.environ["IMAGE_SKILL_HOME"])
     assert not data_dir.exists(), "the race needs a fresh data dir"
@@ -66,15 +69,22 @@ def test_concurrent_first_use_signup_and_whoami(isolated_home: Path) -> None:
     assert len(set(agent_ids)) == WORKERS
     assert len({envelope["actor"]["organization_id"] for envelope in created}) == 1
 
+    # Even workers ask as their agent, odd ones as the machine's owner (no token).
     whoamis = [
-        _start(["whoami", "--json"], {**env, "IMAGE_SKILL_TOKEN": envelope["data"]["token"]})
-        for envelope in created
-    ] + [_start(["whoami", "--json"], env) for _ in range(WORKERS)]
+        _start(
+            ["whoami", "--json"],
+            {**env, "IMAGE_SKILL_TOKEN": envelope["data"]["token"]} if n % 2 == 0 else env,
+        )
+        for n, envelope in enumerate(created)
+    ]
     answers = _finish(whoamis)
-    assert [answer["actor"]["actor_id"] for answer in answers[:WORKERS]] == agent_ids
-    owners = {answer["actor"]["actor_id"] for answer in answers[WORKERS:]}
+    as_agent = answers[0::2]
+    as_owner = answers[1::2]
+    assert [answer["actor"]["actor_id"] for answer in as_agent] == agent_ids[0::2]
+    assert all(answer["data"]["token_class"] == "restricted_agent" for answer in as_agent)
+    owners = {answer["actor"]["actor_id"] for answer in as_owner}
     assert len(owners) == 1
-    assert all(answer["data"]["local_owner"] for answer in answers[WORKERS:])
+    assert all(answer["data"]["local_owner"] for answer in as_owner)
 
     database = data_dir / "image-skill.db"
     with sqlite3.connect(database) as conn:

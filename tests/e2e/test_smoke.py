@@ -7,8 +7,16 @@ from conftest import RunCli, Server, assert_envelope
 
 def test_signup_whoami_quota_against_server(server: Server, cli: RunCli) -> None:
     base = ["--api-base-url", server.base_url, "--json"]
-    signup = cli("signup", "--agent", "--human-email", "h@example.com", "--agent-name", "bot",
-                 "--save", *base)
+    signup = cli(
+        "signup",
+        "--agent",
+        "--human-email",
+        "h@example.com",
+        "--agent-name",
+        "bot",
+        "--save",
+        *base,
+    )
     assert signup.exit_code == 0, signup.stdout + signup.stderr
     assert_envelope(signup.envelope, ok=True)
     assert signup.data["token"] is None

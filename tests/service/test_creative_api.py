@@ -129,78 +129,91 @@ def test_aspect_ratio_and_long_edge_are_honoured(agent: Agent) -> None:
             assert image.size == size
 
 
-@pytest.mark.parametrize(
-    ("fmt", "mime", "ext"), [("webp", "image/webp", "webp"), ("jpeg", "image/jpeg", "jpg")]
-)
-def test_output_format_is_honoured(agent: Agent, fmt: str, mime: str, ext: str) -> None:
-    data = ok(
-        agent.create(
-            model="local.sketch", model_parameters={"long_edge": 64}, output={"format": fmt}
+def test_output_format_is_honoured(agent: Agent) -> None:
+    for fmt, mime, ext in (("webp", "image/webp", "webp"), ("jpeg", "image/jpeg", "jpg")):
+        data = ok(
+            agent.create(
+                model="local.sketch", model_parameters={"long_edge": 64}, output={"format": fmt}
+            )
         )
-    )
-    [asset] = data["assets"]
-    assert asset["mime_type"] == mime
-    assert asset["url"].endswith(f".{ext}")
-    body = fetch(agent.client, asset["url"])
-    assert sniff(body) == fmt
-    assert hashlib.sha256(body).hexdigest() == asset["sha256"]
+        [asset] = data["assets"]
+        assert asset["mime_type"] == mime
+        assert asset["url"].endswith(f".{ext}")
+        body = fetch(agent.client, asset["url"])
+        assert sniff(body) == fmt
+        assert hashlib.sha256(body).hexdigest() == asset["sha256"]
 
 
 # --- check order: the earliest problem wins, and nothing moves ---------------------------
 
-REFUSALS = [
-    pytest.param(
+REFUSALS: list[tuple[str, dict[str, Any], str, int]] = [
+    (
+        "unknown-model+bad-params",
         {"model": "no.such-model", "model_parameters": {"bogus": 1}},
         "MODEL_NOT_FOUND",
         2,
-        id="unknown-model+bad-params",
     ),
-    pytest.param(
+    (
+        "bad-params+blocked-prompt",
         {"model": "test.counting", "model_parameters": {"seed": "x"}, "prompt": BLOCKED_PROMPT},
         "MODEL_PARAMETERS_INVALID",
         2,
-        id="bad-params+blocked-prompt",
     ),
-    pytest.param(
+    (
+        "blocked-prompt+unknown-price",
         {"model": "test.unknown-price", "prompt": BLOCKED_PROMPT},
         "CONTENT_POLICY_DENIED",
         6,
-        id="blocked-prompt+unknown-price",
     ),
-    pytest.param(
+    (
+        "unknown-price-without-accept",
         {"model": "test.unknown-price", "max_usd": 0.0},
         "BUDGET_REQUIRES_CONFIRMATION",
         4,
-        id="unknown-price-without-accept",
     ),
-    pytest.param(
+    (
+        "per-image-cap",
         {"model": "test.counting", "max_estimated_usd_per_image": 0.01},
         "BUDGET_CAP_EXCEEDED",
         4,
-        id="per-image-cap",
     ),
-    pytest.param(
+    (
+        "max-usd",
         {"model": "test.counting", "max_usd": 0.01},
         "BUDGET_CAP_EXCEEDED",
         4,
-        id="max-usd",
     ),
-    pytest.param(
+    (
+        "unknown-price-hold-over-balance",
         # 25 credits are held for an unknown cost; the free preview has 10.
         {"model": "test.unknown-price", "accept_unknown_cost": True},
         "INSUFFICIENT_CREDITS",
         5,
-        id="unknown-price-hold-over-balance",
     ),
 ]
 
 
-@pytest.mark.parametrize(("body", "code", "exit_code"), REFUSALS)
 def test_the_earliest_problem_is_reported_and_nothing_moves(
-    agent: Agent, plugin: ModuleType, db: Engine, body: dict[str, Any], code: str, exit_code: int
+    agent: Agent, plugin: ModuleType, db: Engine
 ) -> None:
     before = row_counts(db)
-    error = check_error(agent.create(**body), code, exit_code)
+    for case, body, code, exit_code in REFUSALS:
+        _check_refusal(agent, plugin, db, before, case, body, code, exit_code)
+
+
+def _check_refusal(
+    agent: Agent,
+    plugin: ModuleType,
+    db: Engine,
+    before: dict[str, int],
+    case: str,
+    body: dict[str, Any],
+    code: str,
+    exit_code: int,
+) -> None:
+    response = agent.create(**body)
+    assert (response.json()["error"] or {}).get("code") == code, (case, response.text)
+    error = check_error(response, code, exit_code)
     if code == "BUDGET_REQUIRES_CONFIRMATION":
         assert error["recovery"]["required_flag"] == "--accept-unknown-cost"
     if code == "BUDGET_CAP_EXCEEDED":
@@ -208,9 +221,9 @@ def test_the_earliest_problem_is_reported_and_nothing_moves(
         assert error["details"]["field"] == field
     if code == "CONTENT_POLICY_DENIED":
         assert "api key" not in error["message"].lower()
-    assert plugin.calls() == 0
-    assert row_counts(db) == before
-    assert agent.quota()["credits"]["balance"] == 10
+    assert plugin.calls() == 0, case
+    assert row_counts(db) == before, case
+    assert agent.quota()["credits"]["balance"] == 10, case
 
 
 def test_insufficient_credits_after_spending(agent: Agent, plugin: ModuleType, db: Engine) -> None:
@@ -222,26 +235,24 @@ def test_insufficient_credits_after_spending(agent: Agent, plugin: ModuleType, d
     assert row_counts(db) == before
 
 
-@pytest.mark.parametrize(
-    ("parameters", "field"),
-    [
+def test_invalid_model_parameters_name_the_field(
+    agent: Agent, plugin: ModuleType, db: Engine
+) -> None:
+    before = row_counts(db)
+    cases = [
         ({"bogus": 1}, "model_parameters.bogus"),
         ({"seed": "seven"}, "model_parameters.seed"),
         ({"long_edge": 5}, "model_parameters.long_edge"),
         ({"style_strength": 0.5}, "model_parameters.style_strength"),  # planning-only
-    ],
-)
-def test_invalid_model_parameters_name_the_field(
-    agent: Agent, plugin: ModuleType, db: Engine, parameters: dict[str, Any], field: str
-) -> None:
-    before = row_counts(db)
-    error = check_error(
-        agent.create(model="test.counting", model_parameters=parameters),
-        "MODEL_PARAMETERS_INVALID",
-        2,
-    )
-    assert error["details"]["field"] == field
-    assert field in error["message"]
+    ]
+    for parameters, field in cases:
+        error = check_error(
+            agent.create(model="test.counting", model_parameters=parameters),
+            "MODEL_PARAMETERS_INVALID",
+            2,
+        )
+        assert error["details"]["field"] == field
+        assert field in error["message"]
     assert plugin.calls() == 0
     assert row_counts(db) == before
 
@@ -441,45 +452,42 @@ def _get(base: str, path: str, token: str) -> dict[str, Any]:
 # --- provider failures -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("mode", "code", "exit_code"),
-    [
-        ("provider_failed", "PROVIDER_FAILED", 7),
-        ("unavailable", "PROVIDER_UNAVAILABLE", 7),
-        ("crash", "PROVIDER_FAILED", 7),
-        ("slow", "PROVIDER_TIMEOUT", 8),
-        ("refuse", "CONTENT_POLICY_DENIED", 6),
-    ],
-)
+PROVIDER_FAILURES = [
+    ("provider_failed", "PROVIDER_FAILED", 7),
+    ("unavailable", "PROVIDER_UNAVAILABLE", 7),
+    ("crash", "PROVIDER_FAILED", 7),
+    ("slow", "PROVIDER_TIMEOUT", 8),
+    ("refuse", "CONTENT_POLICY_DENIED", 6),
+]
+
+
 def test_provider_errors_fail_the_job_and_release_credits(
-    database_url: str,
-    tmp_path: Path,
-    plugin: ModuleType,
-    db: Engine,
-    mode: str,
-    code: str,
-    exit_code: int,
+    database_url: str, tmp_path: Path, plugin: ModuleType, db: Engine
 ) -> None:
     with started_app(database_url, tmp_path / "home", provider_timeout_seconds=0.5) as client:
         agent = sign_up(client)
-        response = agent.create(model="test.failing", model_parameters={"mode": mode})
-        error = check_error(response, code, exit_code)
-        assert plugin.calls("test.failing") == 1
-        for leaked in ("boom", "/srv", "provider.py", "sk-test", "Traceback", "RuntimeError"):
-            assert leaked not in response.text
-        [job] = jobs_of(agent)
-        assert job["status"] == "failed"
-        assert job["error"]["code"] == code
-        assert job["cost"]["credits_debited"] == 0
-        assert job["safety"]["status"] == ("denied" if mode == "refuse" else "allowed")
-        assert error["retryable"] is (mode != "refuse")
-        assert agent.quota()["credits"]["balance"] == 10
-        assert agent.quota()["credits"]["reserved_in_flight"] == 0
-        rows = ledger_rows(db, job["job_id"])
-        assert sorted((row.kind, row.amount) for row in rows) == [
-            ("release", COUNTING_CREDITS),
-            ("reservation", -COUNTING_CREDITS),
-        ]
+        for attempt, (mode, code, exit_code) in enumerate(PROVIDER_FAILURES, start=1):
+            response = agent.create(model="test.failing", model_parameters={"mode": mode})
+            error = check_error(response, code, exit_code)
+            assert plugin.calls("test.failing") == attempt
+            for leaked in ("boom", "/srv", "provider.py", "sk-test", "Traceback", "RuntimeError"):
+                assert leaked not in response.text, mode
+            job = jobs_of(agent)[0]  # newest first
+            assert job["status"] == "failed", mode
+            assert job["error"]["code"] == code
+            assert job["cost"]["credits_debited"] == 0
+            assert job["safety"]["status"] == ("denied" if mode == "refuse" else "allowed")
+            assert error["retryable"] is (mode != "refuse")
+            quota = agent.quota()
+            assert quota["credits"]["balance"] == 10, mode
+            assert quota["credits"]["reserved_in_flight"] == 0, mode
+            assert quota["jobs"]["used_today"] == 0, mode
+            rows = ledger_rows(db, job["job_id"])
+            assert sorted((row.kind, row.amount) for row in rows) == [
+                ("release", COUNTING_CREDITS),
+                ("reservation", -COUNTING_CREDITS),
+            ], mode
+        assert len(jobs_of(agent)) == len(PROVIDER_FAILURES)
         assert row_counts(db)["assets"] == 0
 
 

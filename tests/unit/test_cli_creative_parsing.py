@@ -586,5 +586,6 @@ def test_human_create_output_shows_url_and_local_file(
     code = run(["edit", "--input", "image_abc", "--prompt", "x"])
     out = capsys.readouterr().out
     assert code == 0
-    assert f"url: {local.as_uri()}" in out
     assert f"image: {local}" in out
+    assert "asset: image_9" in out
+    assert "None" not in out

@@ -59,7 +59,11 @@ class Context:
             return normalize_base(env), "env"
         saved = self.config.get("api_base_url")
         if isinstance(saved, str) and saved:
-            return normalize_base(saved), "config"
+            try:
+                return normalize_base(saved), "config"
+            except ImageSkillError:
+                # A broken config must not lock the user out of `auth logout`.
+                self.warnings.append("The saved config has an invalid api_base_url; ignored.")
         return None, "embedded"
 
     def _resolve_token(self) -> tuple[str | None, str]:

@@ -213,6 +213,14 @@ def fetch_remote(url: str, *, timeout: float = FETCH_TIMEOUT_SECONDS) -> UploadS
 def read_source(reference: str, *, flag: str = "PATH_OR_URL") -> UploadSource:
     """Read a local path or fetch an http(s) URL."""
     if is_web_url(reference):
+        if "@" in urlsplit(reference).netloc:
+            # urllib cannot send URL credentials: refuse clearly (not as a retryable failure).
+            raise ImageSkillError(
+                "INVALID_ARGUMENTS",
+                "URLs with a user name or password are not supported; "
+                "download the image and upload the local file instead.",
+                details={"field": flag},
+            )
         return fetch_remote(reference)
     scheme = urlsplit(reference).scheme.lower()
     if "://" in reference and scheme not in ("", "file"):

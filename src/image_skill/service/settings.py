@@ -60,8 +60,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.environment == "production":
-            if self.token_pepper == "image-skill-dev-pepper":
-                raise ValueError("IMAGE_SKILL_TOKEN_PEPPER must be set in production")
+            if self.token_pepper == "image-skill-dev-pepper" or len(self.token_pepper) < 32:
+                raise ValueError(
+                    "IMAGE_SKILL_TOKEN_PEPPER must be set to a secret of at least 32 characters "
+                    "in production"
+                )
             if self.embedded:
                 raise ValueError("embedded mode cannot run in production")
         return self

@@ -12,6 +12,7 @@ def register_all(reg: Registrar) -> None:
         auth,
         catalog,
         creative,
+        credits,
         doctor,
         identity,
         meta,
@@ -19,5 +20,16 @@ def register_all(reg: Registrar) -> None:
         serve,
     )
 
-    for module in (meta, doctor, identity, auth, catalog, creative, assets_jobs, pending, serve):
+    for module in (
+        meta,
+        doctor,
+        identity,
+        auth,
+        catalog,
+        creative,
+        assets_jobs,
+        credits,
+        pending,
+        serve,
+    ):
         module.register(reg)

@@ -228,13 +228,20 @@ def render_creative(data: Any) -> str:
     for asset in assets:
         url = str(asset.get("url") or "")
         local = _local_path(url)
-        size = f"{asset.get('width')}x{asset.get('height')} {asset.get('mime_type')}"
-        lines.append(f"image: {local or url}  ({size})")
+        facts = [
+            f"{asset['width']}x{asset['height']}" if asset.get("width") else "",
+            str(asset.get("mime_type") or ""),
+        ]
+        described = " ".join(fact for fact in facts if fact)
+        lines.append(f"image: {local or url}" + (f"  ({described})" if described else ""))
         lines.append(f"asset: {asset.get('asset_id')}")
     pricing = (data.get("cost") or {}).get("credit_pricing") or {}
     quota = data.get("quota") or {}
-    lines.append(f"job:   {data.get('job_id')} ({data.get('status')}, {data.get('model_id')})")
-    if quota.get("daily_cap") is None and not quota.get("credits_debited"):
+    status = ", ".join(str(v) for v in (data.get("status"), data.get("model_id")) if v)
+    lines.append(f"job:   {data.get('job_id')}" + (f" ({status})" if status else ""))
+    if not quota:
+        pass
+    elif quota.get("daily_cap") is None and not quota.get("credits_debited"):
         lines.append("cost:  none (local owner, unlimited)")
     else:
         lines.append(

@@ -58,7 +58,7 @@ def help_result(args: Namespace, *, explicit: bool, topic: list[str] | None = No
             {"command": words, "summary": summary}
             for words, summary in _leaves(target, target.prog.removeprefix("image-skill").strip())
         ],
-        "docs": ["README.md", "docs/cli.md"],
+        "docs": ["README.md", "docs/cli.md", "docs/api.md"],
     }
     return local_result("image-skill help", data)
 

@@ -14,17 +14,10 @@ from image_skill.client import Result
 from image_skill.contract.errors import ImageSkillError
 
 PENDING_GROUPS = {
-    "credits": "Credit packs, quotes and purchases.",
-    "credits packs": "Credit packs.",
     "activity": "The activity ledger.",
     "feedback": "Product feedback.",
 }
 PENDING_COMMANDS = {
-    "credits packs list": "List credit packs.",
-    "credits quote": "Request a credit quote.",
-    "credits buy": "Start a Stripe Checkout purchase for a quote.",
-    "credits status": "Show the state of a quote, payment or receipt.",
-    "credits fake-purchase": "Settle a fake/test quote.",
     "activity list": "List activity events.",
     "activity show": "Show an activity event or a subject's events.",
     "feedback create": "Leave product feedback.",

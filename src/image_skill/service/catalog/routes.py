@@ -40,7 +40,7 @@ async def list_models(request: Request) -> JSONResponse:
     return envelope_response(request, data)
 
 
-@router.get("/v1/models/{model_id}", name="image-skill models show")
+@router.get("/v1/models/{model_id:path}", name="image-skill models show")
 async def show_model(model_id: str, request: Request) -> JSONResponse:
     """One model's full capability-preserving description."""
     rt = _runtime(request)

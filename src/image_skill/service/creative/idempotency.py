@@ -59,7 +59,7 @@ def reused() -> ImageSkillError:
         "IDEMPOTENCY_KEY_REUSED",
         "This idempotency key was already used for a different request.",
         details={"field": "idempotency_key"},
-        recovery={"suggested_command": "retry with a new --idempotency-key"},
+        recovery={"required_flag": "--idempotency-key"},
     )
 
 

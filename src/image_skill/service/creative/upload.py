@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+from sqlalchemy import select
 
 from image_skill.contract.errors import ImageSkillError
 from image_skill.contract.ids import new_id, utc_now
@@ -99,6 +100,16 @@ async def upload(
     limits = InputLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels)
     data = _decode(body, limits)
     image = await anyio.to_thread.run_sync(_inspect, data, body, limits)
+    warnings = []
+    if body.mime_type and body.mime_type.lower() != image.mime_type:
+        warnings.append(
+            f"Declared type {body.mime_type[:40]} differs; stored as {image.mime_type}."
+        )
+    existing = await _already_uploaded(runtime, principal, image.sha256)
+    if existing is not None:
+        # Same bytes, same organization: one asset, so retried edits stay idempotent.
+        warnings.append("Identical image already uploaded; its asset is returned.")
+        return _response(body, data, image, existing, urls, warnings)
     try:
         key = await runtime.store.put(
             image.data, sha256=image.sha256, extension=image.extension, alias=asset_id
@@ -148,11 +159,31 @@ async def upload(
         session.add(asset)
         await session.flush()
         await creative_events.asset_uploaded(session, job, asset)
-    warnings = []
-    if body.mime_type and body.mime_type.lower() != image.mime_type:
-        warnings.append(
-            f"Declared type {body.mime_type[:40]} differs; stored as {image.mime_type}."
+    return _response(body, data, image, asset, urls, warnings)
+
+
+async def _already_uploaded(runtime: Runtime, principal: Principal, sha256: str) -> Asset | None:
+    async with session_scope(runtime.engine, write=False) as session:
+        query = (
+            select(Asset)
+            .where(
+                Asset.organization_id == principal.organization_id,
+                Asset.kind == "uploaded",
+                Asset.sha256 == sha256,
+            )
+            .limit(1)
         )
+        return (await session.execute(query)).scalar_one_or_none()
+
+
+def _response(
+    body: UploadRequest,
+    data: bytes,
+    image: SanitizedImage,
+    asset: Asset,
+    urls: AssetUrls,
+    warnings: list[str],
+) -> dict[str, Any]:
     return {
         "request": {
             "source_kind": body.source_kind,

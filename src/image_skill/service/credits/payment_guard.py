@@ -18,7 +18,11 @@ _FIELD = re.compile(
     r"secret|password|payment_method_data|spt|mpp|shared_payment_token|stripe_key|api_key)",
     re.IGNORECASE,
 )
-_SECRET_VALUE = re.compile(r"^(sk|rk)_(live|test)_[A-Za-z0-9]{8,}|^whsec_[A-Za-z0-9]{8,}|^spt_")
+# Provider secrets are refused wherever they appear in a value ("run-sk_live_..." too),
+# since accepted values such as idempotency keys are stored and echoed back.
+_SECRET_VALUE = re.compile(
+    r"(?<![A-Za-z0-9])((sk|rk)_(live|test)_[A-Za-z0-9]{8,}|whsec_[A-Za-z0-9]{8,})|^spt_"
+)
 _DIGITS = re.compile(r"^[0-9][0-9 -]{11,22}[0-9]$")
 
 
@@ -52,8 +56,10 @@ def _offending(value: Any, path: str) -> str | None:
                 return found
     elif isinstance(value, str):
         text = value.strip()
-        if _SECRET_VALUE.match(text) or (_DIGITS.match(text) and _luhn(text)):
+        if _SECRET_VALUE.search(text) or (_DIGITS.match(text) and _luhn(text)):
             return path or "body"
+    elif isinstance(value, int) and not isinstance(value, bool) and _luhn(str(abs(value))):
+        return path or "body"  # a card number sent as a JSON number
     return None
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
@@ -91,17 +92,9 @@ async def create_quote(
         key = f"auto-{secrets.token_hex(8)}"
         warnings.append("No idempotency_key was given; retries will create new quotes.")
     fingerprint = _fingerprint(credits, pack_id, payment_method, settings.token_pepper)
-    existing = (
-        await session.execute(
-            select(CreditQuote).where(
-                CreditQuote.actor_id == principal.actor_id, CreditQuote.idempotency_key == key
-            )
-        )
-    ).scalar_one_or_none()
+    existing = await _keyed_quote(session, principal.actor_id, key)
     if existing is not None:
-        if existing.request_hash != fingerprint:
-            raise reused()
-        return existing, ["Replayed: this idempotency key already produced this quote."]
+        return _replay(existing, fingerprint)
     now = utc_now()
     quote = CreditQuote(
         id=new_id("quote"),
@@ -118,9 +111,29 @@ async def create_quote(
         expires_at=now + timedelta(seconds=settings.quote_ttl_seconds),
         created_at=now,
     )
-    session.add(quote)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(quote)
+    except IntegrityError:
+        # A concurrent request with the same key won the insert: answer as its replay.
+        existing = await _keyed_quote(session, principal.actor_id, key)
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint)
     return quote, warnings
+
+
+async def _keyed_quote(session: AsyncSession, actor_id: str, key: str) -> CreditQuote | None:
+    query = select(CreditQuote).where(
+        CreditQuote.actor_id == actor_id, CreditQuote.idempotency_key == key
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+def _replay(existing: CreditQuote, fingerprint: str) -> tuple[CreditQuote, list[str]]:
+    if existing.request_hash != fingerprint:
+        raise reused()
+    return existing, ["Replayed: this idempotency key already produced this quote."]
 
 
 def is_expired(quote: CreditQuote) -> bool:

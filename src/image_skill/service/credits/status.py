@@ -11,7 +11,7 @@ from image_skill.contract.errors import ImageSkillError
 from image_skill.service.credits.checkout import attempt_view
 from image_skill.service.credits.fulfillment import credit_event_view, receipt_view
 from image_skill.service.credits.quotes import owned_quote, quote_state, quote_view, receipt_for
-from image_skill.service.db.models import PaymentAttempt, ProviderEvent, Receipt
+from image_skill.service.db.models import CreditQuote, PaymentAttempt, ProviderEvent, Receipt
 from image_skill.service.identity.principal import Principal
 from image_skill.service.quota.service import quota_view
 from image_skill.service.settings import Settings
@@ -57,7 +57,7 @@ async def purchase_status(
             else None
         ),
         "limits": await quota_view(session, settings, principal),
-        "next": _next(state, attempt),
+        "next": _next(state, attempt, quote),
     }
     return data
 
@@ -93,7 +93,7 @@ def _state(quote_state_value: str, attempt: PaymentAttempt | None) -> str:
     return "expired" if quote_state_value == "expired" else "quoted"
 
 
-def _next(state: str, attempt: PaymentAttempt | None) -> dict[str, Any] | None:
+def _next(state: str, attempt: PaymentAttempt | None, quote: CreditQuote) -> dict[str, Any] | None:
     if state == "action_required":
         return {
             "retry_after_seconds": 10,
@@ -103,9 +103,15 @@ def _next(state: str, attempt: PaymentAttempt | None) -> dict[str, Any] | None:
     if state == "processing":
         return {"retry_after_seconds": 30, "human_action": None}
     if state == "quoted":
+        # The command that pays this quote on its own rail (the other one refuses it).
+        pay = (
+            "credits buy --provider stripe"
+            if quote.payment_method == "stripe_checkout"
+            else "credits fake-purchase"
+        )
         return {
-            "suggested_command": "image-skill credits buy --provider stripe --quote-id "
-            "QUOTE_ID --idempotency-key KEY --json (or credits fake-purchase for fake quotes)"
+            "suggested_command": f"image-skill {pay} --quote-id {quote.id} "
+            "--idempotency-key KEY --json"
         }
     if state == "expired":
         return {"suggested_command": "image-skill credits quote --pack starter-500 --json"}

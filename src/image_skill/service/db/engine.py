@@ -8,6 +8,8 @@ never deadlock upgrading a read lock.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from image_skill.service.settings import Settings
 
 _IMMEDIATE = "image_skill_immediate"
+_WAL_SWITCH_SECONDS = 30.0
 
 
 def create_engine_for(settings: Settings) -> AsyncEngine:
@@ -37,12 +40,9 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         # Hand transaction control to us so BEGIN IMMEDIATE is possible.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA busy_timeout=30000",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA synchronous=NORMAL",
-        ):
+        cursor.execute("PRAGMA busy_timeout=30000")
+        _ensure_wal(cursor)
+        for pragma in ("PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL"):
             cursor.execute(pragma)
         cursor.close()
 
@@ -50,6 +50,28 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _ensure_wal(cursor: Any) -> None:
+    """Switch the database file to WAL (a persistent setting) unless it already is.
+
+    The switch needs an exclusive lock and SQLite refuses it at once, without
+    the busy timeout, while another process holds a write transaction (as on
+    a fresh data dir, where one CLI process migrates while others start). So
+    read the mode first, and retry the switch for a while.
+    """
+    deadline = time.monotonic() + _WAL_SWITCH_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def writer(engine: AsyncEngine) -> AsyncEngine:

@@ -1,0 +1,1 @@
+"""Local fakes of third-party services, speaking their documented wire formats."""

@@ -1,0 +1,174 @@
+"""An auditor for one account's credit ledger, read straight from the database.
+
+The ledger is append-only and a balance is a sum, so every claim about money
+can be checked from the rows alone. ``audit_account`` reads the actor's ledger
+rows and jobs through a synchronous engine and lists every broken invariant;
+``assert_settled`` additionally demands that no job is still in flight.
+
+Invariants (``c`` is a job's ``credits_reserved``):
+  * every row has a known kind and the sign of that kind, and belongs to the
+    actor's organization;
+  * job rows carry the scope of their kind (``reserve:``/``release:``/``debit:``
+    plus the job id) and point at an existing job of the same actor;
+  * a job that reserved ``c > 0`` has exactly one reservation of ``-c``; a
+    finished job has exactly one release of ``+c``; a completed job exactly one
+    debit of ``-c`` and ``credits_debited == c``; a failed job no debit;
+  * a job that reserved nothing has no ledger rows at all;
+  * the balance (the sum) is never negative and equals credits in (grants and
+    purchase grants) minus debits minus what running jobs still hold.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from image_skill.service.credits import ledger
+from image_skill.service.db.models import Actor, CreditLedgerEntry, Job
+
+CREDIT_IN = (ledger.GRANT, ledger.PURCHASE_GRANT)
+POSITIVE = (*CREDIT_IN, ledger.RELEASE)
+NEGATIVE = (ledger.RESERVATION, ledger.DEBIT)
+SCOPE_PREFIX = {ledger.RESERVATION: "reserve", ledger.RELEASE: "release", ledger.DEBIT: "debit"}
+
+
+@dataclass
+class Audit:
+    """What the ledger of one actor says, and what is wrong with it."""
+
+    actor_id: str
+    balance: int = 0
+    credits_in: int = 0
+    debited: int = 0
+    held: int = 0
+    rows_by_kind: Counter[str] = field(default_factory=Counter)
+    jobs_by_status: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    debited_jobs: set[str] = field(default_factory=set)
+    released_jobs: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+    def jobs(self, status: str) -> set[str]:
+        """Ids of the actor's jobs in ``status``."""
+        return set(self.jobs_by_status.get(status, set()))
+
+    def check(self) -> None:
+        """Fail with every problem found."""
+        assert not self.problems, "ledger invariants broken:\n  " + "\n  ".join(self.problems)
+
+
+def audit_account(engine: Engine, actor_id: str) -> Audit:
+    """Read and check the ledger and jobs of ``actor_id``."""
+    audit = Audit(actor_id)
+    problem = audit.problems.append
+    with Session(engine) as session:
+        actor = session.get(Actor, actor_id)
+        assert actor is not None, f"no actor {actor_id}"
+        rows = list(
+            session.execute(
+                select(CreditLedgerEntry)
+                .where(CreditLedgerEntry.actor_id == actor_id)
+                .order_by(CreditLedgerEntry.created_at, CreditLedgerEntry.id)
+            ).scalars()
+        )
+        jobs = {
+            job.id: job
+            for job in session.execute(select(Job).where(Job.actor_id == actor_id)).scalars()
+        }
+        scopes = Counter(
+            session.execute(
+                select(CreditLedgerEntry.idempotency_scope).where(
+                    CreditLedgerEntry.idempotency_scope.is_not(None)
+                )
+            ).scalars()
+        )
+    for scope, count in scopes.items():
+        if count > 1:
+            problem(f"scope {scope} used by {count} rows")
+
+    per_job: dict[str, list[CreditLedgerEntry]] = defaultdict(list)
+    for row in rows:
+        audit.rows_by_kind[row.kind] += 1
+        audit.balance += row.amount
+        if row.organization_id != actor.organization_id:
+            problem(f"{row.id}: organization {row.organization_id} is not the actor's")
+        if row.kind in POSITIVE and row.amount <= 0:
+            problem(f"{row.id}: {row.kind} of {row.amount} (must be > 0)")
+        elif row.kind in NEGATIVE and row.amount >= 0:
+            problem(f"{row.id}: {row.kind} of {row.amount} (must be < 0)")
+        elif row.kind not in (*POSITIVE, *NEGATIVE):
+            problem(f"{row.id}: unknown kind {row.kind!r}")
+        if row.kind in CREDIT_IN:
+            audit.credits_in += row.amount
+        if row.kind == ledger.DEBIT:
+            audit.debited -= row.amount
+        if row.kind in SCOPE_PREFIX:
+            expected = f"{SCOPE_PREFIX[row.kind]}:{row.job_id}"
+            if row.job_id is None or row.idempotency_scope != expected:
+                problem(f"{row.id}: {row.kind} scope {row.idempotency_scope!r} != {expected!r}")
+            if row.job_id not in jobs:
+                problem(f"{row.id}: {row.kind} for {row.job_id}, not a job of this actor")
+        if row.job_id is not None:
+            per_job[row.job_id].append(row)
+
+    for job_id, job in jobs.items():
+        audit.jobs_by_status[job.status].add(job_id)
+        kinds = Counter(row.kind for row in per_job.get(job_id, []))
+        amounts = {row.kind: row.amount for row in per_job.get(job_id, [])}
+        held = job.credits_reserved
+        if ledger.DEBIT in kinds:
+            audit.debited_jobs.add(job_id)
+        if ledger.RELEASE in kinds:
+            audit.released_jobs.add(job_id)
+        if held <= 0:
+            if kinds:
+                problem(f"{job_id}: reserved nothing but has ledger rows {dict(kinds)}")
+            continue
+        if kinds[ledger.RESERVATION] != 1 or amounts.get(ledger.RESERVATION) != -held:
+            problem(f"{job_id}: needs one reservation of {-held}, has {_rows(per_job[job_id])}")
+        finished = job.status in ("completed", "failed")
+        want_release = 1 if finished else 0
+        if kinds[ledger.RELEASE] != want_release or (
+            finished and amounts.get(ledger.RELEASE) != held
+        ):
+            problem(
+                f"{job_id} ({job.status}): needs {want_release} release of {held}, "
+                f"has {_rows(per_job[job_id])}"
+            )
+        want_debit = 1 if job.status == "completed" else 0
+        if kinds[ledger.DEBIT] != want_debit or (want_debit and amounts.get(ledger.DEBIT) != -held):
+            problem(
+                f"{job_id} ({job.status}): needs {want_debit} debit of {-held}, "
+                f"has {_rows(per_job[job_id])}"
+            )
+        debited = held if job.status == "completed" else 0
+        if job.credits_debited != debited:
+            problem(f"{job_id} ({job.status}): credits_debited {job.credits_debited} != {debited}")
+        if not finished:
+            audit.held += held
+
+    if audit.balance < 0:
+        problem(f"negative balance {audit.balance}")
+    if audit.balance != audit.credits_in - audit.debited - audit.held:
+        problem(
+            f"balance {audit.balance} != in {audit.credits_in} - debited {audit.debited} "
+            f"- held {audit.held}"
+        )
+    return audit
+
+
+def assert_settled(engine: Engine, actor_id: str) -> Audit:
+    """``audit_account``, failing on any problem or on any job still in flight."""
+    audit = audit_account(engine, actor_id)
+    audit.check()
+    in_flight = audit.jobs("running") | audit.jobs("queued")
+    assert not in_flight, f"jobs left in flight: {sorted(in_flight)[:5]} ({len(in_flight)})"
+    assert audit.held == 0
+    assert audit.rows_by_kind[ledger.RESERVATION] == audit.rows_by_kind[ledger.RELEASE]
+    return audit
+
+
+def _rows(rows: list[CreditLedgerEntry]) -> list[tuple[str, int]]:
+    return [(row.kind, row.amount) for row in rows]
