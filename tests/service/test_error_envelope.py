@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import warnings
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -113,7 +114,23 @@ def test_openapi_is_served_and_lists_every_api_route(sweep: TestClient) -> None:
         if route.path in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"):
             continue
         for method in route.methods - {"HEAD"}:
-            assert (route.path, method) in documented, f"{method} {route.path} not in OpenAPI"
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # drop convertors
+            assert (path, method) in documented, f"{method} {route.path} not in OpenAPI"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="service/assets/routes.py: @api_route(GET, HEAD) on /a/{filename} gives both "
+    "operations one operationId (FastAPI warns 'Duplicate Operation ID')",
+)
+def test_openapi_operation_ids_are_unique(sweep: TestClient) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spec = sweep.get("/openapi.json").json()
+    ids = [op.get("operationId") for item in spec["paths"].values() for op in item.values()]
+    duplicates = sorted({op for op in ids if ids.count(op) > 1})
+    assert duplicates == [], duplicates
+    assert not [str(w.message) for w in caught if "Operation ID" in str(w.message)]
 
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.name.startswith("image-skill")], ids=str)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -233,6 +234,43 @@ def test_return_token_false_returns_no_token(api: TestClient, signup: Signup) ->
     assert envelope["data"]["token_returned"] is False
     assert not _RAW_TOKEN.search(response.text)
     assert envelope["warnings"]
+
+
+def test_concurrent_signups_for_one_human(api: TestClient, db: Engine) -> None:
+    """Racing first signups and rotations: no 500, one human, one live token per agent."""
+    names = [f"bot-{n % 3}" for n in range(9)]
+
+    def sign(name: str) -> tuple[int, str, str | None]:
+        response = api.post(
+            "/v1/agent-signups", json={"human_email": "burst@example.com", "agent_name": name}
+        )
+        envelope = response.json()
+        token = envelope["data"]["token"] if envelope["ok"] else None
+        return response.status_code, name, token
+
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        results = list(pool.map(sign, names))
+    assert sorted(status for status, _, _ in results) == [200] * 6 + [201] * 3, results
+    with db.connect() as conn:
+        humans = conn.execute(
+            text("SELECT count(*) FROM actors WHERE email = 'burst@example.com'")
+        ).scalar_one()
+        live = dict(
+            conn.execute(
+                text(
+                    "SELECT a.name, count(t.id) FROM actors a JOIN api_tokens t "
+                    "ON t.actor_id = a.id WHERE t.revoked_at IS NULL GROUP BY a.name"
+                )
+            ).all()
+        )
+    assert humans == 1
+    assert live == {"bot-0": 1, "bot-1": 1, "bot-2": 1}, "a rotation race left two live tokens"
+    working = [
+        token
+        for _, _, token in results
+        if token and api.get("/v1/whoami", headers=bearer(token)).status_code == 200
+    ]
+    assert len(working) == 3
 
 
 # --- whoami and quota --------------------------------------------------------------------

@@ -255,7 +255,12 @@ def _credits_required(server: Server, model_id: str) -> int:
 
 
 def _funded_agent(server: Server, budget: int, name: str = "racer") -> Funded:
-    """Sign up (free preview) and buy the rest on the fake rail, to exactly ``budget``."""
+    """Sign up (free preview) and buy the rest on the fake rail, to exactly ``budget``.
+
+    The free preview is fixed when the server starts, but the price is only
+    known from the running server's ``GET /v1/models/<id>``; so the preview is
+    small and the fake rail tops the account up to the exact budget.
+    """
     signup = {
         "human_email": f"{name}@example.com",
         "agent_name": name,
@@ -447,6 +452,7 @@ class Bench:
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
+    """Built once: migrating and connecting per example would dominate the test's time."""
     home = tmp_path_factory.mktemp("ledger-property")
     settings_ = Settings(
         database_url=f"sqlite:///{home / 'ledger.db'}",

@@ -205,3 +205,21 @@ def test_store_outage_keeps_nothing(database_url: str, tmp_path: Path, db: Engin
         error = check_error(response, "ARTIFACT_STORAGE_WRITE_FAILED", 9)
         assert error["retryable"] is False
         assert row_counts(db) == rows
+
+
+def test_remote_origin_is_cut_to_scheme_host_and_port(agent: Agent) -> None:
+    cases = {
+        "https://user:pw@example.com:8443/p?token=abc": "https://example.com:8443",
+        "https://[::1]:8080/x?token=abc": "https://[::1]:8080",
+        "https://example.com:99999/p?token=abc": None,
+        "https://example.com:port/p?token=abc": None,
+        "ftp://example.com/p?token=abc": None,
+        "javascript:alert(1)": None,
+    }
+    for origin, expected in cases.items():
+        body = upload_body(png(), source_kind="remote_url", remote_origin=origin)
+        response = agent.post("/v1/upload", body)
+        assert response.status_code == 201, (origin, response.text)
+        assert ok(response)["request"]["remote_origin"] == expected, origin
+        for leaked in ("token=abc", "pw@", "alert"):
+            assert leaked not in response.text, origin

@@ -77,7 +77,8 @@ class LocalSketch(Model):
                 height=height,
                 output_format=request.output_format or "png",
                 quality=params.get("quality"),
-            )
+            ),
+            abandon_on_cancel=True,  # a timeout returns at once; the render is discarded
         )
         return [GeneratedImage(rendered.data, rendered.mime_type, rendered.width, rendered.height)]
 

@@ -69,7 +69,8 @@ class LocalTransform(Model):
         source = request.input_images[0]
         try:
             result = await anyio.to_thread.run_sync(
-                lambda: apply_operations(source, operations, output_format=request.output_format)
+                lambda: apply_operations(source, operations, output_format=request.output_format),
+                abandon_on_cancel=True,
             )
         except ValueError as exc:
             raise ImageSkillError("INVALID_ARGUMENTS", str(exc)) from None

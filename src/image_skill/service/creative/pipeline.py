@@ -116,7 +116,13 @@ class CreativePipeline:
             )
         except _KeyTaken:
             replay = await self._replay(operation, key or "", fingerprint)
-            assert replay is not None
+            if replay is None:
+                raise ImageSkillError(
+                    "CONFLICT",
+                    "A concurrent request with this idempotency key just failed; retry it.",
+                    retryable=True,
+                    recovery={"retry_after_seconds": 1},
+                ) from None
             return replay
         request = GenerationRequest(
             operation=operation,  # type: ignore[arg-type]

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.service.db.models import Actor, ApiToken, Organization
+
+
+async def lock_human_email(session: AsyncSession, email: str) -> None:
+    """Serialize signups for one email until the transaction ends.
+
+    Two first signups would both insert the human (a unique violation), and two
+    rotations would each keep their new token alive. SQLite writers already run
+    one at a time (BEGIN IMMEDIATE); PostgreSQL gets a transaction advisory lock.
+    """
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(b"image-skill:signup:" + email.encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 async def human_by_email(session: AsyncSession, email: str) -> Actor | None:

@@ -76,6 +76,7 @@ async def signup_agent(
     runtime_name = normalize_name(runtime, "runtime") if runtime else None
     now = utc_now()
 
+    await repository.lock_human_email(session, email)
     human = await repository.human_by_email(session, email)
     if human is None:
         org = Organization(id=new_id("org"), name=f"{name} workspace", created_at=now)

@@ -26,7 +26,14 @@ async def recover_stale_jobs(engine: AsyncEngine) -> int:
             return 0
     recovered = 0
     async with session_scope(engine, write=True) as session:
-        jobs = (await session.execute(select(Job).where(Job.id.in_(stale)))).scalars().all()
+        # Row locks (skipping rows another starting process holds) make each job
+        # recovered by exactly one process on PostgreSQL; SQLite serialises writers.
+        query = (
+            select(Job)
+            .where(Job.id.in_(stale), Job.status == "running")
+            .with_for_update(skip_locked=True)
+        )
+        jobs = (await session.execute(query)).scalars().all()
         for job in jobs:
             job.status = "failed"
             job.error_code = "JOB_INTERRUPTED"
