@@ -255,9 +255,10 @@ def test_quotes_by_credits_and_pack_and_their_idempotency(server: Server, run: R
         ((), "--pack"),
         (("--credits", "10", "--pack", "starter-500"), "--pack"),
         (("--credits", "ten"), "--credits"),
+        (("--credits=--5",), "--credits"),
         (("--credits", "10", "--payment-method", "card"), "--payment-method"),
     ],
-    ids=["neither", "both", "not-a-number", "bad-method"],
+    ids=["neither", "both", "not-a-number", "double-minus", "bad-method"],
 )
 def test_quote_flags_are_checked_locally(
     run: RunCli, flags: tuple[str, ...], required_flag: str

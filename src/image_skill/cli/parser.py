@@ -7,6 +7,7 @@ are accepted before or after the command words.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -31,6 +32,8 @@ class Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises instead of printing and exiting."""
 
     def error(self, message: str) -> NoReturn:
+        # argparse quotes the offending value; it may be a secret or a prompt.
+        message = re.sub(r"(value: )'[^']*'", r"\1'…'", message)
         raise CliUsageError(message[:1].upper() + message[1:] + ".", self.prog)
 
 

@@ -87,4 +87,7 @@ def run(argv: list[str]) -> int:
 
 def _safe(extras: list[str]) -> list[str]:
     # Never echo what might be a secret or a prompt: show flags, mask values.
-    return [item if item.startswith("-") else "…" for item in extras][:6]
+    return [
+        item.split("=", 1)[0] + ("=…" if "=" in item else "") if item.startswith("-") else "…"
+        for item in extras
+    ][:6]

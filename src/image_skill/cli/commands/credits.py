@@ -8,6 +8,7 @@ into the Stripe-hosted checkout page.
 
 from __future__ import annotations
 
+import re
 import uuid
 from argparse import Namespace
 from typing import Any
@@ -112,7 +113,7 @@ def _credits(value: str | None) -> int | None:
     if value is None:
         return None
     text = _text(value)
-    if text is None or not text.lstrip("-").isdigit():
+    if text is None or not re.fullmatch(r"-?[0-9]{1,9}", text):
         raise _invalid("--credits must be a whole number of credits, e.g. 500.", "--credits")
     return int(text)
 

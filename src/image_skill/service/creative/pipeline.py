@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
@@ -31,7 +32,7 @@ from image_skill.service.catalog.views import CAPABILITY_FOR_OPERATION
 from image_skill.service.creative import accounting, idempotency
 from image_skill.service.creative.schemas import CreateRequest, EditRequest
 from image_skill.service.credits import ledger
-from image_skill.service.db.engine import session_scope
+from image_skill.service.db.engine import in_transaction, session_scope
 from image_skill.service.db.models import Asset, IdempotencyRecord, Job
 from image_skill.service.identity.principal import Principal
 from image_skill.service.quota.service import creative_jobs_since, daily_job_cap, utc_day_bounds
@@ -437,11 +438,13 @@ class CreativePipeline:
     async def _fail(
         self, job: Job, error: ImageSkillError, key: str | None, spool_ref: str | None = None
     ) -> None:
-        """Mark the job failed and release its reservation, in one transaction."""
-        now = utc_now()
-        async with session_scope(self.rt.engine, write=True) as session:
-            row = await session.get(Job, job.id)
-            assert row is not None
+        """Mark the job failed and release its reservation, in one (retried) transaction."""
+
+        async def work(session: AsyncSession) -> None:
+            now = utc_now()
+            row = await session.get(Job, job.id, with_for_update=True)
+            if row is None or row.status != "running":
+                return  # already resolved (e.g. by crash recovery)
             row.status = "failed"
             row.error_code = error.code
             row.error_message = error.message[:500]
@@ -463,6 +466,8 @@ class CreativePipeline:
                         record.response = {"error": error.to_error()}
                         record.status_code = error.http_status
 
+        await in_transaction(self.rt.engine, work, write=True)
+
     async def _complete(
         self,
         job: Job,
@@ -475,19 +480,26 @@ class CreativePipeline:
         input_asset: Asset | None,
         key: str | None,
     ) -> Outcome:
-        now = utc_now()
-        async with session_scope(self.rt.engine, write=True) as session:
-            row = await session.get(Job, job.id)
-            assert row is not None
-            for asset in assets:
-                session.add(asset)
+        """Record assets, settle credits and store the idempotent answer, all at once."""
+
+        async def work(session: AsyncSession) -> dict[str, Any]:
+            now = utc_now()
+            row = await session.get(Job, job.id, with_for_update=True)
+            if row is None or row.status != "running":
+                raise ImageSkillError(
+                    "JOB_INTERRUPTED",
+                    "The job was resolved by crash recovery before it could finish; "
+                    "no credits were spent.",
+                )
+            fresh = [_copy_asset(asset) for asset in assets]
+            session.add_all(fresh)
             await session.flush()
             row.status = "completed"
             row.completed_at = now
             row.updated_at = now
             row.credits_debited = row.credits_reserved
             await accounting.settle(session, self.principal, row.id, row.credits_reserved)
-            await creative_events.job_succeeded(session, row, assets)
+            await creative_events.job_succeeded(session, row, fresh)
             balance = await ledger.balance(session, self.principal.actor_id)
             used = await creative_jobs_since(
                 session, self.principal.actor_id, utc_day_bounds(now)[0]
@@ -498,7 +510,7 @@ class CreativePipeline:
                 "operation": row.operation,
                 "capability": {"id": row.capability_id},
                 "model_id": row.model_id,
-                "assets": [asset_view(asset, self.urls) for asset in assets],
+                "assets": [asset_view(asset, self.urls) for asset in fresh],
                 "cost": priced.view(),
                 "safety": {"status": "allowed", "checks": ["service_prompt_policy"]},
                 "quota": {
@@ -517,6 +529,22 @@ class CreativePipeline:
                 if record is not None:
                     record.response = data
                     record.status_code = 201
+            return data
+
+        try:
+            data = await in_transaction(self.rt.engine, work, write=True)
+        except ImageSkillError:
+            raise
+        except Exception as exc:
+            log.exception("settling a job failed", extra={"trace_id": self.trace_id})
+            error = ImageSkillError(
+                "SERVICE_UNAVAILABLE",
+                "The image was made but the job could not be recorded; no credits were spent.",
+                retryable=True,
+                recovery={"retry_after_seconds": 2},
+            )
+            await self._fail(job, error, key)
+            raise error from exc
         return Outcome(201, data)
 
     async def _replay(self, operation: str, key: str, fingerprint: str) -> Outcome | None:
@@ -566,3 +594,9 @@ def _budget_refusal(priced: Quote, body: CreateRequest | EditRequest) -> ImageSk
             details={"field": "max_usd"},
         )
     return None
+
+
+def _copy_asset(asset: Asset) -> Asset:
+    """A fresh ORM row with the same values (a retried transaction needs new instances)."""
+    columns = {column.key: getattr(asset, column.key) for column in Asset.__table__.columns}
+    return Asset(**columns)

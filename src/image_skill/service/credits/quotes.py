@@ -66,7 +66,7 @@ def live_money_for(method: str, settings: Settings) -> bool:
     if method != "stripe_checkout":
         return False
     key = settings.stripe_secret_key or ""
-    return not key.startswith(("sk_test_", "rk_test_"))
+    return bool(key) and not key.startswith(("sk_test_", "rk_test_"))
 
 
 async def create_quote(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -83,6 +84,9 @@ async def credit_fake_purchase(
         idempotency_key=body.idempotency_key,
         trace_id=trace_id_of(request),
     )
+    if data.get("claim_state"):
+        # The grant may have moved the agent to payment_backed_unclaimed.
+        request.state.principal = replace(principal, claim_state=data["claim_state"])
     return envelope_response(request, data, status_code=201, warnings=warnings)
 
 

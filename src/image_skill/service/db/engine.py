@@ -8,13 +8,16 @@ never deadlock upgrading a read lock.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from image_skill.service.settings import Settings
@@ -90,3 +93,31 @@ async def session_scope(engine: AsyncEngine, *, write: bool) -> AsyncIterator[As
         except BaseException:
             await session.rollback()
             raise
+
+
+T = TypeVar("T")
+_TRANSIENT = (OperationalError, InterfaceError, PoolTimeout)
+
+
+async def in_transaction(
+    engine: AsyncEngine,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    write: bool,
+    attempts: int = 4,
+) -> T:
+    """Run ``work`` in one transaction, retrying transient database failures.
+
+    For the steps that must not be lost once money or a provider call is
+    involved (settling or releasing a job): a busy database or an exhausted
+    pool delays them instead of leaving the job stranded.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            async with session_scope(engine, write=write) as session:
+                return await work(session)
+        except _TRANSIENT:
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")  # pragma: no cover
