@@ -117,9 +117,11 @@ def test_jobs_show_list_paging_and_wait_completed(
 ) -> None:
     sign_up(run, server.base_url)
     created = expect(run("create", "--prompt", "a kite", "--json"), 0)["data"]
-    image = tmp_path / "in.png"
-    image.write_bytes(png_bytes(16, 16))
-    uploads = [expect(run("upload", str(image), "--json"), 0)["data"] for _ in range(2)]
+    uploads = []
+    for index, size in enumerate((16, 24)):  # distinct bytes: identical ones are deduplicated
+        image = tmp_path / f"in-{index}.png"
+        image.write_bytes(png_bytes(size, size))
+        uploads.append(expect(run("upload", str(image), "--json"), 0)["data"])
     expected = [u["asset"]["job_id"] for u in reversed(uploads)] + [created["job_id"]]
 
     shown = expect(run("jobs", "show", created["job_id"], "--json"), 0)

@@ -9,6 +9,7 @@ the grant is once per quote, so replays and any arrival order grant once.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import stripe
@@ -107,17 +108,17 @@ def verify_event(settings: Settings, payload: bytes, signature: str | None) -> d
     if not signature:
         raise ImageSkillError("INVALID_ARGUMENTS", "Missing Stripe-Signature header.")
     try:
-        event = stripe.Webhook.construct_event(
-            payload,
-            signature,
-            settings.stripe_webhook_secret,
-            tolerance=WEBHOOK_TOLERANCE_SECONDS,
+        text = payload.decode("utf-8")
+        stripe.WebhookSignature.verify_header(
+            text, signature, settings.stripe_webhook_secret, WEBHOOK_TOLERANCE_SECONDS
         )
+        event = json.loads(text)
     except stripe.SignatureVerificationError:
         raise ImageSkillError(
             "INVALID_ARGUMENTS", "The webhook signature did not verify."
         ) from None
     except ValueError:
         raise ImageSkillError("INVALID_ARGUMENTS", "The webhook body is not JSON.") from None
-    result: dict[str, Any] = event.to_dict()
-    return result
+    if not isinstance(event, dict):
+        raise ImageSkillError("INVALID_ARGUMENTS", "The webhook body is not an event.")
+    return event
