@@ -52,7 +52,12 @@ async def show_asset(
     return envelope_response(request, data)
 
 
-@router.api_route("/a/{filename}", methods=["GET", "HEAD"], name="image-skill media")
+# Media URLs are capability URLs for browsers and downloaders, not API calls: they
+# stay out of the OpenAPI schema (one route serving GET and HEAD would also give
+# two operations the same id there).
+@router.api_route(
+    "/a/{filename}", methods=["GET", "HEAD"], name="image-skill media", include_in_schema=False
+)
 async def media(filename: str, request: Request, session: Session) -> Response:
     """The asset bytes with type, length, a strong ETag and immutable caching."""
     asset_id, _, extension = filename.rpartition(".")
