@@ -60,20 +60,35 @@ def _create_pg_database(admin_url: str) -> str:
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
+def drop_pg_database(admin_url: str, database_url: str) -> None:
+    """Drop a database made by ``_create_pg_database`` (best effort, even if in use)."""
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception:  # a leftover test database is harmless
+        pass
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A blank database of each kind: SQLite in tmp, a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'test.db'}"
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
     admin = _postgres_admin_url()
     if admin is None:
         pytest.skip(f"PostgreSQL not configured ({PG_URL_ENV}); CI always runs it")
     try:
-        return _create_pg_database(admin)
+        url = _create_pg_database(admin)
     except Exception as exc:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"PostgreSQL unreachable: {type(exc).__name__}")
+    yield url
+    drop_pg_database(admin, url)
 
 
 def free_port() -> int:
