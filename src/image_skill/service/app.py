@@ -14,15 +14,18 @@ from fastapi import FastAPI
 
 from image_skill import __version__
 from image_skill.providers.plugins import default_models
+from image_skill.service.activity.routes import router as activity_router
 from image_skill.service.assets.routes import router as assets_router
 from image_skill.service.catalog.pricing import PricingPolicy
 from image_skill.service.catalog.routes import router as catalog_router
+from image_skill.service.cli_bridge.routes import router as cli_bridge_router
 from image_skill.service.creative.policy import PromptPolicy
 from image_skill.service.creative.routes import router as creative_router
 from image_skill.service.credits.routes import router as credits_router
 from image_skill.service.db.engine import create_engine_for, session_scope
 from image_skill.service.db.migrate import upgrade_to_head
 from image_skill.service.error_handlers import install_error_handlers
+from image_skill.service.feedback.routes import router as feedback_router
 from image_skill.service.health.routes import router as health_router
 from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.routes import router as identity_router
@@ -83,6 +86,9 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         assets_router,
         jobs_router,
         credits_router,
+        activity_router,
+        feedback_router,
+        cli_bridge_router,
     )
     for router in routers:
         app.include_router(router)

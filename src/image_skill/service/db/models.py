@@ -295,3 +295,39 @@ class ActivityEvent(Base):
     links: Mapped[dict[str, Any]] = mapped_column(JSON)
     trace_id: Mapped[str | None] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Feedback(Base):
+    """Structured product feedback; repeats with the same ``dedupe_key`` merge into one."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "dedupe_key", name="uq_feedback_org_dedupe_key"),
+        Index("ix_feedback_next_state", "next_state", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    actor_id: Mapped[str] = mapped_column(ForeignKey("actors.id"))
+    type: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(String(8000))
+    severity: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[str] = mapped_column(String(16))
+    next_state: Mapped[str] = mapped_column(String(32))
+    command: Mapped[str | None] = mapped_column(String(1000))
+    expected: Mapped[str | None] = mapped_column(String(4000))
+    actual: Mapped[str | None] = mapped_column(String(4000))
+    friction: Mapped[str | None] = mapped_column(String(4000))
+    proof_needed: Mapped[str | None] = mapped_column(String(4000))
+    strategic_reason: Mapped[str | None] = mapped_column(String(4000))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(100))
+    trace_id: Mapped[str | None] = mapped_column(String(64))
+    surface: Mapped[list[str]] = mapped_column(JSON)
+    evidence: Mapped[list[str]] = mapped_column(JSON)
+    quality_warnings: Mapped[list[str]] = mapped_column(JSON)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    triage_note: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -1,3 +1,3 @@
 """Alembic migrations. ``SCHEMA_HEAD`` must name the newest revision (a test checks)."""
 
-SCHEMA_HEAD = "0003_credits"
+SCHEMA_HEAD = "0004_feedback"

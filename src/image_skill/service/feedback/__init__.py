@@ -1,0 +1,1 @@
+"""Product feedback: structured signals from agents, deduplicated, never secrets."""

@@ -1,0 +1,1 @@
+"""Telemetry: structured logs, Prometheus metrics and optional OpenTelemetry traces."""
