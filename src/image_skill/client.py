@@ -358,6 +358,30 @@ class Client:
         }
         return self.request("GET", "/v1/credit-purchases/status", params=params)
 
+    # -- activity -------------------------------------------------------------------
+
+    def activity(
+        self, limit: int | None = None, subject: str | None = None, cursor: str | None = None
+    ) -> Result:
+        """``GET /v1/activity``: the organization's ledger, newest first."""
+        params = {"limit": limit, "subject": subject, "cursor": cursor}
+        return self.request("GET", "/v1/activity", params=params)
+
+    def activity_event(self, reference: str) -> Result:
+        """``GET /v1/activity/{reference}``: one event, or the events of a job, asset, ..."""
+        return self.request("GET", f"/v1/activity/{path_segment(reference)}")
+
+    # -- feedback -------------------------------------------------------------------
+
+    def feedback(self, **fields: Any) -> Result:
+        """``POST /v1/feedback``: structured product feedback (``title`` or ``body`` required).
+
+        Fields are the request body's (``type``, ``title``, ``body``, ``severity``,
+        ``surface``, ``evidence``, ...); None values are left out.
+        """
+        body = {key: value for key, value in fields.items() if value is not None}
+        return self.request("POST", "/v1/feedback", body=body)
+
     def download(
         self,
         url: str,

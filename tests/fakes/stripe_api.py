@@ -12,11 +12,12 @@ documented wire format, so the official SDK can be pointed at it unchanged
 * ``Authorization: Bearer <secret key>`` is checked (401 otherwise), the
   ``Idempotency-Key`` header is honoured (same key and parameters -> the same
   object with ``Idempotent-Replayed: true``; same key, other parameters -> 400
-  ``idempotency_error``), unknown parameters and missing required ones answer
-  400 ``invalid_request_error`` as Stripe does.
+  ``idempotency_error``; same key while the first request is still running ->
+  409 ``idempotency_key_in_use``), unknown parameters, missing required ones and
+  totals under Stripe's minimum charge answer 400 ``invalid_request_error``.
 * Every request is recorded (headers, raw body, parsed form) and failures can
   be injected for the next N requests: an HTTP status (500, 429, 401, ...) or a
-  delay.
+  delay. Open client connections are counted (``open_connections``).
 
 ``signed_event`` and ``checkout_event`` build webhook deliveries the way Stripe
 does: an ``event`` object whose ``data.object`` is a ``checkout.session``, and a
@@ -198,6 +199,8 @@ class FakeStripe:
         self.sessions: dict[str, dict[str, Any]] = {}
         self._idempotent: dict[tuple[str, str], tuple[str, int, dict[str, Any]]] = {}
         self._in_flight: set[tuple[str, str]] = set()
+        self._open_connections = 0
+        self.connections_accepted = 0
         self._injections: deque[_Injection] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -306,6 +309,12 @@ class FakeStripe:
     def session_creates(self) -> list[RecordedRequest]:
         """Every ``POST /v1/checkout/sessions`` received (failed ones included)."""
         return self.calls("POST", "/v1/checkout/sessions")
+
+    @property
+    def open_connections(self) -> int:
+        """TCP connections clients currently hold open to the fake (keep-alive included)."""
+        with self._lock:
+            return self._open_connections
 
     def session(self, session_id: str) -> dict[str, Any]:
         """A copy of a stored checkout session object."""
@@ -579,6 +588,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._serve()
+
+    def setup(self) -> None:
+        super().setup()
+        with self.stripe._lock:
+            self.stripe._open_connections += 1
+            self.stripe.connections_accepted += 1
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.stripe._lock:
+                self.stripe._open_connections -= 1
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read ``FakeStripe.requests`` instead."""

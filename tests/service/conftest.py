@@ -59,6 +59,9 @@ start_server = _root.start_server
 stop_server = _root.stop_server
 free_port = _root.free_port
 assert_envelope = _root.assert_envelope
+_create_pg_database = _root._create_pg_database
+_postgres_admin_url = _root._postgres_admin_url
+drop_pg_database = _root.drop_pg_database
 
 PEPPER = "service-test-pepper"
 _PARAM = re.compile(r"\{[^}]+\}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from argparse import Namespace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from image_skill.cli.config import load_config
@@ -18,6 +19,7 @@ from image_skill.contract.errors import ImageSkillError, invalid_arguments
 
 if TYPE_CHECKING:
     from image_skill.client import Client
+    from image_skill.transport import Transport
 
 TOKEN_ENV_VARS = ("IMAGE_SKILL_TOKEN", "IMAGE_SKILL_HOSTED_TOKEN")
 BASE_ENV_VAR = "IMAGE_SKILL_API_BASE_URL"
@@ -37,18 +39,41 @@ def normalize_base(url: str | None) -> str | None:
     return url
 
 
+@dataclass(frozen=True)
+class FixedService:
+    """A service and credentials given outright, for a context that must not look around.
+
+    The CLI bridge (``POST /v1/cli``) runs commands inside the server: their
+    context must use the caller's token and the server's own app, and never
+    the server's config file, environment tokens or stdin.
+    """
+
+    base_url: str
+    token: str | None
+    transport: Transport
+
+
 class Context:
     """What one CLI invocation knows about its service and credentials."""
 
-    def __init__(self, args: Namespace, command: str) -> None:
+    def __init__(self, args: Namespace, command: str, *, fixed: FixedService | None = None) -> None:
         self.args = args
         self.command = command
         self.json = bool(getattr(args, "json", False))
         self.warnings: list[str] = []
-        self.config = load_config()
-        self.base_url, self.base_source = self._resolve_base()
-        self.token, self.token_source = self._resolve_token()
         self._client: Client | None = None
+        self._transport: Transport | None = None
+        self.config: dict[str, Any] = {}
+        if fixed is None:
+            self.config = load_config()
+            self.base_url, self.base_source = self._resolve_base()
+            self.token, self.token_source = self._resolve_token()
+            return
+        self.json = True
+        self.base_url, self.base_source = normalize_base(fixed.base_url), "fixed"
+        self.token = fixed.token
+        self.token_source = "fixed" if fixed.token is not None else "none"
+        self._transport = fixed.transport
 
     def _resolve_base(self) -> tuple[str | None, str]:
         flag = getattr(self.args, "api_base_url", None)
@@ -105,7 +130,9 @@ class Context:
         if self._client is None:
             from image_skill.client import Client
 
-            self._client = Client(self.base_url, self.token, command=self.command)
+            self._client = Client(
+                self.base_url, self.token, command=self.command, transport=self._transport
+            )
         return self._client
 
     def close(self) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from argparse import ArgumentParser
+from argparse import ArgumentParser, Namespace
+from collections.abc import Callable
 
 from image_skill.cli.commands import register_all
 from image_skill.cli.context import Context
@@ -27,9 +28,30 @@ def parser() -> ArgumentParser:
     return build_parser(register_all)
 
 
+ContextFactory = Callable[[Namespace, str], Context]
+Guard = Callable[[Namespace], None]
+
+
 def run(argv: list[str]) -> int:
     """Parse ``argv``, run the command, print its envelope; returns the exit code."""
     json_mode = "--json" in argv
+    result = execute(argv)
+    return emit(result.envelope, result.exit_code, json_mode=json_mode)
+
+
+def execute(
+    argv: list[str],
+    *,
+    make_context: ContextFactory | None = None,
+    guard: Guard | None = None,
+) -> Result:
+    """Parse ``argv`` and run the command; the envelope and exit code, nothing printed.
+
+    ``make_context`` replaces the default ``Context(args, command)`` (the CLI
+    bridge builds one that reads no config, environment or stdin); ``guard``
+    sees the parsed arguments before anything runs and may raise an
+    ``ImageSkillError`` to refuse the command.
+    """
     command = "image-skill"
     context: Context | None = None
     try:
@@ -41,6 +63,8 @@ def run(argv: list[str]) -> int:
                 f"Unrecognized arguments for {command}: {' '.join(_safe(extras))}.",
                 recovery={"suggested_command": f"{command} --help"},
             )
+        if guard is not None:
+            guard(args)
         if getattr(args, "version", False) and not getattr(args, "help", False):
             # ``--version``/``-v`` only exist on the root parser, whose handler is None.
             from image_skill.cli.commands.meta import version_result
@@ -52,7 +76,7 @@ def run(argv: list[str]) -> int:
 
             result = help_result(args, explicit=getattr(args, "help", False))
         else:
-            context = Context(args, command)
+            context = (make_context or Context)(args, command)
             result = args.handler(context, args)
             if context.warnings:
                 result.envelope["warnings"] = context.warnings + list(
@@ -82,7 +106,7 @@ def run(argv: list[str]) -> int:
     finally:
         if context is not None:
             context.close()
-    return emit(result.envelope, result.exit_code, json_mode=json_mode)
+    return result
 
 
 def _safe(extras: list[str]) -> list[str]:

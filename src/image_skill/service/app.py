@@ -37,6 +37,8 @@ from image_skill.service.runtime import Runtime
 from image_skill.service.settings import Settings
 from image_skill.service.storage.base import AssetStore
 from image_skill.service.storage.local import LocalAssetStore
+from image_skill.service.telemetry import install_telemetry
+from image_skill.service.telemetry.routes import router as telemetry_router
 
 
 def create_app(settings: Settings | None = None, *, store: AssetStore | None = None) -> FastAPI:
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_telemetry(app, settings)
     routers = (
         health_router,
         identity_router,
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         activity_router,
         feedback_router,
         cli_bridge_router,
+        telemetry_router,
     )
     for router in routers:
         app.include_router(router)

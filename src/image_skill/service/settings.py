@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from image_skill.paths import data_home
+
+_SWITCH_WORDS = {
+    **dict.fromkeys(("1", "true", "yes", "enabled"), "on"),
+    **dict.fromkeys(("0", "false", "no", "disabled"), "off"),
+}
 
 
 class Settings(BaseSettings):
@@ -56,6 +61,21 @@ class Settings(BaseSettings):
     daily_job_cap_unclaimed: int = Field(default=2, ge=0)
     daily_job_cap_payment_backed: int = Field(default=50, ge=0)
     daily_job_cap_claimed: int = Field(default=500, ge=0)
+
+    # Telemetry (docs/telemetry.md). "off" is the no-telemetry mode: no per-call event
+    # lines, no trace export; /metrics keeps its aggregate counts either way.
+    telemetry: Literal["on", "off"] = "on"
+    # OTLP/HTTP base URL (``/v1/traces`` is appended); traces are exported only when set.
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("IMAGE_SKILL_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+
+    @field_validator("telemetry", mode="before")
+    @classmethod
+    def _telemetry_switch(cls, value: object) -> object:
+        word = str(value).strip().lower() if value is not None else "on"
+        return _SWITCH_WORDS.get(word, word)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -8,12 +8,15 @@ from image_skill.cli.parser import Registrar
 def register_all(reg: Registrar) -> None:
     """Register every command, in the order help lists them."""
     from image_skill.cli.commands import (
+        activity,
+        admin,
         assets_jobs,
         auth,
         catalog,
         creative,
         credits,
         doctor,
+        feedback,
         identity,
         meta,
         pending,
@@ -29,7 +32,10 @@ def register_all(reg: Registrar) -> None:
         creative,
         assets_jobs,
         credits,
+        activity,
+        feedback,
         pending,
         serve,
+        admin,
     ):
         module.register(reg)

@@ -13,15 +13,9 @@ from image_skill.cli.parser import Registrar
 from image_skill.client import Result
 from image_skill.contract.errors import ImageSkillError
 
-PENDING_GROUPS = {
-    "activity": "The activity ledger.",
-    "feedback": "Product feedback.",
-}
-PENDING_COMMANDS = {
-    "activity list": "List activity events.",
-    "activity show": "Show an activity event or a subject's events.",
-    "feedback create": "Leave product feedback.",
-}
+# Empty now that every 0.1.0 command has landed; kept for the next pending one.
+PENDING_GROUPS: dict[str, str] = {}
+PENDING_COMMANDS: dict[str, str] = {}
 
 
 def register(reg: Registrar) -> None:

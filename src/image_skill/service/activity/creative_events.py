@@ -21,7 +21,6 @@ async def job_succeeded(session: AsyncSession, job: Job, assets: list[Asset]) ->
         "organization_id": job.organization_id,
         "actor_id": job.actor_id,
         "trace_id": job.trace_id,
-        "operation": job.operation,
     }
     cost = {"credits": job.credits_debited, "estimated_usd": job.estimated_usd}
     await record(
@@ -32,6 +31,7 @@ async def job_succeeded(session: AsyncSession, job: Job, assets: list[Asset]) ->
         status="recorded",
         links={"job_id": job.id, "usage_event_id": usage_id},
         cost=cost,
+        operation="usage",  # the registry's operation for usage events, whatever the job
         **common,
     )
     for asset in assets:
@@ -42,6 +42,7 @@ async def job_succeeded(session: AsyncSession, job: Job, assets: list[Asset]) ->
             summary=f"{verb} job produced an image",
             status="available",
             links={"job_id": job.id, "asset_ids": [asset.id], "usage_event_id": usage_id},
+            operation=job.operation,
             **common,
         )
     await record(
@@ -52,6 +53,7 @@ async def job_succeeded(session: AsyncSession, job: Job, assets: list[Asset]) ->
         status="completed",
         links={"job_id": job.id, "asset_ids": asset_ids, "usage_event_id": usage_id},
         cost=cost,
+        operation=job.operation,
         **common,
     )
     return usage_id

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ImageSkillError
 from image_skill.contract.ids import utc_now
+from image_skill.service import telemetry
 from image_skill.service.credits import ledger
 from image_skill.service.db.models import Actor
 from image_skill.service.identity.principal import Principal
@@ -75,6 +76,7 @@ async def reserve(session: AsyncSession, principal: Principal, job_id: str, cred
         job_id=job_id,
         scope=f"reserve:{job_id}",
     )
+    telemetry.credits_on_commit(session, "reserved", credits)
 
 
 async def settle(session: AsyncSession, principal: Principal, job_id: str, credits: int) -> None:
@@ -99,6 +101,7 @@ async def settle(session: AsyncSession, principal: Principal, job_id: str, credi
         job_id=job_id,
         scope=f"debit:{job_id}",
     )
+    telemetry.credits_on_commit(session, "debited", credits)
 
 
 async def release(
@@ -117,3 +120,4 @@ async def release(
         job_id=job_id,
         scope=f"release:{job_id}",
     )
+    telemetry.credits_on_commit(session, "released", credits)

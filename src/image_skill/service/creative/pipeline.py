@@ -24,6 +24,7 @@ from image_skill.contract.errors import ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.imaging.input_policy import sniff_mime
 from image_skill.providers.base import GeneratedImage, GenerationRequest, Model
+from image_skill.service import telemetry
 from image_skill.service.activity import creative_events
 from image_skill.service.assets.views import AssetUrls, asset_view
 from image_skill.service.catalog.parameters import validate_parameters
@@ -87,6 +88,7 @@ class CreativePipeline:
         aspect_ratio = self._aspect_ratio(model, body)
         self.rt.prompt_policy.check(body.prompt)
         priced = quote(model, params, self.rt.pricing)
+        telemetry.annotate(credits=priced.credits_required, dry_run=body.dry_run)
         budget_refusal = _budget_refusal(priced, body)
         input_asset, input_bytes = await self._input(body)
         if body.dry_run:
@@ -125,6 +127,7 @@ class CreativePipeline:
                     recovery={"retry_after_seconds": 1},
                 ) from None
             return replay
+        telemetry.annotate(job_id=job.id)
         request = GenerationRequest(
             operation=operation,  # type: ignore[arg-type]
             prompt=body.prompt,
@@ -365,7 +368,10 @@ class CreativePipeline:
         self, model: Model, request: GenerationRequest, job: Job, key: str | None
     ) -> list[GeneratedImage]:
         try:
-            with anyio.fail_after(self.rt.settings.provider_timeout_seconds):
+            with (
+                anyio.fail_after(self.rt.settings.provider_timeout_seconds),
+                telemetry.provider_call(model.model_id),
+            ):
                 images = await model.generate(request)
         except TimeoutError:
             timed_out = ImageSkillError(
@@ -467,6 +473,7 @@ class CreativePipeline:
                         record.status_code = error.http_status
 
         await in_transaction(self.rt.engine, work, write=True)
+        telemetry.job_finished(job.operation, "failed")
 
     async def _complete(
         self,
@@ -545,6 +552,7 @@ class CreativePipeline:
             )
             await self._fail(job, error, key)
             raise error from exc
+        telemetry.job_finished(job.operation, "completed", outputs=len(assets))
         return Outcome(201, data)
 
     async def _replay(self, operation: str, key: str, fingerprint: str) -> Outcome | None:
@@ -554,6 +562,7 @@ class CreativePipeline:
                 return None
             if record.request_hash != fingerprint:
                 raise idempotency.reused()
+            telemetry.annotate(replayed=True, job_id=record.job_id)
             if record.response is not None:
                 error = idempotency.stored_error(record.response)
                 if error is not None:

@@ -59,7 +59,9 @@ def _buy_data(quote: CreditQuote, attempt: PaymentAttempt) -> dict[str, Any]:
         "currency": quote.currency,
         "live_money": quote.live_money,
         "next": {
-            "human_action": "open_checkout_url",
+            # Only an open session is worth a human's visit (a replay after payment,
+            # failure or expiry must not send them to a dead checkout page).
+            "human_action": "open_checkout_url" if attempt.status == "requires_action" else None,
             "after_payment": AFTER_PAYMENT.format(id=attempt.id),
         },
     }

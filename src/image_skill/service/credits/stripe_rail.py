@@ -44,10 +44,13 @@ class StripeRail:
             raise not_configured("IMAGE_SKILL_STRIPE_SECRET_KEY")
         self.settings = settings
         base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+        # Async only, and closed after use: an unclosed client keeps its
+        # keep-alive sockets to Stripe open until garbage collection.
+        self.http = stripe.HTTPXClient(timeout=30, allow_sync_methods=False)
         self.client = stripe.StripeClient(
             settings.stripe_secret_key,
             base_addresses=base,  # type: ignore[arg-type]
-            http_client=stripe.HTTPXClient(timeout=30),
+            http_client=self.http,
             max_network_retries=2,
         )
 
@@ -96,6 +99,8 @@ class StripeRail:
                 "Stripe refused to create the checkout session.",
                 retryable=False,
             ) from exc
+        finally:
+            await self.http.close_async()
         if not session.id or not session.url:
             raise ImageSkillError("PROVIDER_FAILED", "Stripe returned no checkout URL.")
         return str(session.id), str(session.url)
@@ -119,6 +124,8 @@ def verify_event(settings: Settings, payload: bytes, signature: str | None) -> d
         ) from None
     except ValueError:
         raise ImageSkillError("INVALID_ARGUMENTS", "The webhook body is not JSON.") from None
-    if not isinstance(event, dict):
+    data = event.get("data", {}) if isinstance(event, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("object", {}), dict):
+        # Signed, but not an event object (the handler reads data.object as a dict).
         raise ImageSkillError("INVALID_ARGUMENTS", "The webhook body is not an event.")
     return event

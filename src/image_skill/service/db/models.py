@@ -331,3 +331,19 @@ class Feedback(Base):
     triage_note: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ActivityRef(Base):
+    """One id an activity event refers to (subject, trace or link), for portable lookups.
+
+    ``activity show job_…`` and ``activity list --subject`` read this index
+    instead of searching the JSON links, so they are fast on SQLite and
+    PostgreSQL alike.
+    """
+
+    __tablename__ = "activity_refs"
+    __table_args__ = (Index("ix_activity_refs_org_ref", "organization_id", "ref", "event_id"),)
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("activity_events.id"), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))

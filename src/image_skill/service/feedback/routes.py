@@ -1,7 +1,29 @@
-"""Routes (being built)."""
+"""``POST /v1/feedback``: structured product feedback from agents."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from image_skill.service.deps import CurrentPrincipal
+from image_skill.service.feedback.schemas import FeedbackRequest
+from image_skill.service.feedback.store import submit
+from image_skill.service.responses import envelope_response, trace_id_of
 
 router = APIRouter()
+
+
+@router.post("/v1/feedback", name="image-skill feedback create")
+async def create_feedback(
+    body: FeedbackRequest, request: Request, principal: CurrentPrincipal
+) -> JSONResponse:
+    """Store a feedback signal (201), merge a repeat of its ``dedupe_key`` (200), or refuse
+    to store text that looks like a secret (200, ``stored: false``).
+
+    The write is its own transaction, committed before the answer: a storage failure
+    answers FEEDBACK_STORAGE_UNAVAILABLE, never a success that was not kept.
+    """
+    outcome = await submit(request.app.state.engine, principal, body, trace_id=trace_id_of(request))
+    return envelope_response(
+        request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
+    )

@@ -1,0 +1,218 @@
+"""``admin``: operator commands on this machine's service database, never over HTTP.
+
+They read the service settings from the environment (``IMAGE_SKILL_DATABASE_URL``,
+or the SQLite database under ``IMAGE_SKILL_HOME``), migrate the database like the
+service does on start, and act on it directly. No token is involved: whoever can
+reach the database is the operator.
+"""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser, Namespace
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from image_skill.cli.context import Context
+from image_skill.cli.parser import Registrar
+from image_skill.client import Result
+from image_skill.contract.errors import ImageSkillError, invalid_arguments
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from image_skill.service.settings import Settings
+
+Work = Callable[["AsyncSession"], Awaitable[dict[str, Any]]]
+_REMOTE_FLAGS = (("api_base_url", "--api-base-url"), ("token", "--token"))
+
+
+def register(reg: Registrar) -> None:
+    """Add the admin commands."""
+    reg.group("admin", "Operator commands on this machine's service database (never over HTTP).")
+
+    reg.group("admin agents", "Agents.")
+    agents = reg.command("admin agents list", run_agents_list, "List agents, newest first.")
+    agents.add_argument("--claim-state", metavar="STATE", help="only agents in this claim state")
+    _limit(agents)
+    claim = reg.command("admin agents claim", run_agents_claim, "Mark an agent claimed.")
+    _actor(claim)
+
+    reg.group("admin tokens", "Agent tokens.")
+    revoke = reg.command(
+        "admin tokens revoke", run_tokens_revoke, "Revoke every live token of an agent."
+    )
+    _actor(revoke)
+    revoke.add_argument(
+        "--agent", action="store_true", help="also revoke the agent (claim state revoked)"
+    )
+
+    reg.group("admin credits", "Credit grants.")
+    grant = reg.command(
+        "admin credits grant", run_credits_grant, "Grant credits to an agent (append-only)."
+    )
+    _actor(grant)
+    grant.add_argument("--credits", metavar="N", help="credits to grant (1-1000000)")
+    grant.add_argument("--reason", metavar="TEXT", help="why (recorded on the ledger row)")
+
+    reg.group("admin feedback", "Product feedback triage.")
+    feedback = reg.command("admin feedback list", run_feedback_list, "List feedback, newest first.")
+    feedback.add_argument("--next-state", metavar="STATE", help="only feedback in this state")
+    _limit(feedback)
+    triage = reg.command(
+        "admin feedback triage", run_feedback_triage, "Move feedback to its next state."
+    )
+    triage.add_argument("feedback_id", metavar="FEEDBACK_ID", nargs="?", help="a sig_ id")
+    triage.add_argument("--next-state", metavar="STATE", help="the new state, e.g. watch")
+    triage.add_argument("--note", metavar="TEXT", help="a triage note")
+
+
+def _actor(parser: ArgumentParser) -> None:
+    parser.add_argument("actor_id", metavar="ACTOR_ID", nargs="?", help="an agent id (agt_...)")
+
+
+def _limit(parser: ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N rows (default 50)")
+
+
+# -- plumbing ---------------------------------------------------------------------------
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    from image_skill.service.settings import Settings
+
+    try:
+        return Settings(embedded=False)
+    except ValidationError as exc:
+        problems = "; ".join(str(e.get("msg")) for e in exc.errors())
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS", f"Invalid service configuration: {problems}"
+        ) from None
+
+
+def _run(context: Context, work: Work, *, write: bool) -> Result:
+    """Migrate, run ``work`` in one transaction, answer its data as a local envelope."""
+    import asyncio
+
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from image_skill.cli.runner import local_result
+    from image_skill.service.admin.database import in_session, prepare
+
+    for dest, flag in _REMOTE_FLAGS:
+        if getattr(context.args, dest, None) is not None:
+            raise invalid_arguments(
+                f"admin acts on this machine's database; {flag} does not apply.", field=flag
+            )
+    if getattr(context.args, "token_stdin", False):
+        raise invalid_arguments(
+            "admin acts on this machine's database; --token-stdin does not apply.",
+            field="--token-stdin",
+        )
+    settings = _settings()
+    try:
+        prepare(settings)
+        data = asyncio.run(in_session(settings, work, write=write))
+    except (OperationalError, InterfaceError):
+        raise ImageSkillError(
+            "SERVICE_UNAVAILABLE",
+            "The service database could not be reached or is busy.",
+            recovery={"suggested_command": "image-skill admin agents list --json"},
+            retryable=True,
+        ) from None
+    warnings = []
+    if context.base_source in ("env", "config"):
+        warnings.append(
+            "admin ignores the configured API base URL: it acts on this machine's database."
+        )
+    return local_result(context.command, data, warnings=warnings)
+
+
+def _count(value: str | None, flag: str) -> int:
+    text = (value or "").strip()
+    if not text:
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS",
+            f"{flag} is required.",
+            recovery={"required_flag": flag},
+            details={"field": flag},
+        )
+    if not text.isdigit():
+        raise invalid_arguments(f"{flag} must be a whole number, e.g. 500.", field=flag)
+    return int(text)
+
+
+# -- handlers ---------------------------------------------------------------------------
+
+
+def run_agents_list(context: Context, args: Namespace) -> Result:
+    """List agents."""
+    from image_skill.service.admin import operations
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        return await operations.list_agents(session, claim_state=args.claim_state, limit=args.limit)
+
+    return _run(context, work, write=False)
+
+
+def run_agents_claim(context: Context, args: Namespace) -> Result:
+    """Claim an agent."""
+    from image_skill.service.admin import operations
+
+    actor_id = str(context.require(args.actor_id, "ACTOR_ID"))
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        return await operations.claim_agent(session, actor_id)
+
+    return _run(context, work, write=True)
+
+
+def run_tokens_revoke(context: Context, args: Namespace) -> Result:
+    """Revoke an agent's tokens (and with --agent the agent)."""
+    from image_skill.service.admin import operations
+
+    actor_id = str(context.require(args.actor_id, "ACTOR_ID"))
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        return await operations.revoke_tokens(session, actor_id, revoke_agent=args.agent)
+
+    return _run(context, work, write=True)
+
+
+def run_credits_grant(context: Context, args: Namespace) -> Result:
+    """Grant credits."""
+    from image_skill.service.admin import operations
+
+    actor_id = str(context.require(args.actor_id, "ACTOR_ID"))
+    credits = _count(args.credits, "--credits")
+    reason = str(context.require(args.reason, "--reason"))
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        return await operations.grant_credits(session, actor_id, credits=credits, reason=reason)
+
+    return _run(context, work, write=True)
+
+
+def run_feedback_list(context: Context, args: Namespace) -> Result:
+    """List feedback."""
+    from image_skill.service.admin import operations
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        return await operations.list_feedback(session, next_state=args.next_state, limit=args.limit)
+
+    return _run(context, work, write=False)
+
+
+def run_feedback_triage(context: Context, args: Namespace) -> Result:
+    """Triage one feedback item."""
+    from image_skill.service.admin import operations
+
+    feedback_id = str(context.require(args.feedback_id, "FEEDBACK_ID"))
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        return await operations.triage_feedback(
+            session, feedback_id, next_state=args.next_state, note=args.note
+        )
+
+    return _run(context, work, write=True)

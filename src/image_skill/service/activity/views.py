@@ -1,0 +1,33 @@
+"""The public form of an activity event.
+
+Only what the ledger stores is shown, and it stores no prompts, provider
+names or storage keys. Every link key is present (``null`` when absent) so
+clients can read links without probing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from image_skill.contract.ids import iso
+from image_skill.service.activity.recorder import LINK_KEYS
+from image_skill.service.db.models import ActivityEvent
+
+SOURCE = "hosted_activity_ledger"
+
+
+def event_view(event: ActivityEvent) -> dict[str, Any]:
+    """One event as ``activity list`` and ``activity show`` return it."""
+    links = event.links or {}
+    return {
+        "event_id": event.id,
+        "type": event.type,
+        "occurred_at": iso(event.occurred_at),
+        "summary": event.summary,
+        "operation": event.operation,
+        "subject": {"type": event.subject_type, "id": event.subject_id},
+        "links": {key: links.get(key) for key in LINK_KEYS},
+        "status": event.status,
+        "cost": event.cost,
+        "trace_id": event.trace_id,
+    }
