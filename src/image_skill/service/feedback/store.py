@@ -16,13 +16,15 @@ Rules, in the order they apply:
 4. **Deduplication.** A ``dedupe_key`` already used in the organization merges
    the new report into the existing row: occurrences go up by one, surface and
    evidence are unioned, fields the first report left empty are filled in,
-   ``updated_at`` moves, and the answer carries the same ``feedback_id`` with
-   ``deduplicated: true``. The first report's title, body and classification
-   stand. No second ``feedback.created`` event is written: the ledger records
-   that a signal entered product memory, once per signal; repeats show up as
-   ``occurrences``. Two first reports racing on one key cannot both insert (the
-   unique constraint refuses one); the loser re-reads the winner's row under a
-   lock and merges into it.
+   ``updated_at`` moves, and the answer (200, not 201: nothing new was created)
+   carries the same ``feedback_id`` with ``deduplicated: true``. The first
+   report's title, body and classification stand; the stored quality warnings
+   are those of the merged row as the latest sender asked for them. No second
+   ``feedback.created`` event is written: the ledger records that a signal
+   entered product memory, once per signal; repeats show up as ``occurrences``.
+   Two first reports racing on one key cannot both insert (the unique
+   constraint refuses one); the loser re-reads the winner's row under a lock
+   and merges into it.
 """
 
 from __future__ import annotations
