@@ -222,7 +222,7 @@ def test_quotes_by_credits_and_pack_and_their_idempotency(server: Server, run: R
         expect(other, 2, "IDEMPOTENCY_KEY_REUSED")
     assert len(ids) == len(QUOTE_SHAPES)
     other_rail = me(
-        "credits", "quote", "--credits", "10", "--payment-method", "stripe_checkout",
+        "credits", "quote", "--credits", "60", "--payment-method", "stripe_checkout",
         "--idempotency-key", "quote-run-0",
     )  # fmt: skip
     expect(other_rail, 2, "IDEMPOTENCY_KEY_REUSED")  # the payment method is part of the request
@@ -478,7 +478,7 @@ def test_expired_quotes_are_not_settled(shared: Shared, run: RunCli) -> None:
     fake = ok(me("credits", "quote", "--credits", "5", "--idempotency-key", "e-fake"))
     assert parse_iso(fake["expires_at"]) - parse_iso(fake["created_at"]) == timedelta(seconds=60)
     stripe = ok(
-        me("credits", "quote", "--credits", "5", "--payment-method", "stripe_checkout",
+        me("credits", "quote", "--credits", "50", "--payment-method", "stripe_checkout",
            "--idempotency-key", "e-stripe")
     )  # fmt: skip
     for made in (fake, stripe):

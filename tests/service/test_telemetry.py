@@ -8,11 +8,13 @@ official protobuf classes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,8 +27,15 @@ from sqlalchemy.orm import Session
 from fakes.otlp_collector import fake_collector
 from image_skill.contract.envelope import TRACE_HEADER
 from image_skill.service.settings import Settings
-from image_skill.service.telemetry import LOGGER_NAME, Telemetry, credits_on_commit
-from image_skill.service.telemetry.record import RequestRecord, cli_command, cli_version, current
+from image_skill.service.telemetry import LOGGER_NAME, Telemetry, annotate, credits_on_commit
+from image_skill.service.telemetry.middleware import TelemetryMiddleware
+from image_skill.service.telemetry.record import (
+    SCOPE_KEY,
+    RequestRecord,
+    cli_command,
+    cli_version,
+    current,
+)
 from image_skill.service.telemetry.tracing import EnvelopeIdGenerator, otel_trace_id, traces_url
 
 PROMPT = "zebra-umbrella-4417 lighthouse"
@@ -287,6 +296,36 @@ def test_off_mode_emits_no_events_but_metrics_count(
     assert value(samples, "image_skill_http_requests_total", **unmatched) == 1
 
 
+def test_a_cancelled_call_is_counted_as_abandoned(tmp_path: Path) -> None:
+    telemetry = Telemetry(Settings(home=tmp_path, telemetry="off"))
+
+    async def hangs_up(scope: Any, receive: Any, send: Any) -> None:
+        raise asyncio.CancelledError
+
+    middleware = TelemetryMiddleware(hangs_up, telemetry)
+    scope = {"type": "http", "method": "GET", "path": "/v1/whoami", "headers": []}
+
+    async def call() -> None:
+        with pytest.raises(asyncio.CancelledError):
+            await middleware(scope, None, None)  # type: ignore[arg-type]
+
+    asyncio.run(call())
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(telemetry.metrics.exposition().decode())
+        for s in family.samples
+    }
+    labels = {"route": "unmatched", "method": "GET", "status": "499"}
+    assert value(samples, "image_skill_http_requests_total", **labels) == 1
+    assert (
+        value(
+            samples, "image_skill_http_errors_total", route="unmatched", code="CLIENT_DISCONNECTED"
+        )
+        == 1
+    )
+    assert scope["state"]["trace_id"].startswith("trace_")  # minted before the app ran
+
+
 # --- traces ------------------------------------------------------------------------------
 
 
@@ -365,6 +404,17 @@ def test_header_values_are_bounded() -> None:
     assert cli_command(b"image-skill zebra umbrella") == "other"
     assert cli_command(b"image-skill create --prompt secret") == "invalid"
     assert cli_command(b"curl") == "invalid" and cli_command(None) is None
+
+
+def test_annotate_reaches_the_record_of_a_request_or_scope(tmp_path: Path) -> None:
+    telemetry = Telemetry(Settings(home=tmp_path, telemetry="off"))
+    record = RequestRecord(telemetry, "trace_0123456789abcdef", "POST")
+    scope = {SCOPE_KEY: record}
+    annotate(scope, job_id="job_1", credits=3)
+    annotate(SimpleNamespace(scope=scope), outputs=2, replayed=True)  # a Request has .scope
+    annotate(job_id="job_elsewhere")  # no current call: ignored
+    annotate({}, job_id="job_nowhere")  # a scope the middleware never saw: ignored
+    assert (record.job_id, record.credits, record.outputs, record.replayed) == ("job_1", 3, 2, True)
 
 
 def test_trace_ids_embed_the_envelope_id(tmp_path: Path) -> None:

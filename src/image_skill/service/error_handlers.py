@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from image_skill.contract.errors import ImageSkillError
@@ -68,6 +70,24 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             error = ImageSkillError("INTERNAL_ERROR", "The service failed to process the request.")
         return error_response(request, error, extra_headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+        log.warning(
+            "database unavailable on %s %s (trace %s): %s",
+            request.method,
+            request.url.path,
+            trace_id_of(request),
+            type(exc).__name__,
+        )
+        error = ImageSkillError(
+            "SERVICE_UNAVAILABLE",
+            "The service's database is busy or unreachable; retry shortly.",
+            retryable=True,
+            recovery={"retry_after_seconds": 2},
+        )
+        return error_response(request, error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -27,6 +27,8 @@ from image_skill.service.identity.principal import Principal
 from image_skill.service.settings import Settings
 
 PAYMENT_METHODS = ("fake", "stripe_checkout")
+# Stripe refuses charges under $0.50 in USD; such a quote could never be paid.
+STRIPE_MINIMUM_CREDITS = 50
 
 
 def _fingerprint(credits: int | None, pack_id: str | None, method: str, pepper: str) -> str:
@@ -86,6 +88,12 @@ async def create_quote(
             field="payment_method",
         )
     amount = _amount(credits, pack_id)
+    if payment_method == "stripe_checkout" and amount < STRIPE_MINIMUM_CREDITS:
+        raise invalid_arguments(
+            f"Stripe Checkout needs at least {STRIPE_MINIMUM_CREDITS} credits "
+            f"(${STRIPE_MINIMUM_CREDITS / 100:.2f}); use a pack or a larger amount.",
+            field="credits",
+        )
     warnings: list[str] = []
     key = check_key(idempotency_key)
     if key is None:

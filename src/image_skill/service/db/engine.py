@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -82,17 +83,51 @@ def writer(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{_IMMEDIATE: True})
 
 
+_WRITER_WAIT_SECONDS = 30.0
+
+
+def _sqlite_writer_lock(engine: AsyncEngine) -> asyncio.Lock | None:
+    """One writer at a time per process and event loop on SQLite.
+
+    SQLite allows one writer anyway; queueing writers here, on the event loop,
+    means a request never parks a pooled connection inside SQLite's busy wait
+    while a sibling request of the same process holds the lock (which could
+    stall the whole process when a driver cleanup runs on the loop thread).
+    Other processes are still serialised by SQLite's own lock.
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    pool = engine.sync_engine.pool
+    locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+    locks = pool.__dict__.setdefault("_image_skill_writer_locks", weakref.WeakKeyDictionary())
+    loop = asyncio.get_running_loop()
+    lock = locks.get(loop)
+    if lock is None:
+        lock = locks[loop] = asyncio.Lock()
+    return lock
+
+
 @asynccontextmanager
 async def session_scope(engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncSession]:
     """One unit of work: commit on success, roll back on any error."""
-    bind = writer(engine) if write else engine
-    async with AsyncSession(bind, expire_on_commit=False) as session:
+    lock = _sqlite_writer_lock(engine) if write else None
+    if lock is not None:
         try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+            await asyncio.wait_for(lock.acquire(), timeout=_WRITER_WAIT_SECONDS)
+        except TimeoutError:
+            raise PoolTimeout("timed out waiting for the SQLite writer slot") from None
+    try:
+        bind = writer(engine) if write else engine
+        async with AsyncSession(bind, expire_on_commit=False) as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 T = TypeVar("T")

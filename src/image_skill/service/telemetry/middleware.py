@@ -25,6 +25,7 @@ from image_skill.service.telemetry.record import RequestRecord
 from image_skill.service.telemetry.tracing import Tracing
 
 METRICS_PATH = "/metrics"
+CLIENT_CLOSED = 499  # nginx's status for a request abandoned before its answer
 _ERROR_BODY_LIMIT = 64 * 1024
 _CAPABILITY_BY_ENDPOINT = {spec["endpoint"]: cid for cid, spec in CAPABILITIES.items()}
 log = logging.getLogger("image_skill.service")
@@ -53,9 +54,13 @@ class TelemetryMiddleware:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, watch.send)
-        except BaseException:
+        except Exception:
             if watch.status == 0:  # the error handler outside us will answer 500
                 watch.status, record.error_code = 500, "INTERNAL_ERROR"
+            raise
+        except BaseException:
+            if watch.status == 0:  # cancelled (client gone, server stopping): no answer
+                watch.status, record.error_code = CLIENT_CLOSED, "CLIENT_DISCONNECTED"
             raise
         finally:
             record.duration_ms = (time.perf_counter() - started) * 1000
