@@ -97,14 +97,25 @@ class World:
         assert data["next_cursor"] is None, "the scenario outgrew one page"
         return events
 
-    def act(self, name: str, run: Callable[[], Response], status: int = 201) -> dict[str, Any]:
-        """Run one action of A; remember its envelope and the events it added."""
+    def act(
+        self, name: str, run: Callable[[], Response], status: int = 201, *, replay: bool = False
+    ) -> dict[str, Any]:
+        """Run one action of A; remember its envelope and the events it added.
+
+        With ``replay`` the same request is sent once more (a retry, a redelivery);
+        what that added is kept under ``"<name>:again"``.
+        """
         before = {event["event_id"] for event in self.events()}
         response = run()
         assert response.status_code == status, response.text
         envelope: dict[str, Any] = response.json()
         self.answers[name] = envelope
         self.added[name] = [e for e in self.events() if e["event_id"] not in before]
+        if replay:
+            seen = {event["event_id"] for event in self.events()}
+            again = run()
+            assert again.status_code < 300, again.text
+            self.added[f"{name}:again"] = [e for e in self.events() if e["event_id"] not in seen]
         return envelope
 
 
@@ -117,7 +128,7 @@ def _feedback_route_exists(app: Any) -> bool:
 
 def _build(world: World, fake: FakeStripe) -> None:
     a, b = world.a, world.b
-    world.act("upload", lambda: a.upload(png()))
+    world.act("upload", lambda: a.upload(png()), replay=True)
     quote = ok(a.post("/v1/credit-quotes", _quote_body("fake", "fq-1")))
     world.answers["fake_quote"] = {"data": quote}
     world.act(
@@ -125,11 +136,14 @@ def _build(world: World, fake: FakeStripe) -> None:
         lambda: a.post(
             "/v1/credit-purchases", {"quote_id": quote["quote_id"], "idempotency_key": "fp-1"}
         ),
+        replay=True,
     )
     world.act(
         "dry_run", lambda: a.create(prompt=PROMPT_A, model="test.counting", dry_run=True), 200
     )
-    world.act("create", lambda: a.create(prompt=PROMPT_A, model="test.counting"))
+    world.act(
+        "create", lambda: a.create("c-1", prompt=PROMPT_A, model="test.counting"), replay=True
+    )
     world.act("failed_create", lambda: a.create(prompt=PROMPT_FAIL, model="test.failing"), 502)
     world.act(
         "stripe_quote", lambda: a.post("/v1/credit-quotes", _quote_body("stripe_checkout", "sq-1"))
@@ -141,6 +155,7 @@ def _build(world: World, fake: FakeStripe) -> None:
             "/v1/credit-purchases/stripe-checkout-sessions",
             {"quote_id": stripe_quote["quote_id"], "idempotency_key": "sb-1"},
         ),
+        replay=True,
     )
     session_id = world.answers["stripe_buy"]["data"]["checkout_session_id"]
     event = checkout_event(
@@ -155,9 +170,10 @@ def _build(world: World, fake: FakeStripe) -> None:
             headers={"Content-Type": "application/json", "Stripe-Signature": signature},
         ),
         200,
+        replay=True,
     )
     if world.feedback_available:
-        world.act("feedback", lambda: a.post("/v1/feedback", _feedback_body()))
+        world.act("feedback", lambda: a.post("/v1/feedback", _feedback_body()), replay=True)
     world.answers["b_create"] = ok(b.create(prompt=PROMPT_B, model="test.counting"))
     for shade in range(UPLOADS_C):
         ok(world.c.upload(png(8, 8, (shade, 0, 0))))  # distinct bytes: uploads dedupe by digest
@@ -179,6 +195,7 @@ def _feedback_body() -> dict[str, Any]:
         "next_state": "watch",
         "surface": ["cli"],
         "evidence": [],
+        "dedupe_key": "activity-ledger-check",
     }
 
 
@@ -355,6 +372,16 @@ def test_stripe_checkout_records_session_created_then_the_paid_grant(world: Worl
         receipt_id=status["receipt"]["receipt_id"],
         credit_event_id=status["credit_event"]["credit_event_id"],
     )
+
+
+def test_retries_replays_and_redeliveries_record_nothing_more(world: World) -> None:
+    replayed = sorted(name for name in world.added if name.endswith(":again"))
+    expected = ["create", "fake_purchase", "stripe_buy", "stripe_paid", "upload"]
+    if world.feedback_available:
+        expected.append("feedback")
+    assert replayed == sorted(f"{name}:again" for name in expected)
+    for name in replayed:
+        assert world.added[name] == [], name
 
 
 def test_dry_runs_and_quotes_record_nothing(world: World) -> None:

@@ -143,7 +143,7 @@ async def buy_with_stripe(
                 organization_id=quote.organization_id,
                 actor_id=quote.actor_id,
                 subject_id=attempt.id,
-                summary="Stripe Checkout session created",
+                summary="Checkout session created; awaiting payment",
                 status="action_required",
                 trace_id=trace_id,
                 links={
