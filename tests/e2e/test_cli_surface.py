@@ -1,4 +1,4 @@
-"""The CLI's surface: help, version, doctor, serve, bad usage, pending commands,
+"""The CLI's surface: help, version, doctor, serve, bad usage,
 human vs --json output, an unreachable service, and the HTTP exit-code header."""
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ import pytest
 
 from conftest import CliRun, RunCli, Server, assert_envelope, free_port
 from image_skill import __version__
-from image_skill.cli.commands.pending import PENDING_COMMANDS, PENDING_GROUPS
 from image_skill.contract.tokens import generate_token
 
 # Commands of the 0.1.0 surface this build does not offer (yet): the list shrinks as they land.
-PENDING = sorted({*PENDING_GROUPS, *PENDING_COMMANDS})
 TRACEBACK = "Traceback (most recent call last)"
 TOKEN_RE = re.compile(r"isk_r_[a-z2-7]{38}")
 SIGNUP = ("signup", "--agent", "--human-email", "s@example.com", "--agent-name", "surface")
@@ -171,18 +169,6 @@ def test_group_without_subcommand_names_its_subcommands(
     assert envelope["error"]["recovery"]["suggested_command"] == f"image-skill {group} --help"
 
 
-@pytest.mark.parametrize("hosted", [False, True], ids=["embedded", "unreachable-service"])
-@pytest.mark.parametrize("words", PENDING)
-def test_pending_commands_are_not_available(run: RunCli, words: str, hosted: bool) -> None:
-    # Unknown flags are accepted (scripts written for 0.1.0 get a clean answer), and no
-    # service is needed to say so.
-    where = ["--api-base-url", nowhere()] if hosted else []
-    result = run(*words.split(), "--prompt=x", "--max-usd=1", *where, "--json")
-    envelope = expect(result, 2, "PUBLIC_CLI_COMMAND_NOT_AVAILABLE")
-    assert envelope["command"] == f"image-skill {words}"
-    assert envelope["error"]["recovery"]["suggested_command"] == "image-skill help"
-
-
 @pytest.mark.parametrize("json_mode", [True, False], ids=["json", "human"])
 @pytest.mark.parametrize(
     "argv",
@@ -208,7 +194,6 @@ def test_token_typed_in_the_wrong_place_is_never_echoed(
         (["bogus"], 2, "INVALID_ARGUMENTS"),
         (["auth"], 2, "INVALID_ARGUMENTS"),
         (["signup", "--agent"], 2, "INVALID_ARGUMENTS"),
-        *[(w.split(), 2, "PUBLIC_CLI_COMMAND_NOT_AVAILABLE") for w in PENDING[:1]],
         (["whoami", "--api-base-url", "{nowhere}"], 7, "HOSTED_API_REQUEST_FAILED"),
         (["help", "auth"], 0, None),
     ],

@@ -57,7 +57,7 @@ def execute(
     try:
         args, extras = parser().parse_known_args(argv)
         command = args.command_name
-        if extras and not getattr(args, "accepts_extra", False):
+        if extras:
             raise ImageSkillError(
                 "INVALID_ARGUMENTS",
                 f"Unrecognized arguments for {command}: {' '.join(_safe(extras))}.",

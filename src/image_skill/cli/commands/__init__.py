@@ -19,7 +19,6 @@ def register_all(reg: Registrar) -> None:
         feedback,
         identity,
         meta,
-        pending,
         serve,
     )
 
@@ -34,7 +33,6 @@ def register_all(reg: Registrar) -> None:
         credits,
         activity,
         feedback,
-        pending,
         serve,
         admin,
     ):
