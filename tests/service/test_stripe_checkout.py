@@ -807,19 +807,6 @@ def test_buy_without_a_stripe_key_is_not_configured(make_shop: MakeShop) -> None
     assert shop.attempts(quote["quote_id"]) == 0
 
 
-def test_a_quote_stripe_would_refuse_fails_cleanly_at_buy(shop: Shop) -> None:
-    """Stripe refuses totals under its minimum charge; nothing may be left half-made."""
-    agent = shop.signup()
-    quote = shop.quote(agent, "q-tiny", credits=10)
-
-    failure = error(shop.buy(agent, quote["quote_id"], "buy-tiny"), "PROVIDER_FAILED", 502, 7)
-
-    assert failure["retryable"] is False
-    (call,) = shop.fake.session_creates
-    assert call.status == 400 and call.form["line_items[0][price_data][unit_amount]"] == "10"
-    assert shop.attempts(quote["quote_id"]) == 0
-
-
 def test_stripe_checkout_quotes_below_the_stripe_minimum_are_refused(shop: Shop) -> None:
     agent = shop.signup()
     error(shop.quote_response(agent, "q-min", credits=10), "INVALID_ARGUMENTS", 400, 2)

@@ -46,6 +46,12 @@ def _validation_error(exc: RequestValidationError) -> ImageSkillError:
     )
 
 
+def _route_of(request: Request) -> str:
+    """The route template, never the raw path (media paths carry capability ids)."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the envelope-producing handlers on ``app``."""
 
@@ -77,7 +83,7 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning(
             "database unavailable on %s %s (trace %s): %s",
             request.method,
-            request.url.path,
+            _route_of(request),
             trace_id_of(request),
             type(exc).__name__,
         )
@@ -96,10 +102,10 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error(
             "unhandled error on %s %s (%s)",
             request.method,
-            request.url.path,
+            _route_of(request),
             trace_id,
             exc_info=exc,
-            extra={"trace_id": trace_id, "path": request.url.path},
+            extra={"trace_id": trace_id, "route": _route_of(request)},
         )
         error = ImageSkillError(
             "INTERNAL_ERROR",

@@ -47,7 +47,8 @@ def run_doctor(context: Context, _args: Namespace) -> Result:
     checks.append(_auth_check(context))
     checks.append(_output_check())
     checks.append(_config_check())
-    telemetry = os.environ.get("IMAGE_SKILL_TELEMETRY", "on").lower()
+    # The service's own setting (it is the service that emits telemetry).
+    telemetry = str(service.get("telemetry") or "on").lower()
     checks.append(
         {
             "name": "telemetry",

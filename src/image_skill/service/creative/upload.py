@@ -27,6 +27,7 @@ from image_skill.imaging.input_policy import (
     sanitize_image,
     verify_declared,
 )
+from image_skill.service import telemetry
 from image_skill.service.activity import creative_events
 from image_skill.service.assets.views import AssetUrls, asset_view
 from image_skill.service.creative.schemas import UploadRequest
@@ -163,6 +164,7 @@ async def upload(
         session.add(asset)
         await session.flush()
         await creative_events.asset_uploaded(session, job, asset)
+    telemetry.annotate(job_id=job.id, outputs=1)
     return _response(body, data, image, asset, urls, warnings)
 
 

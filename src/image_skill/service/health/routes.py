@@ -31,6 +31,7 @@ async def healthz(request: Request, session: Session, settings: AppSettings) -> 
         "service": "image-skill",
         "version": __version__,
         "mode": "embedded" if settings.embedded else "server",
+        "telemetry": settings.telemetry,
         "database": "ok",
         "time": iso(utc_now()),
     }
