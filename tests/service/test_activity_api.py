@@ -391,8 +391,7 @@ def test_dry_runs_and_quotes_record_nothing(world: World) -> None:
 
 
 def test_feedback_records_feedback_created_once(world: World) -> None:
-    if not world.feedback_available:
-        pytest.skip("POST /v1/feedback is not in app.routes yet; this runs once it is")
+    assert world.feedback_available
     answer = world.answers["feedback"]
     event = only(world.added["feedback"])
     feedback_id = event["subject"]["id"]
