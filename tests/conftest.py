@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,28 @@ def drop_pg_database(admin_url: str, database_url: str) -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     except Exception:  # a leftover test database is harmless
         pass
+
+
+@contextmanager
+def blank_database(kind: str, workdir: Path) -> Iterator[str]:
+    """A blank database URL of ``kind`` for module-scoped fixtures; PostgreSQL ones are
+    dropped afterwards. Skips without PostgreSQL locally, fails without it in CI."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / 'test.db'}"
+        return
+    admin = _postgres_admin_url()
+    if admin is None:
+        pytest.skip(f"PostgreSQL not configured ({PG_URL_ENV}); CI always runs it")
+    try:
+        url = _create_pg_database(admin)
+    except Exception as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL unreachable: {type(exc).__name__}")
+    try:
+        yield url
+    finally:
+        drop_pg_database(admin, url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

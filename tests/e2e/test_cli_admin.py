@@ -8,10 +8,8 @@ after a claim, TOKEN_REVOKED after a revocation.
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,11 +21,11 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from conftest import (
-    PG_URL_ENV,
     CliRun,
     RunCli,
     Server,
     assert_envelope,
+    blank_database,
     start_server,
     stop_server,
 )
@@ -83,60 +81,23 @@ class Shared:
     env: dict[str, str]
 
 
-def _postgres_database() -> tuple[str, str]:
-    """``(admin_url, url)`` of a fresh PostgreSQL database (skips when none is configured)."""
-    admin_url = os.environ.get(PG_URL_ENV)
-    if not admin_url:
-        if os.environ.get("CI"):
-            pytest.fail(f"{PG_URL_ENV} must be set in CI (run scripts/test-postgres)")
-        pytest.skip(f"PostgreSQL not configured ({PG_URL_ENV}); CI always runs it")
-    import psycopg
-
-    name = f"isk_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL unreachable: {type(exc).__name__}")
-    return admin_url, admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _drop_postgres_database(admin_url: str, url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    try:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    except Exception:  # a leftover test database is harmless
-        pass
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def shared(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Shared]:
     workdir = tmp_path_factory.mktemp(f"admin-{request.param}")
-    admin_url = None
-    if request.param == "sqlite":
-        database_url = f"sqlite:///{workdir / 'test.db'}"
-    else:
-        admin_url, database_url = _postgres_database()
-    env = {"IMAGE_SKILL_TELEMETRY": "off", "IMAGE_SKILL_ENVIRONMENT": "test"}
-    server = start_server(database_url, workdir, extra_env=env)
-    try:
-        # What the operator's shell holds: the server's database and home, nothing else.
-        env = {
-            "IMAGE_SKILL_DATABASE_URL": database_url,
-            "IMAGE_SKILL_HOME": str(workdir / "server-data"),
-        }
-        yield Shared(server, database_url, env)
-    finally:
-        stop_server(server)
-        if admin_url is not None:
-            _drop_postgres_database(admin_url, database_url)
+    with blank_database(request.param, workdir) as database_url:
+        env = {"IMAGE_SKILL_TELEMETRY": "off", "IMAGE_SKILL_ENVIRONMENT": "test"}
+        server = start_server(database_url, workdir, extra_env=env)
+        try:
+            # What the operator's shell holds: the server's database and home, nothing else.
+            env = {
+                "IMAGE_SKILL_DATABASE_URL": database_url,
+                "IMAGE_SKILL_HOME": str(workdir / "server-data"),
+            }
+            yield Shared(server, database_url, env)
+        finally:
+            stop_server(server)
 
 
 @pytest.fixture

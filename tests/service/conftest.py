@@ -62,6 +62,7 @@ assert_envelope = _root.assert_envelope
 _create_pg_database = _root._create_pg_database
 _postgres_admin_url = _root._postgres_admin_url
 drop_pg_database = _root.drop_pg_database
+blank_database = _root.blank_database
 
 PEPPER = "service-test-pepper"
 _PARAM = re.compile(r"\{[^}]+\}")

@@ -11,8 +11,6 @@ behind the API at the ``activity_events`` / ``activity_refs`` tables.
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -23,7 +21,7 @@ from creative_helpers import Agent, counting, ok, png, sign_up, started_app
 from httpx import Response
 from sqlalchemy import Engine, create_engine, insert, text
 
-from conftest import PG_URL_ENV, assert_envelope, route_table
+from conftest import assert_envelope, blank_database, route_table
 from fakes.stripe_api import FakeStripe, checkout_event, signed_event
 from image_skill.contract.envelope import EXIT_CODE_HEADER
 from image_skill.contract.errors import spec_for
@@ -44,37 +42,13 @@ UPLOADS_C = 23  # more than one default page
 # --- one scenario per database -------------------------------------------------------------
 
 
-def _pg_admin() -> str | None:
-    url = os.environ.get(PG_URL_ENV)
-    if not url and os.environ.get("CI"):
-        pytest.fail(f"{PG_URL_ENV} must be set in CI (run scripts/test-postgres)")
-    return url or None
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def module_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A blank database shared by this module's read-only tests (one per kind)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('activity') / 'test.db'}"
-        return
-    admin = _pg_admin()
-    if admin is None:
-        pytest.skip(f"PostgreSQL not configured ({PG_URL_ENV}); CI always runs it")
-    import psycopg
-
-    name = f"isk_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL unreachable: {type(exc).__name__}")
-    yield admin.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with blank_database(request.param, tmp_path_factory.mktemp("activity")) as url:
+        yield url
 
 
 @dataclass

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Engine, MetaData, create_engine, select
 
-from conftest import PG_URL_ENV, Signup, assert_envelope, service_settings
+from conftest import Signup, assert_envelope, blank_database, service_settings
 from image_skill.cli.runner import parser
 from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER
 from image_skill.contract.errors import spec_for
@@ -41,50 +41,16 @@ def bearer(token: str) -> dict[str, str]:
 # --- one started app per database kind for the module (each test signs up its own agents) ---
 
 
-def _blank_database(kind: str, workdir: Path) -> tuple[str, str | None]:
-    """``(url, postgres admin url)`` of a blank database of ``kind``."""
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / 'bridge.db'}", None
-    admin = os.environ.get(PG_URL_ENV)
-    if not admin:
-        if os.environ.get("CI"):
-            pytest.fail(f"{PG_URL_ENV} must be set in CI (run scripts/test-postgres)")
-        pytest.skip(f"PostgreSQL not configured ({PG_URL_ENV}); CI always runs it")
-    import psycopg
-
-    name = f"isk_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL unreachable: {type(exc).__name__}")
-    return admin.rsplit("/", 1)[0] + f"/{name}", admin
-
-
-def _drop(admin: str, url: str) -> None:
-    import psycopg
-
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    except Exception:  # a leftover test database is harmless
-        pass
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[TestClient, str]]:
     workdir = tmp_path_factory.mktemp(f"bridge-{request.param}")
-    url, admin = _blank_database(request.param, workdir)
-    try:
-        with TestClient(create_app(service_settings(url, workdir / "home"))) as client:
-            yield client, url
-    finally:
-        if admin is not None:
-            _drop(admin, url)
+    with (
+        blank_database(request.param, workdir) as url,
+        TestClient(create_app(service_settings(url, workdir / "home"))) as client,
+    ):
+        yield client, url
 
 
 @pytest.fixture

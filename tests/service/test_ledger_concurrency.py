@@ -17,7 +17,6 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session as SyncSession
 
-from conftest import PG_URL_ENV, Server, start_server, stop_server
+from conftest import Server, blank_database, start_server, stop_server
 from image_skill.contract.envelope import EXIT_CODE_HEADER
 from image_skill.contract.errors import spec_for
 from image_skill.contract.ids import new_id, utc_now
@@ -185,28 +184,6 @@ class Served:
         return sum(1 for line in lines if line.split()[-1] in job_ids)
 
 
-def _blank_database(kind: str, workdir: Path) -> str:
-    """A blank database of ``kind`` (as the ``database_url`` fixture makes, but per module)."""
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / 'test.db'}"
-    admin = os.environ.get(PG_URL_ENV)
-    if not admin:
-        if os.environ.get("CI"):
-            pytest.fail(f"{PG_URL_ENV} must be set in CI (run scripts/test-postgres)")
-        pytest.skip(f"PostgreSQL not configured ({PG_URL_ENV}); CI always runs it")
-    import psycopg
-
-    name = f"isk_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL unreachable: {type(exc).__name__}")
-    return admin.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -217,7 +194,11 @@ def served(
     environment the server needs is spelled out here instead.
     """
     workdir = tmp_path_factory.mktemp(f"ledger-{request.param}")
-    database_url = _blank_database(request.param, workdir)
+    with blank_database(request.param, workdir) as database_url:
+        yield from _serve(request.param, workdir, database_url)
+
+
+def _serve(kind: str, workdir: Path, database_url: str) -> Iterator[Served]:
     call_log = workdir / "provider-calls.log"
     paths = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
     env = {
@@ -236,7 +217,7 @@ def served(
     server = start_server(database_url, workdir, extra_env=env)
     db = create_engine(to_sync_url(to_async_url(database_url)))
     try:
-        yield Served(request.param, server, db, call_log)
+        yield Served(kind, server, db, call_log)
     finally:
         db.dispose()
         stop_server(server)

@@ -35,6 +35,19 @@ def check_key(key: str | None) -> str | None:
     return key
 
 
+def require_key(key: str | None, why: str) -> str:
+    """A valid key, or INVALID_ARGUMENTS saying why this call needs one."""
+    checked = check_key(key)
+    if checked is None:
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS",
+            f"idempotency_key is required: {why}.",
+            details={"field": "idempotency_key"},
+            recovery={"required_flag": "--idempotency-key"},
+        )
+    return checked
+
+
 def request_hash(operation: str, body: dict[str, Any], pepper: str) -> str:
     """A keyed digest of the request (prompts are never stored, not even hashed plainly)."""
     canonical = json.dumps({"operation": operation, **body}, sort_keys=True, default=str)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.activity.recorder import record
-from image_skill.service.creative.idempotency import check_key
+from image_skill.service.creative.idempotency import require_key
 from image_skill.service.credits.fulfillment import grant_for_quote
 from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_for
 from image_skill.service.credits.stripe_rail import (
@@ -83,14 +83,7 @@ async def buy_with_stripe(
     trace_id: str,
 ) -> tuple[dict[str, Any], list[str]]:
     """One Checkout Session per quote; never touches the balance."""
-    key = check_key(idempotency_key)
-    if key is None:
-        raise ImageSkillError(
-            "INVALID_ARGUMENTS",
-            "idempotency_key is required for credits buy.",
-            details={"field": "idempotency_key"},
-            recovery={"required_flag": "--idempotency-key"},
-        )
+    key = require_key(idempotency_key, "a retried buy must find its first checkout session")
     async with session_scope(engine, write=False) as session:
         quote = await owned_quote(session, principal, quote_id)
         receipt = await receipt_for(session, quote.id)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
-from image_skill.service.creative.idempotency import check_key
+from image_skill.service.creative.idempotency import require_key
 from image_skill.service.credits import ledger
 from image_skill.service.credits.fulfillment import grant_for_quote
 from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_for
@@ -31,14 +31,7 @@ async def fake_purchase(
     trace_id: str,
 ) -> tuple[dict[str, Any], list[str]]:
     """Settle a fake quote exactly once; a retry with the same key replays the receipt."""
-    key = check_key(idempotency_key)
-    if key is None:
-        raise ImageSkillError(
-            "INVALID_ARGUMENTS",
-            "idempotency_key is required: this call changes your credit balance.",
-            details={"field": "idempotency_key"},
-            recovery={"required_flag": "--idempotency-key"},
-        )
+    key = require_key(idempotency_key, "this call changes your credit balance")
     if not settings.fake_payments_enabled:
         raise ImageSkillError(
             "PAYMENT_PROVIDER_NOT_CONFIGURED",

@@ -33,27 +33,20 @@ async def grant_once(
     reference_id: str | None = None,
 ) -> CreditLedgerEntry:
     """Add credits exactly once per ``scope`` (returns the existing row on repeat)."""
-    existing = (
-        await session.execute(
-            select(CreditLedgerEntry).where(CreditLedgerEntry.idempotency_scope == scope)
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        return existing
-    entry = CreditLedgerEntry(
-        id=new_id("credit_event"),
+    entry = await append_raw(
+        session,
         organization_id=organization_id,
         actor_id=actor_id,
         kind=kind,
         amount=amount,
         reason=reason,
+        scope=scope,
         reference_id=reference_id,
-        idempotency_scope=scope,
-        created_at=utc_now(),
     )
-    session.add(entry)
-    await session.flush()
-    return entry
+    if entry is not None:
+        return entry
+    query = select(CreditLedgerEntry).where(CreditLedgerEntry.idempotency_scope == scope)
+    return (await session.execute(query)).scalar_one()
 
 
 async def append_raw(
