@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import summary, time_call, time_command  # noqa: E402
+from _timing import bench_env, summary, time_call, time_command
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 
@@ -24,8 +24,13 @@ def main() -> None:
 
     exe = shutil.which("image-skill", path=str(Path(sys.executable).parent)) or "image-skill"
     home = tempfile.mkdtemp(prefix="isk-bench-")
-    env = dict(os.environ, IMAGE_SKILL_HOME=home, IMAGE_SKILL_CONFIG_PATH=f"{home}/c.json",
-               IMAGE_SKILL_TELEMETRY="off")
+    env = bench_env(
+        {
+            "IMAGE_SKILL_HOME": home,
+            "IMAGE_SKILL_CONFIG_PATH": f"{home}/c.json",
+            "IMAGE_SKILL_TELEMETRY": "off",
+        }
+    )
     time_command([exe, "whoami", "--json"], 1, env)  # first use: migrations + owner
     create = [exe, "create", "--prompt", "a lighthouse in fog", "--json"]
     dry_run = [exe, "create", "--prompt", "a lighthouse in fog", "--dry-run", "--json"]
@@ -33,15 +38,22 @@ def main() -> None:
         ("embedded create (whole CLI process)", time_command(create, RUNS, env)),
         ("embedded create --dry-run", time_command(dry_run, RUNS, env)),
         ("embedded whoami", time_command([exe, "whoami", "--json"], RUNS, env)),
-        ("local.sketch render 1024x1024 PNG", time_call(
-            lambda: render_sketch("a lighthouse in fog", seed=None, width=1024, height=1024),
-            RUNS * 2,
-        )),
-        ("local.sketch render 1024x1024 WebP", time_call(
-            lambda: render_sketch("a lighthouse in fog", seed=None, width=1024, height=1024,
-                                  output_format="webp"),
-            RUNS * 2,
-        )),
+        (
+            "local.sketch render 1024x1024 PNG",
+            time_call(
+                lambda: render_sketch("a lighthouse in fog", seed=None, width=1024, height=1024),
+                RUNS * 2,
+            ),
+        ),
+        (
+            "local.sketch render 1024x1024 WebP",
+            time_call(
+                lambda: render_sketch(
+                    "a lighthouse in fog", seed=None, width=1024, height=1024, output_format="webp"
+                ),
+                RUNS * 2,
+            ),
+        ),
     ]
     print(f"Embedded mode, {RUNS} runs each")
     for name, samples in rows:
