@@ -11,6 +11,7 @@ variables make it available.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,6 +35,9 @@ class GenerationRequest:
     output_format: str | None
     input_images: tuple[bytes, ...] = ()
     job_id: str = ""
+    # Durably records the provider's own request id on our job before waiting for
+    # the result, so a client timeout never loses a paid generation.
+    record_provider_request: Callable[[str], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)

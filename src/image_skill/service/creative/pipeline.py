@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -138,6 +139,7 @@ class CreativePipeline:
             output_format=output_format,
             input_images=(input_bytes,) if input_bytes is not None else (),
             job_id=job.id,
+            record_provider_request=self._provider_request_recorder(job.id),
         )
         images = await self._generate(model, request, job, key)
         assets = await self._store(job, images, key)
@@ -440,6 +442,17 @@ class CreativePipeline:
             await self._fail(job, error, key, spool_ref=spool)
             raise error from None
         return assets
+
+    def _provider_request_recorder(self, job_id: str) -> Callable[[str], Awaitable[None]]:
+        async def record(provider_request_id: str) -> None:
+            async def work(session: AsyncSession) -> None:
+                row = await session.get(Job, job_id)
+                if row is not None:
+                    row.provider_request_id = provider_request_id[:200]
+
+            await in_transaction(self.rt.engine, work, write=True)
+
+        return record
 
     async def _fail(
         self, job: Job, error: ImageSkillError, key: str | None, spool_ref: str | None = None
