@@ -214,3 +214,71 @@ def register_providers(register: Callable[[Model], None]) -> None:
     """Register the test models."""
     for model in build_models():
         register(model)
+
+
+# --- test.slow: a slow but well-behaved provider (provider concurrency tests) -------------
+
+SLOW_MODEL = "test.slow"
+SLOW_SECONDS_ENV = "IMAGE_SKILL_TEST_SLOW_SECONDS"
+SLOW_LOG_ENV = "IMAGE_SKILL_TEST_SLOW_LOG"
+_SLOW = {"in_flight": 0, "peak": 0}
+
+
+def slow_peak() -> int:
+    """The most ``test.slow`` calls this process has had in flight at once."""
+    with _LOCK:
+        return _SLOW["peak"]
+
+
+def _slow_mark(event: str, job_id: str | None, delta: int) -> None:
+    """Track in-flight calls; with ``IMAGE_SKILL_TEST_SLOW_LOG`` set, append
+    ``<event> <job_id> <in_flight> <peak>`` so another process can read the peak."""
+    with _LOCK:
+        _SLOW["in_flight"] += delta
+        _SLOW["peak"] = max(_SLOW["peak"], _SLOW["in_flight"])
+        path = os.environ.get(SLOW_LOG_ENV)
+        if path:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(f"{event} {job_id} {_SLOW['in_flight']} {_SLOW['peak']}\n")
+
+
+class SlowModel(CountingModel):
+    """Sleeps (asynchronously) before drawing like ``test.counting``: 2 s unless
+    ``model_parameters.sleep_seconds`` or ``IMAGE_SKILL_TEST_SLOW_SECONDS`` says otherwise."""
+
+    async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+        seconds = request.parameters.get("sleep_seconds")
+        if seconds is None:
+            seconds = float(os.environ.get(SLOW_SECONDS_ENV, "2"))
+        _slow_mark("start", request.job_id, +1)
+        try:
+            await anyio.sleep(float(seconds))
+            return await super().generate(request)
+        finally:
+            _slow_mark("end", request.job_id, -1)
+
+
+def build_slow_model() -> Model:
+    """``test.slow``: known price ($0.04/image), provider ``test``."""
+    return SlowModel(
+        model_id=SLOW_MODEL,
+        display_name="Slow test model",
+        description="Sleeps before answering (2 s by default); counts in-flight calls.",
+        parameters_schema=_schema(
+            {
+                "sleep_seconds": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 60,
+                    EXECUTION_KEY: "executable",
+                }
+            }
+        ),
+        **_common(),
+    )
+
+
+@hookimpl(specname="register_providers")
+def register_slow_provider(register: Callable[[Model], None]) -> None:
+    """Register ``test.slow`` (a second implementation of the same hook)."""
+    register(build_slow_model())

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import weakref
 from dataclasses import dataclass, field
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from image_skill.providers.base import Model
@@ -31,3 +33,27 @@ class Runtime:
     pricing: PricingPolicy
     prompt_policy: PromptPolicy
     worker_id: str = field(default_factory=_worker_id)
+    provider_limiters: dict[str, anyio.CapacityLimiter] = field(default_factory=dict)
+    account_locks: weakref.WeakValueDictionary[str, anyio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+
+    def provider_limiter(self, provider: str) -> anyio.CapacityLimiter:
+        """The slots for ``provider``'s generate calls in this process (made on first use).
+
+        Created lazily, inside the running event loop, with the limit from
+        ``settings.provider_concurrency_for(provider)``.
+        """
+        limiter = self.provider_limiters.get(provider)
+        if limiter is None:
+            limit = self.settings.provider_concurrency_for(provider)
+            limiter = self.provider_limiters[provider] = anyio.CapacityLimiter(limit)
+        return limiter
+
+    def account_lock(self, actor_id: str) -> anyio.Lock:
+        """The in-process queue for one account's admissions (dropped once unused)."""
+        lock = self.account_locks.get(actor_id)
+        if lock is None:
+            lock = anyio.Lock()
+            self.account_locks[actor_id] = lock
+        return lock

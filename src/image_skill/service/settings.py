@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -71,11 +73,47 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("IMAGE_SKILL_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
 
+    # Provider concurrency (README "Provider concurrency"): at most this many
+    # generate calls per provider at once, per server process; per-provider
+    # overrides come from IMAGE_SKILL_PROVIDER_CONCURRENCY_<PROVIDER> (e.g. _OPENAI=16).
+    provider_concurrency: int = Field(default=64, ge=1)
+    provider_concurrency_overrides: dict[str, int] = Field(default_factory=dict)
+    # How long a create may wait for a free provider slot before it is refused with
+    # a retryable PROVIDER_UNAVAILABLE. The wait does not count toward
+    # provider_timeout_seconds, which bounds the provider call itself.
+    provider_queue_timeout_seconds: float = Field(default=60, gt=0)
+
     @field_validator("telemetry", mode="before")
     @classmethod
     def _telemetry_switch(cls, value: object) -> object:
         word = str(value).strip().lower() if value is not None else "on"
         return _SWITCH_WORDS.get(word, word)
+
+    @model_validator(mode="after")
+    def _provider_concurrency_from_env(self) -> Settings:
+        for name, value in os.environ.items():
+            if not name.startswith(_CONCURRENCY_PREFIX) or name == _CONCURRENCY_OVERRIDES:
+                continue
+            provider = name[len(_CONCURRENCY_PREFIX) :].lower()
+            if provider and provider not in self.provider_concurrency_overrides:
+                self.provider_concurrency_overrides[provider] = int(value)
+        for provider, limit in self.provider_concurrency_overrides.items():
+            if limit < 1:
+                raise ValueError(f"provider concurrency for {provider} must be at least 1")
+        return self
+
+    def provider_concurrency_for(self, provider: str) -> int:
+        """Concurrent generate calls allowed for ``provider`` (its override, else the default).
+
+        Override keys match provider names case-insensitively, with any character
+        other than a letter or digit read as ``_`` (``IMAGE_SKILL_PROVIDER_CONCURRENCY_FAL_AI``
+        covers provider ``fal-ai``).
+        """
+        wanted = _env_key(provider)
+        for name, limit in self.provider_concurrency_overrides.items():
+            if _env_key(name) == wanted:
+                return limit
+        return self.provider_concurrency
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -100,6 +138,14 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """True when the database is SQLite (serialised writers, no row locks)."""
         return self.resolved_database_url.startswith("sqlite")
+
+
+_CONCURRENCY_PREFIX = "IMAGE_SKILL_PROVIDER_CONCURRENCY_"
+_CONCURRENCY_OVERRIDES = "IMAGE_SKILL_PROVIDER_CONCURRENCY_OVERRIDES"
+
+
+def _env_key(provider: str) -> str:
+    return re.sub(r"[^a-z0-9]", "_", provider.lower())
 
 
 def to_async_url(url: str) -> str:

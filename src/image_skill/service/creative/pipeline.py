@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -307,7 +308,9 @@ class CreativePipeline:
     ) -> Job:
         now = utc_now()
         credits = 0 if self.principal.is_local_owner else priced.credits_required
-        budget = self.rt.settings.provider_timeout_seconds + 60
+        settings = self.rt.settings
+        # The lease covers the wait for a provider slot as well as the call itself.
+        budget = settings.provider_queue_timeout_seconds + settings.provider_timeout_seconds + 60
         job = Job(
             id=new_id("job"),
             organization_id=self.principal.organization_id,
@@ -332,41 +335,90 @@ class CreativePipeline:
             started_at=now,
             updated_at=now,
         )
-        try:
-            async with session_scope(self.rt.engine, write=True) as session:
-                await accounting.lock_account(session, self.principal.actor_id)
-                # A concurrent duplicate may have claimed the key while we waited for the
-                # lock; it must replay, not be refused for the credits the first one holds.
-                if key and await idempotency.find(session, self.principal.actor_id, operation, key):
-                    raise _KeyTaken
-                refusal = await accounting.admission_refusal(
-                    session, self.rt.settings, self.principal, credits
-                )
-                if refusal is not None:
-                    raise refusal
-                session.add(job)
-                await session.flush()
-                await accounting.reserve(session, self.principal, job.id, credits)
-                if key:
-                    session.add(
-                        IdempotencyRecord(
-                            id=new_id("idem"),
-                            actor_id=self.principal.actor_id,
-                            scope=operation,
-                            key=key,
-                            request_hash=fingerprint,
-                            job_id=job.id,
-                            created_at=now,
-                        )
+        # Admissions of one account queue here, in the process, before taking a pooled
+        # connection: a burst for one agent can no longer starve other requests.
+        async with self.rt.account_lock(self.principal.actor_id):
+            try:
+                async with session_scope(self.rt.engine, write=True) as session:
+                    await accounting.lock_account(session, self.principal.actor_id)
+                    # A concurrent duplicate may have claimed the key while we waited for the
+                    # lock; it must replay, not be refused for the credits the first one holds.
+                    if key and await idempotency.find(
+                        session, self.principal.actor_id, operation, key
+                    ):
+                        raise _KeyTaken
+                    refusal = await accounting.admission_refusal(
+                        session, self.rt.settings, self.principal, credits
                     )
+                    if refusal is not None:
+                        raise refusal
+                    session.add(job)
                     await session.flush()
-        except IntegrityError as exc:
-            if key:
-                raise _KeyTaken from exc
-            raise
+                    await accounting.reserve(session, self.principal, job.id, credits)
+                    if key:
+                        session.add(
+                            IdempotencyRecord(
+                                id=new_id("idem"),
+                                actor_id=self.principal.actor_id,
+                                scope=operation,
+                                key=key,
+                                request_hash=fingerprint,
+                                job_id=job.id,
+                                created_at=now,
+                            )
+                        )
+                        await session.flush()
+            except IntegrityError as exc:
+                if key:
+                    raise _KeyTaken from exc
+                raise
         return job
 
     async def _generate(
+        self, model: Model, request: GenerationRequest, job: Job, key: str | None
+    ) -> list[GeneratedImage]:
+        limiter = await self._provider_slot(model, job, key)
+        try:
+            return await self._call_provider(model, request, job, key)
+        finally:
+            limiter.release()
+
+    async def _provider_slot(
+        self, model: Model, job: Job, key: str | None
+    ) -> anyio.CapacityLimiter:
+        """Wait for one of the provider's slots (``provider_concurrency``).
+
+        The wait is bounded by ``provider_queue_timeout_seconds`` and does not
+        count toward ``provider_timeout_seconds``, which starts only once the
+        call does. No database session is held while waiting: the job was
+        admitted (and its credits reserved) in a transaction already committed.
+        When no slot frees up in time the job fails with a retryable
+        PROVIDER_UNAVAILABLE and its reservation is released.
+        """
+        settings = self.rt.settings
+        limiter = self.rt.provider_limiter(model.provider)
+        try:
+            with anyio.fail_after(settings.provider_queue_timeout_seconds):
+                await limiter.acquire()
+        except TimeoutError:
+            wait = settings.provider_queue_timeout_seconds
+            busy = ImageSkillError(
+                "PROVIDER_UNAVAILABLE",
+                f"Provider '{model.provider}' is busy: no slot freed up within {wait:g} s; "
+                "no credits were spent.",
+                retryable=True,
+                details={
+                    "provider": model.provider,
+                    "concurrency_limit": int(limiter.total_tokens),
+                    "queue_timeout_seconds": wait,
+                },
+                recovery={"retry_after_seconds": max(1, min(30, math.ceil(wait)))},
+            )
+            await self._fail(job, busy, key)
+            raise busy from None
+        return limiter
+
+    async def _call_provider(
         self, model: Model, request: GenerationRequest, job: Job, key: str | None
     ) -> list[GeneratedImage]:
         try:

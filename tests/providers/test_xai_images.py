@@ -1,0 +1,223 @@
+"""The xAI Grok Imagine adapter, driven through the real service against a fake xAI.
+
+xAI's endpoint is OpenAI-compatible, so the same fake server plays it
+(``XAI_BASE_URL``); the price is unknown, so every create confirms it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from httpx import Response
+
+from fakes.openai_api import FakeImagesAPI, Reply, error_body
+from image_skill.contract.envelope import EXIT_CODE_HEADER
+from image_skill.contract.errors import spec_for
+from image_skill.service.app import create_app
+from image_skill.service.settings import Settings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+KEY = "xai-test-SECRET-never-shown"
+MODEL = "xai.grok-imagine-image"
+SHORT_TIMEOUT = 1.0  # for the slow-upstream test only
+HOLD = 25  # unknown_cost_hold_credits
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeImagesAPI]:
+    with FakeImagesAPI(KEY).running() as server:
+        yield server
+
+
+@pytest.fixture
+def upstream_timeout() -> float:
+    return 10.0
+
+
+@pytest.fixture
+def api(
+    fake: FakeImagesAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    upstream_timeout: float,
+) -> Iterator[TestClient]:
+    monkeypatch.setenv("XAI_API_KEY", KEY)
+    monkeypatch.setenv("XAI_BASE_URL", fake.base_url)
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'adapters.db'}",
+        home=tmp_path / "service",
+        embedded=False,
+        environment="test",
+        token_pepper="adapter-test-pepper",
+        provider_timeout_seconds=upstream_timeout,
+        free_preview_credits=500,
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def headers(api: TestClient) -> dict[str, str]:
+    body = {
+        "human_email": "h@example.com",
+        "agent_name": "bot",
+        "runtime": "pytest",
+        "return_token": True,
+    }
+    response = api.post("/v1/agent-signups", json=body)
+    assert response.status_code in (200, 201), response.text
+    return {"Authorization": f"Bearer {response.json()['data']['token']}"}
+
+
+def create(api: TestClient, headers: dict[str, str], **body: Any) -> Response:
+    payload = {"prompt": "a red fox", "model": MODEL, "accept_unknown_cost": True, **body}
+    return api.post("/v1/create", json=payload, headers=headers)
+
+
+def balance(api: TestClient, headers: dict[str, str]) -> int:
+    response = api.get("/v1/quota", headers=headers)
+    assert response.status_code == 200, response.text
+    value: int = response.json()["data"]["credits"]["balance"]
+    return value
+
+
+def failed(response: Response, code: str, exit_code: int) -> dict[str, Any]:
+    envelope = response.json()
+    assert envelope["ok"] is False, envelope
+    assert envelope["error"]["code"] == code, envelope["error"]
+    assert response.headers[EXIT_CODE_HEADER] == str(exit_code)
+    assert response.status_code == spec_for(code).http_status
+    error: dict[str, Any] = envelope["error"]
+    return error
+
+
+def test_create_stores_the_image_and_sends_xai_fields(
+    api: TestClient, headers: dict[str, str], fake: FakeImagesAPI
+) -> None:
+    before = balance(api, headers)
+    response = create(api, headers, aspect_ratio="16:9", model_parameters={"resolution": "2k"})
+    assert response.status_code == 201, response.text
+    assert response.headers[EXIT_CODE_HEADER] == "0"
+    data = response.json()["data"]
+    for secret in (KEY, fake.base_url, "b64_json"):
+        assert secret not in response.text
+    (sent,) = fake.requests
+    assert sent.path == "/v1/images/generations"
+    assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent.json == {
+        "model": "grok-imagine-image",
+        "prompt": "a red fox",
+        "n": 1,
+        "response_format": "b64_json",
+        "aspect_ratio": "16:9",
+        "resolution": "2k",
+    }
+    (asset,) = data["assets"]
+    stored = api.get(asset["url"])
+    assert stored.status_code == 200
+    assert hashlib.sha256(stored.content).hexdigest() == asset["sha256"]
+    assert data["cost"]["credit_pricing"]["pricing_confidence"] == "unknown"
+    assert balance(api, headers) == before - HOLD
+
+
+def test_unknown_price_needs_confirmation_before_any_call(
+    api: TestClient, headers: dict[str, str], fake: FakeImagesAPI
+) -> None:
+    failed(create(api, headers, accept_unknown_cost=False), "BUDGET_REQUIRES_CONFIRMATION", 4)
+    failed(
+        create(api, headers, model_parameters={"quality": "high"}), "MODEL_PARAMETERS_INVALID", 2
+    )
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "code", "exit_code"),
+    [
+        (
+            Reply(401, error_body("Incorrect API key", "invalid_request_error", "invalid_api_key")),
+            "MODEL_NOT_CONFIGURED",
+            4,
+        ),
+        (
+            Reply(429, error_body("Too many requests", "rate_limit", None), {"Retry-After": "12"}),
+            "PROVIDER_UNAVAILABLE",
+            7,
+        ),
+        (Reply(503, error_body("Overloaded", "server_error", None)), "PROVIDER_FAILED", 7),
+        (
+            Reply(
+                400,
+                error_body(
+                    "Blocked by policy", "invalid_request_error", "content_policy_violation"
+                ),
+            ),
+            "CONTENT_POLICY_DENIED",
+            6,
+        ),
+    ],
+    ids=["401", "429", "503", "policy"],
+)
+def test_upstream_failures_map_to_our_codes(
+    api: TestClient,
+    headers: dict[str, str],
+    fake: FakeImagesAPI,
+    reply: Reply,
+    code: str,
+    exit_code: int,
+) -> None:
+    before = balance(api, headers)
+    fake.queue(reply)
+    response = create(api, headers)
+    error = failed(response, code, exit_code)
+    assert KEY not in response.text and fake.base_url not in response.text
+    assert len(fake.requests) == 1
+    assert balance(api, headers) == before
+    if code == "MODEL_NOT_CONFIGURED":
+        assert "XAI_API_KEY" in error["message"]
+    if code == "PROVIDER_UNAVAILABLE":
+        assert error["recovery"]["retry_after_seconds"] == 12
+    if code == "CONTENT_POLICY_DENIED":
+        assert "xAI's own moderation" in error["message"]
+
+
+def test_short_rate_limit_is_retried_and_billed_once(
+    api: TestClient, headers: dict[str, str], fake: FakeImagesAPI
+) -> None:
+    before = balance(api, headers)
+    fake.queue(
+        Reply(429, error_body("Too many requests", "rate_limit", None), {"Retry-After": "0"})
+    )
+    response = create(api, headers)
+    assert response.status_code == 201, response.text
+    assert len(fake.requests) == 2
+    assert balance(api, headers) == before - HOLD
+
+
+def test_missing_key_lists_the_model_as_not_configured(
+    api: TestClient, headers: dict[str, str], fake: FakeImagesAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XAI_API_KEY")
+    models = {m["model_id"]: m for m in api.get("/v1/models").json()["data"]["models"]}
+    assert models[MODEL]["availability"]["configured"] is False
+    assert models[MODEL]["availability"]["missing_env"] == ["XAI_API_KEY"]
+    failed(create(api, headers), "MODEL_NOT_CONFIGURED", 4)
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("upstream_timeout", [SHORT_TIMEOUT])
+def test_slow_upstream_times_out_without_retry_or_spend(
+    api: TestClient, headers: dict[str, str], fake: FakeImagesAPI
+) -> None:
+    before = balance(api, headers)
+    fake.queue(Reply(200, delay=SHORT_TIMEOUT + 1.0))
+    failed(create(api, headers), "PROVIDER_TIMEOUT", 8)
+    assert len(fake.requests) == 1
+    assert balance(api, headers) == before
