@@ -25,7 +25,7 @@ from creative_e2e_helpers import Agent, checked, expect, running_server, sign_up
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
-from conftest import PG_URL_ENV, CliRun, RunCli, Server
+from conftest import CliRun, RunCli, Server
 from image_skill.contract.tokens import generate_token
 from image_skill.service.db.models import ActivityEvent, Feedback
 from image_skill.service.settings import to_async_url, to_sync_url
@@ -104,25 +104,17 @@ class Shared:
 def shared(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Shared]:
-    root = _root_conftest()
     workdir = tmp_path_factory.mktemp(f"feedback-{request.param}")
-    admin = None
-    if request.param == "sqlite":
-        database_url = f"sqlite:///{workdir / 'test.db'}"
-    else:
-        admin = root._postgres_admin_url()
-        if admin is None:
-            pytest.skip(f"PostgreSQL not configured ({PG_URL_ENV}); CI always runs it")
-        database_url = root._create_pg_database(admin)
     env = {"IMAGE_SKILL_TELEMETRY": "off", "IMAGE_SKILL_ENVIRONMENT": "test"}
-    with running_server(database_url, workdir, extra_env=env) as server:
+    with (
+        _root_conftest().blank_database(request.param, workdir) as database_url,
+        running_server(database_url, workdir, extra_env=env) as server,
+    ):
         engine = create_engine(to_sync_url(to_async_url(database_url)))
         try:
             yield Shared(server, engine)
         finally:
             engine.dispose()
-    if admin is not None:
-        root.drop_pg_database(admin, database_url)
 
 
 @pytest.fixture

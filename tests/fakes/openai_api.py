@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -202,3 +203,36 @@ class FakeImagesAPI:
         finally:
             self._server.shutdown()
             self._server.server_close()
+
+
+@contextmanager
+def adapter_app(home: Path, upstream_timeout: float) -> Iterator[Any]:
+    """A started app (TestClient) on SQLite in ``home``, with room for priced creates."""
+    import warnings
+
+    from image_skill.service.app import create_app
+    from image_skill.service.settings import Settings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    settings = Settings(
+        database_url=f"sqlite:///{home / 'adapters.db'}",
+        home=home / "service",
+        embedded=False,
+        environment="test",
+        token_pepper="adapter-test-pepper",
+        provider_timeout_seconds=upstream_timeout,
+        free_preview_credits=500,
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def signup_headers(api: Any) -> dict[str, str]:
+    """The Authorization header of a fresh agent on ``api``."""
+    body = {"human_email": "h@example.com", "agent_name": "bot", "return_token": True}
+    response = api.post("/v1/agent-signups", json=body)
+    assert response.status_code in (200, 201), response.text
+    return {"Authorization": f"Bearer {response.json()['data']['token']}"}

@@ -15,11 +15,9 @@ from typing import Any
 import pytest
 from httpx import Response
 
-from fakes.openai_api import FakeImagesAPI, Reply, error_body
+from fakes.openai_api import FakeImagesAPI, Reply, adapter_app, error_body, signup_headers
 from image_skill.contract.envelope import EXIT_CODE_HEADER
 from image_skill.contract.errors import spec_for
-from image_skill.service.app import create_app
-from image_skill.service.settings import Settings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -51,30 +49,13 @@ def api(
 ) -> Iterator[TestClient]:
     monkeypatch.setenv("XAI_API_KEY", KEY)
     monkeypatch.setenv("XAI_BASE_URL", fake.base_url)
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'adapters.db'}",
-        home=tmp_path / "service",
-        embedded=False,
-        environment="test",
-        token_pepper="adapter-test-pepper",
-        provider_timeout_seconds=upstream_timeout,
-        free_preview_credits=500,
-    )
-    with TestClient(create_app(settings)) as client:
+    with adapter_app(tmp_path, upstream_timeout) as client:
         yield client
 
 
 @pytest.fixture
 def headers(api: TestClient) -> dict[str, str]:
-    body = {
-        "human_email": "h@example.com",
-        "agent_name": "bot",
-        "runtime": "pytest",
-        "return_token": True,
-    }
-    response = api.post("/v1/agent-signups", json=body)
-    assert response.status_code in (200, 201), response.text
-    return {"Authorization": f"Bearer {response.json()['data']['token']}"}
+    return signup_headers(api)
 
 
 def create(api: TestClient, headers: dict[str, str], **body: Any) -> Response:

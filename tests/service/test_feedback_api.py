@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session as SyncSession
 
-from conftest import PG_URL_ENV, _root_conftest, route_table, service_settings
+from conftest import _root_conftest, route_table, service_settings
 from image_skill.contract.tokens import generate_token
 from image_skill.service.app import create_app
 from image_skill.service.db.models import ActivityEvent, Feedback
@@ -68,24 +68,14 @@ class Shared:
 def shared(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Shared]:
-    root = _root_conftest()
     home = tmp_path_factory.mktemp(f"feedback-{request.param}")
-    admin = None
-    if request.param == "sqlite":
-        database_url = f"sqlite:///{home / 'test.db'}"
-    else:
-        admin = root._postgres_admin_url()
-        if admin is None:
-            pytest.skip(f"PostgreSQL not configured ({PG_URL_ENV}); CI always runs it")
-        database_url = root._create_pg_database(admin)
-    engine = create_engine(to_sync_url(to_async_url(database_url)))
-    try:
-        with TestClient(create_app(service_settings(database_url, home / "service"))) as client:
-            yield Shared(client, engine)
-    finally:
-        engine.dispose()
-        if admin is not None:
-            root.drop_pg_database(admin, database_url)
+    with _root_conftest().blank_database(request.param, home) as database_url:
+        engine = create_engine(to_sync_url(to_async_url(database_url)))
+        try:
+            with TestClient(create_app(service_settings(database_url, home / "service"))) as client:
+                yield Shared(client, engine)
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture

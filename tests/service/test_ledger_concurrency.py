@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import json
 import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -45,6 +45,9 @@ from image_skill.service.db.migrate import upgrade_to_head
 from image_skill.service.db.models import Actor, Job, Organization
 from image_skill.service.identity.principal import Principal
 from image_skill.service.settings import Settings, to_async_url, to_sync_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from provider_concurrency import send as http_send
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = "tests.plugins.counting_provider"
@@ -88,21 +91,8 @@ def _send(
     body: dict[str, Any] | None = None,
     token: str | None = None,
 ) -> Answer:
-    headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    payload = None
-    if body is not None:
-        payload = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    conn.request(method, path, body=payload, headers=headers)
-    response = conn.getresponse()
-    raw = response.read()
-    try:
-        envelope = json.loads(raw)
-    except ValueError:
-        envelope = {"error": {"code": f"NOT_JSON: {raw[:200]!r}"}}
-    return Answer(response.status, response.getheader(EXIT_CODE_HEADER), envelope)
+    status, envelope, headers = http_send(conn, method, path, body, token)
+    return Answer(status, headers.get(EXIT_CODE_HEADER), envelope)
 
 
 def _call(
