@@ -13,6 +13,7 @@ import sys
 from argparse import Namespace
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from image_skill.cli.config import load_config
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
@@ -35,6 +36,15 @@ def normalize_base(url: str | None) -> str | None:
     if not (url.startswith("http://") or url.startswith("https://")):
         raise invalid_arguments(
             "--api-base-url must start with http:// or https://", field="api_base_url"
+        )
+    parts = urlsplit(url)
+    try:
+        has_host = bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # a port that is not a number in range
+        has_host = False
+    if not has_host:
+        raise invalid_arguments(
+            "--api-base-url needs a host name and, if any, a numeric port.", field="api_base_url"
         )
     return url
 

@@ -255,10 +255,3 @@ def upload_source(client: Client, source: UploadSource) -> tuple[Result, str | N
             retryable=False,
         )
     return result, asset_id
-
-
-def upload_reference(
-    client: Client, reference: str, *, flag: str = "PATH_OR_URL"
-) -> tuple[Result, str | None]:
-    """Read/fetch ``reference`` on the client and upload it."""
-    return upload_source(client, read_source(reference, flag=flag))

@@ -163,3 +163,19 @@ def to_sync_url(url: str) -> str:
     if url.startswith("sqlite+aiosqlite://"):
         return "sqlite://" + url[len("sqlite+aiosqlite://") :]
     return url
+
+
+def server_settings() -> Settings:
+    """Settings for ``serve`` and ``admin`` from the environment; bad config is
+    INVALID_ARGUMENTS naming each problem (never a traceback)."""
+    from pydantic import ValidationError
+
+    from image_skill.contract.errors import ImageSkillError
+
+    try:
+        return Settings(embedded=False)
+    except ValidationError as exc:
+        problems = "; ".join(str(e.get("msg")) for e in exc.errors())
+        raise ImageSkillError(
+            "INVALID_ARGUMENTS", f"Invalid service configuration: {problems}"
+        ) from None

@@ -21,7 +21,7 @@ class HttpTransport:
         self._prefix = parts.path
         self._timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
-        self.description = f"{parts.scheme}://{parts.netloc}"
+        self.description = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"  # no userinfo
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:

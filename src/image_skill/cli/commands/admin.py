@@ -20,7 +20,6 @@ from image_skill.contract.errors import ImageSkillError, invalid_arguments
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from image_skill.service.settings import Settings
 
 Work = Callable[["AsyncSession"], Awaitable[dict[str, Any]]]
 _REMOTE_FLAGS = (("api_base_url", "--api-base-url"), ("token", "--token"))
@@ -77,20 +76,6 @@ def _limit(parser: ArgumentParser) -> None:
 # -- plumbing ---------------------------------------------------------------------------
 
 
-def _settings() -> Settings:
-    from pydantic import ValidationError
-
-    from image_skill.service.settings import Settings
-
-    try:
-        return Settings(embedded=False)
-    except ValidationError as exc:
-        problems = "; ".join(str(e.get("msg")) for e in exc.errors())
-        raise ImageSkillError(
-            "INVALID_ARGUMENTS", f"Invalid service configuration: {problems}"
-        ) from None
-
-
 def _run(context: Context, work: Work, *, write: bool) -> Result:
     """Migrate, run ``work`` in one transaction, answer its data as a local envelope."""
     import asyncio
@@ -110,7 +95,9 @@ def _run(context: Context, work: Work, *, write: bool) -> Result:
             "admin acts on this machine's database; --token-stdin does not apply.",
             field="--token-stdin",
         )
-    settings = _settings()
+    from image_skill.service.settings import server_settings
+
+    settings = server_settings()
     try:
         prepare(settings)
         data = asyncio.run(in_session(settings, work, write=write))

@@ -16,6 +16,7 @@ from image_skill.cli import uploads
 from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
+from image_skill.cli.values import optional_text
 from image_skill.client import Result
 from image_skill.contract.errors import ImageSkillError
 
@@ -145,28 +146,23 @@ def creative_fields(args: Namespace) -> dict[str, Any]:
         raise _invalid("--aspect-ratio must not be empty.", "--aspect-ratio")
     fields: dict[str, Any] = {
         "prompt": prompt,
-        "provider": _optional(args.provider),
-        "model": _optional(args.model),
-        "intent": _optional(args.intent),
+        "provider": optional_text(args.provider),
+        "model": optional_text(args.model),
+        "intent": optional_text(args.intent),
         "aspect_ratio": aspect,
         "max_estimated_usd_per_image": parse_usd(
             args.max_estimated_usd_per_image, "--max-estimated-usd-per-image"
         ),
         "max_usd": parse_usd(args.max_usd, "--max-usd"),
         "model_parameters": parse_model_parameters(args.model_parameters_json),
-        "output": {"format": args.output_format.strip()} if _optional(args.output_format) else None,
+        "output": {"format": args.output_format.strip()}
+        if optional_text(args.output_format)
+        else None,
         "dry_run": bool(args.dry_run),
         "accept_unknown_cost": bool(args.accept_unknown_cost),
-        "idempotency_key": _optional(args.idempotency_key),
+        "idempotency_key": optional_text(args.idempotency_key),
     }
     return fields
-
-
-def _optional(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
 
 
 # -- handlers -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
+from image_skill.cli.values import optional_text
 from image_skill.client import Result
 from image_skill.contract.errors import ImageSkillError
 
@@ -95,15 +96,8 @@ def _invalid(message: str, flag: str, suggested: str | None = None) -> ImageSkil
     return ImageSkillError("INVALID_ARGUMENTS", message, recovery=recovery, details={"field": flag})
 
 
-def _text(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
 def _required(value: str | None, flag: str, why: str = "") -> str:
-    text = _text(value)
+    text = optional_text(value)
     if text is None:
         raise _invalid(f"{flag} is required{why}.", flag)
     return text
@@ -112,7 +106,7 @@ def _required(value: str | None, flag: str, why: str = "") -> str:
 def _credits(value: str | None) -> int | None:
     if value is None:
         return None
-    text = _text(value)
+    text = optional_text(value)
     if text is None or not re.fullmatch(r"-?[0-9]{1,9}", text):
         raise _invalid("--credits must be a whole number of credits, e.g. 500.", "--credits")
     return int(text)
@@ -129,7 +123,7 @@ def run_packs_list(context: Context, _args: Namespace) -> Result:
 def run_quote(context: Context, args: Namespace) -> Result:
     """``POST /v1/credit-quotes`` with exactly one of ``--credits`` / ``--pack``."""
     credits = _credits(args.credits)
-    pack = _text(args.pack) if args.pack is not None else None
+    pack = optional_text(args.pack) if args.pack is not None else None
     if args.pack is not None and pack is None:
         raise _invalid("--pack must name a pack, e.g. starter-500.", "--pack")
     if (credits is None) == (pack is None):
@@ -138,12 +132,12 @@ def run_quote(context: Context, args: Namespace) -> Result:
             "--pack",
             "image-skill credits packs list --json",
         )
-    method = _text(args.payment_method) or ""
+    method = optional_text(args.payment_method) or ""
     if method not in PAYMENT_METHODS:
         raise _invalid(
             f"--payment-method must be one of {', '.join(PAYMENT_METHODS)}.", "--payment-method"
         )
-    key = _text(args.idempotency_key)
+    key = optional_text(args.idempotency_key)
     if key is None:
         key = f"quote-{uuid.uuid4().hex}"
         context.warnings.append(
@@ -170,7 +164,7 @@ def run_status(context: Context, args: Namespace) -> Result:
     given = {
         field: value
         for field, flag in STATUS_REFS
-        if (value := _text(getattr(args, field))) is not None
+        if (value := optional_text(getattr(args, field))) is not None
     }
     if len(given) != 1:
         flags = ", ".join(flag for _field, flag in STATUS_REFS)

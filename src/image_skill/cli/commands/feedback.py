@@ -15,6 +15,7 @@ from typing import Any
 from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
+from image_skill.cli.values import optional_text
 from image_skill.client import Result
 from image_skill.contract.errors import ImageSkillError
 
@@ -64,12 +65,6 @@ def register(reg: Registrar) -> None:
     HUMAN_RENDERERS["image-skill feedback create"] = render_create
 
 
-def _text(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return value.strip() or None
-
-
 def _surfaces(values: list[str] | None) -> list[str]:
     found: list[str] = []
     for value in values or []:
@@ -93,7 +88,7 @@ def request_fields(args: Namespace) -> dict[str, Any]:
     """The ``POST /v1/feedback`` body for ``args`` (unset options left out)."""
     fields: dict[str, Any] = {}
     for _flag, field, _help in TEXT_OPTIONS:
-        value = _text(getattr(args, field))
+        value = optional_text(getattr(args, field))
         if value is not None:
             fields[field] = value
     if fields.get("title") is None and fields.get("body") is None:

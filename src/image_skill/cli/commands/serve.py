@@ -24,19 +24,12 @@ def register(reg: Registrar) -> None:
 def run_serve(_context: Any, args: Namespace) -> Result:
     """Serve until interrupted; returns an envelope only if the server cannot start."""
     import uvicorn
-    from pydantic import ValidationError
 
     from image_skill.cli.runner import local_result
     from image_skill.service.app import create_app
-    from image_skill.service.settings import Settings
+    from image_skill.service.settings import server_settings
 
-    try:
-        settings = Settings(embedded=False)
-    except ValidationError as exc:
-        problems = "; ".join(str(e.get("msg")) for e in exc.errors())
-        raise ImageSkillError(
-            "INVALID_ARGUMENTS", f"Invalid service configuration: {problems}"
-        ) from None
+    settings = server_settings()
     sys.stderr.write(f"image-skill: serving on http://{args.host}:{args.port}\n")
     try:
         uvicorn.run(

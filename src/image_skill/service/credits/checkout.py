@@ -148,7 +148,10 @@ async def buy_with_stripe(
             )
     except IntegrityError:
         raced = await _existing_attempt(engine, quote.id)
-        assert raced is not None
+        if raced is None:
+            raise ImageSkillError(
+                "CONFLICT", "A concurrent buy of this quote failed; retry.", retryable=True
+            ) from None
         return _buy_data(quote, raced), ["Replayed: checkout session already exists."]
     return _buy_data(quote, attempt), []
 
@@ -159,6 +162,8 @@ async def handle_stripe_event(engine: AsyncEngine, event: dict[str, Any]) -> dic
     event_type = str(event.get("type") or "")
     obj = (event.get("data") or {}).get("object") or {}
     session_id = obj.get("id") if str(obj.get("object")) == "checkout.session" else None
+    if session_id is not None and not isinstance(session_id, str):
+        raise invalid_arguments("The event's checkout session id is not a string.")
     if not event_id:
         raise invalid_arguments("The event has no id.")
     try:
