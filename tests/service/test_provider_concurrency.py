@@ -63,15 +63,6 @@ def test_hundreds_of_slow_creates_in_flight_and_healthz_stays_fast(
         assert scenario.in_flight(tmp_path)[0] == 0
         assert figures.healthz_statuses == {200: len(figures.healthz_ms)}
         assert len(figures.healthz_ms) == scenario.PROBES
-        if figures.healthz_p99_ms >= HEALTHZ_P99_MS:
-            # Known gap (not yet fixed): while the steady in-flight phase answers healthz in
-            # a few ms, the first ~0.5-1.5 s of the burst (200 admissions for one agent)
-            # stalls it. PostgreSQL: each admission waits for the account's row lock while
-            # holding a pooled connection, exhausting the 30-connection pool. SQLite: the
-            # 200 admissions queue on the writer lock and the 20-connection pool (not fully
-            # root-caused). Fix: queue writers before taking a connection (db/engine.py) or
-            # per actor in _admit.
-            pytest.xfail(f"healthz stalled by the admission surge: {figures.line()}")
         assert figures.healthz_p99_ms < HEALTHZ_P99_MS, figures.line()
 
 

@@ -6,6 +6,7 @@ only the settings differ.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,7 +23,11 @@ from image_skill.service.cli_bridge.routes import router as cli_bridge_router
 from image_skill.service.creative.policy import PromptPolicy
 from image_skill.service.creative.routes import router as creative_router
 from image_skill.service.credits.routes import router as credits_router
-from image_skill.service.db.engine import create_engine_for, session_scope
+from image_skill.service.db.engine import (
+    create_engine_for,
+    create_health_engine_for,
+    session_scope,
+)
 from image_skill.service.db.migrate import upgrade_to_head
 from image_skill.service.error_handlers import install_error_handlers
 from image_skill.service.feedback.routes import router as feedback_router
@@ -51,6 +56,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
             await anyio.to_thread.run_sync(upgrade_to_head, settings)
         engine = create_engine_for(settings)
         app.state.engine = engine
+        app.state.health_engine = create_health_engine_for(settings)
         app.state.store = store or LocalAssetStore(settings.home / "assets")
         app.state.runtime = Runtime(
             settings=settings,
@@ -67,9 +73,16 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
             if settings.embedded:
                 await _ensure_owner(app)
             await recover_stale_jobs(engine)
+            if not settings.embedded:
+                # Startup objects (modules, schemas, models) live as long as the
+                # process; left in the collected generations, each full
+                # collection walks them all and pauses every request for
+                # ~0.2-0.3 s under load.
+                gc.freeze()
             yield
         finally:
             await engine.dispose()
+            await app.state.health_engine.dispose()
 
     app = FastAPI(
         title="Image Skill",

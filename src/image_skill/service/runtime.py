@@ -37,6 +37,14 @@ class Runtime:
     account_locks: weakref.WeakValueDictionary[str, anyio.Lock] = field(
         default_factory=weakref.WeakValueDictionary
     )
+    _admission_gate: anyio.CapacityLimiter | None = None
+
+    @property
+    def admission_gate(self) -> anyio.CapacityLimiter:
+        """The places for creative requests' own work (``settings.admission_concurrency``)."""
+        if self._admission_gate is None:
+            self._admission_gate = anyio.CapacityLimiter(self.settings.admission_concurrency)
+        return self._admission_gate
 
     def provider_limiter(self, provider: str) -> anyio.CapacityLimiter:
         """The slots for ``provider``'s generate calls in this process (made on first use).

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     # a retryable PROVIDER_UNAVAILABLE. The wait does not count toward
     # provider_timeout_seconds, which bounds the provider call itself.
     provider_queue_timeout_seconds: float = Field(default=60, gt=0)
+    # Creative requests (create, edit, upload) doing their own database and CPU
+    # work at once, per process; the rest wait their turn holding nothing. A
+    # request gives its place up while its provider call runs, so this bounds
+    # bursts of admissions and completions, not calls in flight.
+    admission_concurrency: int = Field(default=8, ge=1)
 
     @field_validator("telemetry", mode="before")
     @classmethod

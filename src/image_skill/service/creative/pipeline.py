@@ -33,6 +33,7 @@ from image_skill.service.catalog.parameters import validate_parameters
 from image_skill.service.catalog.pricing import Quote, quote
 from image_skill.service.catalog.views import CAPABILITY_FOR_OPERATION
 from image_skill.service.creative import accounting, idempotency
+from image_skill.service.creative.admission import AdmissionPlace
 from image_skill.service.creative.schemas import CreateRequest, EditRequest
 from image_skill.service.credits import ledger
 from image_skill.service.db.engine import in_transaction, session_scope
@@ -64,12 +65,18 @@ class CreativePipeline:
     """Runs one create or edit for one principal."""
 
     def __init__(
-        self, runtime: Runtime, principal: Principal, trace_id: str, urls: AssetUrls
+        self,
+        runtime: Runtime,
+        principal: Principal,
+        trace_id: str,
+        urls: AssetUrls,
+        admission: AdmissionPlace,
     ) -> None:
         self.rt = runtime
         self.principal = principal
         self.trace_id = trace_id
         self.urls = urls
+        self.admission = admission
 
     async def run(
         self, operation: str, body: CreateRequest | EditRequest, idempotency_key: str | None
@@ -142,7 +149,8 @@ class CreativePipeline:
             job_id=job.id,
             record_provider_request=self._provider_request_recorder(job.id),
         )
-        images = await self._generate(model, request, job, key)
+        async with self.admission.lent():
+            images = await self._generate(model, request, job, key)
         assets = await self._store(job, images, key)
         return await self._complete(
             job, assets, priced, body, params, aspect_ratio, output_format, input_asset, key

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.service.assets.views import AssetUrls
+from image_skill.service.creative.admission import Admission
 from image_skill.service.creative.pipeline import CreativePipeline
 from image_skill.service.creative.schemas import CreateRequest, EditRequest, UploadRequest
 from image_skill.service.creative.upload import upload
@@ -19,21 +20,28 @@ router = APIRouter()
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
-def _pipeline(request: Request, principal: CurrentPrincipal) -> CreativePipeline:
+def _pipeline(
+    request: Request, admission: Admission, principal: CurrentPrincipal
+) -> CreativePipeline:
     runtime: Runtime = request.app.state.runtime
     urls = AssetUrls(runtime.settings, runtime.store, request)
-    return CreativePipeline(runtime, principal, trace_id_of(request), urls)
+    return CreativePipeline(runtime, principal, trace_id_of(request), urls, admission)
+
+
+# Every route below declares its admission place before its principal, so the
+# place is taken before the token is looked up.
+Pipeline = Annotated[CreativePipeline, Depends(_pipeline)]
 
 
 @router.post("/v1/create", name="image-skill create")
 async def create(
     body: CreateRequest,
     request: Request,
-    principal: CurrentPrincipal,
+    pipeline: Pipeline,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Create an image, or plan one with ``dry_run``."""
-    outcome = await _pipeline(request, principal).run("create", body, idempotency_key)
+    outcome = await pipeline.run("create", body, idempotency_key)
     return envelope_response(
         request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
     )
@@ -43,11 +51,11 @@ async def create(
 async def edit(
     body: EditRequest,
     request: Request,
-    principal: CurrentPrincipal,
+    pipeline: Pipeline,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Edit an owned asset into a new one."""
-    outcome = await _pipeline(request, principal).run("edit", body, idempotency_key)
+    outcome = await pipeline.run("edit", body, idempotency_key)
     return envelope_response(
         request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
     )
@@ -55,7 +63,7 @@ async def edit(
 
 @router.post("/v1/upload", name="image-skill upload")
 async def upload_route(
-    body: UploadRequest, request: Request, principal: CurrentPrincipal
+    body: UploadRequest, request: Request, _admission: Admission, principal: CurrentPrincipal
 ) -> JSONResponse:
     """Turn client-normalized bytes into an owned input asset."""
     runtime: Runtime = request.app.state.runtime

@@ -38,6 +38,35 @@ def create_engine_for(settings: Settings) -> AsyncEngine:
     return engine
 
 
+HEALTH_CHECK_TIMEOUT_SECONDS = 5.0
+
+
+def create_health_engine_for(settings: Settings) -> AsyncEngine:
+    """A one-connection engine reserved for health checks.
+
+    A burst of requests can hold every connection of the main pool for a
+    second or more; a probe queued behind them would report a healthy service
+    as slow. Its own connection answers whether the database is reachable
+    right now, and gives up quickly when it is not.
+    """
+    url = settings.resolved_database_url
+    options: dict[str, Any] = {"pool_size": 1, "max_overflow": 0}
+    options["pool_timeout"] = HEALTH_CHECK_TIMEOUT_SECONDS
+    if not url.startswith("sqlite"):
+        # Autocommit and no pre-ping: the probe is one round trip; a dropped
+        # connection fails one probe and is replaced on the next.
+        timeout = {"connect_timeout": int(HEALTH_CHECK_TIMEOUT_SECONDS)}
+        return create_async_engine(
+            url, connect_args=timeout, isolation_level="AUTOCOMMIT", **options
+        )
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(
+        url, connect_args={"timeout": HEALTH_CHECK_TIMEOUT_SECONDS}, **options
+    )
+    _tune_sqlite(engine)
+    return engine
+
+
 def _tune_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -10,17 +10,22 @@ from image_skill import __version__
 from image_skill.contract.envelope import API_VERSION
 from image_skill.contract.errors import ImageSkillError
 from image_skill.contract.ids import iso, utc_now
-from image_skill.service.deps import AppSettings, Session
+from image_skill.service.deps import AppSettings
 from image_skill.service.responses import envelope_response
 
 router = APIRouter()
 
 
 @router.get("/healthz", name="image-skill doctor")
-async def healthz(request: Request, session: Session, settings: AppSettings) -> JSONResponse:
-    """Service status, API version and database reachability."""
+async def healthz(request: Request, settings: AppSettings) -> JSONResponse:
+    """Service status, API version and database reachability.
+
+    The database is checked on the health engine's reserved connection, so a
+    burst of traffic holding the main pool does not make the probe wait.
+    """
     try:
-        await session.execute(text("SELECT 1"))
+        async with request.app.state.health_engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
     except Exception as exc:
         raise ImageSkillError(
             "SERVICE_UNAVAILABLE", "The service cannot reach its database.", retryable=True
