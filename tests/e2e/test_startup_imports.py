@@ -88,3 +88,14 @@ def test_hosted_commands_are_light(command: list[str]) -> None:
     assert completed.returncode == 7, completed.stdout  # service unreachable
     assert "image_skill.client" in modules, "the hosted path must have run"
     assert heavy_in(modules, ("image_skill.service", "image_skill.transport.embedded")) == []
+
+
+@pytest.mark.parametrize("command", [["models", "list"], ["whoami"]])
+def test_embedded_commands_leave_provider_sdks_unloaded(command: list[str]) -> None:
+    """The embedded service lists models and answers without importing their SDKs."""
+    modules, completed = imported_modules("-m", "image_skill", *command, "--json")
+    assert completed.returncode == 0, completed.stdout[-2000:]
+    assert "image_skill.service.app" in modules, "the embedded path must have run"
+    sdks = ("openai", "fal_client", "jsonschema", "torch", "diffusers")
+    loaded = [name for name in modules if name.split(".")[0] in sdks]
+    assert loaded == [], sorted(loaded)[:10]

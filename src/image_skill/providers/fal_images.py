@@ -21,11 +21,9 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from fal_client import AsyncRequestHandle
-from fal_client.client import FalClientHTTPError
 from PIL import Image
 
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
@@ -39,6 +37,9 @@ from image_skill.providers.base import (
     provider_failed,
 )
 from image_skill.providers.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from fal_client import AsyncRequestHandle
 
 log = logging.getLogger("image_skill.providers.fal")
 
@@ -291,6 +292,8 @@ async def submit(
     data = _json(response)
     if not isinstance(data, dict) or not data.get("request_id"):
         raise provider_failed("fal answered the submit without a request id.")
+    from fal_client import AsyncRequestHandle  # imported on use, like the OpenAI SDK
+
     return AsyncRequestHandle(
         request_id=str(data["request_id"]),
         response_url=_checked_url(data.get("response_url")),
@@ -302,6 +305,8 @@ async def submit(
 
 async def wait_for_result(handle: AsyncRequestHandle) -> dict[str, Any]:
     """Poll until COMPLETED and fetch the result (fal_client retries the polls)."""
+    from fal_client.client import FalClientHTTPError
+
     try:
         result = await handle.get(interval=POLL_INTERVAL_SECONDS)
     except FalClientHTTPError as exc:

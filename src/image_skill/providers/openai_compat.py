@@ -20,15 +20,20 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
-import openai
 from PIL import Image, UnidentifiedImageError
 
 from image_skill.contract.errors import ImageSkillError
 from image_skill.providers.base import GeneratedImage, ProviderError, provider_failed
+
+if TYPE_CHECKING:
+    import openai
+
+# The SDK is imported where a call is made, not here: importing it costs ~0.7 s,
+# which every embedded CLI call would pay just to list these models.
 
 log = logging.getLogger("image_skill.providers.openai_compat")
 
@@ -52,6 +57,8 @@ class Vendor:
 
     def client(self) -> openai.AsyncOpenAI:
         """A client with SDK retries off (we retry ourselves, narrowly)."""
+        import openai
+
         key = os.environ.get(self.key_env)
         if not key:
             raise not_configured(self, f"{self.key_env} is not set.")
@@ -108,6 +115,8 @@ def retry_after_seconds(response: httpx.Response | None) -> float | None:
 
 def map_error(vendor: Vendor, exc: openai.OpenAIError) -> ImageSkillError:
     """One of our codes for a vendor failure (vendor text goes to the log only)."""
+    import openai
+
     if isinstance(exc, openai.APITimeoutError):
         return ImageSkillError(
             "PROVIDER_TIMEOUT", f"{vendor.name} did not answer in time.", retryable=True
@@ -161,6 +170,8 @@ def map_error(vendor: Vendor, exc: openai.OpenAIError) -> ImageSkillError:
 
 def _worth_retrying(exc: openai.OpenAIError) -> float | None:
     """Seconds to wait before retrying, or None when a retry could double-bill."""
+    import openai
+
     if isinstance(exc, openai.APITimeoutError):
         return None
     if isinstance(exc, openai.APIConnectionError):
@@ -177,6 +188,8 @@ def _worth_retrying(exc: openai.OpenAIError) -> float | None:
 
 async def call(vendor: Vendor, attempt: Callable[[], Awaitable[Any]]) -> Any:
     """Run ``attempt`` with the bounded, no-double-billing retry policy; map failures."""
+    import openai
+
     for number in range(1, MAX_ATTEMPTS + 1):
         try:
             return await attempt()

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
-
 from image_skill.contract.errors import ImageSkillError
 from image_skill.providers.base import Model
 
@@ -22,6 +19,11 @@ def _error(field: str, message: str, model: Model) -> ImageSkillError:
 
 def validate_parameters(model: Model, parameters: dict[str, Any] | None) -> dict[str, Any]:
     """The parameters if they satisfy the schema and are all executable; else raise."""
+    # Imported here: jsonschema costs ~0.1 s to import, which embedded CLI calls
+    # that never validate parameters (whoami, activity...) should not pay.
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
     if parameters is None:
         return {}
     params = parameters
