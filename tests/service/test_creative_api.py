@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import re
 import threading
 import urllib.error
@@ -462,8 +463,13 @@ PROVIDER_FAILURES = [
 
 
 def test_provider_errors_fail_the_job_and_release_credits(
-    database_url: str, tmp_path: Path, plugin: ModuleType, db: Engine
+    database_url: str,
+    tmp_path: Path,
+    plugin: ModuleType,
+    db: Engine,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="image_skill")
     with started_app(database_url, tmp_path / "home", provider_timeout_seconds=0.5) as client:
         agent = sign_up(client)
         for attempt, (mode, code, exit_code) in enumerate(PROVIDER_FAILURES, start=1):
@@ -488,6 +494,11 @@ def test_provider_errors_fail_the_job_and_release_credits(
                 ("reservation", -COUNTING_CREDITS),
             ], mode
         assert len(jobs_of(agent)) == len(PROVIDER_FAILURES)
+    # The crash is logged for operators with its type and frames, never its message.
+    assert "provider test.failing crashed" in caplog.text
+    assert "builtins.RuntimeError: <message withheld>" in caplog.text
+    for leaked in ("boom", "/srv/secret", "sk-test"):
+        assert leaked not in caplog.text
         assert row_counts(db)["assets"] == 0
 
 

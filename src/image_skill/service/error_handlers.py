@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from image_skill.contract.errors import ImageSkillError
+from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.responses import error_response, trace_id_of
 
 log = logging.getLogger("image_skill.service")
@@ -100,11 +101,11 @@ def install_error_handlers(app: FastAPI) -> None:
         trace_id = trace_id_of(request)
         # The trace id goes into the message itself: log formatters drop ``extra``.
         log.error(
-            "unhandled error on %s %s (%s)",
+            "unhandled error on %s %s (%s)\n%s",
             request.method,
             _route_of(request),
             trace_id,
-            exc_info=exc,
+            redacted_traceback(exc),
             extra={"trace_id": trace_id, "route": _route_of(request)},
         )
         error = ImageSkillError(

@@ -40,6 +40,7 @@ from image_skill.service.db.engine import in_transaction, session_scope
 from image_skill.service.db.models import Asset, IdempotencyRecord, Job
 from image_skill.service.identity.principal import Principal
 from image_skill.service.quota.service import creative_jobs_since, daily_job_cap, utc_day_bounds
+from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.runtime import Runtime
 from image_skill.service.storage.base import StoreError
 from image_skill.service.storage.spool import spool_outputs
@@ -445,7 +446,13 @@ class CreativePipeline:
             await self._fail(job, refused, key)
             raise
         except Exception as exc:
-            log.exception("provider crashed", extra={"trace_id": self.trace_id})
+            log.error(
+                "provider %s crashed (%s)\n%s",
+                model.model_id,
+                self.trace_id,
+                redacted_traceback(exc),
+                extra={"trace_id": self.trace_id},
+            )
             crashed = ImageSkillError(
                 "PROVIDER_FAILED", "The model failed to produce an image.", retryable=True
             )
@@ -616,7 +623,12 @@ class CreativePipeline:
         except ImageSkillError:
             raise
         except Exception as exc:
-            log.exception("settling a job failed", extra={"trace_id": self.trace_id})
+            log.error(
+                "settling a job failed (%s)\n%s",
+                self.trace_id,
+                redacted_traceback(exc),
+                extra={"trace_id": self.trace_id},
+            )
             error = ImageSkillError(
                 "SERVICE_UNAVAILABLE",
                 "The image was made but the job could not be recorded; no credits were spent.",

@@ -4,6 +4,9 @@ SQLite gets WAL (readers never block the writer), a generous busy timeout (a
 second CLI process waits instead of failing) and explicit ``BEGIN IMMEDIATE``
 for writing transactions, so a writer takes the lock up front and two writers
 never deadlock upgrading a read lock.
+
+Every engine hides SQL parameters from its error messages, so a failed
+statement never carries a prompt or a token hash into a log line.
 """
 
 from __future__ import annotations
@@ -31,9 +34,13 @@ def create_engine_for(settings: Settings) -> AsyncEngine:
     """The async engine for the configured database."""
     url = settings.resolved_database_url
     if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return create_async_engine(
+            url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+        )
     settings.home.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=5, max_overflow=15)
+    engine = create_async_engine(
+        url, connect_args={"timeout": 30}, pool_size=5, max_overflow=15, hide_parameters=True
+    )
     _tune_sqlite(engine)
     return engine
 
@@ -50,7 +57,7 @@ def create_health_engine_for(settings: Settings) -> AsyncEngine:
     right now, and gives up quickly when it is not.
     """
     url = settings.resolved_database_url
-    options: dict[str, Any] = {"pool_size": 1, "max_overflow": 0}
+    options: dict[str, Any] = {"pool_size": 1, "max_overflow": 0, "hide_parameters": True}
     options["pool_timeout"] = HEALTH_CHECK_TIMEOUT_SECONDS
     if not url.startswith("sqlite"):
         # Autocommit and no pre-ping: the probe is one round trip; a dropped

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from image_skill.contract.ids import new_trace_id
 from image_skill.service.catalog.views import CAPABILITIES
+from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.telemetry import record as records
 from image_skill.service.telemetry.core import Telemetry
 from image_skill.service.telemetry.record import RequestRecord
@@ -67,8 +68,8 @@ class TelemetryMiddleware:
             try:
                 _close(record, scope, watch)
                 self.telemetry.finish(record, span)
-            except Exception:  # telemetry must never break a call
-                log.warning("telemetry failed for %s", record.trace_id, exc_info=True)
+            except Exception as exc:  # telemetry must never break a call
+                log.warning("telemetry failed for %s\n%s", record.trace_id, redacted_traceback(exc))
             finally:
                 if otel_token is not None:
                     Tracing.deactivate(otel_token)
