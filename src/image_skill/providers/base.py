@@ -56,13 +56,16 @@ class Availability:
 
     configured: bool
     missing_env: tuple[str, ...] = ()
+    # Set when enabling takes more than setting variables (e.g. installing an extra).
+    how_to_enable: str | None = None
 
     def view(self) -> dict[str, Any]:
         """Public form (names variables, never values)."""
         return {
             "configured": self.configured,
             "missing_env": list(self.missing_env),
-            "how_to_enable": (
+            "how_to_enable": self.how_to_enable
+            or (
                 f"set {', '.join(self.missing_env)} in the service environment"
                 if self.missing_env
                 else None

@@ -16,6 +16,7 @@ from image_skill.providers.base import Model
 BUILTIN_PLUGINS = (
     "image_skill.providers.local_sketch",
     "image_skill.providers.local_transform",
+    "image_skill.providers.local_diffusers",
     "image_skill.providers.openai_images",
     "image_skill.providers.xai_images",
     "image_skill.providers.fal_images",
