@@ -172,6 +172,7 @@ def test_a_missing_directory_is_not_configured_and_never_named(
     result = creative(run, None, "create", "--prompt", "a kite", params={})
     refused = expect(result, 4, "MODEL_NOT_CONFIGURED")
     assert refused["error"]["details"]["missing_env"] == [MODEL_DIR_ENV]
+    assert "save_pretrained" in refused["error"]["details"]["how_to_enable"]
     assert "private-weights" not in result.stdout + result.stderr
 
 

@@ -120,7 +120,10 @@ class CreativePipeline:
             raise ImageSkillError(
                 "MODEL_NOT_CONFIGURED",
                 f"{model.model_id} is not configured on this service.",
-                details={"missing_env": list(availability.missing_env)},
+                details={
+                    "missing_env": list(availability.missing_env),
+                    "how_to_enable": availability.view()["how_to_enable"],
+                },
                 recovery={"suggested_command": "image-skill models list --json"},
             )
         try:
