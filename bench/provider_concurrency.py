@@ -6,7 +6,7 @@ needs ``IMAGE_SKILL_TEST_POSTGRES_URL``; a fresh database is created and dropped
 Starts a real ``image-skill serve`` with the test plugin's ``test.slow`` model
 (2 s asynchronous sleep per call), signs up one agent with plenty of credits,
 fires ``BENCH_CREATES`` (default 200) creates at once, one thread and connection
-each, and probes ``GET /healthz`` on a separate connection every 20 ms while they
+each, and probes ``GET /healthz`` from a separate process every 20 ms while they
 run. Prints the peak number of provider calls in flight at once (counted by the
 plugin inside the server), the wall time of the burst, and healthz p50/p99.
 
@@ -230,16 +230,20 @@ def fire(
     return answers, elapsed
 
 
-def probe_healthz(
-    base_url: str, stop: threading.Event, latencies: list[float], statuses: Counter[int]
-) -> None:
-    """``PROBES`` healthz calls, ``PROBE_INTERVAL`` apart, on one keep-alive connection."""
+def probe_healthz(base_url: str, go: Callable[[], None] | None = None) -> dict[str, Any]:
+    """``PROBES`` healthz calls, ``PROBE_INTERVAL`` apart, on one keep-alive connection.
+
+    Returns ``{"ms": [latencies], "statuses": {status: count}}``. ``go`` (if given)
+    is called once the connection is open, and must return when probing should start.
+    """
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
     conn = connection(base_url, timeout=30)
     try:
         conn.connect()
+        if go is not None:
+            go()
         for _ in range(PROBES):
-            if stop.is_set():
-                break
             started = time.perf_counter()
             status, _envelope, _headers = send(conn, "GET", "/healthz")
             latencies.append((time.perf_counter() - started) * 1000)
@@ -247,23 +251,52 @@ def probe_healthz(
             time.sleep(PROBE_INTERVAL)
     finally:
         conn.close()
+    return {"ms": latencies, "statuses": dict(statuses)}
+
+
+def start_prober(base_url: str) -> subprocess.Popen[str]:
+    """A separate process that probes healthz once told to (a line on its stdin).
+
+    In its own process, as a load balancer would be: in this one, the 200 client
+    threads' contention for the GIL would be measured as server latency.
+    """
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--probe", base_url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run_burst(base_url: str, workdir: Path, label: str, n: int = CREATES) -> Figures:
     """The scenario: ``n`` slow creates at once, healthz probed while they run."""
     token, _actor = signup(base_url)
     call(base_url, "GET", "/healthz")  # warm the probe path
-    latencies: list[float] = []
-    health: Counter[int] = Counter()
-    stop = threading.Event()
-    prober = threading.Thread(target=probe_healthz, args=(base_url, stop, latencies, health))
+    prober = start_prober(base_url)
+    assert prober.stdin is not None and prober.stdout is not None
+    assert prober.stdout.readline().strip() == "ready"
+
+    def release_prober() -> None:
+        assert prober.stdin is not None
+        prober.stdin.write("go\n")
+        prober.stdin.flush()
+
     # The prober starts as the creates are released, so its probes overlap the burst.
-    answers, elapsed = fire(base_url, token, creates(n), on_release=prober.start)
-    prober.join(timeout=60)
-    stop.set()
+    answers, elapsed = fire(base_url, token, creates(n), on_release=release_prober)
+    output, _ = prober.communicate(timeout=60)
+    probed = json.loads(output)
     statuses = Counter((status, code_of(envelope)) for status, envelope, _ in answers)
     _now, peak = in_flight(workdir)
-    return Figures(label, n, statuses, peak, elapsed, latencies, health)
+    health = Counter({int(status): count for status, count in probed["statuses"].items()})
+    return Figures(label, n, statuses, peak, elapsed, probed["ms"], health)
+
+
+def _probe_main(base_url: str) -> None:
+    def wait_for_go() -> None:
+        print("ready", flush=True)
+        sys.stdin.readline()
+
+    print(json.dumps(probe_healthz(base_url, wait_for_go)), flush=True)
 
 
 # --- standalone --------------------------------------------------------------------------
@@ -304,6 +337,9 @@ def _start(database_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], s
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--probe":
+        _probe_main(sys.argv[2])
+        return
     kind = sys.argv[1] if len(sys.argv) > 1 else "sqlite"
     workdir = Path(tempfile.mkdtemp(prefix="isk-bench-concurrency-"))
     admin = os.environ.get("IMAGE_SKILL_TEST_POSTGRES_URL")

@@ -8,11 +8,14 @@ their provider runs, so a burst queues in order without crowding the event loop.
 
 from __future__ import annotations
 
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from creative_helpers import ok, sign_up, started_app
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -103,3 +106,30 @@ def test_a_failed_wait_does_not_take_the_place_again() -> None:
         return gate.borrowed_tokens
 
     assert anyio.run(main) == 0
+
+
+def test_creative_posts_queue_for_a_place_and_other_calls_do_not(
+    database_url: str, tmp_path: Path
+) -> None:
+    with started_app(database_url, tmp_path / "home", admission_concurrency=1) as client:
+        agent = sign_up(client)
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        blocker = object()
+        assert client.portal is not None
+        client.portal.call(runtime.admission_gate.acquire_on_behalf_of, blocker)
+        answers: list[Any] = []
+        creating = threading.Thread(
+            target=lambda: answers.append(agent.create(prompt="a queued kite"))
+        )
+        creating.start()
+        try:
+            creating.join(timeout=1.0)
+            assert creating.is_alive(), "the create must wait for the only place"
+            # Reads, probes and sign-ups are not creative work: they never queue.
+            assert client.get("/v1/whoami", headers=agent.headers).status_code == 200
+            assert client.get("/healthz").status_code == 200
+        finally:
+            client.portal.call(runtime.admission_gate.release_on_behalf_of, blocker)
+            creating.join(timeout=30)
+        ok(answers[0])
+        assert runtime.admission_gate.borrowed_tokens == 0  # given back after answering

@@ -95,6 +95,9 @@ class Model:
     migration_hints: tuple[str, ...] = ()
     required_env: tuple[str, ...] = ()
     max_outputs: int = 1
+    # Modules ``generate`` imports on first use (to keep the CLI fast); a server
+    # imports them at start-up instead, so no request waits on an import.
+    sdk_modules: tuple[str, ...] = ()
 
     def availability(self) -> Availability:
         """Configured when every required variable is set."""

@@ -363,6 +363,7 @@ async def download(http: httpx.AsyncClient, url: str) -> GeneratedImage:
 class FalImageModel(Model):
     """A fal queue endpoint, its argument builder and its price."""
 
+    sdk_modules: tuple[str, ...] = ("fal_client",)
     endpoint: str = ""
     arguments_for: Callable[[GenerationRequest], dict[str, Any]] | None = None
     price_for: Callable[[dict[str, Any]], float] | None = None

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     import openai
 
 # The SDK is imported where a call is made, not here: importing it costs ~0.7 s,
-# which every embedded CLI call would pay just to list these models.
+# which every embedded CLI call would pay just to list these models. A server
+# imports it at start-up when a model using it is configured (Model.sdk_modules).
 
 log = logging.getLogger("image_skill.providers.openai_compat")
 

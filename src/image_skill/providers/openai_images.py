@@ -175,6 +175,7 @@ def _check_flexible_size(size: str) -> None:
 class OpenAIImageModel(Model):
     """A GPT Image model on OpenAI's Images API (generations or edits)."""
 
+    sdk_modules: tuple[str, ...] = ("openai",)
     api_model: str = ""
     ratio_sizes: dict[str, str] = field(default_factory=dict)
     flexible_sizes: bool = False

@@ -92,6 +92,7 @@ def build() -> XaiImageModel:
     return XaiImageModel(
         model_id="xai.grok-imagine-image",
         provider="xai",
+        sdk_modules=("openai",),
         display_name="xAI Grok Imagine (image)",
         description="xAI's Grok Imagine text-to-image model via its OpenAI-compatible API.",
         operations=("create",),

@@ -20,6 +20,7 @@ from image_skill.service.assets.routes import router as assets_router
 from image_skill.service.catalog.pricing import PricingPolicy
 from image_skill.service.catalog.routes import router as catalog_router
 from image_skill.service.cli_bridge.routes import router as cli_bridge_router
+from image_skill.service.creative.admission import AdmissionMiddleware
 from image_skill.service.creative.policy import PromptPolicy
 from image_skill.service.creative.routes import router as creative_router
 from image_skill.service.credits.routes import router as credits_router
@@ -44,6 +45,7 @@ from image_skill.service.storage.base import AssetStore
 from image_skill.service.storage.local import LocalAssetStore
 from image_skill.service.telemetry import install_telemetry
 from image_skill.service.telemetry.routes import router as telemetry_router
+from image_skill.service.warm_up import warm_up
 
 
 def create_app(settings: Settings | None = None, *, store: AssetStore | None = None) -> FastAPI:
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
                 await _ensure_owner(app)
             await recover_stale_jobs(engine)
             if not settings.embedded:
+                await anyio.to_thread.run_sync(warm_up, app.state.runtime.models)
                 # Startup objects (modules, schemas, models) live as long as the
                 # process; left in the collected generations, each full
                 # collection walks them all and pauses every request for
@@ -92,6 +95,8 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # Inside telemetry, so a request's recorded duration includes its wait for a place.
+    app.add_middleware(AdmissionMiddleware)
     install_telemetry(app, settings)
     routers = (
         health_router,

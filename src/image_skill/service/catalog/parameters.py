@@ -20,7 +20,8 @@ def _error(field: str, message: str, model: Model) -> ImageSkillError:
 def validate_parameters(model: Model, parameters: dict[str, Any] | None) -> dict[str, Any]:
     """The parameters if they satisfy the schema and are all executable; else raise."""
     # Imported here: jsonschema costs ~0.1 s to import, which embedded CLI calls
-    # that never validate parameters (whoami, activity...) should not pay.
+    # that never validate parameters (whoami, activity...) should not pay. A server
+    # imports it at start-up (service/warm_up.py).
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 

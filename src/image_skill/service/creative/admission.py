@@ -3,9 +3,10 @@
 A burst of creates all parsing, authenticating, validating and writing at
 the same time makes every turn of the event loop as long as the whole
 burst's share of CPU, so unrelated requests (health probes, reads) wait
-behind it. Holding a place in ``Runtime.admission_gate`` while doing that
-work, and giving it up while the provider runs, keeps each turn short; the
-waiting requests hold no connection and use no CPU.
+behind it. ``AdmissionMiddleware`` gives each creative request a place in
+``Runtime.admission_gate`` before anything else is done for it; the request
+lends the place out while its provider runs. Waiting requests hold no
+connection and use no CPU, and are let in first come, first served.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from typing import Annotated
 
 import anyio
 from fastapi import Depends, Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from image_skill.service.runtime import Runtime
+
+GATED_PATHS = frozenset({"/v1/create", "/v1/edit", "/v1/upload"})
+_STATE_KEY = "admission_place"
 
 
 class AdmissionPlace:
@@ -49,15 +54,34 @@ class AdmissionPlace:
         await self.take()
 
 
-async def admission_place(request: Request) -> AsyncIterator[AdmissionPlace]:
-    """A held place for the request's lifetime (declared before authentication)."""
-    runtime: Runtime = request.app.state.runtime
-    place = AdmissionPlace(runtime.admission_gate)
-    await place.take()
-    try:
-        yield place
-    finally:
-        place.give_up()
+class AdmissionMiddleware:
+    """Takes a place for ``POST`` to a creative route before routing, parsing or auth."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _gated(scope):
+            await self.app(scope, receive, send)
+            return
+        runtime: Runtime = scope["app"].state.runtime
+        place = AdmissionPlace(runtime.admission_gate)
+        await place.take()
+        scope.setdefault("state", {})[_STATE_KEY] = place
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            place.give_up()
 
 
-Admission = Annotated[AdmissionPlace, Depends(admission_place, scope="function")]
+def _gated(scope: Scope) -> bool:
+    return scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in GATED_PATHS
+
+
+def admission_place(request: Request) -> AdmissionPlace:
+    """The place ``AdmissionMiddleware`` took for this request."""
+    place: AdmissionPlace = getattr(request.state, _STATE_KEY)
+    return place
+
+
+Admission = Annotated[AdmissionPlace, Depends(admission_place)]

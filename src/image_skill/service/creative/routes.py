@@ -28,8 +28,6 @@ def _pipeline(
     return CreativePipeline(runtime, principal, trace_id_of(request), urls, admission)
 
 
-# Every route below declares its admission place before its principal, so the
-# place is taken before the token is looked up.
 Pipeline = Annotated[CreativePipeline, Depends(_pipeline)]
 
 
@@ -63,7 +61,7 @@ async def edit(
 
 @router.post("/v1/upload", name="image-skill upload")
 async def upload_route(
-    body: UploadRequest, request: Request, _admission: Admission, principal: CurrentPrincipal
+    body: UploadRequest, request: Request, principal: CurrentPrincipal
 ) -> JSONResponse:
     """Turn client-normalized bytes into an owned input asset."""
     runtime: Runtime = request.app.state.runtime
