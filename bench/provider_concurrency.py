@@ -32,7 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +42,8 @@ SLOW_LOG_ENV = "IMAGE_SKILL_TEST_SLOW_LOG"
 CREATES = int(os.environ.get("BENCH_CREATES", "200"))
 PROBES = 100
 PROBE_INTERVAL = 0.02
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -78,15 +80,22 @@ class Figures:
         )
 
 
-def server_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a server with the test plugin, a slow log and room for a big burst."""
+def plugin_env(workdir: Path) -> dict[str, str]:
+    """Environment for a test-mode server (config in ``workdir``) that loads the test plugin."""
     paths = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
-    env = {
+    return {
         "IMAGE_SKILL_ENVIRONMENT": "test",
         "IMAGE_SKILL_TELEMETRY": "off",
         "IMAGE_SKILL_CONFIG_PATH": str(workdir / "config.json"),
         "IMAGE_SKILL_PLUGINS": PLUGIN,
         "PYTHONPATH": os.pathsep.join(path for path in paths if path),
+    }
+
+
+def server_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a server with the test plugin, a slow log and room for a big burst."""
+    env = {
+        **plugin_env(workdir),
         SLOW_LOG_ENV: str(slow_log(workdir)),
         "IMAGE_SKILL_FREE_PREVIEW_CREDITS": "100000",
         "IMAGE_SKILL_DAILY_JOB_CAP_UNCLAIMED": "100000",
@@ -208,14 +217,30 @@ def fire(
     Every thread connects first and waits at a barrier so the requests leave
     together; returns the answers and the wall time from release to the last.
     """
+
+    def create(
+        conn: http.client.HTTPConnection, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        return send(conn, "POST", "/v1/create", body, token)
+
+    return fire_each(base_url, bodies, create, on_release)
+
+
+def fire_each(
+    base_url: str,
+    bodies: list[dict[str, Any]],
+    request: Callable[[http.client.HTTPConnection, dict[str, Any]], T],
+    on_release: Callable[[], None] | None = None,
+) -> tuple[list[T], float]:
+    """``fire`` with any ``request(conn, body)`` in place of the plain create."""
     barrier = threading.Barrier(len(bodies) + 1)
 
-    def one(body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def one(body: dict[str, Any]) -> T:
         conn = connection(base_url)
         try:
             conn.connect()
             barrier.wait(timeout=60)
-            return send(conn, "POST", "/v1/create", body, token)
+            return request(conn, body)
         finally:
             conn.close()
 

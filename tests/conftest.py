@@ -98,20 +98,8 @@ def blank_database(kind: str, workdir: Path) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A blank database of each kind: SQLite in tmp, a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
-    admin = _postgres_admin_url()
-    if admin is None:
-        pytest.skip(f"PostgreSQL not configured ({PG_URL_ENV}); CI always runs it")
-    try:
-        url = _create_pg_database(admin)
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL unreachable: {type(exc).__name__}")
-    yield url
-    drop_pg_database(admin, url)
+    with blank_database(request.param, tmp_path) as url:
+        yield url
 
 
 def free_port() -> int:

@@ -1,4 +1,7 @@
-"""Helpers for the creative / assets / jobs CLI end-to-end tests (not a conftest).
+"""Helpers for the CLI end-to-end tests (not a conftest).
+
+The checks every CLI run goes through (no traceback, no token where it must not
+be, one envelope per ``--json`` run) live here for all of ``tests/e2e``.
 
 Real images are made with Pillow, a tiny stdlib HTTP server plays "somewhere on
 the web", and asset URLs are fetched without any token, as a user would.
@@ -8,22 +11,25 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
-import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+import pytest
 from PIL import Image
 
 from conftest import CliRun, RunCli, Server, assert_envelope, start_server, stop_server
+from fakes.loopback import serving
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = "tests.plugins.counting_provider"
@@ -52,6 +58,51 @@ def checked(cli: RunCli) -> RunCli:
         return result
 
     return run
+
+
+def checked_until_teardown(cli: RunCli, request: pytest.FixtureRequest) -> Iterator[RunCli]:
+    """The body of a ``run`` fixture (``yield from``): ``cli`` that refuses tracebacks at
+    once, and at teardown no token on any run's stderr nor in the log of the test's
+    ``server`` fixture (when the test uses one)."""
+    runs: list[CliRun] = []
+
+    def run(*args: str, **kwargs: Any) -> CliRun:
+        result = cli(*args, **kwargs)
+        assert TRACEBACK not in result.stdout + result.stderr, result.stderr
+        runs.append(result)
+        return result
+
+    yield run
+    assert not [r.stderr for r in runs if TOKEN_RE.search(r.stderr)]
+    if "server" in request.fixturenames:
+        assert not TOKEN_RE.search(request.getfixturevalue("server").log())
+
+
+def http_call(
+    server: Server,
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = None,
+    *,
+    timeout: float,
+) -> tuple[int, dict[str, str], bytes]:
+    """One raw JSON request to ``server`` (as ``token`` if given), HTTP errors included:
+    ``(status, lower-cased headers, body bytes)``."""
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(server.base_url + path, data, headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, _lower(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, _lower(exc.headers), exc.read()
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
 
 
 def sha256(data: bytes) -> str:
@@ -142,16 +193,9 @@ def web_server(files: dict[str, bytes]) -> Iterator[WebServer]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as base_url:
+        state.base_url = base_url
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 # -- servers and agents -------------------------------------------------------------------

@@ -8,8 +8,6 @@ after a claim, TOKEN_REVOKED after a revocation.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from creative_e2e_helpers import TRACEBACK, http_call
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -34,23 +33,13 @@ from image_skill.contract.ids import new_id
 from image_skill.service.db.models import CreditLedgerEntry, Feedback
 from image_skill.service.settings import to_async_url, to_sync_url
 
-TRACEBACK = "Traceback (most recent call last)"
-
 
 def call(
     server: Server, method: str, path: str, token: str | None = None, body: Any = None
 ) -> tuple[int, dict[str, Any]]:
     """One HTTP call to the server: ``(status, envelope)``."""
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.base_url + path, data, headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    status, _headers, raw = http_call(server, method, path, body, token, timeout=30)
+    return status, json.loads(raw)
 
 
 def sign_up(server: Server, email: str, name: str) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +17,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from creative_e2e_helpers import Agent, checked, expect, plugin_env, running_server, sign_up
+from creative_e2e_helpers import (
+    Agent,
+    checked,
+    expect,
+    http_call,
+    plugin_env,
+    running_server,
+    sign_up,
+)
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
@@ -118,20 +124,8 @@ def api(
     server: Server, method: str, path: str, body: Any = None, token: str | None = None
 ) -> tuple[int, dict[str, str], str]:
     """A raw HTTP call: ``(status, lower-cased headers, body text)``."""
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.base_url + path, data, headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=20) as response:
-            return response.status, _lower(response.headers), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, _lower(exc.headers), exc.read().decode()
-
-
-def _lower(headers: Any) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
+    status, headers, raw = http_call(server, method, path, body, token, timeout=20)
+    return status, headers, raw.decode()
 
 
 # -- packs ------------------------------------------------------------------------------

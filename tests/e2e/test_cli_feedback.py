@@ -11,8 +11,6 @@ import importlib.util
 import json
 import re
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from creative_e2e_helpers import Agent, checked, expect, running_server, sign_up
+from creative_e2e_helpers import Agent, checked, expect, http_call, running_server, sign_up
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
@@ -259,17 +257,8 @@ def test_a_repeated_dedupe_key_merges(run: RunCli, shared: Shared, me: Agent) ->
 
 
 def _post(server: Server, token: str | None, body: Any) -> tuple[int, dict[str, Any]]:
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(
-        server.base_url + "/v1/feedback", json.dumps(body).encode(), headers, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    status, _headers, raw = http_call(server, "POST", "/v1/feedback", body, token, timeout=30)
+    return status, json.loads(raw)
 
 
 def test_concurrent_repeats_merge_without_errors(shared: Shared, me: Agent) -> None:

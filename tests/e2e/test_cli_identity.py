@@ -9,42 +9,20 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from creative_e2e_helpers import checked_until_teardown, expect
 
-from conftest import CliRun, RunCli, Server, assert_envelope, free_port
+from conftest import RunCli, Server, free_port
 from image_skill.contract.tokens import is_well_formed, redact
 
-TRACEBACK = "Traceback (most recent call last)"
-TOKEN_RE = re.compile(r"isk_r_[a-z2-7]{38}")
 RESET_RE = re.compile(r"^\d{4}-\d\d-\d\dT00:00:00\.000Z$")
 
 
 @pytest.fixture
 def run(cli: RunCli, request: pytest.FixtureRequest) -> Iterator[RunCli]:
     """``cli``, checked: no traceback anywhere; no token on stderr or in the server log."""
-    runs: list[CliRun] = []
-
-    def _run(*args: str, **kwargs: Any) -> CliRun:
-        result = cli(*args, **kwargs)
-        assert TRACEBACK not in result.stdout + result.stderr, result.stderr
-        runs.append(result)
-        return result
-
-    yield _run
-    assert not [r.stderr for r in runs if TOKEN_RE.search(r.stderr)]
-    if "server" in request.fixturenames:
-        assert not TOKEN_RE.search(request.getfixturevalue("server").log())
-
-
-def expect(result: CliRun, exit_code: int, code: str | None = None) -> dict[str, Any]:
-    """One envelope on stdout, the exit code, and the error code (None: success)."""
-    assert result.exit_code == exit_code, result.stdout + result.stderr
-    envelope = result.envelope
-    assert_envelope(envelope, ok=code is None)
-    assert result.code == code
-    return envelope
+    yield from checked_until_teardown(cli, request)
 
 
 def signup(*extra: str, email: str = "h@example.com", name: str = "bot") -> tuple[str, ...]:

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from creative_e2e_helpers import checked_until_teardown, expect
 
-from conftest import CliRun, RunCli, Server, assert_envelope, free_port
+from conftest import RunCli, Server, assert_envelope, free_port
 from image_skill import __version__
 from image_skill.contract.tokens import generate_token
 
 # Commands of the 0.1.0 surface this build does not offer (yet): the list shrinks as they land.
-TRACEBACK = "Traceback (most recent call last)"
-TOKEN_RE = re.compile(r"isk_r_[a-z2-7]{38}")
 SIGNUP = ("signup", "--agent", "--human-email", "s@example.com", "--agent-name", "surface")
 CORE_COMMANDS = {
     "image-skill help",
@@ -40,27 +39,7 @@ CORE_COMMANDS = {
 @pytest.fixture
 def run(cli: RunCli, request: pytest.FixtureRequest) -> Iterator[RunCli]:
     """``cli``, checked: no traceback anywhere; no token on stderr or in the server log."""
-    runs: list[CliRun] = []
-
-    def _run(*args: str, **kwargs: Any) -> CliRun:
-        result = cli(*args, **kwargs)
-        assert TRACEBACK not in result.stdout + result.stderr, result.stderr
-        runs.append(result)
-        return result
-
-    yield _run
-    assert not [r.stderr for r in runs if TOKEN_RE.search(r.stderr)]
-    if "server" in request.fixturenames:
-        assert not TOKEN_RE.search(request.getfixturevalue("server").log())
-
-
-def expect(result: CliRun, exit_code: int, code: str | None = None) -> dict[str, Any]:
-    """One envelope on stdout, the exit code, and the error code (None: success)."""
-    assert result.exit_code == exit_code, result.stdout + result.stderr
-    envelope = result.envelope
-    assert_envelope(envelope, ok=code is None)
-    assert result.code == code
-    return envelope
+    yield from checked_until_teardown(cli, request)
 
 
 def nowhere() -> str:

@@ -15,6 +15,9 @@ SDK can be pointed at it unchanged (``OPENAI_BASE_URL`` / ``XAI_BASE_URL``):
   error body ``{"error": {"message", "type", "param", "code"}}``, extra headers
   (``Retry-After``) and a delay ("slow mode").
 * Every request is recorded (path, headers, parsed JSON or form + files).
+
+Below the fake: the setup both adapter test modules share (``adapter_fixtures``,
+``adapter_app``, ``signup_headers``) and their response checks (``balance``, ``failed``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
+
+from image_skill.contract.envelope import EXIT_CODE_HEADER
+from image_skill.contract.errors import spec_for
 
 SUCCESS_SIZE = (48, 32)
 
@@ -236,3 +243,59 @@ def signup_headers(api: Any) -> dict[str, str]:
     response = api.post("/v1/agent-signups", json=body)
     assert response.status_code in (200, 201), response.text
     return {"Authorization": f"Bearer {response.json()['data']['token']}"}
+
+
+def adapter_fixtures(key: str, key_env: str, base_url_env: str) -> tuple[Any, Any, Any, Any]:
+    """The fixtures ``fake``, ``upstream_timeout``, ``api`` and ``headers`` of an adapter's
+    test module; bind them there: ``fake, upstream_timeout, api, headers = adapter_fixtures(...)``.
+
+    ``fake`` expects ``key``; ``api`` is ``adapter_app`` with ``key_env`` set to ``key`` and
+    ``base_url_env`` to the fake; ``headers`` are a fresh agent's on it. ``upstream_timeout``
+    (10 s) can be parametrized by a test.
+    """
+
+    @pytest.fixture
+    def fake() -> Iterator[FakeImagesAPI]:
+        with FakeImagesAPI(key).running() as server:
+            yield server
+
+    @pytest.fixture
+    def upstream_timeout() -> float:
+        return 10.0
+
+    @pytest.fixture
+    def api(
+        fake: FakeImagesAPI,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        upstream_timeout: float,
+    ) -> Iterator[Any]:
+        monkeypatch.setenv(key_env, key)
+        monkeypatch.setenv(base_url_env, fake.base_url)
+        with adapter_app(tmp_path, upstream_timeout) as client:
+            yield client
+
+    @pytest.fixture
+    def headers(api: Any) -> dict[str, str]:
+        return signup_headers(api)
+
+    return fake, upstream_timeout, api, headers
+
+
+def balance(api: Any, headers: dict[str, str]) -> int:
+    """The agent's credit balance."""
+    response = api.get("/v1/quota", headers=headers)
+    assert response.status_code == 200, response.text
+    value: int = response.json()["data"]["credits"]["balance"]
+    return value
+
+
+def failed(response: Any, code: str, exit_code: int) -> dict[str, Any]:
+    """The error of a failed response, checked: its code, exit header and HTTP status."""
+    envelope = response.json()
+    assert envelope["ok"] is False, envelope
+    assert envelope["error"]["code"] == code, envelope["error"]
+    assert response.headers[EXIT_CODE_HEADER] == str(exit_code)
+    assert response.status_code == spec_for(code).http_status
+    error: dict[str, Any] = envelope["error"]
+    return error

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from httpx import Response
 from PIL import Image
 
-from fakes.openai_api import FakeImagesAPI, Reply, adapter_app, error_body, signup_headers
+from fakes.openai_api import FakeImagesAPI, Reply, adapter_fixtures, balance, error_body, failed
 from image_skill.contract.envelope import EXIT_CODE_HEADER
-from image_skill.contract.errors import spec_for
 from image_skill.providers.openai_images import build_models
 
 with warnings.catch_warnings():
@@ -30,44 +27,11 @@ KEY = "sk-test-OPENAI-SECRET-never-shown"
 SHORT_TIMEOUT = 1.0  # for the slow-upstream test only
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeImagesAPI]:
-    with FakeImagesAPI(KEY).running() as server:
-        yield server
-
-
-@pytest.fixture
-def upstream_timeout() -> float:
-    return 10.0
-
-
-@pytest.fixture
-def api(
-    fake: FakeImagesAPI,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    upstream_timeout: float,
-) -> Iterator[TestClient]:
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
-    with adapter_app(tmp_path, upstream_timeout) as client:
-        yield client
-
-
-@pytest.fixture
-def headers(api: TestClient) -> dict[str, str]:
-    return signup_headers(api)
+fake, upstream_timeout, api, headers = adapter_fixtures(KEY, "OPENAI_API_KEY", "OPENAI_BASE_URL")
 
 
 def create(api: TestClient, headers: dict[str, str], **body: Any) -> Response:
     return api.post("/v1/create", json={"prompt": "a lighthouse at dusk", **body}, headers=headers)
-
-
-def balance(api: TestClient, headers: dict[str, str]) -> int:
-    response = api.get("/v1/quota", headers=headers)
-    assert response.status_code == 200, response.text
-    value: int = response.json()["data"]["credits"]["balance"]
-    return value
 
 
 def ok(response: Response) -> dict[str, Any]:
@@ -75,16 +39,6 @@ def ok(response: Response) -> dict[str, Any]:
     assert response.headers[EXIT_CODE_HEADER] == "0"
     data: dict[str, Any] = response.json()["data"]
     return data
-
-
-def failed(response: Response, code: str, exit_code: int) -> dict[str, Any]:
-    envelope = response.json()
-    assert envelope["ok"] is False, envelope
-    assert envelope["error"]["code"] == code, envelope["error"]
-    assert response.headers[EXIT_CODE_HEADER] == str(exit_code)
-    assert response.status_code == spec_for(code).http_status
-    error: dict[str, Any] = envelope["error"]
-    return error
 
 
 def assert_nothing_leaks(response: Response, fake: FakeImagesAPI) -> None:

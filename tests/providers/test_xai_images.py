@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from httpx import Response
 
-from fakes.openai_api import FakeImagesAPI, Reply, adapter_app, error_body, signup_headers
+from fakes.openai_api import FakeImagesAPI, Reply, adapter_fixtures, balance, error_body, failed
 from image_skill.contract.envelope import EXIT_CODE_HEADER
-from image_skill.contract.errors import spec_for
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -29,55 +26,12 @@ SHORT_TIMEOUT = 1.0  # for the slow-upstream test only
 HOLD = 25  # unknown_cost_hold_credits
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeImagesAPI]:
-    with FakeImagesAPI(KEY).running() as server:
-        yield server
-
-
-@pytest.fixture
-def upstream_timeout() -> float:
-    return 10.0
-
-
-@pytest.fixture
-def api(
-    fake: FakeImagesAPI,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    upstream_timeout: float,
-) -> Iterator[TestClient]:
-    monkeypatch.setenv("XAI_API_KEY", KEY)
-    monkeypatch.setenv("XAI_BASE_URL", fake.base_url)
-    with adapter_app(tmp_path, upstream_timeout) as client:
-        yield client
-
-
-@pytest.fixture
-def headers(api: TestClient) -> dict[str, str]:
-    return signup_headers(api)
+fake, upstream_timeout, api, headers = adapter_fixtures(KEY, "XAI_API_KEY", "XAI_BASE_URL")
 
 
 def create(api: TestClient, headers: dict[str, str], **body: Any) -> Response:
     payload = {"prompt": "a red fox", "model": MODEL, "accept_unknown_cost": True, **body}
     return api.post("/v1/create", json=payload, headers=headers)
-
-
-def balance(api: TestClient, headers: dict[str, str]) -> int:
-    response = api.get("/v1/quota", headers=headers)
-    assert response.status_code == 200, response.text
-    value: int = response.json()["data"]["credits"]["balance"]
-    return value
-
-
-def failed(response: Response, code: str, exit_code: int) -> dict[str, Any]:
-    envelope = response.json()
-    assert envelope["ok"] is False, envelope
-    assert envelope["error"]["code"] == code, envelope["error"]
-    assert response.headers[EXIT_CODE_HEADER] == str(exit_code)
-    assert response.status_code == spec_for(code).http_status
-    error: dict[str, Any] = envelope["error"]
-    return error
 
 
 def test_create_stores_the_image_and_sends_xai_fields(

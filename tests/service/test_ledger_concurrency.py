@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import os
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -47,10 +43,8 @@ from image_skill.service.identity.principal import Principal
 from image_skill.service.settings import Settings, to_async_url, to_sync_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from provider_concurrency import send as http_send
+import provider_concurrency as scenario
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PLUGIN = "tests.plugins.counting_provider"
 CALL_LOG_ENV = "IMAGE_SKILL_TEST_CALL_LOG"
 PRICED = "test.counting"
 FAILING = "test.failing"
@@ -74,39 +68,18 @@ class Answer:
 
     @property
     def code(self) -> str | None:
-        error = self.envelope.get("error")
-        return None if error is None else str(error["code"])
+        return scenario.code_of(self.envelope)
+
+    @classmethod
+    def of(cls, sent: tuple[int, dict[str, Any], dict[str, str]]) -> Answer:
+        """From the bench's ``(status, envelope, headers)``."""
+        status, envelope, headers = sent
+        return cls(status, headers.get(EXIT_CODE_HEADER), envelope)
 
 
-def _connection(base_url: str, timeout: float = 120) -> http.client.HTTPConnection:
-    parts = urlsplit(base_url)
-    assert parts.hostname is not None and parts.port is not None
-    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-
-
-def _send(
-    conn: http.client.HTTPConnection,
-    method: str,
-    path: str,
-    body: dict[str, Any] | None = None,
-    token: str | None = None,
-) -> Answer:
-    status, envelope, headers = http_send(conn, method, path, body, token)
-    return Answer(status, headers.get(EXIT_CODE_HEADER), envelope)
-
-
-def _call(
-    server: Server,
-    method: str,
-    path: str,
-    body: dict[str, Any] | None = None,
-    token: str | None = None,
-) -> Answer:
-    conn = _connection(server.base_url)
-    try:
-        return _send(conn, method, path, body, token)
-    finally:
-        conn.close()
+def _call(server: Server, *request: Any, **parts: Any) -> Answer:
+    """One request on a connection of its own: ``(server, method, path, body, token)``."""
+    return Answer.of(scenario.call(server.base_url, *request, **parts))
 
 
 def _ok(answer: Answer, status: int = 200) -> dict[str, Any]:
@@ -119,30 +92,17 @@ def _burst(server: Server, token: str, bodies: list[dict[str, Any]]) -> tuple[li
     """POST every body to /v1/create at once (one thread and connection each).
 
     Every thread connects first and then waits at a barrier, so the requests
-    leave together; returns the answers and the wall time from release to the
-    last answer.
+    leave together; returns the answers (each with its own latency) and the
+    wall time from release to the last answer.
     """
-    barrier = threading.Barrier(len(bodies) + 1)
 
-    def fire(body: dict[str, Any]) -> Answer:
-        conn = _connection(server.base_url)
-        try:
-            conn.connect()
-            barrier.wait(timeout=60)
-            sent = time.monotonic()
-            answer = _send(conn, "POST", "/v1/create", body, token)
-            answer.seconds = time.monotonic() - sent
-            return answer
-        finally:
-            conn.close()
+    def timed_create(conn: http.client.HTTPConnection, body: dict[str, Any]) -> Answer:
+        sent = time.monotonic()
+        answer = Answer.of(scenario.send(conn, "POST", "/v1/create", body, token))
+        answer.seconds = time.monotonic() - sent
+        return answer
 
-    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
-        futures = [pool.submit(fire, body) for body in bodies]
-        barrier.wait(timeout=60)
-        started = time.monotonic()
-        answers = [future.result(timeout=120) for future in futures]
-        elapsed = time.monotonic() - started
-    return answers, elapsed
+    return scenario.fire_each(server.base_url, bodies, timed_create)
 
 
 # --- one agent with a known budget --------------------------------------------------------
@@ -190,13 +150,8 @@ def served(
 
 def _serve(kind: str, workdir: Path, database_url: str) -> Iterator[Served]:
     call_log = workdir / "provider-calls.log"
-    paths = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
     env = {
-        "IMAGE_SKILL_ENVIRONMENT": "test",
-        "IMAGE_SKILL_TELEMETRY": "off",
-        "IMAGE_SKILL_CONFIG_PATH": str(workdir / "config.json"),
-        "IMAGE_SKILL_PLUGINS": PLUGIN,
-        "PYTHONPATH": os.pathsep.join(path for path in paths if path),
+        **scenario.plugin_env(workdir),
         CALL_LOG_ENV: str(call_log),
         "IMAGE_SKILL_FREE_PREVIEW_CREDITS": str(FREE_PREVIEW),
         # Credits, not the daily cap, must be the binding limit whatever the claim state.
