@@ -46,6 +46,7 @@ def _serve(kind: str, workdir: Path, extra: dict[str, str]) -> Iterator[Server]:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_hundreds_of_slow_creates_in_flight_and_healthz_stays_fast(
     kind: str, tmp_path: Path
