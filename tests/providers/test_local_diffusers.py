@@ -159,6 +159,19 @@ def test_unset_directory_is_listed_and_refused_with_the_variable(
         creative(run, None, "create", "--prompt", "a kite", params={}), 4, "MODEL_NOT_CONFIGURED"
     )
     assert refused["error"]["details"]["missing_env"] == [MODEL_DIR_ENV]
+    # The message itself says what to do, and points at this model's own details.
+    assert MODEL_DIR_ENV in refused["error"]["message"]
+    assert (
+        refused["error"]["recovery"]["suggested_command"]
+        == f"image-skill models show {MODEL} --json"
+    )
+    # Human mode: one line per model, ready or what is missing.
+    human = run("models")
+    assert human.exit_code == 0, human.stderr
+    lines = {line.split()[0]: line for line in human.stdout.splitlines() if line.strip()}
+    assert lines["local.sketch"].endswith("ready")
+    assert f"not configured: set {MODEL_DIR_ENV}" in lines[MODEL]
+    assert "create,edit" in lines[MODEL]
 
 
 def test_a_missing_directory_is_not_configured_and_never_named(

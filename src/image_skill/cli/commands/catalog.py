@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from argparse import Namespace
+from typing import Any
 
 from image_skill.cli.context import Context
+from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
 from image_skill.client import Result
 
@@ -29,6 +31,7 @@ def register(reg: Registrar) -> None:
     reg.command("capabilities list", run_capabilities_list, "List the capabilities.")
     cap = reg.command("capabilities show", run_capability_show, "Show one capability.")
     cap.add_argument("capability_id", metavar="CAPABILITY_ID", help="a capability id")
+    HUMAN_RENDERERS["image-skill models list"] = render_models
 
 
 def run_models_list(context: Context, _args: Namespace) -> Result:
@@ -49,3 +52,38 @@ def run_capabilities_list(context: Context, _args: Namespace) -> Result:
 def run_capability_show(context: Context, args: Namespace) -> Result:
     """One capability."""
     return context.client().capability(context.require(args.capability_id.strip(), "CAPABILITY_ID"))
+
+
+def render_models(data: Any) -> str:
+    """One line per model: id, operations, credits per image, and ready or what is missing."""
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, list):
+        return render_human(data)
+    lines = []
+    for model in models:
+        if not isinstance(model, dict):
+            continue
+        pricing = (model.get("cost") or {}).get("credit_pricing") or {}
+        price = _price(pricing.get("credits_required"), pricing.get("pricing_confidence"))
+        availability = model.get("availability") or {}
+        state = (
+            "ready"
+            if availability.get("configured", True)
+            else f"not configured: {availability.get('how_to_enable') or 'see models show'}"
+        )
+        operations = ",".join(model.get("operations") or [])
+        lines.append(f"{model.get('model_id'):<26} {operations:<12} {price:<19} {state}")
+    defaults = data.get("defaults") or {}
+    if defaults:
+        lines.append("defaults: " + ", ".join(f"{op} {model}" for op, model in defaults.items()))
+    lines.append("next: image-skill models show MODEL_ID (parameters, sizes, pricing)")
+    return "\n".join(lines)
+
+
+def _price(credits: Any, confidence: Any) -> str:
+    """Credits per image, marked when estimated or when only a hold is known."""
+    if credits is None:
+        return "price unknown"
+    if confidence == "unknown":
+        return f"unknown (holds {credits})"
+    return f"{'~' if confidence == 'estimated' else ''}{credits} credits/image"

@@ -117,14 +117,16 @@ class CreativePipeline:
             raise budget_refusal
         availability = model.availability()
         if not availability.configured:
+            how_to_enable = availability.view()["how_to_enable"]
             raise ImageSkillError(
                 "MODEL_NOT_CONFIGURED",
-                f"{model.model_id} is not configured on this service.",
+                f"{model.model_id} is not configured on this service"
+                + (f": {how_to_enable}." if how_to_enable else "."),
                 details={
                     "missing_env": list(availability.missing_env),
-                    "how_to_enable": availability.view()["how_to_enable"],
+                    "how_to_enable": how_to_enable,
                 },
-                recovery={"suggested_command": "image-skill models list --json"},
+                recovery={"suggested_command": f"image-skill models show {model.model_id} --json"},
             )
         try:
             job = await self._admit(
