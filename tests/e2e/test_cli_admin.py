@@ -7,15 +7,19 @@ after a claim, TOKEN_REVOKED after a revocation.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from creative_e2e_helpers import TRACEBACK, http_call
+from creative_e2e_helpers import TRACEBACK, file_url_path, http_call
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -314,3 +318,42 @@ def test_feedback_list_and_triage(
     refused = admin_here("feedback", "triage", ids[1], exit_code=2, code="INVALID_ARGUMENTS")
     assert refused["error"]["recovery"]["required_flag"] == "--next-state"
     admin_here("feedback", "list", "--limit", "0", exit_code=2, code="INVALID_ARGUMENTS")
+
+
+def test_jobs_repair_delivers_the_spooled_image(cli: RunCli, isolated_home: Path) -> None:
+    """Embedded mode: the store fails (its folder is a file), the paid image waits in the
+    spool; once the store works again, ``admin jobs repair`` completes the job with it."""
+    home = Path(os.environ["IMAGE_SKILL_HOME"])
+    assert cli("whoami", "--json").exit_code == 0
+    assets = home / "assets"
+    shutil.rmtree(assets, ignore_errors=True)
+    assets.write_text("not a folder")
+
+    failed = cli("create", "--prompt", "a kite over dunes", "--json")
+    assert (failed.exit_code, failed.code) == (9, "ARTIFACT_STORAGE_WRITE_FAILED")
+    [job] = cli("jobs", "list", "--json").envelope["data"]["jobs"]
+    assert job["error"]["repairable"] is True
+    [spooled] = (home / "spool" / job["job_id"]).iterdir()
+    image = spooled.read_bytes()
+
+    still = check(*_admin_run(cli, "jobs", "repair"), 0, None)["data"]
+    assert still["jobs"] == [{"job_id": job["job_id"], "outcome": "store_still_failing"}]
+
+    assets.unlink()
+    done = check(*_admin_run(cli, "jobs", "repair", job["job_id"]), 0, None)["data"]
+    assert done["repaired"] == 1
+    shown = cli("jobs", "show", job["job_id"], "--json").envelope["data"]["job"]
+    assert shown["status"] == "completed" and shown["error"] is None
+    [asset] = shown["assets"]
+    assert asset["sha256"] == hashlib.sha256(image).hexdigest()
+    assert file_url_path(asset["url"]).read_bytes() == image
+    assert not spooled.exists()
+
+    again = _admin_run(cli, "jobs", "repair", job["job_id"])
+    check(*again, 1, "CONFLICT")
+
+
+def _admin_run(cli: RunCli, *words: str) -> tuple[dict[str, Any], int]:
+    result = cli("admin", *words, "--json")
+    assert TRACEBACK not in result.stdout + result.stderr, result.stderr
+    return result.envelope, result.exit_code

@@ -42,7 +42,9 @@ from PIL import Image
 from sqlalchemy import Engine
 
 from conftest import start_server, stop_server
+from image_skill.contract.errors import ImageSkillError
 from image_skill.providers.transform_ops import GRAMMAR_SUMMARY
+from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.storage.memory import MemoryAssetStore
 
 COUNTING_CREDITS = 8  # $0.04 x markup 2.0 / $0.01
@@ -544,6 +546,38 @@ def test_storage_failure_keeps_the_output_for_repair(
             agent.create(key="k-store", model="test.counting"), "ARTIFACT_STORAGE_WRITE_FAILED", 9
         )
         assert plugin.calls() == 1
+
+        # Repair while the store still fails changes nothing; once it works, the spooled
+        # image becomes the job's output: no second provider call, no charge.
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        assert client.portal is not None
+        still = client.portal.call(repair_spooled_jobs, engine, store, home, None)
+        assert still["store_still_failing"] == 1 and still["repaired"] == 0
+        assert jobs_of(agent)[0]["status"] == "failed"
+        store.fail_writes = False
+        spooled_bytes = spooled[0].read_bytes()
+        done = client.portal.call(repair_spooled_jobs, engine, store, home, job["job_id"])
+        assert done["jobs"] == [{"job_id": job["job_id"], "outcome": "repaired"}]
+        [repaired] = jobs_of(agent)
+        assert repaired["status"] == "completed" and repaired["error"] is None
+        [asset] = repaired["assets"]
+        assert asset["sha256"] == hashlib.sha256(spooled_bytes).hexdigest()
+        assert list(store.objects.values()) == [spooled_bytes]
+        assert repaired["cost"]["credits_debited"] == 0
+        assert agent.quota()["credits"]["balance"] == 10
+        assert plugin.calls() == 1
+        assert not (home / "spool" / job["job_id"]).exists()
+        events = client.get("/v1/activity", headers=agent.headers).json()["data"]["events"]
+        completed = [e for e in events if e["type"] == "job.completed"]
+        assert {e["status"] for e in completed} == {"failed", "completed"}
+        # Nothing is left to repair; asking for this job again, or an unknown one, says so.
+        assert client.portal.call(repair_spooled_jobs, engine, store, home, None)["jobs"] == []
+        with pytest.raises(ImageSkillError) as conflict:
+            client.portal.call(repair_spooled_jobs, engine, store, home, job["job_id"])
+        assert conflict.value.code == "CONFLICT"
+        with pytest.raises(ImageSkillError) as missing:
+            client.portal.call(repair_spooled_jobs, engine, store, home, "job_unknown")
+        assert missing.value.code == "NOT_FOUND"
 
 
 # --- edit --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ only the settings differ.
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -37,6 +38,7 @@ from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.routes import router as identity_router
 from image_skill.service.identity.service import ensure_local_owner
 from image_skill.service.jobs.recovery import recover_stale_jobs
+from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.jobs.routes import router as jobs_router
 from image_skill.service.quota.routes import router as quota_router
 from image_skill.service.runtime import Runtime
@@ -46,6 +48,8 @@ from image_skill.service.storage.local import LocalAssetStore
 from image_skill.service.telemetry import install_telemetry
 from image_skill.service.telemetry.routes import router as telemetry_router
 from image_skill.service.warm_up import warm_up
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, *, store: AssetStore | None = None) -> FastAPI:
@@ -76,6 +80,15 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
                 await _ensure_owner(app)
             await recover_stale_jobs(engine)
             if not settings.embedded:
+                repaired = await repair_spooled_jobs(engine, app.state.store, settings.home)
+                if repaired["jobs"]:
+                    log.warning(
+                        "spooled jobs at start-up: %d repaired, %d store still failing, "
+                        "%d spool missing",
+                        repaired["repaired"],
+                        repaired["store_still_failing"],
+                        repaired["spool_missing"],
+                    )
                 await anyio.to_thread.run_sync(warm_up, app.state.runtime.models)
                 # Startup objects (modules, schemas, models) live as long as the
                 # process; left in the collected generations, each full

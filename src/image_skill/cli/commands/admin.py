@@ -9,7 +9,7 @@ reach the database is the operator.
 from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from image_skill.cli.context import Context
@@ -19,6 +19,8 @@ from image_skill.contract.errors import ImageSkillError, invalid_arguments
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from image_skill.service.settings import Settings
 
 
 Work = Callable[["AsyncSession"], Awaitable[dict[str, Any]]]
@@ -64,6 +66,17 @@ def register(reg: Registrar) -> None:
     triage.add_argument("--next-state", metavar="STATE", help="the new state, e.g. watch")
     triage.add_argument("--note", metavar="TEXT", help="a triage note")
 
+    reg.group("admin jobs", "Jobs.")
+    repair = reg.command(
+        "admin jobs repair",
+        run_jobs_repair,
+        "Store the spooled output of jobs that failed with ARTIFACT_STORAGE_WRITE_FAILED "
+        "and complete them (no new provider call, no charge).",
+    )
+    repair.add_argument(
+        "job_id", metavar="JOB_ID", nargs="?", help="one job (default: every repairable job)"
+    )
+
 
 def _actor(parser: ArgumentParser) -> None:
     parser.add_argument("actor_id", metavar="ACTOR_ID", nargs="?", help="an agent id (agt_...)")
@@ -78,12 +91,21 @@ def _limit(parser: ArgumentParser) -> None:
 
 def _run(context: Context, work: Work, *, write: bool) -> Result:
     """Migrate, run ``work`` in one transaction, answer its data as a local envelope."""
+    from image_skill.service.admin.database import in_session
+
+    return _run_on(context, lambda settings: in_session(settings, work, write=write))
+
+
+def _run_on(
+    context: Context, operation: Callable[[Settings], Coroutine[Any, Any, dict[str, Any]]]
+) -> Result:
+    """Migrate, run ``operation`` on the service settings, answer a local envelope."""
     import asyncio
 
     from sqlalchemy.exc import InterfaceError, OperationalError
 
     from image_skill.cli.runner import local_result
-    from image_skill.service.admin.database import in_session, prepare
+    from image_skill.service.admin.database import prepare
 
     for dest, flag in _REMOTE_FLAGS:
         if getattr(context.args, dest, None) is not None:
@@ -100,7 +122,7 @@ def _run(context: Context, work: Work, *, write: bool) -> Result:
     settings = server_settings()
     try:
         prepare(settings)
-        data = asyncio.run(in_session(settings, work, write=write))
+        data = asyncio.run(operation(settings))
     except (OperationalError, InterfaceError):
         raise ImageSkillError(
             "SERVICE_UNAVAILABLE",
@@ -203,3 +225,15 @@ def run_feedback_triage(context: Context, args: Namespace) -> Result:
         )
 
     return _run(context, work, write=True)
+
+
+def run_jobs_repair(context: Context, args: Namespace) -> Result:
+    """Repair one job, or every job with spooled output."""
+    job_id = (args.job_id or "").strip() or None
+
+    async def operation(settings: Settings) -> dict[str, Any]:
+        from image_skill.service.admin.database import repair_jobs
+
+        return await repair_jobs(settings, job_id)
+
+    return _run_on(context, operation)

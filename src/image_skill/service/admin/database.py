@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.service.db.engine import create_engine_for, session_scope
 from image_skill.service.db.migrate import upgrade_to_head
+from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.settings import Settings
+from image_skill.service.storage.local import LocalAssetStore
 
 T = TypeVar("T")
 
@@ -28,5 +30,15 @@ async def in_session(
     try:
         async with session_scope(engine, write=write) as session:
             return await work(session)
+    finally:
+        await engine.dispose()
+
+
+async def repair_jobs(settings: Settings, job_id: str | None) -> dict[str, Any]:
+    """``admin jobs repair``: the service's own store and spool, on its own engine."""
+    engine = create_engine_for(settings)
+    try:
+        store = LocalAssetStore(settings.home / "assets")
+        return await repair_spooled_jobs(engine, store, settings.home, job_id)
     finally:
         await engine.dispose()

@@ -10,7 +10,6 @@ assets are stored, and every failure after admission releases the reservation.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -24,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
-from image_skill.imaging.input_policy import sniff_mime
 from image_skill.providers.base import GeneratedImage, GenerationRequest, Model
 from image_skill.service import telemetry
 from image_skill.service.activity import creative_events
@@ -34,6 +32,7 @@ from image_skill.service.catalog.pricing import Quote, quote
 from image_skill.service.catalog.views import CAPABILITY_FOR_OPERATION
 from image_skill.service.creative import accounting, idempotency
 from image_skill.service.creative.admission import AdmissionPlace
+from image_skill.service.creative.outputs import store_output
 from image_skill.service.creative.schemas import CreateRequest, EditRequest
 from image_skill.service.credits import ledger
 from image_skill.service.db.engine import in_transaction, session_scope
@@ -46,7 +45,6 @@ from image_skill.service.storage.base import StoreError
 from image_skill.service.storage.spool import spool_outputs
 
 log = logging.getLogger("image_skill.creative")
-EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
 
 @dataclass
@@ -475,31 +473,7 @@ class CreativePipeline:
         assets = []
         try:
             for image in images:
-                mime = sniff_mime(image.data) or image.mime_type
-                extension = EXTENSIONS.get(mime, "png")
-                digest = hashlib.sha256(image.data).hexdigest()
-                asset_id = new_id("image")
-                storage_key = await self.rt.store.put(
-                    image.data, sha256=digest, extension=extension, alias=asset_id
-                )
-                assets.append(
-                    Asset(
-                        id=asset_id,
-                        organization_id=job.organization_id,
-                        actor_id=job.actor_id,
-                        job_id=job.id,
-                        kind="generated",
-                        mime_type=mime,
-                        extension=extension,
-                        width=image.width,
-                        height=image.height,
-                        content_length=len(image.data),
-                        sha256=digest,
-                        storage_key=storage_key,
-                        source_kind="generated",
-                        created_at=utc_now(),
-                    )
-                )
+                assets.append(await store_output(self.rt.store, job, image))
         except StoreError:
             spool = await anyio.to_thread.run_sync(
                 spool_outputs, self.rt.settings.home / "spool", job.id, images

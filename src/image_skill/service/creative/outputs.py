@@ -1,0 +1,42 @@
+"""A generated image into the asset store and its ``Asset`` row.
+
+Shared by the pipeline (fresh provider output) and job repair (output kept in
+the spool when the store failed), so both publish assets the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from image_skill.contract.ids import new_id, utc_now
+from image_skill.imaging.input_policy import sniff_mime
+from image_skill.providers.base import GeneratedImage
+from image_skill.service.db.models import Asset, Job
+from image_skill.service.storage.base import AssetStore
+
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+
+
+async def store_output(store: AssetStore, job: Job, image: GeneratedImage) -> Asset:
+    """Put ``image`` in ``store`` (raises ``StoreError``); the unsaved row for it."""
+    mime = sniff_mime(image.data) or image.mime_type
+    extension = EXTENSIONS.get(mime, "png")
+    digest = hashlib.sha256(image.data).hexdigest()
+    asset_id = new_id("image")
+    storage_key = await store.put(image.data, sha256=digest, extension=extension, alias=asset_id)
+    return Asset(
+        id=asset_id,
+        organization_id=job.organization_id,
+        actor_id=job.actor_id,
+        job_id=job.id,
+        kind="generated",
+        mime_type=mime,
+        extension=extension,
+        width=image.width,
+        height=image.height,
+        content_length=len(image.data),
+        sha256=digest,
+        storage_key=storage_key,
+        source_kind="generated",
+        created_at=utc_now(),
+    )
