@@ -410,10 +410,6 @@ class FalImageModel(Model):
             ]
 
 
-def _pick(parameters: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: parameters[name] for name in names if name in parameters}
-
-
 def _data_uri(data: bytes) -> str:
     with Image.open(io.BytesIO(data)) as image:
         mime = MIME_BY_PIL.get(image.format or "", "image/png")
@@ -431,20 +427,9 @@ def nano_arguments(request: GenerationRequest) -> dict[str, Any]:
     }
     if request.output_format:
         arguments["output_format"] = request.output_format
-    arguments.update(
-        _pick(
-            request.parameters,
-            (
-                "seed",
-                "num_images",
-                "resolution",
-                "safety_tolerance",
-                "limit_generations",
-                "enable_web_search",
-                "thinking_level",
-            ),
-        )
-    )
+    # Validated against the schema before any spend: only its executable fields remain,
+    # and they carry fal's own names.
+    arguments.update(request.parameters)
     return arguments
 
 
@@ -466,19 +451,9 @@ def flux_arguments(request: GenerationRequest) -> dict[str, Any]:
     }
     if request.output_format:
         arguments["output_format"] = request.output_format
-    arguments.update(
-        _pick(
-            request.parameters,
-            (
-                "seed",
-                "num_images",
-                "num_inference_steps",
-                "guidance_scale",
-                "enable_safety_checker",
-                "acceleration",
-            ),
-        )
-    )
+    # Validated against the schema before any spend: only its executable fields remain,
+    # and they carry fal's own names.
+    arguments.update(request.parameters)
     return arguments
 
 

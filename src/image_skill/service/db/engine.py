@@ -57,8 +57,12 @@ def create_health_engine_for(settings: Settings) -> AsyncEngine:
     right now, and gives up quickly when it is not.
     """
     url = settings.resolved_database_url
-    options: dict[str, Any] = {"pool_size": 1, "max_overflow": 0, "hide_parameters": True}
-    options["pool_timeout"] = HEALTH_CHECK_TIMEOUT_SECONDS
+    options: dict[str, Any] = {
+        "pool_size": 1,
+        "max_overflow": 0,
+        "pool_timeout": HEALTH_CHECK_TIMEOUT_SECONDS,
+        "hide_parameters": True,
+    }
     if not url.startswith("sqlite"):
         # Autocommit and no pre-ping: the probe is one round trip; a dropped
         # connection fails one probe and is replaced on the next.

@@ -48,8 +48,8 @@ def _read_spool(folder: Path) -> list[GeneratedImage] | None:
     )
     images = []
     for path in files:
-        data = path.read_bytes()
         try:
+            data = path.read_bytes()
             with Image.open(io.BytesIO(data)) as opened:
                 width, height = opened.size
         except (UnidentifiedImageError, OSError):
