@@ -10,6 +10,7 @@ names the field, never the value).
 from __future__ import annotations
 
 from argparse import Namespace
+from collections.abc import Iterable
 from typing import Any
 
 from image_skill.cli.context import Context
@@ -65,23 +66,18 @@ def register(reg: Registrar) -> None:
     HUMAN_RENDERERS["image-skill feedback create"] = render_create
 
 
-def _surfaces(values: list[str] | None) -> list[str]:
+def _distinct(values: Iterable[str]) -> list[str]:
+    """Trimmed, non-empty values, first occurrence kept, order preserved."""
     found: list[str] = []
-    for value in values or []:
-        for part in value.split(","):
-            part = part.strip()
-            if part and part not in found:
-                found.append(part)
-    return found
-
-
-def _evidence(values: list[str] | None) -> list[str]:
-    found: list[str] = []
-    for value in values or []:
+    for value in values:
         value = value.strip()
         if value and value not in found:
             found.append(value)
     return found
+
+
+def _surfaces(values: list[str] | None) -> list[str]:
+    return _distinct(part for value in values or [] for part in value.split(","))
 
 
 def request_fields(args: Namespace) -> dict[str, Any]:
@@ -103,7 +99,7 @@ def request_fields(args: Namespace) -> dict[str, Any]:
             details={"field": "--title"},
         )
     fields["surface"] = _surfaces(args.surface)
-    fields["evidence"] = _evidence(args.evidence)
+    fields["evidence"] = _distinct(args.evidence or [])
     if args.allow_weak_signal:
         fields["allow_weak_signal"] = True
     return fields

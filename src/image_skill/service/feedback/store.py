@@ -210,7 +210,7 @@ async def _store(
             existing = await find_by_key(session, principal.organization_id, key)
             if existing is not None:
                 return existing, True, _merge(existing, signal)
-        row = _new_row(principal, signal)
+        row, quality = _new_row(principal, signal)
         try:
             async with session.begin_nested():
                 session.add(row)
@@ -229,11 +229,11 @@ async def _store(
             links={"feedback_id": row.id},
             trace_id=trace_id,
         )
-        return row, False, _quality_of(row, signal)
+        return row, False, quality
     raise storage_unavailable()  # the key kept conflicting without a row to merge into
 
 
-def _new_row(principal: Principal, signal: Signal) -> Feedback:
+def _new_row(principal: Principal, signal: Signal) -> tuple[Feedback, Quality]:
     now = utc_now()
     quality = assess(
         command=signal.text["command"],
@@ -242,7 +242,7 @@ def _new_row(principal: Principal, signal: Signal) -> Feedback:
         actual=signal.text["actual"],
         allow_weak_signal=signal.allow_weak_signal,
     )
-    return Feedback(
+    row = Feedback(
         id=new_id("sig"),
         organization_id=principal.organization_id,
         actor_id=principal.actor_id,
@@ -259,6 +259,7 @@ def _new_row(principal: Principal, signal: Signal) -> Feedback:
         updated_at=now,
         **signal.text,
     )
+    return row, quality
 
 
 def _quality_of(row: Feedback, signal: Signal) -> Quality:
