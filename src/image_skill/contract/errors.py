@@ -47,6 +47,7 @@ ERROR_SPECS: dict[str, ErrorSpec] = {
     "IDEMPOTENCY_KEY_REUSED": ErrorSpec(400, 2),
     "UPLOAD_MIME_TYPE_UNKNOWN": ErrorSpec(400, 2),
     "PAYMENT_CREDENTIALS_REFUSED": ErrorSpec(400, 2),
+    "PAYLOAD_TOO_LARGE": ErrorSpec(413, 2),
     # exit 3: auth
     "AUTH_REQUIRED": ErrorSpec(401, 3),
     "AUTH_INVALID": ErrorSpec(401, 3),

@@ -46,7 +46,12 @@ class Settings(BaseSettings):
     unknown_cost_hold_credits: int = Field(default=25, ge=1)
 
     quote_ttl_seconds: int = Field(default=1800, ge=60)
-    fake_payments_enabled: bool = True
+    # The fake settlement rail grants credits without money. Off unless enabled;
+    # production refuses to start with it on unless the second switch is also set.
+    fake_payments_enabled: bool = False
+    allow_fake_payments_in_production: bool = False
+    # How far a Stripe-Signature timestamp may lie from now, either way.
+    webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
     stripe_secret_key: str | None = Field(
         default=None,
         validation_alias=AliasChoices("IMAGE_SKILL_STRIPE_SECRET_KEY", "STRIPE_SECRET_KEY"),
@@ -60,9 +65,52 @@ class Settings(BaseSettings):
     checkout_cancel_url: str = "https://image-skill.com/checkout/cancel?quote={QUOTE_ID}"
 
     free_preview_credits: int = Field(default=10, ge=0)
+    # Free preview credits the whole service grants per UTC day; past it, new agents
+    # start with none (signup still works).
+    free_preview_daily_ceiling: int = Field(default=5000, ge=0)
+    # Uploads an unclaimed agent may make per UTC day (they cost decode work, not credits).
+    daily_upload_cap_unclaimed: int = Field(default=20, ge=0)
     daily_job_cap_unclaimed: int = Field(default=2, ge=0)
     daily_job_cap_payment_backed: int = Field(default=50, ge=0)
     daily_job_cap_claimed: int = Field(default=500, ge=0)
+
+    # Human claims (SECURITY.md): a one-time emailed link confirms a sponsor.
+    claim_link_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    # "outbox" writes each message as a file under <home>/outbox (dev, embedded);
+    # "smtp" sends through the server below.
+    mail_backend: Literal["outbox", "smtp"] = "outbox"
+    mail_from: str = "Image Skill <no-reply@localhost>"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = Field(default=15, gt=0)
+
+    # Abuse limits (README "Abuse limits"): rates in the `limits` notation, e.g.
+    # "600/minute" or "20/hour;100/day". Counters live in process memory unless
+    # rate_limit_storage names a shared store (e.g. redis://host:6379/0).
+    rate_limits_enabled: bool = True
+    rate_limit_storage: str | None = None
+    rate_limit_per_token: str = "600/minute"
+    rate_limit_per_ip: str = "1200/minute"
+    rate_limit_signup_per_ip: str = "20/hour"
+    rate_limit_signup_per_email: str = "10/hour"
+    rate_limit_claim_per_ip: str = "20/hour"
+    rate_limit_claim_per_email: str = "5/hour"
+    # Honour X-Forwarded-For (only behind a proxy that sets it).
+    trust_forwarded_for: bool = False
+    # Request bodies: uploads may carry max_upload_bytes as base64 plus JSON
+    # framing; every other route gets max_request_bytes.
+    max_request_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2, le=200)
+    # Image decoding (hostile uploads): total pixels across all frames, the time
+    # one decode may take, and how many heavy decodes run at once per process.
+    max_decoded_pixels_total: int = Field(default=120_000_000, gt=0)
+    image_decode_timeout_seconds: float = Field(default=10, gt=0)
+    image_decode_concurrency: int = Field(default=2, ge=1)
+    # When set, /metrics needs "Authorization: Bearer <this>".
+    metrics_token: str | None = None
 
     # Telemetry (docs/telemetry.md). "off" is the no-telemetry mode: no per-call event
     # lines, no trace export; /metrics keeps its aggregate counts either way.
@@ -130,6 +178,11 @@ class Settings(BaseSettings):
                 )
             if self.embedded:
                 raise ValueError("embedded mode cannot run in production")
+            if self.fake_payments_enabled and not self.allow_fake_payments_in_production:
+                raise ValueError(
+                    "IMAGE_SKILL_FAKE_PAYMENTS_ENABLED grants credits without money; in "
+                    "production it also needs IMAGE_SKILL_ALLOW_FAKE_PAYMENTS_IN_PRODUCTION=true"
+                )
         return self
 
     @property
