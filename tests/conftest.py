@@ -26,6 +26,20 @@ _ISOLATED_VARS = (
     "IMAGE_SKILL_DATABASE_URL",
     "IMAGE_SKILL_DEBUG",
 )
+RATE_LIMIT_RULES = (
+    "rate_limit_per_token",
+    "rate_limit_per_ip",
+    "rate_limit_signup_per_ip",
+    "rate_limit_signup_per_email",
+    "rate_limit_claim_per_ip",
+    "rate_limit_claim_per_email",
+)
+# Generous rate limits for the whole suite, set at import so module-scoped servers
+# and apps get them too: the suite signs up many agents from one address. Tests of
+# the limits themselves pass their own (tests/service/test_rate_limits.py).
+GENEROUS_RATE_LIMIT = "1000000/minute"
+for _rule in RATE_LIMIT_RULES:
+    os.environ[f"IMAGE_SKILL_{_rule.upper()}"] = GENEROUS_RATE_LIMIT
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +54,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg-config"))
     monkeypatch.setenv("IMAGE_SKILL_TELEMETRY", "off")
     monkeypatch.setenv("IMAGE_SKILL_ENVIRONMENT", "test")
+    monkeypatch.delenv("IMAGE_SKILL_RATE_LIMIT_STORAGE", raising=False)
+    for rule in RATE_LIMIT_RULES:
+        monkeypatch.setenv(f"IMAGE_SKILL_{rule.upper()}", GENEROUS_RATE_LIMIT)
     return home
 
 

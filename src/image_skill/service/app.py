@@ -16,6 +16,8 @@ from fastapi import FastAPI
 
 from image_skill import __version__
 from image_skill.providers.plugins import default_models
+from image_skill.service.abuse.body_limit import BodyLimitMiddleware
+from image_skill.service.abuse.middleware import RateLimitMiddleware
 from image_skill.service.activity.routes import router as activity_router
 from image_skill.service.assets.routes import router as assets_router
 from image_skill.service.catalog.pricing import PricingPolicy
@@ -110,6 +112,10 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
     install_error_handlers(app)
     # Inside telemetry, so a request's recorded duration includes its wait for a place.
     app.add_middleware(AdmissionMiddleware)
+    # Before routing, auth and parsing: bodies are bounded while read, and a flood
+    # is refused at the door instead of queueing for an admission place.
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RateLimitMiddleware)
     install_telemetry(app, settings)
     routers = (
         health_router,

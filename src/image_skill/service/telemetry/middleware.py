@@ -22,6 +22,7 @@ from image_skill.service.catalog.views import CAPABILITIES
 from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.telemetry import record as records
 from image_skill.service.telemetry.core import Telemetry
+from image_skill.service.telemetry.metrics import method_label
 from image_skill.service.telemetry.record import RequestRecord
 from image_skill.service.telemetry.tracing import Tracing
 
@@ -83,7 +84,7 @@ class TelemetryMiddleware:
         record = RequestRecord(
             telemetry=self.telemetry,
             trace_id=trace_id,
-            method=str(scope.get("method", "GET")),
+            method=method_label(str(scope.get("method", "GET"))),
             cli_version=records.cli_version(headers.get(records.CLI_VERSION_HEADER)),
             cli_command=records.cli_command(headers.get(records.CLI_COMMAND_HEADER)),
             idempotency_key_sent=records.IDEMPOTENCY_HEADER in headers,

@@ -1,0 +1,20 @@
+"""Answering with an error envelope from a pure ASGI middleware.
+
+The abuse middlewares run before routing and outside the app's exception
+handlers, so they cannot raise ``ImageSkillError`` and have it turned into an
+envelope; they answer through the same ``error_response`` instead.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from image_skill.contract.errors import ImageSkillError
+from image_skill.service.responses import error_response
+
+
+async def send_error(scope: Scope, receive: Receive, send: Send, error: ImageSkillError) -> None:
+    """Send ``error`` as the envelope response to this request."""
+    response = error_response(Request(scope, receive), error)
+    await response(scope, receive, send)
