@@ -50,6 +50,7 @@ def test_activity_against_a_server(
     database_url: str, tmp_path: Path, run: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = plugin_env(tmp_path / "calls.log")
+    env["IMAGE_SKILL_FAKE_PAYMENTS_ENABLED"] = "true"
     with running_server(database_url, tmp_path, env) as server:
         sign_up(run, server.base_url)  # saves the config: no flags needed from here on
         monkeypatch.chdir(tmp_path)

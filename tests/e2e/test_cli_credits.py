@@ -76,6 +76,7 @@ def shared(
         database_url = _create_pg_database(admin)
     env = plugin_env(workdir / "calls.log", quote_ttl_seconds=60)
     env.update({"IMAGE_SKILL_TELEMETRY": "off", "IMAGE_SKILL_ENVIRONMENT": "test"})
+    env["IMAGE_SKILL_FAKE_PAYMENTS_ENABLED"] = "true"  # off by default; these tests use it
     with running_server(database_url, workdir, extra_env=env) as server:
         yield Shared(server, database_url)
 

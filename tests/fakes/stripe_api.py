@@ -8,7 +8,8 @@ documented wire format, so the official SDK can be pointed at it unchanged
 * ``POST /v1/checkout/sessions``: a form-encoded body in Stripe's bracket
   notation (``line_items[0][price_data][unit_amount]=500``,
   ``metadata[quote_id]=...``) in, a ``checkout.session`` object out.
-* ``GET /v1/checkout/sessions/{id}``: the stored session.
+* ``GET /v1/checkout/sessions/{id}``: the stored session (``update_session``
+  moves it on, e.g. to ``payment_status="paid"``, as a payment would).
 * ``Authorization: Bearer <secret key>`` is checked (401 otherwise), the
   ``Idempotency-Key`` header is honoured (same key and parameters -> the same
   object with ``Idempotent-Replayed: true``; same key, other parameters -> 400
@@ -320,6 +321,11 @@ class FakeStripe:
         """A copy of a stored checkout session object."""
         with self._lock:
             return copy.deepcopy(self.sessions[session_id])
+
+    def update_session(self, session_id: str, **fields: Any) -> None:
+        """Change a stored session as Stripe would (``payment_status="paid"``, ``status=...``)."""
+        with self._lock:
+            self.sessions[session_id].update(fields)
 
     # -- the API --------------------------------------------------------------------------
 

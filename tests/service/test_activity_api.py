@@ -189,6 +189,7 @@ def world(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
                 stripe_secret_key=STRIPE_KEY,
                 stripe_webhook_secret=WEBHOOK_SECRET,
                 stripe_api_base=fake.url,
+                fake_payments_enabled=True,
             ) as client,
         ):
             engine = create_engine(to_sync_url(to_async_url(module_database_url)))

@@ -154,6 +154,7 @@ def _serve(kind: str, workdir: Path, database_url: str) -> Iterator[Served]:
         **scenario.plugin_env(workdir),
         CALL_LOG_ENV: str(call_log),
         "IMAGE_SKILL_FREE_PREVIEW_CREDITS": str(FREE_PREVIEW),
+        "IMAGE_SKILL_FAKE_PAYMENTS_ENABLED": "true",
         # Credits, not the daily cap, must be the binding limit whatever the claim state.
         "IMAGE_SKILL_DAILY_JOB_CAP_UNCLAIMED": "100000",
         "IMAGE_SKILL_DAILY_JOB_CAP_PAYMENT_BACKED": "100000",

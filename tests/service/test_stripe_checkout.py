@@ -771,8 +771,9 @@ def test_buy_leaves_no_connection_to_stripe_open(shop: Shop) -> None:
 
 
 def test_buy_refuses_fake_rail_quotes_and_missing_keys_without_calling_stripe(
-    shop: Shop,
+    make_shop: MakeShop,
 ) -> None:
+    shop = make_shop(fake_payments_enabled=True)
     agent = shop.signup()
     fake_quote = shop.quote(agent, "q-fake", method="fake")
     failure = error(

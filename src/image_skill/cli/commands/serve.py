@@ -27,9 +27,13 @@ def run_serve(_context: Any, args: Namespace) -> Result:
 
     from image_skill.cli.runner import local_result
     from image_skill.service.app import create_app
+    from image_skill.service.credits.fake_switch import warn_if_fake_in_production
     from image_skill.service.settings import server_settings
 
+    # Unsafe configuration (e.g. fake payments in production without the allow
+    # switch) is refused here: one INVALID_ARGUMENTS line, exit 2, no traceback.
     settings = server_settings()
+    warn_if_fake_in_production(settings)
     sys.stderr.write(f"image-skill: serving on http://{args.host}:{args.port}\n")
     try:
         uvicorn.run(

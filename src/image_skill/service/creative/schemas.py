@@ -1,10 +1,19 @@
-"""Request bodies of the creative routes (clients of 0.1.0 send exactly these)."""
+"""Request bodies of the creative routes (clients of 0.1.0 send exactly these).
+
+Numbers and booleans are strict: lax pydantic reads a JSON ``true`` as the
+number 1 and ``"yes"`` or ``1`` as a boolean, so a budget could be set by a
+boolean and OpenAPI would not say what is really accepted. A JSON integer is
+still a valid amount where a float is expected.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+# A non-negative amount of US dollars: a JSON number (integer or not), never a boolean or string.
+Usd = Annotated[float, Field(strict=True, ge=0)]
 
 Intent = Literal["explore", "draft", "finalize"]
 
@@ -26,12 +35,12 @@ class CreativeFields(BaseModel):
     provider: str | None = Field(default=None, max_length=50)
     model: str | None = Field(default=None, max_length=100)
     intent: Intent | None = None
-    max_estimated_usd_per_image: float | None = Field(default=None, ge=0)
-    max_usd: float | None = Field(default=None, ge=0)
+    max_estimated_usd_per_image: Usd | None = None
+    max_usd: Usd | None = None
     model_parameters: dict[str, Any] | None = None
     output: OutputOptions | None = None
-    accept_unknown_cost: bool = False
-    dry_run: bool = False
+    accept_unknown_cost: StrictBool = False
+    dry_run: StrictBool = False
 
 
 class CreateRequest(CreativeFields):
@@ -56,6 +65,6 @@ class UploadRequest(BaseModel):
     filename: str | None = Field(default=None, max_length=255)
     remote_origin: str | None = Field(default=None, max_length=300)
     mime_type: str | None = Field(default=None, max_length=100)
-    content_length: int | None = Field(default=None, ge=0)
+    content_length: int | None = Field(default=None, ge=0, strict=True)
     sha256: str | None = Field(default=None, max_length=64)
     bytes_base64: str = Field(min_length=1)

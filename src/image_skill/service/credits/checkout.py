@@ -14,6 +14,7 @@ from image_skill.service.activity.recorder import record
 from image_skill.service.creative.idempotency import require_key
 from image_skill.service.credits.fulfillment import grant_for_quote
 from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_for
+from image_skill.service.credits.references import checked, checked_event_type
 from image_skill.service.credits.stripe_rail import (
     FAILING_EVENTS,
     FULFILLING_EVENTS,
@@ -156,16 +157,49 @@ async def buy_with_stripe(
     return _buy_data(quote, attempt), []
 
 
-async def handle_stripe_event(engine: AsyncEngine, event: dict[str, Any]) -> dict[str, Any]:
-    """Record a verified event once and fulfill its checkout session at most once."""
-    event_id = str(event.get("id") or "")
-    event_type = str(event.get("type") or "")
+# Local attempt states after which a "paid" event contradicts what we were told.
+DOUBTFUL = ("expired", "failed")
+
+
+def _claims_paid(event_type: str, obj: dict[str, Any]) -> bool:
+    return event_type in FULFILLING_EVENTS and obj.get("payment_status") == "paid"
+
+
+def _event_fields(event: dict[str, Any]) -> tuple[str, str, dict[str, Any], str | None]:
+    """Id, type, object and checkout session id, each checked before it nears the database."""
+    event_id = checked("event_id", event.get("id"), field="id")
+    event_type = checked_event_type(event.get("type"))
     obj = (event.get("data") or {}).get("object") or {}
-    session_id = obj.get("id") if str(obj.get("object")) == "checkout.session" else None
-    if session_id is not None and not isinstance(session_id, str):
-        raise invalid_arguments("The event's checkout session id is not a string.")
-    if not event_id:
-        raise invalid_arguments("The event has no id.")
+    session_id = None
+    if obj.get("object") == "checkout.session":
+        session_id = checked("checkout_session_id", obj.get("id"), field="data.object.id")
+    return event_id, event_type, obj, session_id
+
+
+async def _stripe_verdict(
+    engine: AsyncEngine, settings: Settings, event_id: str, session_id: str
+) -> bool | None:
+    """Stripe's word on whether the session is paid, asked only when our record disagrees."""
+    async with session_scope(engine, write=False) as session:
+        if await session.get(ProviderEvent, event_id) is not None:
+            return None
+        query = select(PaymentAttempt.status).where(
+            PaymentAttempt.checkout_session_id == session_id
+        )
+        status = (await session.execute(query)).scalar_one_or_none()
+    if status not in DOUBTFUL:
+        return None
+    return await StripeRail(settings).payment_status_of(session_id) == "paid"
+
+
+async def handle_stripe_event(
+    engine: AsyncEngine, settings: Settings, event: dict[str, Any]
+) -> dict[str, Any]:
+    """Record a verified event once and fulfill its checkout session at most once."""
+    event_id, event_type, obj, session_id = _event_fields(event)
+    verdict = None
+    if session_id and _claims_paid(event_type, obj):
+        verdict = await _stripe_verdict(engine, settings, event_id, session_id)
     try:
         async with session_scope(engine, write=True) as session:
             if await session.get(ProviderEvent, event_id) is not None:
@@ -178,14 +212,14 @@ async def handle_stripe_event(engine: AsyncEngine, event: dict[str, Any]) -> dic
                 )
                 attempt = (await session.execute(query)).scalar_one_or_none()
             if attempt is not None:
-                outcome = await _apply(session, attempt, event_type, obj, event_id)
+                outcome = await _apply(session, attempt, event_type, obj, event_id, verdict)
             elif session_id and event_type in FULFILLING_EVENTS:
                 outcome = "unknown_checkout_session"
             session.add(
                 ProviderEvent(
                     id=event_id,
                     provider="stripe",
-                    type=event_type[:100],
+                    type=event_type,
                     checkout_session_id=session_id,
                     outcome=outcome,
                     received_at=utc_now(),
@@ -198,19 +232,35 @@ async def handle_stripe_event(engine: AsyncEngine, event: dict[str, Any]) -> dic
 
 
 async def _apply(
-    session: Any, attempt: PaymentAttempt, event_type: str, obj: dict[str, Any], event_id: str
+    session: Any,
+    attempt: PaymentAttempt,
+    event_type: str,
+    obj: dict[str, Any],
+    event_id: str,
+    verdict: bool | None,
 ) -> str:
     quote = (
         await session.execute(
             select(CreditQuote).where(CreditQuote.id == attempt.quote_id).with_for_update()
         )
     ).scalar_one()
+    # Under the quote's lock: the attempt as it is now, not as it was before the lock.
+    await session.refresh(attempt)
+    previous = attempt.status
     attempt.last_provider_event_id = event_id
     attempt.updated_at = utc_now()
-    paid = event_type == "checkout.session.async_payment_succeeded" or (
-        event_type == "checkout.session.completed" and obj.get("payment_status") == "paid"
-    )
-    if paid:
+    if _claims_paid(event_type, obj):
+        if previous in DOUBTFUL:
+            if verdict is None:
+                # Expired or failed while this event was on its way: Stripe redelivers a
+                # non-2xx answer, and the redelivery asks Stripe's API first.
+                raise ImageSkillError(
+                    "CONFLICT",
+                    "The checkout session changed state while this event was handled; retry.",
+                    retryable=True,
+                )
+            if not verdict:
+                return "not_paid_per_stripe"
         _, created = await grant_for_quote(
             session,
             quote,
@@ -220,7 +270,9 @@ async def _apply(
             trace_id=None,
         )
         attempt.status = "succeeded"
-        return "granted" if created else "already_granted"
+        if not created:
+            return "already_granted"
+        return f"granted_after_{previous}" if previous in DOUBTFUL else "granted"
     if event_type == "checkout.session.completed":
         if attempt.status == "requires_action":
             attempt.status = "processing"

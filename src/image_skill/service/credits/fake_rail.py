@@ -1,8 +1,8 @@
 """The fake/test settlement rail: exercises quotes, receipts and the ledger with no money.
 
 Deliberately named fake: it moves no money, accepts no payment credential and
-says ``live_money: false``. Operators can switch it off
-(``IMAGE_SKILL_FAKE_PAYMENTS_ENABLED=false``).
+says ``live_money: false``. It settles only where ``fake_switch`` says the rail
+is on (off by default; docs/payments.md).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
 from image_skill.service.creative.idempotency import require_key
 from image_skill.service.credits import ledger
+from image_skill.service.credits.fake_switch import fake_rail_enabled, fake_rail_refusal
 from image_skill.service.credits.fulfillment import grant_for_quote
 from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_for
 from image_skill.service.db.models import Actor, Receipt
@@ -31,13 +32,9 @@ async def fake_purchase(
     trace_id: str,
 ) -> tuple[dict[str, Any], list[str]]:
     """Settle a fake quote exactly once; a retry with the same key replays the receipt."""
+    if not fake_rail_enabled(settings):
+        raise fake_rail_refusal(settings)
     key = require_key(idempotency_key, "this call changes your credit balance")
-    if not settings.fake_payments_enabled:
-        raise ImageSkillError(
-            "PAYMENT_PROVIDER_NOT_CONFIGURED",
-            "The fake settlement rail is disabled on this service.",
-            recovery={"suggested_command": "image-skill credits buy --provider stripe --json"},
-        )
     quote = await owned_quote(session, principal, quote_id, lock=True)
     receipt = await receipt_for(session, quote.id)
     if receipt is not None:

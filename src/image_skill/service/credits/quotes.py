@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.creative.idempotency import check_key, reused
+from image_skill.service.credits.fake_switch import fake_rail_enabled, fake_rail_refusal
 from image_skill.service.credits.packs import (
     CURRENCY,
     MAX_CUSTOM_CREDITS,
@@ -87,6 +88,8 @@ async def create_quote(
             f"payment_method must be one of {', '.join(PAYMENT_METHODS)}.",
             field="payment_method",
         )
+    if payment_method == "fake" and not fake_rail_enabled(settings):
+        raise fake_rail_refusal(settings)
     amount = _amount(credits, pack_id)
     if payment_method == "stripe_checkout" and amount < STRIPE_MINIMUM_CREDITS:
         raise invalid_arguments(

@@ -139,4 +139,6 @@ async def stripe_webhook(request: Request, settings: AppSettings) -> JSONRespons
     """Verify the signature on the raw body, then record and fulfill once."""
     payload = await request.body()
     event = verify_event(settings, payload, request.headers.get("stripe-signature"))
-    return envelope_response(request, await handle_stripe_event(request.app.state.engine, event))
+    return envelope_response(
+        request, await handle_stripe_event(request.app.state.engine, settings, event)
+    )

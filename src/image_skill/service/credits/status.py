@@ -1,4 +1,10 @@
-"""``credits status``: the durable state of a quote, payment attempt or receipt."""
+"""``credits status``: the durable state of a quote, payment attempt or receipt.
+
+The reference is checked for shape before any query, and a reference that
+exists but belongs to another agent answers exactly like one that does not
+exist (same code, message and details), so status cannot be used to learn
+whether someone else's purchase exists.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ImageSkillError
 from image_skill.service.credits.checkout import attempt_view
+from image_skill.service.credits.fake_switch import STRIPE_QUOTE, fake_rail_enabled
 from image_skill.service.credits.fulfillment import credit_event_view, receipt_view
-from image_skill.service.credits.quotes import owned_quote, quote_state, quote_view, receipt_for
+from image_skill.service.credits.quotes import quote_state, quote_view, receipt_for
+from image_skill.service.credits.references import checked
 from image_skill.service.db.models import CreditQuote, PaymentAttempt, ProviderEvent, Receipt
 from image_skill.service.identity.principal import Principal
 from image_skill.service.quota.service import quota_view
@@ -30,8 +38,8 @@ async def purchase_status(
             recovery={"required_flag": "--payment-attempt-id"},
         )
     ((name, value),) = given.items()
-    quote_id = await _quote_id_for(session, name, str(value))
-    quote = await owned_quote(session, principal, quote_id)
+    value = checked(name, value)
+    quote = await _owned_quote_for(session, principal, name, value)
     receipt = await receipt_for(session, quote.id)
     attempt = (
         await session.execute(select(PaymentAttempt).where(PaymentAttempt.quote_id == quote.id))
@@ -40,6 +48,7 @@ async def purchase_status(
     if attempt is not None and attempt.last_provider_event_id:
         provider_event = await session.get(ProviderEvent, attempt.last_provider_event_id)
     state = _state(quote_state(quote, receipt), attempt)
+    fake_on = fake_rail_enabled(settings)
     data: dict[str, Any] = {
         "state": state,
         "reference": {"type": name, "id": value},
@@ -57,18 +66,20 @@ async def purchase_status(
             else None
         ),
         "limits": await quota_view(session, settings, principal),
-        "next": _next(state, attempt, quote),
+        "next": _next(state, attempt, quote, fake_on=fake_on),
     }
     return data
 
 
-async def _quote_id_for(session: AsyncSession, name: str, value: str) -> str:
-    if name == "quote_id":
-        return value
+async def _owned_quote_for(
+    session: AsyncSession, principal: Principal, name: str, value: str
+) -> CreditQuote:
+    """The caller's quote behind the reference; one NOT_FOUND for missing and foreign alike."""
+    quote_id: str | None = value
     if name == "receipt_id":
         receipt = await session.get(Receipt, value)
-        found = receipt.quote_id if receipt else None
-    else:
+        quote_id = receipt.quote_id if receipt else None
+    elif name != "quote_id":
         column = (
             PaymentAttempt.id
             if name == "payment_attempt_id"
@@ -77,10 +88,16 @@ async def _quote_id_for(session: AsyncSession, name: str, value: str) -> str:
         attempt = (
             await session.execute(select(PaymentAttempt).where(column == value))
         ).scalar_one_or_none()
-        found = attempt.quote_id if attempt else None
-    if found is None:
-        raise ImageSkillError("NOT_FOUND", f"No purchase matches that {name}.")
-    return found
+        quote_id = attempt.quote_id if attempt else None
+    quote = await session.get(CreditQuote, quote_id) if quote_id else None
+    if quote is None or quote.actor_id != principal.actor_id:
+        raise ImageSkillError(
+            "NOT_FOUND",
+            f"No purchase of this agent matches that {name}.",
+            details={"field": name},
+            recovery={"suggested_command": "image-skill credits quote --pack starter-500 --json"},
+        )
+    return quote
 
 
 def _state(quote_state_value: str, attempt: PaymentAttempt | None) -> str:
@@ -93,7 +110,9 @@ def _state(quote_state_value: str, attempt: PaymentAttempt | None) -> str:
     return "expired" if quote_state_value == "expired" else "quoted"
 
 
-def _next(state: str, attempt: PaymentAttempt | None, quote: CreditQuote) -> dict[str, Any] | None:
+def _next(
+    state: str, attempt: PaymentAttempt | None, quote: CreditQuote, *, fake_on: bool
+) -> dict[str, Any] | None:
     if state == "action_required":
         return {
             "retry_after_seconds": 10,
@@ -102,6 +121,9 @@ def _next(state: str, attempt: PaymentAttempt | None, quote: CreditQuote) -> dic
         }
     if state == "processing":
         return {"retry_after_seconds": 30, "human_action": None}
+    if state == "quoted" and quote.payment_method == "fake" and not fake_on:
+        # The fake rail was switched off after this quote was made: only Stripe can pay now.
+        return {"suggested_command": STRIPE_QUOTE}
     if state == "quoted":
         # The command that pays this quote on its own rail (the other one refuses it).
         pay = (

@@ -1,15 +1,20 @@
 """Stripe Checkout through the official SDK, and verified webhook fulfillment.
 
 Creating a Checkout Session never grants credits. Credits arrive only from a
-webhook whose signature verifies against the raw body (300 s tolerance), for
-``checkout.session.completed`` with ``payment_status == "paid"`` or
-``checkout.session.async_payment_succeeded``. Events are stored once by id and
-the grant is once per quote, so replays and any arrival order grant once.
+webhook whose signature verifies against the raw body, dated no further than
+``webhook_tolerance_seconds`` from now in either direction (Stripe's SDK only
+bounds the past), for ``checkout.session.completed`` or
+``checkout.session.async_payment_succeeded`` whose session says
+``payment_status == "paid"``. When our own record contradicts that (the
+session was already reported expired or failed), Stripe's API is asked
+(``payment_status_of``). Events are stored once by id and the grant is once
+per quote, so replays and any arrival order grant once (docs/payments.md).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import stripe
@@ -19,7 +24,6 @@ from image_skill.service.credits.packs import PACKS
 from image_skill.service.db.models import CreditQuote
 from image_skill.service.settings import Settings
 
-WEBHOOK_TOLERANCE_SECONDS = 300
 FULFILLING_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 FAILING_EVENTS = {
     "checkout.session.async_payment_failed": "failed",
@@ -40,6 +44,7 @@ class StripeRail:
     """A thin adapter: our quote in, a Checkout Session out; vendor errors mapped here."""
 
     def __init__(self, settings: Settings) -> None:
+        """Refuses (PAYMENT_PROVIDER_NOT_CONFIGURED) without a secret key."""
         if not settings.stripe_secret_key:
             raise not_configured("IMAGE_SKILL_STRIPE_SECRET_KEY")
         self.settings = settings
@@ -105,6 +110,32 @@ class StripeRail:
             raise ImageSkillError("PROVIDER_FAILED", "Stripe returned no checkout URL.")
         return str(session.id), str(session.url)
 
+    async def payment_status_of(self, session_id: str) -> str | None:
+        """Stripe's ``payment_status`` of a session (None if Stripe does not know it)."""
+        try:
+            session = await self.client.v1.checkout.sessions.retrieve_async(session_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise _unavailable() from exc
+        except stripe.AuthenticationError as exc:
+            raise not_configured("a valid Stripe secret key") from exc
+        except stripe.StripeError as exc:
+            raise _unavailable() from exc
+        finally:
+            await self.http.close_async()
+        status = session.get("payment_status")
+        return status if isinstance(status, str) else None
+
+
+def _unavailable() -> ImageSkillError:
+    return ImageSkillError(
+        "PROVIDER_UNAVAILABLE",
+        "Stripe could not confirm the session's payment; retry shortly.",
+        retryable=True,
+        recovery={"retry_after_seconds": 10},
+    )
+
 
 def verify_event(settings: Settings, payload: bytes, signature: str | None) -> dict[str, Any]:
     """The event if its signature verifies on the raw body; INVALID_ARGUMENTS otherwise."""
@@ -115,8 +146,12 @@ def verify_event(settings: Settings, payload: bytes, signature: str | None) -> d
     try:
         text = payload.decode("utf-8")
         stripe.WebhookSignature.verify_header(
-            text, signature, settings.stripe_webhook_secret, WEBHOOK_TOLERANCE_SECONDS
+            text, signature, settings.stripe_webhook_secret, settings.webhook_tolerance_seconds
         )
+        if _signed_at(signature) > time.time() + settings.webhook_tolerance_seconds:
+            raise ImageSkillError(
+                "INVALID_ARGUMENTS", "The webhook signature is dated in the future."
+            )
         event = json.loads(text)
     except stripe.SignatureVerificationError:
         raise ImageSkillError(
@@ -129,3 +164,9 @@ def verify_event(settings: Settings, payload: bytes, signature: str | None) -> d
         # Signed, but not an event object (the handler reads data.object as a dict).
         raise ImageSkillError("INVALID_ARGUMENTS", "The webhook body is not an event.")
     return event
+
+
+def _signed_at(header: str) -> int:
+    """The header's timestamp, read as the SDK reads it (the first ``t=``)."""
+    items = [item.split("=", 2) for item in header.split(",")]
+    return int(next(item[1] for item in items if item[0] == "t"))
