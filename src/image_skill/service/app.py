@@ -22,6 +22,8 @@ from image_skill.service.activity.routes import router as activity_router
 from image_skill.service.assets.routes import router as assets_router
 from image_skill.service.catalog.pricing import PricingPolicy
 from image_skill.service.catalog.routes import router as catalog_router
+from image_skill.service.claims.pages import router as claim_pages_router
+from image_skill.service.claims.routes import router as claims_router
 from image_skill.service.cli_bridge.routes import router as cli_bridge_router
 from image_skill.service.creative.admission import AdmissionMiddleware
 from image_skill.service.creative.policy import PromptPolicy
@@ -42,6 +44,7 @@ from image_skill.service.identity.service import ensure_local_owner
 from image_skill.service.jobs.recovery import recover_stale_jobs
 from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.jobs.routes import router as jobs_router
+from image_skill.service.mail import warn_about_mail_settings
 from image_skill.service.quota.routes import router as quota_router
 from image_skill.service.runtime import Runtime
 from image_skill.service.settings import Settings
@@ -109,6 +112,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         lifespan=lifespan,
     )
     app.state.settings = settings
+    warn_about_mail_settings(settings)
     install_error_handlers(app)
     # Inside telemetry, so a request's recorded duration includes its wait for a place.
     app.add_middleware(AdmissionMiddleware)
@@ -120,6 +124,8 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
     routers = (
         health_router,
         identity_router,
+        claims_router,
+        claim_pages_router,
         quota_router,
         catalog_router,
         creative_router,

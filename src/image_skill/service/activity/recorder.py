@@ -1,6 +1,6 @@
 """Writes activity events, always inside the caller's transaction.
 
-Only the registry's seven types exist; an unknown type is a programming error
+Only the registry's types exist; an unknown type is a programming error
 and fails loudly instead of leaking an unregistered event to clients.
 Summaries are fixed phrases: never prompts, provider names or storage keys.
 
@@ -28,6 +28,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "feedback.created": ("feedback", "feedback"),
     "payment.checkout_session.created": ("payment", "payment"),
     "credits.payment_backed_granted": ("credit", "credits"),
+    "agent.claimed": ("agent", "claim"),
 }
 # The registry's operation column: creative events name their job's operation,
 # every other type has exactly one.
@@ -45,6 +46,7 @@ LINK_KEYS = (
     "checkout_session_id",
     "receipt_id",
     "credit_event_id",
+    "claim_id",
 )
 
 

@@ -48,13 +48,15 @@ class Organization(Base):
 
 
 class Actor(Base):
-    """A human sponsor, an agent, a session or a system actor."""
+    """A human sponsor, an agent, a session or a system actor.
+
+    An agent's ``sponsor_email`` is only what it asked to be claimed by; it proves
+    nothing. ``sponsor_id`` names the human who confirmed a claim, and a human's
+    ``verified_at`` is set by the first claim link they confirmed.
+    """
 
     __tablename__ = "actors"
-    __table_args__ = (
-        UniqueConstraint("sponsor_id", "name", name="uq_actors_sponsor_name"),
-        Index("ix_actors_organization_id", "organization_id"),
-    )
+    __table_args__ = (Index("ix_actors_organization_id", "organization_id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
@@ -63,10 +65,34 @@ class Actor(Base):
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     runtime: Mapped[str | None] = mapped_column(String(100))
     sponsor_id: Mapped[str | None] = mapped_column(ForeignKey("actors.id"))
+    sponsor_email: Mapped[str | None] = mapped_column(String(320))
+    verified_at: Mapped[datetime | None] = mapped_column(Timestamp)
     claim_state: Mapped[str] = mapped_column(String(32))
     is_local_owner: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Claim(Base):
+    """An agent's request to be claimed by its sponsor, confirmed by a one-time emailed link.
+
+    Only a keyed hash of the link's token is stored. ``state`` is pending,
+    confirmed or superseded; a pending claim past ``expires_at`` reads as expired.
+    """
+
+    __tablename__ = "claims"
+    __table_args__ = (Index("ix_claims_agent_created", "agent_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("actors.id"))
+    sponsor_email: Mapped[str] = mapped_column(String(320))
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    human_id: Mapped[str | None] = mapped_column(ForeignKey("actors.id"))
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+    confirmed_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class ApiToken(Base):
@@ -91,6 +117,8 @@ class CreditLedgerEntry(Base):
     __tablename__ = "credit_ledger_entries"
     __table_args__ = (
         Index("ix_credit_ledger_entries_account", "actor_id", "created_at"),
+        # The free-preview daily ceiling sums one reason's rows of one day.
+        Index("ix_credit_ledger_entries_reason_created", "reason", "created_at"),
         UniqueConstraint("idempotency_scope", name="uq_credit_ledger_entries_scope"),
     )
 

@@ -5,39 +5,48 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.service.db.models import Actor, ApiToken, Organization
+from image_skill.service.db.models import Actor, ApiToken, CreditLedgerEntry, Organization
 
 
-async def lock_human_email(session: AsyncSession, email: str) -> None:
-    """Serialize signups for one email until the transaction ends.
+async def lock(session: AsyncSession, name: str) -> None:
+    """Serialize the transactions that take the lock ``name`` until each ends.
 
-    Two first signups would both insert the human (a unique violation), and two
-    rotations would each keep their new token alive. SQLite writers already run
-    one at a time (BEGIN IMMEDIATE); PostgreSQL gets a transaction advisory lock.
+    Two confirmations for one new human would both insert it (a unique
+    violation); two rotations with one token would each keep a new token alive;
+    two signups at the free-preview ceiling would both grant. SQLite writers
+    already run one at a time (BEGIN IMMEDIATE); PostgreSQL gets a transaction
+    advisory lock.
     """
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         return
-    digest = hashlib.sha256(b"image-skill:signup:" + email.encode()).digest()
+    digest = hashlib.sha256(b"image-skill:" + name.encode()).digest()
     key = int.from_bytes(digest[:8], "big", signed=True)
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 async def human_by_email(session: AsyncSession, email: str) -> Actor | None:
-    """The human sponsor registered with ``email``."""
+    """The human registered with ``email``."""
     query = select(Actor).where(Actor.actor_type == "human", Actor.email == email)
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def agent_by_sponsor_and_name(
-    session: AsyncSession, sponsor_id: str, name: str
-) -> Actor | None:
-    """The agent ``name`` sponsored by ``sponsor_id``."""
-    query = select(Actor).where(Actor.sponsor_id == sponsor_id, Actor.name == name)
-    return (await session.execute(query)).scalar_one_or_none()
+async def token_is_live(session: AsyncSession, token_id: str) -> bool:
+    """True if the token exists and is not revoked, read fresh from the database."""
+    query = select(ApiToken.revoked_at).where(ApiToken.id == token_id)
+    row = (await session.execute(query)).first()
+    return row is not None and row[0] is None
+
+
+async def credits_granted_since(session: AsyncSession, reason: str, since: datetime) -> int:
+    """Credits granted service-wide for ``reason`` since ``since``."""
+    query = select(func.coalesce(func.sum(CreditLedgerEntry.amount), 0)).where(
+        CreditLedgerEntry.reason == reason, CreditLedgerEntry.created_at >= since
+    )
+    return int((await session.execute(query)).scalar_one())
 
 
 async def local_owner(session: AsyncSession) -> Actor | None:

@@ -6,11 +6,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.contract.errors import ImageSkillError
+from image_skill.service.abuse.limiter import client_ip, enforce
+from image_skill.service.claims.service import whoami_claim
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session, bearer_token
 from image_skill.service.identity import repository
 from image_skill.service.identity.principal import Principal
 from image_skill.service.identity.schemas import SignupRequest
-from image_skill.service.identity.service import authenticate, signup_agent
+from image_skill.service.identity.service import (
+    FreePreviewPolicy,
+    authenticate,
+    normalize_email,
+    signup_agent,
+)
 from image_skill.service.identity.views import (
     actor_view,
     grants_view,
@@ -29,14 +36,23 @@ router = APIRouter()
 async def signup(
     body: SignupRequest, request: Request, session: Session, settings: AppSettings
 ) -> JSONResponse:
-    """Create a restricted agent (or rotate its token) and return the token once."""
+    """Create a new restricted agent in an organization of its own and return its token once.
+
+    With the agent's current token and the same agent name, rotate that token instead.
+    """
+    email = normalize_email(body.human_email)
+    await enforce(request, "rate_limit_signup_per_ip", client_ip(request))
+    await enforce(request, "rate_limit_signup_per_email", email)
     presented = await _presented_principal(request, session, settings.token_pepper)
     result = await signup_agent(
         session,
-        human_email=body.human_email,
+        human_email=email,
         agent_name=body.agent_name,
         runtime=body.runtime,
-        free_preview_credits=settings.free_preview_credits,
+        free_preview=FreePreviewPolicy(
+            credits=settings.free_preview_credits,
+            daily_ceiling=settings.free_preview_daily_ceiling,
+        ),
         presented=presented,
         pepper=settings.token_pepper,
     )
@@ -56,7 +72,12 @@ async def signup(
         "actor": principal.envelope_actor(),
         "agent": actor_view(result.agent),
         "organization": organization_view(result.organization),
-        "human": {"human_id": result.human.id, "email": mask_email(result.human.email)},
+        # The sponsor the agent may ask to be claimed by; nobody is verified by signup.
+        "human": {
+            "human_id": result.agent.sponsor_id,
+            "email": mask_email(result.agent.sponsor_email),
+            "verified": result.agent.claim_state == "claimed",
+        },
         "claim_state": result.agent.claim_state,
         "grants": grants_view(principal),
         "storage": storage_view(settings),
@@ -68,13 +89,19 @@ async def signup(
             "image-skill whoami --json",
             "image-skill usage quota --json",
             "image-skill models list --json",
+            "image-skill claim request --json",
         ],
     }
     warnings = []
+    if result.free_preview_exhausted:
+        warnings.append(
+            "Today's free preview credits are used up service-wide; this agent starts with "
+            "0 credits (claim it or buy credits)."
+        )
     if result.rotated:
         warnings.append("Earlier tokens of this agent were revoked; use the new one.")
     if not body.return_token:
-        warnings.append("The token was not returned; sign up again to rotate and receive one.")
+        warnings.append("The token was not returned; sign up again (a new agent) to receive one.")
     return envelope_response(
         request,
         data,
@@ -106,5 +133,6 @@ async def whoami(request: Request, principal: CurrentPrincipal, session: Session
         "token": token_view(token, principal),
         "grants": grants_view(principal),
         "local_owner": principal.is_local_owner,
+        "claim": await whoami_claim(session, principal),
     }
     return envelope_response(request, data)

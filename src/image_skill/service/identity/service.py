@@ -1,10 +1,15 @@
 """Signup, token rotation, authentication and the local owner.
 
-Signup for an (email, agent name) pair that already exists rotates the token:
-every earlier token of that agent is revoked in the same transaction as the new
-one is issued, so there is never a moment with two valid tokens. Agents past
-``unclaimed`` hold paid credits or a sponsor's trust, so rotating theirs needs
-the current token as proof.
+An unverified email proves nothing, so signup never looks anything up by it:
+every signup without proof creates a new agent in a new organization of its
+own and records the email only as the sponsor the agent may ask to be claimed
+by (see ``service/claims``). Neither the status, the body nor the work done
+depends on whether the email or the agent name was seen before.
+
+Rotation needs proof: the agent's current token, sent as ``Authorization:
+Bearer`` with a signup for the same agent name. Every earlier token is revoked
+in the same transaction as the new one is issued, so there is never a moment
+with two valid tokens.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from image_skill.contract import tokens
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
 from image_skill.contract.ids import new_id, utc_now
-from image_skill.service.credits.ledger import grant_once
+from image_skill.service.claims.repository import supersede_pending
 from image_skill.service.db.models import Actor, ApiToken, Organization
 from image_skill.service.identity import repository
+from image_skill.service.identity.free_preview import grant_free_preview
 from image_skill.service.identity.grants import TOKEN_CLASS_LOCAL_OWNER, TOKEN_CLASS_RESTRICTED
 from image_skill.service.identity.principal import Principal
 
@@ -33,12 +39,20 @@ class SignupResult:
     """What signup produced; ``token`` is the only copy of the raw secret."""
 
     agent: Actor
-    human: Actor
     organization: Organization
     token: str
     token_row: ApiToken
     rotated: bool
     free_preview_credits: int
+    free_preview_exhausted: bool
+
+
+@dataclass(frozen=True)
+class FreePreviewPolicy:
+    """Credits each new agent gets, and the most the service grants per UTC day."""
+
+    credits: int
+    daily_ceiling: int
 
 
 def normalize_email(value: str) -> str:
@@ -66,97 +80,85 @@ async def signup_agent(
     human_email: str,
     agent_name: str,
     runtime: str | None,
-    free_preview_credits: int,
+    free_preview: FreePreviewPolicy,
     presented: Principal | None,
     pepper: str,
 ) -> SignupResult:
-    """Create (or rotate the token of) the agent ``agent_name`` sponsored by ``human_email``."""
+    """Rotate the presenting agent's token (same name, valid token), else create a new agent."""
     email = normalize_email(human_email)
     name = normalize_name(agent_name, "agent_name")
     runtime_name = normalize_name(runtime, "runtime") if runtime else None
+
+    rotated = await _rotate(session, presented, name, email, runtime_name, pepper=pepper)
+    if rotated is not None:
+        return rotated
+
     now = utc_now()
-
-    await repository.lock_human_email(session, email)
-    human = await repository.human_by_email(session, email)
-    if human is None:
-        org = Organization(id=new_id("org"), name=f"{name} workspace", created_at=now)
-        session.add(org)
-        await session.flush()
-        human = Actor(
-            id=new_id("hum"),
-            organization_id=org.id,
-            actor_type="human",
-            name=email.split("@", 1)[0][:100],
-            email=email,
-            claim_state="unclaimed",
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(human)
-        await session.flush()
-    else:
-        org = await repository.organization(session, human.organization_id)  # type: ignore[assignment]
-
-    agent = await repository.agent_by_sponsor_and_name(session, human.id, name)
-    rotated = agent is not None
-    granted = 0
-    if agent is None:
-        agent = Actor(
-            id=new_id("agt"),
-            organization_id=human.organization_id,
-            actor_type="agent",
-            name=name,
-            runtime=runtime_name,
-            sponsor_id=human.id,
-            claim_state="unclaimed",
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(agent)
-        await session.flush()
-        if free_preview_credits > 0:
-            await grant_once(
-                session,
-                organization_id=agent.organization_id,
-                actor_id=agent.id,
-                amount=free_preview_credits,
-                reason="free_preview",
-                scope=f"free_preview:{agent.id}",
-            )
-            granted = free_preview_credits
-    else:
-        _check_rotation_allowed(agent, presented)
-        await repository.revoke_tokens(session, agent.id, reason="rotated", at=now)
-        if runtime_name:
-            agent.runtime = runtime_name
-        agent.updated_at = now
-
+    org = Organization(id=new_id("org"), name=f"{name} workspace", created_at=now)
+    session.add(org)
+    await session.flush()
+    agent = Actor(
+        id=new_id("agt"),
+        organization_id=org.id,
+        actor_type="agent",
+        name=name,
+        runtime=runtime_name,
+        sponsor_email=email,
+        claim_state="unclaimed",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(agent)
+    await session.flush()
+    granted = await grant_free_preview(
+        session,
+        organization_id=org.id,
+        actor_id=agent.id,
+        credits=free_preview.credits,
+        daily_ceiling=free_preview.daily_ceiling,
+        now=now,
+    )
     raw, row = _issue_token(agent.id, TOKEN_CLASS_RESTRICTED, pepper=pepper)
     session.add(row)
     await session.flush()
+    exhausted = free_preview.credits > 0 and granted == 0
+    return SignupResult(agent, org, raw, row, False, granted, exhausted)
+
+
+async def _rotate(
+    session: AsyncSession,
+    presented: Principal | None,
+    name: str,
+    email: str,
+    runtime: str | None,
+    *,
+    pepper: str,
+) -> SignupResult | None:
+    """A new token for the presenting agent when it names itself; None means "create"."""
+    if presented is None or presented.actor_type != "agent" or presented.token_id is None:
+        return None
+    agent = await session.get(Actor, presented.actor_id)
+    if agent is None or agent.name != name or agent.claim_state == "revoked":
+        return None
+    # Two rotations with one token must not both leave a live token behind.
+    await repository.lock(session, f"rotate:{agent.id}")
+    if not await repository.token_is_live(session, presented.token_id):
+        return None
+    now = utc_now()
+    await repository.revoke_tokens(session, agent.id, reason="rotated", at=now)
+    if runtime:
+        agent.runtime = runtime
+    if agent.claim_state != "claimed" and agent.sponsor_email != email:
+        # The token holder corrects its sponsor; links sent to the old address stop working.
+        agent.sponsor_email = email
+        await supersede_pending(session, agent.id, at=now)
+    agent.updated_at = now
+    raw, row = _issue_token(agent.id, TOKEN_CLASS_RESTRICTED, pepper=pepper)
+    session.add(row)
+    await session.flush()
+    org = await repository.organization(session, agent.organization_id)
     assert org is not None
-    return SignupResult(agent, human, org, raw, row, rotated, granted)
-
-
-def _check_rotation_allowed(agent: Actor, presented: Principal | None) -> None:
-    if agent.claim_state == "revoked":
-        raise ImageSkillError(
-            "TOKEN_REVOKED",
-            "This agent has been revoked; signup cannot issue it a new token.",
-            recovery={"suggested_command": "image-skill feedback create --json"},
-        )
-    if agent.claim_state == "unclaimed":
-        return
-    if presented is None or presented.actor_id != agent.id:
-        raise ImageSkillError(
-            "CLAIM_REQUIRED",
-            "This agent holds payment-backed or claimed access; rotating its token "
-            "requires its current token.",
-            recovery={
-                "suggested_command": "image-skill signup --agent --token-stdin "
-                "--human-email EMAIL --agent-name NAME --json"
-            },
-        )
+    return SignupResult(agent, org, raw, row, True, 0, False)
 
 
 def _issue_token(actor_id: str, token_class: str, *, pepper: str) -> tuple[str, ApiToken]:

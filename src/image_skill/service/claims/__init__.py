@@ -1,0 +1,1 @@
+"""Human claims: an agent's sponsor confirms it through a one-time emailed link."""
