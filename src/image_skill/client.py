@@ -6,13 +6,10 @@ so ``Client().whoami()`` works on a fresh machine with no server.
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
-import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from image_skill import __version__
 from image_skill.contract.envelope import EXIT_CODE_HEADER, failure
@@ -177,6 +174,16 @@ class Client:
     def quota(self) -> Result:
         """``GET /v1/quota``."""
         return self.request("GET", "/v1/quota")
+
+    def request_claim(self) -> Result:
+        """``POST /v1/claims``: email the agent's sponsor a one-time claim link."""
+        return self.request("POST", "/v1/claims", body={})
+
+    def claim_status(self, claim_id: str | None = None) -> Result:
+        """``GET /v1/claims/{id}``, or ``GET /v1/claims`` (newest first) without an id."""
+        if claim_id is None:
+            return self.request("GET", "/v1/claims")
+        return self.request("GET", f"/v1/claims/{path_segment(claim_id)}")
 
     # -- catalog (public, no token) --------------------------------------------
 
@@ -395,13 +402,18 @@ class Client:
         ``file://`` (the embedded store) is read locally and is allowed only in
         embedded mode unless ``allow_file`` says otherwise; a path such as
         ``/a/<id>.png`` is taken relative to the API base URL. Raises
-        ``ImageSkillError`` (``ASSET_DOWNLOAD_FAILED``) when nothing came back.
+        ``ImageSkillError`` (``ASSET_DOWNLOAD_FAILED``) when nothing came back and
+        ``TIMEOUT`` when the whole download outlasts the client's timeout (or
+        ``IMAGE_SKILL_DOWNLOAD_TIMEOUT_SECONDS``), even if bytes keep trickling in.
         """
         if allow_file is None:
             allow_file = self.embedded
         if url.startswith("/") and not url.startswith("//") and self.base_url:
             url = self.base_url.rstrip("/") + url  # a service-relative media path
-        return fetch_url(url, timeout=self.timeout, max_bytes=max_bytes, allow_file=allow_file)
+        from image_skill.transport.download import deadline_seconds
+
+        timeout = deadline_seconds(self.timeout)
+        return fetch_url(url, timeout=timeout, max_bytes=max_bytes, allow_file=allow_file)
 
 
 def _creative_body(**fields: Any) -> dict[str, Any]:
@@ -413,54 +425,6 @@ def _idempotency(key: str | None) -> dict[str, str] | None:
     return {"Idempotency-Key": key} if key else None
 
 
-def _web_only_opener() -> Any:
-    """A urllib opener that follows redirects only to http/https (stdlib, loaded lazily)."""
-    import urllib.request
-
-    class WebOnlyRedirects(urllib.request.HTTPRedirectHandler):
-        max_redirections = 5
-
-        def redirect_request(
-            self,
-            req: urllib.request.Request,
-            fp: Any,
-            code: int,
-            msg: str,
-            headers: Any,
-            newurl: str,
-        ) -> urllib.request.Request | None:
-            if urlsplit(newurl).scheme.lower() not in ("http", "https"):
-                raise ImageSkillError(
-                    "ASSET_DOWNLOAD_FAILED",
-                    "The URL redirected to a location that is not http or https.",
-                    retryable=False,
-                )
-            return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-    return urllib.request.build_opener(WebOnlyRedirects())
-
-
-def _download_failed(message: str, *, retryable: bool = True) -> ImageSkillError:
-    return ImageSkillError("ASSET_DOWNLOAD_FAILED", message, retryable=retryable)
-
-
-def _read_capped(stream: Any, max_bytes: int | None, deadline: float) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    while True:
-        chunk = stream.read(64 * 1024)
-        if not chunk:
-            return b"".join(chunks)
-        total += len(chunk)
-        if max_bytes is not None and total > max_bytes:
-            raise _download_failed(
-                f"The content is larger than the limit of {max_bytes} bytes.", retryable=False
-            )
-        if time.monotonic() > deadline:
-            raise _download_failed("The download did not finish in time.")
-        chunks.append(chunk)
-
-
 def fetch_url(
     url: str,
     *,
@@ -468,79 +432,14 @@ def fetch_url(
     max_bytes: int | None = None,
     allow_file: bool = False,
 ) -> tuple[int, dict[str, str], bytes]:
-    """GET ``url`` with no credentials: ``(status, lower-cased headers, body)``.
+    """GET ``url`` with no credentials under an overall deadline and a size cap.
 
-    HTTP error statuses are returned, not raised; a request that got no answer
-    (or broke a limit) raises ``ASSET_DOWNLOAD_FAILED``. Messages never contain
-    the URL. ``file://`` URLs are read from disk only when ``allow_file``.
+    See :func:`image_skill.transport.download.fetch_url` (imported on first use,
+    so commands that download nothing never load ``urllib.request``).
     """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "file":
-        if not allow_file:
-            raise _download_failed(
-                "file:// asset URLs are only readable in embedded mode.", retryable=False
-            )
-        return _read_file_url(parts.netloc, parts.path, max_bytes)
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise _download_failed("The URL is not an http(s) URL.", retryable=False)
-    import urllib.error
-    import urllib.request
+    from image_skill.transport.download import fetch_url as fetch
 
-    opener = _web_only_opener()
-    request = urllib.request.Request(
-        url, method="GET", headers={"user-agent": USER_AGENT, "accept": "*/*"}
-    )
-    deadline = time.monotonic() + timeout
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            headers = {k.lower(): v for k, v in response.getheaders()}
-            declared = headers.get("content-length", "")
-            if max_bytes is not None and declared.isdigit() and int(declared) > max_bytes:
-                raise _download_failed(
-                    f"The content is larger than the limit of {max_bytes} bytes.",
-                    retryable=False,
-                )
-            body = _read_capped(response, max_bytes, deadline)
-            return int(response.status), headers, body
-    except urllib.error.HTTPError as exc:
-        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
-        return int(exc.code), headers, b""
-    except ImageSkillError:
-        raise
-    except TimeoutError as exc:
-        raise _download_failed("The download did not finish in time.") from exc
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise _download_failed("The URL could not be fetched.") from exc
-
-
-def _read_file_url(
-    netloc: str, path: str, max_bytes: int | None
-) -> tuple[int, dict[str, str], bytes]:
-    if netloc not in ("", "localhost"):
-        raise _download_failed("Remote file:// URLs are not supported.", retryable=False)
-    from urllib.request import url2pathname
-
-    local = url2pathname(path)
-    try:
-        size = os.path.getsize(local)
-        if max_bytes is not None and size > max_bytes:
-            raise _download_failed(
-                f"The content is larger than the limit of {max_bytes} bytes.", retryable=False
-            )
-        with open(local, "rb") as handle:
-            body = handle.read()
-    except FileNotFoundError:
-        return 404, {}, b""
-    except OSError as exc:
-        raise _download_failed("The local asset file could not be read.", retryable=False) from exc
-    headers = {"content-length": str(len(body))}
-    import mimetypes
-
-    mime = mimetypes.guess_type(local)[0]
-    if mime:
-        headers["content-type"] = mime
-    return 200, headers, body
+    return fetch(url, timeout=timeout, max_bytes=max_bytes, allow_file=allow_file)
 
 
 def path_segment(value: str) -> str:

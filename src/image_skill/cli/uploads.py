@@ -9,6 +9,12 @@ An input reference is one of:
 
 Only the basename of a path and the ``scheme://host`` of a URL ever leave the
 machine as metadata; messages never repeat the path or the URL.
+
+Nothing is sent until its first bytes show an image format the service accepts
+(magic bytes, :mod:`image_skill.imaging.sniff`, no Pillow), so pointing the
+command at a secret text file or a device uploads nothing. Local paths that are
+not regular files (directories, FIFOs, devices) are refused without blocking on
+them; remote fetches keep an overall deadline and a size cap while streaming.
 """
 
 from __future__ import annotations
@@ -17,20 +23,20 @@ import base64
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from image_skill.client import Result, fetch_url
 from image_skill.contract.errors import ImageSkillError
+from image_skill.imaging.sniff import SNIFF_BYTES, describe_allowed, sniff_mime
 
 if TYPE_CHECKING:
-    from image_skill.client import Client
+    from image_skill.client import Client, Result
 
 ASSET_ID_RE = re.compile(r"^(asset|image|video|audio|mask|thumb|file)_[A-Za-z0-9._-]{1,128}$")
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 FETCH_TIMEOUT_SECONDS = 30.0
-DEFAULT_MIME = "application/octet-stream"
 
 
 def is_asset_id(value: str) -> bool:
@@ -105,18 +111,6 @@ def filename_from_url(url: str) -> str:
     return name or "upload"
 
 
-def guess_mime(filename: str, fallback: str | None = None) -> str:
-    """A MIME hint from the extension (the server sniffs the bytes for the truth)."""
-    import mimetypes
-
-    guessed = mimetypes.guess_type(filename)[0]
-    if guessed:
-        return guessed
-    if fallback:
-        return fallback.split(";", 1)[0].strip().lower() or DEFAULT_MIME
-    return DEFAULT_MIME
-
-
 @dataclass(frozen=True)
 class UploadSource:
     """Image bytes read on the client, plus the metadata that may be sent."""
@@ -158,38 +152,86 @@ def _unreadable(flag: str) -> ImageSkillError:
     )
 
 
+def _not_a_file(flag: str) -> ImageSkillError:
+    return ImageSkillError(
+        "INVALID_ARGUMENTS",
+        "The input is not a regular file (a directory, device or pipe); nothing was sent.",
+        details={"field": flag},
+    )
+
+
+def _too_large(flag: str) -> ImageSkillError:
+    return ImageSkillError(
+        "INVALID_ARGUMENTS",
+        f"The input file is larger than the upload limit of {MAX_UPLOAD_BYTES} bytes.",
+        details={"field": flag},
+    )
+
+
+def _not_an_image(flag: str, what: str) -> ImageSkillError:
+    return ImageSkillError(
+        "UPLOAD_MIME_TYPE_UNKNOWN",
+        f"The {what} is not a {describe_allowed()} image (judged by its first bytes); "
+        "nothing was sent.",
+        details={"field": flag},
+        retryable=False,
+    )
+
+
+def image_mime(content: bytes, *, flag: str, what: str = "input file") -> str:
+    """The MIME type ``content`` starts like, or ``UPLOAD_MIME_TYPE_UNKNOWN``."""
+    mime = sniff_mime(content[:SNIFF_BYTES])
+    if mime is None:
+        raise _not_an_image(flag, what)
+    return mime
+
+
 def read_local(path: str, *, flag: str = "PATH_OR_URL") -> UploadSource:
-    """Read a local image file (at most ``MAX_UPLOAD_BYTES``)."""
+    """Read a local image file (a regular file of at most ``MAX_UPLOAD_BYTES``)."""
     try:
-        if not os.path.isfile(path):
-            raise _unreadable(flag)
-        if os.path.getsize(path) > MAX_UPLOAD_BYTES:
-            raise ImageSkillError(
-                "INVALID_ARGUMENTS",
-                f"The input file is larger than the upload limit of {MAX_UPLOAD_BYTES} bytes.",
-                details={"field": flag},
-            )
-        with open(path, "rb") as handle:
-            content = handle.read(MAX_UPLOAD_BYTES + 1)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise _not_a_file(flag)  # refused before it is opened: opening can block
+        # Non-blocking open, then fstat: a path swapped for a FIFO after the check
+        # above still cannot hang the command.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+        fd = os.open(path, flags)
     except OSError as exc:
         raise _unreadable(flag) from exc
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise _not_a_file(flag)
+            if info.st_size > MAX_UPLOAD_BYTES:
+                raise _too_large(flag)
+            os.set_blocking(fd, True)
+            head = handle.read(SNIFF_BYTES)
+            mime = image_mime(head, flag=flag)
+            content = head + handle.read(MAX_UPLOAD_BYTES + 1 - len(head))
+        except OSError as exc:
+            raise _unreadable(flag) from exc
     if len(content) > MAX_UPLOAD_BYTES:
-        raise ImageSkillError(
-            "INVALID_ARGUMENTS",
-            f"The input file is larger than the upload limit of {MAX_UPLOAD_BYTES} bytes.",
-            details={"field": flag},
-        )
-    name = filename_from_path(path)
-    return UploadSource("local_path", name, None, guess_mime(name), content)
+        raise _too_large(flag)
+    return UploadSource("local_path", filename_from_path(path), None, mime, content)
 
 
-def fetch_remote(url: str, *, timeout: float = FETCH_TIMEOUT_SECONDS) -> UploadSource:
-    """Fetch an http(s) image on the client (redirects only to http/https)."""
+def fetch_remote(
+    url: str, *, timeout: float = FETCH_TIMEOUT_SECONDS, flag: str = "PATH_OR_URL"
+) -> UploadSource:
+    """Fetch an http(s) image on the client (redirects only to http/https).
+
+    The whole fetch is bounded by ``timeout`` (``IMAGE_SKILL_DOWNLOAD_TIMEOUT_SECONDS``
+    overrides it) -> ``TIMEOUT``; bodies over the upload limit stop streaming.
+    """
+    from image_skill.transport.download import deadline_seconds, fetch_url
+
     try:
-        status, headers, content = fetch_url(
-            url, timeout=timeout, max_bytes=MAX_UPLOAD_BYTES, allow_file=False
+        status, _headers, content = fetch_url(
+            url, timeout=deadline_seconds(timeout), max_bytes=MAX_UPLOAD_BYTES, allow_file=False
         )
     except ImageSkillError as exc:
+        if exc.code == "TIMEOUT":
+            raise
         raise ImageSkillError(
             "ASSET_DOWNLOAD_FAILED",
             f"Could not fetch the input URL: {exc.message}",
@@ -205,8 +247,8 @@ def fetch_remote(url: str, *, timeout: float = FETCH_TIMEOUT_SECONDS) -> UploadS
         raise ImageSkillError(
             "ASSET_DOWNLOAD_FAILED", "The input URL answered with no content.", retryable=False
         )
+    mime = image_mime(content, flag=flag, what="content at the input URL")
     name = filename_from_url(url)
-    mime = guess_mime(name, headers.get("content-type"))
     return UploadSource("remote_url", name, remote_origin(url), mime, content)
 
 
@@ -221,7 +263,7 @@ def read_source(reference: str, *, flag: str = "PATH_OR_URL") -> UploadSource:
                 "download the image and upload the local file instead.",
                 details={"field": flag},
             )
-        return fetch_remote(reference)
+        return fetch_remote(reference, flag=flag)
     scheme = urlsplit(reference).scheme.lower()
     if "://" in reference and scheme not in ("", "file"):
         raise ImageSkillError(

@@ -38,6 +38,7 @@ class Runtime:
         default_factory=weakref.WeakValueDictionary
     )
     _admission_gate: anyio.CapacityLimiter | None = None
+    _decode_pool: anyio.CapacityLimiter | None = None
 
     @property
     def admission_gate(self) -> anyio.CapacityLimiter:
@@ -45,6 +46,17 @@ class Runtime:
         if self._admission_gate is None:
             self._admission_gate = anyio.CapacityLimiter(self.settings.admission_concurrency)
         return self._admission_gate
+
+    @property
+    def decode_pool(self) -> anyio.CapacityLimiter:
+        """Worker-thread slots for decoding uploaded images (``settings.image_decode_concurrency``).
+
+        A hostile upload costs CPU and memory while it is decoded; a small pool per
+        process keeps a flood of them from starving everyone else's requests.
+        """
+        if self._decode_pool is None:
+            self._decode_pool = anyio.CapacityLimiter(self.settings.image_decode_concurrency)
+        return self._decode_pool
 
     def provider_limiter(self, provider: str) -> anyio.CapacityLimiter:
         """The slots for ``provider``'s generate calls in this process (made on first use).

@@ -4,6 +4,15 @@ The service never fetches URLs. It trusts nothing the client declares about
 the bytes: length and digest are verified, the format is sniffed, pixels are
 bounded before decoding, and metadata that could locate or identify someone
 (EXIF/GPS, XMP, text chunks) is stripped before anything is stored.
+
+Decoding is the expensive part and the attacker chooses its cost, so it runs
+off the event loop in a small per-process pool (``Runtime.decode_pool``) under
+the pixel and time bounds of :mod:`image_skill.imaging.limits`, and the
+request lends its admission place out while it waits for or uses the pool, so
+a flood of uploads queues behind the pool, not in front of other tenants'
+creates. Unclaimed agents may upload ``daily_upload_cap_unclaimed`` images per
+UTC day; the refusal is ``DAILY_JOB_CAP_REACHED`` (uploads are rows of the jobs
+table), checked before the bytes are decoded and again when the job is written.
 """
 
 from __future__ import annotations
@@ -17,24 +26,24 @@ from urllib.parse import urlsplit
 
 import anyio
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ImageSkillError
 from image_skill.contract.ids import new_id, utc_now
-from image_skill.imaging.input_policy import (
-    InputLimits,
-    InputRejected,
-    SanitizedImage,
-    sanitize_image,
-    verify_declared,
-)
+from image_skill.imaging.input_policy import SanitizedImage, sanitize_image, verify_declared
+from image_skill.imaging.limits import InputLimits, InputRejected
 from image_skill.service import telemetry
 from image_skill.service.activity import creative_events
 from image_skill.service.assets.views import AssetUrls, asset_view
+from image_skill.service.creative.accounting import lock_account
+from image_skill.service.creative.admission import AdmissionPlace
 from image_skill.service.creative.schemas import UploadRequest
 from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import Asset, Job
 from image_skill.service.identity.principal import Principal
+from image_skill.service.quota.service import daily_upload_cap, uploads_since, utc_day_bounds
 from image_skill.service.runtime import Runtime
+from image_skill.service.settings import Settings
 from image_skill.service.storage.base import StoreError
 
 
@@ -96,15 +105,74 @@ def _inspect(data: bytes, body: UploadRequest, limits: InputLimits) -> Sanitized
         raise _refused(exc.rule, exc.message) from None
 
 
+def input_limits(settings: Settings) -> InputLimits:
+    """The upload bounds configured for this service."""
+    return InputLimits(
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_upload_pixels,
+        max_total_pixels=settings.max_decoded_pixels_total,
+        decode_seconds=settings.image_decode_timeout_seconds,
+    )
+
+
+async def _upload_cap_refusal(
+    session: AsyncSession, settings: Settings, principal: Principal
+) -> None:
+    cap = daily_upload_cap(settings, principal)
+    if cap is None:
+        return
+    day_start, reset_at = utc_day_bounds(utc_now())
+    used = await uploads_since(session, principal.organization_id, principal.actor_id, day_start)
+    if used < cap:
+        return
+    raise ImageSkillError(
+        "DAILY_JOB_CAP_REACHED",
+        f"The daily limit of {cap} uploads for unclaimed agents is used up; "
+        "it resets at 00:00 UTC.",
+        recovery={
+            "retry_after_seconds": int((reset_at - utc_now()).total_seconds()) + 1,
+            "suggested_command": "image-skill claim request --json",
+        },
+        details={"limit": "daily_upload_cap", "daily_cap": cap, "used_today": used},
+    )
+
+
+async def _check_upload_cap(runtime: Runtime, principal: Principal) -> None:
+    if daily_upload_cap(runtime.settings, principal) is None:
+        return
+    async with session_scope(runtime.engine, write=False) as session:
+        await _upload_cap_refusal(session, runtime.settings, principal)
+
+
+async def _inspect_in_pool(
+    runtime: Runtime, data: bytes, body: UploadRequest, place: AdmissionPlace | None
+) -> SanitizedImage:
+    """Decode in a worker thread holding a decode slot, with the admission place lent out."""
+    limits = input_limits(runtime.settings)
+    if place is None:
+        return await anyio.to_thread.run_sync(
+            _inspect, data, body, limits, limiter=runtime.decode_pool
+        )
+    async with place.lent():
+        return await anyio.to_thread.run_sync(
+            _inspect, data, body, limits, limiter=runtime.decode_pool
+        )
+
+
 async def upload(
-    runtime: Runtime, principal: Principal, body: UploadRequest, trace_id: str, urls: AssetUrls
+    runtime: Runtime,
+    principal: Principal,
+    body: UploadRequest,
+    trace_id: str,
+    urls: AssetUrls,
+    place: AdmissionPlace | None = None,
 ) -> dict[str, Any]:
     """Verify, sanitize, store and record one uploaded image."""
     settings = runtime.settings
     asset_id = new_id("image")
-    limits = InputLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels)
-    data = _decode(body, limits)
-    image = await anyio.to_thread.run_sync(_inspect, data, body, limits)
+    await _check_upload_cap(runtime, principal)
+    data = _decode(body, input_limits(settings))
+    image = await _inspect_in_pool(runtime, data, body, place)
     warnings = []
     if body.mime_type and body.mime_type.lower() != image.mime_type:
         warnings.append(
@@ -159,6 +227,9 @@ async def upload(
         created_at=now,
     )
     async with session_scope(runtime.engine, write=True) as session:
+        if daily_upload_cap(settings, principal) is not None:
+            await lock_account(session, principal.actor_id)  # concurrent uploads count once each
+            await _upload_cap_refusal(session, settings, principal)
         session.add(job)
         await session.flush()
         session.add(asset)

@@ -1,4 +1,4 @@
-"""The quota view: balance, free-preview grant, daily job cap and reset time."""
+"""The quota view: balance, free-preview grant, daily job and upload caps and reset time."""
 
 from __future__ import annotations
 
@@ -41,6 +41,28 @@ async def creative_jobs_since(session: AsyncSession, actor_id: str, since: datet
     return int(total or 0)
 
 
+def daily_upload_cap(settings: Settings, principal: Principal) -> int | None:
+    """Uploads per UTC day for this actor (None: not capped); only unclaimed agents are."""
+    if principal.is_local_owner or principal.claim_state != "unclaimed":
+        return None
+    return settings.daily_upload_cap_unclaimed
+
+
+async def uploads_since(
+    session: AsyncSession, organization_id: str, actor_id: str, since: datetime
+) -> int:
+    """Upload jobs ``actor_id`` made since ``since`` (served by ix_jobs_org_created)."""
+    total = await session.scalar(
+        select(func.count(Job.id)).where(
+            Job.organization_id == organization_id,
+            Job.created_at >= since,
+            Job.actor_id == actor_id,
+            Job.operation == "upload",
+        )
+    )
+    return int(total or 0)
+
+
 def utc_day_bounds(now: datetime) -> tuple[datetime, datetime]:
     """Start of the current UTC day and the next reset."""
     start = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
@@ -59,6 +81,10 @@ async def quota_view(
     reserved = await ledger.reserved(session, principal.actor_id)
     cap = daily_job_cap(settings, principal)
     remaining = None if cap is None else max(cap - used_today, 0)
+    upload_cap = daily_upload_cap(settings, principal)
+    uploads_today = await uploads_since(
+        session, principal.organization_id, principal.actor_id, day_start
+    )
     return {
         "claim_state": principal.claim_state,
         "credits": {
@@ -73,6 +99,13 @@ async def quota_view(
             "daily_cap": cap,
             "used_today": used_today,
             "remaining_today": remaining,
+            "window": "utc_day",
+            "resets_at": iso(reset_at),
+        },
+        "uploads": {
+            "daily_cap": upload_cap,
+            "used_today": uploads_today,
+            "remaining_today": None if upload_cap is None else max(upload_cap - uploads_today, 0),
             "window": "utc_day",
             "resets_at": iso(reset_at),
         },
