@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from creative_helpers import counting, ok, sign_up, started_app
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Engine, MetaData, create_engine, select
@@ -383,9 +384,38 @@ def test_parallel_bridge_calls_complete(api: TestClient, signup: Signup) -> None
             assert envelope["actor"]["actor_id"] == agent["actor"]["actor_id"]
 
 
-def test_status_follows_the_error_code_or_the_exit_code() -> None:
-    ok = {"ok": True, "error": None}
-    assert status_for(ok, 0) == 200
-    assert status_for(ok, 7) == 502  # a success envelope with a failing exit (jobs wait)
-    assert status_for({"ok": False, "error": {"code": "TOKEN_REVOKED"}}, 3) == 401
-    assert status_for({"ok": False, "error": {"code": "DAILY_JOB_CAP_REACHED"}}, 5) == 429
+def test_status_follows_the_envelope() -> None:
+    # A success envelope is 200 whatever the exit code (jobs wait on a failed job exits 7).
+    assert status_for({"ok": True, "error": None}) == 200
+    assert status_for({"ok": False, "error": {"code": "TOKEN_REVOKED"}}) == 401
+    assert status_for({"ok": False, "error": {"code": "DAILY_JOB_CAP_REACHED"}}) == 429
+
+
+@pytest.mark.parametrize("failure", ["provider_failed", "crash"])
+def test_jobs_wait_on_a_failed_job_is_200_with_the_jobs_exit_code(
+    failure: str, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was HTTP 502/500 with ``ok: true``: the status now follows the envelope, and the
+    exit-code header is the one the CLI exits with for that failed job."""
+    with (
+        counting(monkeypatch, tmp_path),
+        started_app(database_url, tmp_path / "home") as client,
+    ):
+        agent = sign_up(client, f"wait-{failure}@example.com", "waiter")
+        created = agent.create(model="test.failing", model_parameters={"mode": failure})
+        assert created.status_code >= 500, created.text  # the provider failure itself
+        (job,) = ok(agent.get("/v1/jobs", params={"status": "failed"}), 200)["jobs"]
+        code = job["error"]["code"]
+        response = client.post(
+            "/v1/cli", json={"argv": ["jobs", "wait", job["job_id"]]}, headers=agent.headers
+        )
+        envelope = response.json()
+        assert_envelope(envelope, ok=True)
+        assert response.status_code == 200, envelope
+        assert envelope["data"]["job"]["status"] == "failed"
+        assert response.headers[EXIT_CODE_HEADER] == str(spec_for(code).exit_code) != "0"
+        # The real CLI's answer for the same job: the same envelope kind and exit code.
+        shown = client.post(
+            "/v1/cli", json={"argv": ["jobs", "show", job["job_id"]]}, headers=agent.headers
+        )
+        assert shown.status_code == 200 and shown.headers[EXIT_CODE_HEADER] == "0"

@@ -3,15 +3,56 @@
 Ids are ``<prefix>_<time><random>``: a 10-character Crockford base32 millisecond
 timestamp followed by 16 random base32 characters, so ids of one kind sort by
 creation time and stay unguessable (80 random bits).
+
+Ids that come back from callers (in paths, queries and bodies) are checked for
+shape before any lookup: letters, digits, ``.``, ``_`` and ``-``, bounded in
+length. A value of that shape that names nothing is ``NOT_FOUND``; anything
+else (a NUL byte, a space, a quote, an over-long value) never reaches the
+database and is ``INVALID_ARGUMENTS`` naming the field.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from datetime import UTC, datetime
 
+from image_skill.contract.errors import ImageSkillError
+
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+# The shape every id and reference shares (ours, and Stripe's cs_... session ids).
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# Bounds: our own ids fit the 64-character id columns; asset ids may be longer
+# (the contract allows 128 characters after the prefix); references that may be
+# a provider's id (Stripe Checkout sessions) get 255.
+MAX_ID_LENGTH = 64
+MAX_ASSET_ID_LENGTH = 160
+MAX_REFERENCE_LENGTH = 255
+# CONTRACT.md: the asset id pattern.
+ASSET_ID_PATTERN = r"^(asset|image|video|audio|mask|thumb|file)_[A-Za-z0-9._-]{1,128}$"
+
+_ID_SHAPE = re.compile(ID_PATTERN)
+
+
+def is_id_shaped(value: str, *, max_length: int = MAX_ID_LENGTH) -> bool:
+    """True when ``value`` has the shape of an id and is at most ``max_length`` long."""
+    return 0 < len(value) <= max_length and _ID_SHAPE.fullmatch(value) is not None
+
+
+def checked_id(value: str, *, field: str, max_length: int = MAX_ID_LENGTH) -> str:
+    """``value`` if it has the shape of an id, else INVALID_ARGUMENTS naming ``field``.
+
+    The message never quotes the value (it may hold anything, e.g. a NUL byte).
+    """
+    if is_id_shaped(value, max_length=max_length):
+        return value
+    raise ImageSkillError(
+        "INVALID_ARGUMENTS",
+        f"{field} must be an id: up to {max_length} letters, digits, '.', '_' or '-'.",
+        details={"field": field},
+    )
 
 
 def _base32(value: int, length: int) -> str:

@@ -41,6 +41,7 @@ from image_skill.service.health.routes import router as health_router
 from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.routes import router as identity_router
 from image_skill.service.identity.service import ensure_local_owner
+from image_skill.service.input_guard import InputGuardMiddleware
 from image_skill.service.jobs.recovery import recover_stale_jobs
 from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.jobs.routes import router as jobs_router
@@ -116,6 +117,8 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
     install_error_handlers(app)
     # Inside telemetry, so a request's recorded duration includes its wait for a place.
     app.add_middleware(AdmissionMiddleware)
+    # Malformed query strings, paths and headers are refused before routing.
+    app.add_middleware(InputGuardMiddleware)
     # Before routing, auth and parsing: bodies are bounded while read, and a flood
     # is refused at the door instead of queueing for an admission place.
     app.add_middleware(BodyLimitMiddleware)

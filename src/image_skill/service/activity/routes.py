@@ -13,9 +13,12 @@ from image_skill.service.activity import queries
 from image_skill.service.activity.references import reference_kind
 from image_skill.service.activity.views import SOURCE, event_view
 from image_skill.service.deps import CurrentPrincipal, Session
+from image_skill.service.guarded_route import GuardedRoute
+from image_skill.service.id_params import OptionalIdQuery, OptionalReferenceQuery, ReferencePath
+from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 404))
 # How many related events ``activity show`` returns for a subject reference.
 RELATED_LIMIT = 100
 _CURSOR = re.compile(r"evt_[A-Za-z0-9]{1,60}")
@@ -27,8 +30,8 @@ async def list_activity(
     principal: CurrentPrincipal,
     session: Session,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    subject: Annotated[str | None, Query(max_length=255)] = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    subject: OptionalReferenceQuery = None,
+    cursor: OptionalIdQuery = None,
 ) -> JSONResponse:
     """Newest first, ``limit`` per page; pass ``next_cursor`` back for the next page."""
     kind = reference_kind(subject, field="subject") if subject else None
@@ -58,7 +61,7 @@ async def list_activity(
 
 @router.get("/v1/activity/{reference}", name="image-skill activity show")
 async def show_activity(
-    reference: str,
+    reference: ReferencePath,
     request: Request,
     principal: CurrentPrincipal,
     session: Session,

@@ -12,10 +12,13 @@ from image_skill.contract.errors import ImageSkillError
 from image_skill.service.assets.views import AssetUrls, asset_view
 from image_skill.service.db.models import Asset
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
+from image_skill.service.guarded_route import GuardedRoute
+from image_skill.service.id_params import AssetId
+from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
 from image_skill.service.storage.base import StoreError
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 404))
 ASSET_ID = re.compile(r"^(asset|image|video|audio|mask|thumb|file)_[A-Za-z0-9._-]{1,128}$")
 
 
@@ -36,7 +39,7 @@ async def owned_asset(session: Session, organization_id: str, asset_id: str) -> 
 
 @router.get("/v1/assets/{asset_id}", name="image-skill assets show")
 async def show_asset(
-    asset_id: str,
+    asset_id: AssetId,
     request: Request,
     principal: CurrentPrincipal,
     session: Session,

@@ -12,10 +12,12 @@ from image_skill.service.catalog.views import (
     model_detail,
     model_summary,
 )
+from image_skill.service.guarded_route import GuardedRoute
+from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
 from image_skill.service.runtime import Runtime
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute, responses=error_responses(404))
 
 
 def _runtime(request: Request) -> Runtime:

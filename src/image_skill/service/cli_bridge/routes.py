@@ -25,17 +25,15 @@ from image_skill.contract.errors import spec_for
 from image_skill.contract.ids import new_trace_id
 from image_skill.service.cli_bridge.policy import check
 from image_skill.service.cli_bridge.schemas import CliRequest
+from image_skill.service.guarded_route import GuardedRoute
+from image_skill.service.openapi_errors import error_responses
 from image_skill.transport.loopback import LoopbackTransport
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404, 409))
 
 # Bridge commands get their own threads, so a burst of them can never take every
 # thread of the default pool that the commands' own requests may need.
 BRIDGE_THREADS = 16
-
-# A command that exits non-zero with a success envelope (``jobs wait`` on a failed
-# job): the status follows the exit code.
-_STATUS_FOR_EXIT = {1: 500, 2: 400, 3: 401, 4: 403, 5: 402, 6: 422, 7: 502, 8: 504, 9: 507}
 
 
 def forwarded_token(authorization: str | None) -> str | None:
@@ -61,12 +59,18 @@ def _limiter(app: Any) -> anyio.CapacityLimiter:
     return limiter
 
 
-def status_for(envelope: dict[str, Any], exit_code: int) -> int:
-    """HTTP status of a command's answer: its error code's status, else from the exit code."""
-    if not envelope.get("ok"):
-        error = envelope.get("error") or {}
-        return spec_for(str(error.get("code", ""))).http_status
-    return 200 if exit_code == 0 else _STATUS_FOR_EXIT.get(exit_code, 500)
+def status_for(envelope: dict[str, Any]) -> int:
+    """HTTP status of a command's answer: it follows the envelope, never the exit code.
+
+    A success envelope is 200 even when the command exits non-zero: ``jobs wait``
+    on a failed job answers the job (``ok`` true) and exits with the job's error
+    code's exit code, which travels in the exit-code header. Only an error
+    envelope has a failure status, the one of its error code.
+    """
+    if envelope.get("ok"):
+        return 200
+    error = envelope.get("error") or {}
+    return spec_for(str(error.get("code", ""))).http_status
 
 
 @router.post("/v1/cli", name="image-skill cli")
@@ -94,6 +98,4 @@ async def run_cli(body: CliRequest, request: Request) -> JSONResponse:
     recovery = (envelope.get("error") or {}).get("recovery") or {}
     if recovery.get("retry_after_seconds") is not None:
         headers["retry-after"] = str(int(recovery["retry_after_seconds"]))
-    return JSONResponse(
-        envelope, status_code=status_for(envelope, result.exit_code), headers=headers
-    )
+    return JSONResponse(envelope, status_code=status_for(envelope), headers=headers)

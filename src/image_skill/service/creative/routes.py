@@ -13,10 +13,12 @@ from image_skill.service.creative.pipeline import CreativePipeline
 from image_skill.service.creative.schemas import CreateRequest, EditRequest, UploadRequest
 from image_skill.service.creative.upload import upload
 from image_skill.service.deps import CurrentPrincipal
+from image_skill.service.guarded_route import GuardedRoute
+from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response, trace_id_of
 from image_skill.service.runtime import Runtime
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404))
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.service.credits.checkout import buy_with_stripe, handle_stripe_event
@@ -18,9 +17,12 @@ from image_skill.service.credits.schemas import PurchaseRequest, QuoteRequest
 from image_skill.service.credits.status import purchase_status
 from image_skill.service.credits.stripe_rail import verify_event
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
+from image_skill.service.guarded_route import GuardedRoute
+from image_skill.service.id_params import OptionalIdQuery, OptionalReferenceQuery
+from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response, trace_id_of
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404, 409))
 
 
 async def no_payment_credentials(request: Request) -> None:
@@ -119,10 +121,10 @@ async def credit_status(
     principal: CurrentPrincipal,
     session: Session,
     settings: AppSettings,
-    quote_id: Annotated[str | None, Query(max_length=64)] = None,
-    payment_attempt_id: Annotated[str | None, Query(max_length=64)] = None,
-    checkout_session_id: Annotated[str | None, Query(max_length=255)] = None,
-    receipt_id: Annotated[str | None, Query(max_length=64)] = None,
+    quote_id: OptionalIdQuery = None,
+    payment_attempt_id: OptionalIdQuery = None,
+    checkout_session_id: OptionalReferenceQuery = None,
+    receipt_id: OptionalIdQuery = None,
 ) -> JSONResponse:
     """Where a purchase stands."""
     refs = {

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
@@ -46,6 +46,7 @@ from image_skill.service.feedback.quality import Quality, assess
 from image_skill.service.feedback.schemas import FeedbackRequest
 from image_skill.service.feedback.secrets import find_secret
 from image_skill.service.identity.principal import Principal
+from image_skill.service.json_guard import text_problem
 
 log = logging.getLogger("image_skill.feedback")
 
@@ -115,15 +116,39 @@ async def submit(
     secret_field = find_secret({name: getattr(body, name) for name in SCANNED})
     if secret_field is not None:
         return _secret_refusal(secret_field)
+    _refuse_unstorable_text(body)
     signal = _validated(body)
     try:
         async with session_scope(engine, write=True) as session:
             row, deduplicated, quality = await _store(session, principal, signal, trace_id)
+    except DataError:
+        # The database refused a value: bad input, not an outage (and not worth a retry).
+        log.warning("feedback refused by the database as invalid data (%s)", trace_id)
+        raise invalid_arguments(
+            "A feedback field holds a value that cannot be stored; send plain text.",
+            field="body",
+        ) from None
     except SQLAlchemyError as exc:
         # The message of a database error can quote the submitted values: log only its kind.
         log.warning("feedback storage failed: %s (%s)", type(exc).__name__, trace_id)
         raise storage_unavailable() from None
     return _stored(row, signal, deduplicated, quality)
+
+
+def _refuse_unstorable_text(body: FeedbackRequest) -> None:
+    """INVALID_ARGUMENTS naming the first field with a NUL or a lone surrogate.
+
+    The JSON body guard refuses these before the route runs; this keeps them
+    away from the database (and from the retryable storage error) whatever the
+    caller.
+    """
+    for name in SCANNED:
+        value = getattr(body, name)
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            problem = text_problem(item) if isinstance(item, str) else None
+            if problem is not None:
+                raise invalid_arguments(f"{name} {problem}.", field=name)
 
 
 def storage_unavailable() -> ImageSkillError:

@@ -9,6 +9,7 @@ from image_skill.contract.errors import ImageSkillError
 from image_skill.service.abuse.limiter import client_ip, enforce
 from image_skill.service.claims.service import whoami_claim
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session, bearer_token
+from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.identity import repository
 from image_skill.service.identity.principal import Principal
 from image_skill.service.identity.schemas import SignupRequest
@@ -25,11 +26,12 @@ from image_skill.service.identity.views import (
     organization_view,
     token_view,
 )
+from image_skill.service.openapi_errors import error_responses
 from image_skill.service.quota.service import daily_job_cap
 from image_skill.service.responses import envelope_response
 from image_skill.service.storage_info import storage_view
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403))
 
 
 @router.post("/v1/agent-signups", name="image-skill signup")

@@ -11,17 +11,20 @@ from image_skill.contract.errors import ImageSkillError
 from image_skill.service.assets.views import AssetUrls
 from image_skill.service.db.models import Job
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
+from image_skill.service.guarded_route import GuardedRoute
+from image_skill.service.id_params import JobId, OptionalIdQuery
 from image_skill.service.jobs import repository
 from image_skill.service.jobs.views import job_view
+from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 404))
 Status = Literal["queued", "running", "completed", "failed", "canceled"]
 
 
 @router.get("/v1/jobs/{job_id}", name="image-skill jobs show")
 async def show_job(
-    job_id: str,
+    job_id: JobId,
     request: Request,
     principal: CurrentPrincipal,
     session: Session,
@@ -43,7 +46,7 @@ async def list_jobs(
     session: Session,
     settings: AppSettings,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: OptionalIdQuery = None,
     status: Status | None = None,
 ) -> JSONResponse:
     """Newest first, ``limit`` per page; pass ``next_cursor`` back for the next page."""

@@ -16,10 +16,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from image_skill.contract.errors import ImageSkillError
+from image_skill.service.guarded_route import GuardedRoute
+from image_skill.service.openapi_errors import error_responses
 from image_skill.service.settings import Settings
 from image_skill.service.telemetry.metrics import CONTENT_TYPE
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute, responses=error_responses(401))
 
 
 @router.get(

@@ -1,0 +1,66 @@
+"""Path and query parameters that carry ids, checked for shape before any lookup.
+
+Routes annotate their id parameters with these types instead of a bare ``str``,
+so a malformed id (a NUL byte, a space, an over-long value) is refused by
+request validation as ``INVALID_ARGUMENTS`` naming the parameter and never
+reaches the database, and the OpenAPI document states the shape. A value of
+the right shape that names nothing stays the route's own ``NOT_FOUND``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+
+from image_skill.contract.ids import (
+    ID_PATTERN,
+    MAX_ASSET_ID_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_REFERENCE_LENGTH,
+)
+
+JobId = Annotated[
+    str,
+    Path(
+        pattern=ID_PATTERN,
+        max_length=MAX_ID_LENGTH,
+        description="A job id (job_...).",
+        examples=["job_01jz0000000000000000000000"],
+    ),
+]
+AssetId = Annotated[
+    str,
+    Path(
+        pattern=ID_PATTERN,
+        max_length=MAX_ASSET_ID_LENGTH,
+        description="An asset id (image_..., asset_...).",
+        examples=["image_01jz0000000000000000000000"],
+    ),
+]
+ReferencePath = Annotated[
+    str,
+    Path(
+        pattern=ID_PATTERN,
+        max_length=MAX_REFERENCE_LENGTH,
+        description="An id this service issued (evt_, job_, image_, usage_, sig_, trace_ ...).",
+        examples=["job_01jz0000000000000000000000"],
+    ),
+]
+ClaimId = Annotated[
+    str,
+    Path(
+        pattern=ID_PATTERN,
+        max_length=MAX_ID_LENGTH,
+        description="A claim id.",
+    ),
+]
+
+
+def id_query(max_length: int = MAX_ID_LENGTH, description: str | None = None) -> object:
+    """A ``Query`` for an optional id parameter of at most ``max_length`` characters."""
+    return Query(pattern=ID_PATTERN, max_length=max_length, description=description)
+
+
+OptionalIdQuery = Annotated[str | None, id_query()]
+OptionalReferenceQuery = Annotated[str | None, id_query(MAX_REFERENCE_LENGTH)]

@@ -1,0 +1,70 @@
+"""The error answers routes document in OpenAPI, so the spec states the real status codes.
+
+Every error is the same envelope (``ok`` false, ``error.code``); the status
+follows the code (``contract.errors``). Routers pass ``error_responses(...)``
+with the statuses they can answer; every route can also answer 400 (bad
+input), 413 (body too large) and 429 (rate limited), and ``default`` covers
+the rest (402 quota, 422 content policy, 5xx provider or service failures).
+Declaring these also stops FastAPI from advertising a 422 for validation
+errors, which this service answers with 400 ``INVALID_ARGUMENTS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorDetail(BaseModel):
+    """``error`` of an error envelope."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(examples=["INVALID_ARGUMENTS"])
+    message: str
+    retryable: bool
+    recovery: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    """The envelope of every failure; the header ``x-image-skill-exit-code`` carries the
+    exit code a CLI must exit with."""
+
+    ok: Literal[False]
+    command: str
+    trace_id: str
+    actor: dict[str, Any] | None
+    data: None
+    warnings: list[Any]
+    error: ErrorDetail
+
+
+_WHAT = {
+    400: "Invalid arguments (INVALID_ARGUMENTS and other exit-2 codes), naming the field.",
+    401: "Authentication required or invalid (AUTH_REQUIRED, AUTH_INVALID, TOKEN_REVOKED).",
+    403: "Not allowed (CAPABILITY_DENIED, CLAIM_REQUIRED, budget confirmations).",
+    404: "Not found, or not in your organization (NOT_FOUND).",
+    409: "Conflict (quote expired or already used).",
+    402: "Out of credits or quota (INSUFFICIENT_CREDITS, QUOTA_EXCEEDED).",
+    413: "Request body too large (PAYLOAD_TOO_LARGE).",
+    422: "Refused by content policy (CONTENT_POLICY_DENIED, INPUT_POLICY_DENIED).",
+    429: "Rate limited or daily cap reached (RATE_LIMITED with Retry-After).",
+    503: "Temporarily unavailable; retry (SERVICE_UNAVAILABLE, PROVIDER_UNAVAILABLE).",
+}
+_ALWAYS = (400, 413, 429)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a router that can answer ``statuses`` besides the common ones."""
+    codes = sorted({*_ALWAYS, *statuses})
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorEnvelope, "description": _WHAT.get(code, "An error envelope.")}
+        for code in codes
+    }
+    responses["default"] = {
+        "model": ErrorEnvelope,
+        "description": "Any other failure, as the same envelope (402, 422, 5xx).",
+    }
+    return responses
