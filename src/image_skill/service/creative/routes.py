@@ -63,11 +63,11 @@ async def edit(
 
 @router.post("/v1/upload", name="image-skill upload")
 async def upload_route(
-    body: UploadRequest, request: Request, principal: CurrentPrincipal
+    body: UploadRequest, request: Request, principal: CurrentPrincipal, admission: Admission
 ) -> JSONResponse:
     """Turn client-normalized bytes into an owned input asset."""
     runtime: Runtime = request.app.state.runtime
     urls = AssetUrls(runtime.settings, runtime.store, request)
-    data = await upload(runtime, principal, body, trace_id_of(request), urls)
+    data = await upload(runtime, principal, body, trace_id_of(request), urls, admission)
     warnings = data.pop("_warnings")
     return envelope_response(request, data, status_code=201, warnings=warnings)
