@@ -42,6 +42,9 @@ def run_serve(_context: Any, args: Namespace) -> Result:
             port=args.port,
             log_level=args.log_level,
             access_log=False,
+            # Whose X-Forwarded-For to believe is IMAGE_SKILL_TRUST_FORWARDED_FOR's call
+            # (service/abuse/limiter.py); uvicorn's default trusts it from 127.0.0.1.
+            proxy_headers=False,
         )
     except SystemExit as exc:
         raise ImageSkillError(
