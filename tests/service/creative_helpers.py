@@ -121,7 +121,7 @@ class Agent:
 
 
 def sign_up(client: TestClient, email: str = "human@example.com", name: str = "bot") -> Agent:
-    """A new unclaimed agent (its own organization per human email)."""
+    """A new unclaimed agent in an organization of its own (whatever the email)."""
     body = {"human_email": email, "agent_name": name, "runtime": "pytest", "return_token": True}
     response = client.post("/v1/agent-signups", json=body)
     assert response.status_code in (200, 201), response.text

@@ -65,11 +65,12 @@ async def request_claim(
             ttl_seconds=settings.claim_link_ttl_seconds,
         )
     message = claim_message(claim, agent, links.link_url(settings, token))
+    backend = mail_backend(request)
     try:
-        await mail_backend(request).send(message)
+        await backend.send(message)
     except MailDeliveryFailed as exc:
         cause = type(exc.__cause__).__name__ if exc.__cause__ else "none"
-        log.warning("claim mail not sent: backend=%s cause=%s", settings.mail_backend, cause)
+        log.warning("claim mail not sent: backend=%s cause=%s", backend.name, cause)
         raise ImageSkillError(
             "SERVICE_UNAVAILABLE",
             "The claim email could not be sent right now; request the claim again shortly.",

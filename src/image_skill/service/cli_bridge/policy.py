@@ -24,6 +24,8 @@ ALLOWED = frozenset(
         "image-skill version",
         "image-skill signup",  # without --save (checked below)
         "image-skill whoami",
+        "image-skill claim request",
+        "image-skill claim status",
         "image-skill usage quota",
         "image-skill quota",
         "image-skill models list",
@@ -66,6 +68,11 @@ REFUSED: dict[str, tuple[str, str]] = {
     "image-skill doctor": (
         "GET /healthz",
         "Check the service with GET /healthz and the token with GET /v1/whoami.",
+    ),
+    "image-skill claim link": (
+        "GET /v1/claims/{claim_id}",
+        "The claim link goes only to the sponsor's email; follow the claim with "
+        "GET /v1/claims/{claim_id}.",
     ),
     "image-skill serve": ("GET /healthz", "The service is already running: GET /healthz."),
     "image-skill admin": (
