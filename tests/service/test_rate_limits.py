@@ -232,3 +232,23 @@ def test_signup_flood_from_one_address(database_url: str, tmp_path: Path) -> Non
     assert outcomes[(201, None)] == allowed, outcomes
     assert outcomes[(429, "RATE_LIMITED")] == attempts - allowed, outcomes
     assert _granted_credits(database_url) <= allowed * free_credits
+
+
+def test_bridge_commands_count_against_the_callers_address(tmp_path: Path) -> None:
+    """``/v1/cli`` runs commands through an in-process client: their calls are the caller's."""
+    server = limited_server(tmp_path, rate_limit_signup_per_ip="2/hour", trust_forwarded_for="true")
+
+    def bridged_signup(client: httpx.Client, address: str, index: int) -> httpx.Response:
+        email, name = f"b{index}@example.com", f"b{index}"
+        argv = ["signup", "--agent", "--human-email", email, "--agent-name", name, "--show-token"]
+        return client.post("/v1/cli", json={"argv": argv}, headers={"x-forwarded-for": address})
+
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=60) as client:
+            for index in range(2):
+                assert bridged_signup(client, "10.0.0.1", index).status_code == 200
+            assert_rate_limited(bridged_signup(client, "10.0.0.1", 2))
+            # Another caller is not refused for the first one's signups.
+            assert bridged_signup(client, "10.0.0.2", 3).status_code == 200
+    finally:
+        stop_server(server)

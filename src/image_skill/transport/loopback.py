@@ -26,16 +26,21 @@ class LoopbackTransport:
 
     description = "loopback"
 
-    def __init__(self, app: Any, *, base_url: str) -> None:
+    def __init__(self, app: Any, *, base_url: str, client_address: str | None = None) -> None:
         # ``base_url`` is the outer request's, so URLs the app builds from the
         # request (asset URLs without a configured public base) come out the same.
+        # ``client_address`` is the outer caller's, so per-address rate limits
+        # count the command's calls against that caller, not a shared 127.0.0.1.
         self._app = app
         self._base_url = base_url.rstrip("/")
+        self._client = (client_address or "127.0.0.1", 0)
 
     async def _send(
         self, method: str, path: str, headers: dict[str, str], body: bytes | None
     ) -> RawResponse:
-        transport = httpx.ASGITransport(app=self._app, raise_app_exceptions=False)
+        transport = httpx.ASGITransport(
+            app=self._app, raise_app_exceptions=False, client=self._client
+        )
         async with httpx.AsyncClient(transport=transport, base_url=self._base_url) as client:
             try:
                 response = await client.request(method, path, headers=headers, content=body)

@@ -23,6 +23,7 @@ from image_skill.client import Result
 from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER
 from image_skill.contract.errors import spec_for
 from image_skill.contract.ids import new_trace_id
+from image_skill.service.abuse.limiter import client_ip
 from image_skill.service.cli_bridge.policy import check
 from image_skill.service.cli_bridge.schemas import CliRequest
 from image_skill.service.guarded_route import GuardedRoute
@@ -80,7 +81,9 @@ async def run_cli(body: CliRequest, request: Request) -> JSONResponse:
     fixed = FixedService(
         base_url=base_url,
         token=forwarded_token(request.headers.get("authorization")),
-        transport=LoopbackTransport(request.app, base_url=base_url),
+        transport=LoopbackTransport(
+            request.app, base_url=base_url, client_address=client_ip(request)
+        ),
     )
 
     def work() -> Result:
