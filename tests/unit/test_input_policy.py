@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageCms, ImageDraw, ImageFile, ImageOps, PngImagePlugin
 
+from fakes.hostile_images import canvas_bomb_gif
 from image_skill.imaging import input_policy
 from image_skill.imaging.input_policy import (
     ALLOWED_MIME_TYPES,
@@ -24,6 +25,7 @@ from image_skill.imaging.input_policy import (
     sniff_mime,
     verify_declared,
 )
+from image_skill.imaging.limits import DecodeBudget
 
 needs_avif = pytest.mark.skipif(not avif_supported(), reason="Pillow built without AVIF")
 
@@ -534,3 +536,79 @@ def test_verify_declared_rejects_mismatches(
         verify_declared(PAYLOAD, declared_length=length, declared_sha256=digest)
     assert info.value.rule == rule
     assert PAYLOAD.decode() not in info.value.message
+
+
+# --------------------------------------------------------------------------------------------
+# Decode bounds: total pixels across frames, frame count, time, what a re-encode may hold
+# --------------------------------------------------------------------------------------------
+
+
+def test_canvas_bomb_gif_is_refused_before_any_frame_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bomb = canvas_bomb_gif(199, 1000)  # ~5 KB; 199 Mpx decoded (the old path held ~800 MB)
+    assert len(bomb) < 10_000
+    loads: list[int] = []
+    real_load = ImageFile.ImageFile.load
+
+    def counting_load(self: ImageFile.ImageFile) -> Any:
+        loads.append(1)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    started = time.perf_counter()
+    error = rejected(bomb)
+    assert time.perf_counter() - started < 0.5
+    assert error.rule == "too_many_pixels"
+    assert "199 frames of 1000x1000" in error.message and "120000000" in error.message
+    assert loads == []
+
+
+def test_gif_frames_are_counted_without_walking_the_whole_file() -> None:
+    many = canvas_bomb_gif(800_000, 1, comment=False)  # ~18 MB of 1-pixel frames
+    started = time.perf_counter()
+    error = rejected(many)
+    assert time.perf_counter() - started < 1.0
+    assert error.rule == "too_many_frames"
+    assert "limit is 1000 frames" in error.message
+
+
+def test_each_frame_is_charged_before_it_is_decoded() -> None:
+    budget = DecodeBudget(InputLimits(max_total_pixels=250, max_frames=10))
+    budget.check_declared(2, 10, 10)
+    budget.charge_frame(10, 10)
+    budget.charge_frame(10, 10)
+    with pytest.raises(InputRejected) as info:
+        budget.charge_frame(10, 10)  # 300 > 250: refused before this frame's decode
+    assert info.value.rule == "too_many_pixels" and "250" in info.value.message
+    assert (budget.frames, budget.pixels) == (2, 200)
+
+
+def test_decode_deadline_is_checked_between_frames() -> None:
+    now = [0.0]
+    budget = DecodeBudget(InputLimits(decode_seconds=5), clock=lambda: now[0])
+    budget.charge_frame(10, 10)
+    now[0] = 5.5
+    with pytest.raises(InputRejected) as info:
+        budget.charge_frame(10, 10)
+    assert info.value.rule == "decode_timeout"
+    assert info.value.message == "Decoding the image took longer than the limit of 5 seconds."
+
+
+def test_slow_decode_is_stopped_by_the_time_limit() -> None:
+    data = encode_animation(coloured_frames(40, (64, 64)), "GIF", duration=50)
+    assert sanitize_image(data).metadata_stripped is False  # fine with the default limit
+    error = rejected(data, InputLimits(decode_seconds=1e-9))
+    assert error.rule == "decode_timeout"
+
+
+def test_reencode_holds_at_most_one_large_pictures_worth_of_frames() -> None:
+    limits = InputLimits(max_pixels=25_000)
+    accepted = sanitize_image(canvas_bomb_gif(2, 100), limits)  # 20,000 px held
+    assert accepted.metadata_stripped is True
+    with Image.open(io.BytesIO(accepted.data)) as im:
+        assert im.size == (100, 100) and im.n_frames >= 1
+    error = rejected(canvas_bomb_gif(3, 100), limits)  # 30,000 px to hold
+    assert error.rule == "too_many_pixels" and "re-encoding" in error.message
+    # The same frames without metadata are validated one at a time, never held.
+    assert sanitize_image(canvas_bomb_gif(3, 100, comment=False), limits).metadata_stripped is False

@@ -134,8 +134,7 @@ def sanitize_image(data: bytes, limits: InputLimits = InputLimits()) -> Sanitize
         raise InputRejected("unsupported_format", _AVIF_UNAVAILABLE_MESSAGE)
 
     budget = DecodeBudget(limits)
-    structurally_clean, webp_lossless = scan_structure(fmt.pillow, data)
-    decoded = _decode(data, fmt, budget, collect_frames=not structurally_clean)
+    decoded = _decode(data, fmt, budget)
     if decoded.frames is None:
         return SanitizedImage(
             data=data,
@@ -147,7 +146,7 @@ def sanitize_image(data: bytes, limits: InputLimits = InputLimits()) -> Sanitize
             metadata_stripped=False,
         )
     budget.check_time()
-    out = encode(fmt.pillow, decoded, webp_lossless=webp_lossless)
+    out = encode(fmt.pillow, decoded)
     width, height = decoded.frames[0].size
     return SanitizedImage(
         data=out,
@@ -175,13 +174,13 @@ _TRANSPOSE_FOR_ORIENTATION: dict[int, Image.Transpose] = {
 }
 
 
-def _decode(data: bytes, fmt: _Format, budget: DecodeBudget, *, collect_frames: bool) -> Decoded:
+def _decode(data: bytes, fmt: _Format, budget: DecodeBudget) -> Decoded:
     # Strict decoding is a precondition of this policy: a truncated upload must be rejected,
     # never padded with grey. The flag is process-global in Pillow, so enforce it here.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with Image.open(io.BytesIO(data), formats=[fmt.pillow]) as im:
-            return _decode_open(im, data, fmt, budget, collect_frames=collect_frames)
+            return _decode_open(im, data, fmt, budget)
     except InputRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -221,14 +220,15 @@ def _decode_open(
     data: bytes,
     fmt: _Format,
     budget: DecodeBudget,
-    *,
-    collect_frames: bool,
 ) -> Decoded:
-    # 1. Header-only checks, before any pixel data is decoded.
+    # 1. Header-only checks, before any pixel data is decoded (and before the structure
+    #    walk, which is linear in the file's blocks).
     width, height = im.size
     _check_canvas(width, height, budget)
     n_frames = _declared_frames(im, data, fmt, budget.limits.max_frames)
     budget.check_declared(n_frames, width, height)
+    structurally_clean, webp_lossless = scan_structure(fmt.pillow, data)
+    collect_frames = not structurally_clean
 
     # 2. Decode the first frame; some metadata (e.g. PNG chunks after IDAT) only shows up now.
     budget.charge_frame(width, height)
@@ -244,6 +244,7 @@ def _decode_open(
         icc_profile=_icc_profile(im),
         jpeg_subsampling=_jpeg_subsampling(im),
         jpeg_progressive=bool(im.info.get("progressive") or im.info.get("progression")),
+        webp_lossless=webp_lossless,
     )
     transpose = _TRANSPOSE_FOR_ORIENTATION.get(_orientation(im)) if needs_reencode else None
 

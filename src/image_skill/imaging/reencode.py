@@ -32,10 +32,11 @@ class Decoded:
     icc_profile: bytes | None
     jpeg_subsampling: int
     jpeg_progressive: bool
+    webp_lossless: bool = False
     durations: list[int] = field(default_factory=list)
 
 
-def encode(pillow_format: str, decoded: Decoded, *, webp_lossless: bool) -> bytes:
+def encode(pillow_format: str, decoded: Decoded) -> bytes:
     """The frames of ``decoded`` written as ``pillow_format`` without metadata."""
     frames = decoded.frames
     if not frames:
@@ -56,7 +57,7 @@ def encode(pillow_format: str, decoded: Decoded, *, webp_lossless: bool) -> byte
     elif pillow_format == "PNG":
         options["compress_level"] = 3
     elif pillow_format == "WEBP":
-        if webp_lossless:
+        if decoded.webp_lossless:
             options.update(lossless=True, exact=True)
         else:
             options["quality"] = 95
