@@ -14,7 +14,14 @@ from image_skill.contract.errors import ImageSkillError
 from image_skill.service.responses import error_response
 
 
-async def send_error(scope: Scope, receive: Receive, send: Send, error: ImageSkillError) -> None:
-    """Send ``error`` as the envelope response to this request."""
-    response = error_response(Request(scope, receive), error)
+async def send_error(
+    scope: Scope, receive: Receive, send: Send, error: ImageSkillError, *, close: bool = False
+) -> None:
+    """Send ``error`` as the envelope response to this request.
+
+    ``close`` ends the connection after the answer, so the server stops
+    receiving (and discarding) the rest of a body it refused.
+    """
+    headers = {"connection": "close"} if close else None
+    response = error_response(Request(scope, receive), error, extra_headers=headers)
     await response(scope, receive, send)

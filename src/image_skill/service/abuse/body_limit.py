@@ -59,7 +59,7 @@ class BodyLimitMiddleware:
         limit = body_limit_for(scope["path"], scope["app"].state.settings)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await send_error(scope, receive, send, payload_too_large(limit))
+            await send_error(scope, receive, send, payload_too_large(limit), close=True)
             return
         guard = _Guard(limit, receive, send)
         try:
@@ -68,7 +68,7 @@ class BodyLimitMiddleware:
             if not guard.exceeded or guard.app_started:
                 raise
         if guard.exceeded and not guard.app_started:
-            await send_error(scope, receive, send, payload_too_large(limit))
+            await send_error(scope, receive, send, payload_too_large(limit), close=True)
 
 
 class _Guard:
