@@ -17,6 +17,7 @@ email or an address in the clear.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import logging
@@ -51,6 +52,8 @@ class RateLimiter:
         self.strategy = SlidingWindowCounterRateLimiter(self.storage)
         self._rules: dict[str, list[RateLimitItem]] = {}
         self._store_down_until = 0.0
+        # Stores hold asyncio objects (locks, a Redis connection pool) bound to one loop.
+        self.loop = asyncio.get_running_loop()
 
     def items(self, rule: str) -> list[RateLimitItem]:
         """The limits a settings field (e.g. ``rate_limit_signup_per_ip``) names; empty = none."""
@@ -111,12 +114,13 @@ def _hashed(key: str) -> str:
 
 
 def limiter_for(app: Any) -> RateLimiter | None:
-    """The app's limiter (built on first use), or None when limits are off or embedded."""
+    """The app's limiter (built on first use in this event loop), or None when limits are
+    off or the app is embedded (the local owner on their own machine)."""
     settings: Settings = app.state.settings
     if not settings.rate_limits_enabled or settings.embedded:
         return None
     limiter: RateLimiter | None = getattr(app.state, _STATE_ATTR, None)
-    if limiter is None:
+    if limiter is None or limiter.loop is not asyncio.get_running_loop():
         limiter = RateLimiter(settings)
         setattr(app.state, _STATE_ATTR, limiter)
     return limiter
