@@ -321,9 +321,12 @@ def test_upload_and_edit_every_input_kind(
         jobs_before = job_ids(run)
         Path("evil.png").write_bytes(SVG)
         Path("cut.png").write_bytes(truncated_png())
-        for name in ("evil.png", "cut.png"):
-            denied = expect(run("upload", name, "--json"), 6, "INPUT_POLICY_DENIED")
-            assert name not in denied["error"]["message"]
+        # Not an image by its bytes: refused on this machine, nothing sent.
+        local = expect(run("upload", "evil.png", "--json"), 2, "UPLOAD_MIME_TYPE_UNKNOWN")
+        assert "evil" not in local["error"]["message"]
+        # Image magic bytes but corrupt: the service's decoder refuses it.
+        denied = expect(run("upload", "cut.png", "--json"), 6, "INPUT_POLICY_DENIED")
+        assert "cut.png" not in denied["error"]["message"]
         secret_dir = tmp_path / "private-dir-7f3a"
         missing = run("upload", str(secret_dir / "missing-photo.png"), "--json")
         expect(missing, 2, "INVALID_ARGUMENTS")
@@ -339,7 +342,7 @@ def test_upload_and_edit_every_input_kind(
         assert expect(not_there, 2, "INVALID_ARGUMENTS")["error"]["details"]["field"] == "--input"
         assert "private-photo" not in not_there.stdout + not_there.stderr
         evil_edit = expect(
-            run("edit", "--input", "./evil.png", "--prompt", "mirror", "--json"),
+            run("edit", "--input", "./cut.png", "--prompt", "mirror", "--json"),
             6,
             "INPUT_POLICY_DENIED",
         )
