@@ -85,7 +85,7 @@ def test_auth_status_save_logout(server: Server, run: RunCli, config: Path) -> N
         assert still == [f"{name} is still set in the environment and will be used."]
 
     # A token that was valid but is revoked fails auth status and cannot be saved.
-    rotated = expect(run(*SIGNUP, "--save", *base), 0)
+    rotated = expect(run(*SIGNUP, "--save", *base, env={"IMAGE_SKILL_TOKEN": token}), 0)
     assert rotated["data"]["rotated"] is True
     expect(run("auth", "status", *base, env={"IMAGE_SKILL_TOKEN": token}), 3, "TOKEN_REVOKED")
     expect(run("auth", "save", *base, env={"IMAGE_SKILL_TOKEN": token}), 3, "TOKEN_REVOKED")

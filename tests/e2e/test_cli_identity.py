@@ -70,7 +70,8 @@ def test_signup_whoami_quota_and_rotation_against_server(
     assert (jobs["daily_cap"], jobs["used_today"], jobs["remaining_today"]) == (2, 0, 2)
     assert RESET_RE.match(jobs["resets_at"])
 
-    # Re-signup rotates: --show-token prints the new token exactly once and saves nothing.
+    # Re-signup with the saved token as proof rotates: --show-token prints the new token
+    # exactly once and saves nothing.
     shown = run(*signup("--show-token"), *base)
     rotated = expect(shown, 0)
     new = rotated["data"]["token"]
@@ -83,8 +84,11 @@ def test_signup_whoami_quota_and_rotation_against_server(
     assert revoked["error"]["recovery"]["suggested_command"].startswith("image-skill ")
     assert expect(run("whoami", *base, env={"IMAGE_SKILL_TOKEN": new}), 0)["actor"] == agent
 
-    # --save --show-token: both, and the previous token stops working.
-    both = expect(run(*signup("--save", "--show-token"), *base), 0)
+    # --save --show-token with the current token as proof: both, and that token stops working.
+    both = expect(
+        run(*signup("--save", "--show-token"), *base, env={"IMAGE_SKILL_TOKEN": new}), 0
+    )
+    assert both["data"]["rotated"] is True and both["actor"] == agent
     assert json.loads(config.read_text())["token"] == both["data"]["token"] != new
     expect(run("quota", *base, env={"IMAGE_SKILL_TOKEN": new}), 3, "TOKEN_REVOKED")
     assert expect(run("quota", *base), 0)["actor"] == agent

@@ -346,7 +346,7 @@ def test_http_exit_code_header_matches_cli(server: Server, run: RunCli) -> None:
     signup = {"human_email": "x@example.com", "agent_name": "http-bot", "runtime": "pytest"}
     created = http(server, "POST", "/v1/agent-signups", body=signup)
     token = created[2]["data"]["token"]
-    rotated = http(server, "POST", "/v1/agent-signups", body=signup)
+    rotated = http(server, "POST", "/v1/agent-signups", token=f"Bearer {token}", body=signup)
     fresh = rotated[2]["data"]["token"]
     cases = [  # (response, status, exit code, error code)
         (http(server, "GET", "/healthz"), 200, 0, None),

@@ -92,7 +92,8 @@ def test_signup_returns_201_and_a_well_formed_token(api: TestClient, signup: Sig
 
 def test_token_is_stored_only_as_a_keyed_hash(api: TestClient, signup: Signup, db: Engine) -> None:
     first = signup("store@example.com", "bot")["data"]["token"]
-    second = signup("store@example.com", "bot")["data"]["token"]  # a rotation stores a 2nd row
+    # A rotation (with the current token as proof) stores a second row.
+    second = signup("store@example.com", "bot", token=first)["data"]["token"]
     rows = all_rows(db)
     assert rows["api_tokens"], "the scan must see the token table"
     for raw in (first, second):
@@ -109,13 +110,15 @@ def test_token_is_stored_only_as_a_keyed_hash(api: TestClient, signup: Signup, d
     assert hash_token(first, "another-pepper") not in hashes
 
 
-def test_resignup_rotates_the_token(api: TestClient, signup: Signup) -> None:
+def test_resignup_with_the_current_token_rotates_it(api: TestClient, signup: Signup) -> None:
     first = signup("rot@example.com", "bot")
     old = first["data"]["token"]
     assert api.get("/v1/whoami", headers=bearer(old)).status_code == 200
 
     response = api.post(
-        "/v1/agent-signups", json={"human_email": "rot@example.com", "agent_name": "bot"}
+        "/v1/agent-signups",
+        json={"human_email": "rot@example.com", "agent_name": "bot"},
+        headers=bearer(old),
     )
     assert response.status_code == 200, response.text
     second = response.json()
@@ -137,26 +140,35 @@ def test_resignup_rotates_the_token(api: TestClient, signup: Signup) -> None:
     assert quota["credits"]["balance"] == 10
 
 
-def test_email_is_case_insensitive(api: TestClient, signup: Signup) -> None:
-    first = signup("Mixed.Case@Example.COM", "bot")
-    second = api.post(
-        "/v1/agent-signups",
-        json={"human_email": "  mixed.case@example.com ", "agent_name": "bot"},
+def test_resignup_without_proof_is_a_new_agent(api: TestClient, signup: Signup) -> None:
+    first = signup("again@example.com", "bot")
+    again = api.post(
+        "/v1/agent-signups", json={"human_email": "again@example.com", "agent_name": "bot"}
     )
-    assert second.status_code == 200, second.text
-    assert second.json()["data"]["rotated"] is True
-    assert second.json()["actor"]["actor_id"] == first["actor"]["actor_id"]
-    assert first["data"]["human"]["human_id"] == second.json()["data"]["human"]["human_id"]
+    assert again.status_code == 201, again.text
+    assert again.json()["data"]["rotated"] is False
+    assert again.json()["actor"]["actor_id"] != first["actor"]["actor_id"]
+    # The first agent keeps its token.
+    assert api.get("/v1/whoami", headers=bearer(first["data"]["token"])).status_code == 200
 
 
-def test_agents_of_one_human_share_an_organization(api: TestClient, signup: Signup) -> None:
+def test_email_is_normalized(api: TestClient, signup: Signup, db: Engine) -> None:
+    first = signup("Mixed.Case@Example.COM", "bot")
+    assert first["data"]["human"]["email"] == "m***@example.com"
+    with db.connect() as conn:
+        stored = conn.execute(
+            text("SELECT sponsor_email FROM actors WHERE id = :id"),
+            {"id": first["actor"]["actor_id"]},
+        ).scalar_one()
+    assert stored == "mixed.case@example.com"
+
+
+def test_one_email_does_not_group_agents(api: TestClient, signup: Signup) -> None:
     one = signup("team@example.com", "bot-a")
     two = signup("team@example.com", "bot-b")
-    other = signup("someone-else@example.com", "bot-a")
-    assert one["actor"]["organization_id"] == two["actor"]["organization_id"]
+    assert one["actor"]["organization_id"] != two["actor"]["organization_id"]
     assert one["actor"]["actor_id"] != two["actor"]["actor_id"]
     assert two["data"]["rotated"] is False
-    assert other["actor"]["organization_id"] != one["actor"]["organization_id"]
     # Both tokens stay valid: different agents do not rotate each other.
     for envelope in (one, two):
         who = api.get("/v1/whoami", headers=bearer(envelope["data"]["token"]))
@@ -236,8 +248,8 @@ def test_return_token_false_returns_no_token(api: TestClient, signup: Signup) ->
     assert envelope["warnings"]
 
 
-def test_concurrent_signups_for_one_human(api: TestClient, db: Engine) -> None:
-    """Racing first signups and rotations: no 500, one human, one live token per agent."""
+def test_concurrent_signups_for_one_email(api: TestClient, db: Engine) -> None:
+    """Racing signups naming one email and three names: no 500, no human, nine agents."""
     names = [f"bot-{n % 3}" for n in range(9)]
 
     def sign(name: str) -> tuple[int, str, str | None]:
@@ -250,27 +262,24 @@ def test_concurrent_signups_for_one_human(api: TestClient, db: Engine) -> None:
 
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
         results = list(pool.map(sign, names))
-    assert sorted(status for status, _, _ in results) == [200] * 6 + [201] * 3, results
+    assert sorted(status for status, _, _ in results) == [201] * 9, results
     with db.connect() as conn:
         humans = conn.execute(
-            text("SELECT count(*) FROM actors WHERE email = 'burst@example.com'")
+            text("SELECT count(*) FROM actors WHERE actor_type = 'human'")
         ).scalar_one()
-        live = dict(
-            conn.execute(
-                text(
-                    "SELECT a.name, count(t.id) FROM actors a JOIN api_tokens t "
-                    "ON t.actor_id = a.id WHERE t.revoked_at IS NULL GROUP BY a.name"
-                )
-            ).all()
-        )
-    assert humans == 1
-    assert live == {"bot-0": 1, "bot-1": 1, "bot-2": 1}, "a rotation race left two live tokens"
+        agents = conn.execute(
+            text(
+                "SELECT count(DISTINCT organization_id) FROM actors "
+                "WHERE sponsor_email = 'burst@example.com'"
+            )
+        ).scalar_one()
+    assert humans == 0 and agents == 9
     working = [
         token
         for _, _, token in results
         if token and api.get("/v1/whoami", headers=bearer(token)).status_code == 200
     ]
-    assert len(working) == 3
+    assert len(working) == 9
 
 
 # --- whoami and quota --------------------------------------------------------------------
@@ -290,6 +299,13 @@ def test_whoami_describes_the_agent(api: TestClient, signup: Signup) -> None:
     assert data["claim_state"] == "unclaimed"
     assert data["token_class"] == "restricted_agent"
     assert data["local_owner"] is False
+    assert data["claim"] == {
+        "state": "unclaimed",
+        "claimed_at": None,
+        "human_email": None,
+        "sponsor_email": "w***@example.com",
+        "pending_claim_id": None,
+    }
     assert data["token"]["display_prefix"] == token[:10] + "…"
     grants = data["grants"]
     assert grants == sorted(grants)
@@ -350,21 +366,15 @@ def test_rotation_past_unclaimed_needs_the_current_token(
     set_claim_state(db, created["actor"]["actor_id"], state)
     body = {"human_email": "claim@example.com", "agent_name": "bot"}
 
-    envelope = check_error(api.post("/v1/agent-signups", json=body), "CLAIM_REQUIRED", 4)
-    assert envelope["error"]["recovery"]["suggested_command"]
-    # A refused rotation revokes nothing.
-    assert api.get("/v1/whoami", headers=bearer(token)).status_code == 200
-
-    # Another agent's valid token is not proof either.
+    # Without proof signup makes a new agent (saying nothing of the existing one) and
+    # revokes nothing; another agent's valid token or a garbage token is no proof either.
     other = signup("claim@example.com", "other-bot")["data"]["token"]
-    check_error(
-        api.post("/v1/agent-signups", json=body, headers=bearer(other)), "CLAIM_REQUIRED", 4
-    )
-    check_error(
-        api.post("/v1/agent-signups", json=body, headers=bearer("isk_r_garbage")),
-        "CLAIM_REQUIRED",
-        4,
-    )
+    for headers in ({}, bearer(other), bearer("isk_r_garbage")):
+        response = api.post("/v1/agent-signups", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        assert response.json()["actor"]["actor_id"] != created["actor"]["actor_id"]
+        assert response.json()["data"]["rotated"] is False
+    assert api.get("/v1/whoami", headers=bearer(token)).status_code == 200
 
     response = api.post("/v1/agent-signups", json=body, headers=bearer(token))
     assert response.status_code == 200, response.text
@@ -389,9 +399,12 @@ def test_revoked_agent_gets_token_revoked_everywhere(
             response = api.request(method, route.concrete_path, headers=bearer(token), json={})
             check_error(response, "TOKEN_REVOKED", 3)
     body = {"human_email": "revoked@example.com", "agent_name": "bot"}
-    # Signup cannot resurrect it, with or without its token.
-    check_error(api.post("/v1/agent-signups", json=body), "TOKEN_REVOKED", 3)
-    check_error(api.post("/v1/agent-signups", json=body, headers=bearer(token)), "TOKEN_REVOKED", 3)
+    # Signup cannot resurrect it, with or without its token: either is a new agent.
+    for headers in ({}, bearer(token)):
+        response = api.post("/v1/agent-signups", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        assert response.json()["actor"]["actor_id"] != created["actor"]["actor_id"]
+    check_error(api.get("/v1/whoami", headers=bearer(token)), "TOKEN_REVOKED", 3)
     with db.connect() as conn:
         live = conn.execute(
             text("SELECT count(*) FROM api_tokens WHERE actor_id = :id AND revoked_at IS NULL"),
