@@ -7,6 +7,8 @@ anything unexpected (logged with the trace id, never shown to the caller).
 from __future__ import annotations
 
 import logging
+import re
+from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from image_skill.contract.errors import ImageSkillError
 from image_skill.service.redacted_traceback import redacted_traceback
@@ -72,6 +75,9 @@ def install_error_handlers(app: FastAPI) -> None:
             error = ImageSkillError(
                 "METHOD_NOT_ALLOWED", f"Method {request.method} is not allowed on this route."
             )
+            allowed = _allowed_methods(request)
+            if allowed:  # Starlette names only the first route's methods for a shared path
+                return error_response(request, error, extra_headers={"Allow": allowed})
         elif exc.status_code < 500:
             error = ImageSkillError("INVALID_ARGUMENTS", "The request could not be processed.")
         else:
@@ -114,3 +120,23 @@ def install_error_handlers(app: FastAPI) -> None:
             recovery={"suggested_command": "image-skill doctor --json"},
         )
         return error_response(request, error)
+
+
+@lru_cache(maxsize=256)
+def _path_pattern(template: str) -> re.Pattern[str]:
+    return compile_path(template)[0]
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method of every route whose template matches the request's path (RFC 9110 Allow)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - older FastAPI: Starlette's header stands
+        return None
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        template = getattr(route, "path", None)
+        if route.methods and template and _path_pattern(template).match(path):
+            methods |= set(route.methods)
+    return ", ".join(sorted(methods)) or None

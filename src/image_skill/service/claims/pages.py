@@ -27,9 +27,30 @@ from image_skill.service.identity.grants import grants_for
 from image_skill.service.identity.views import mask_email
 from image_skill.service.responses import trace_id_of
 
-router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
+router = APIRouter(route_class=GuardedRoute, tags=["claim pages"])
 
 _MAX_FORM_BYTES = 4096
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+_PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The page (HTML).", "content": _HTML},
+    400: {"description": "The form did not repeat the link's token (HTML).", "content": _HTML},
+    404: {"description": "Not a valid claim link (HTML).", "content": _HTML},
+    410: {"description": "Used, replaced or expired link (HTML).", "content": _HTML},
+}
+_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"token": {"type": "string"}},
+                    "required": ["token"],
+                }
+            }
+        },
+    }
+}
 
 
 @lru_cache(maxsize=1)
@@ -61,7 +82,7 @@ def _problem(problem: LinkProblem) -> HTMLResponse:
     return _page("message.html", problem.status, title=problem.title, message=problem.message)
 
 
-@router.get("/claim/{token}")
+@router.get("/claim/{token}", response_class=HTMLResponse, responses=_PAGE_RESPONSES)
 async def claim_page(token: str, request: Request) -> HTMLResponse:
     """Show which agent asks to be claimed and what confirming grants (changes nothing)."""
     settings = request.app.state.settings
@@ -87,7 +108,12 @@ async def claim_page(token: str, request: Request) -> HTMLResponse:
     )
 
 
-@router.post("/claim/{token}")
+@router.post(
+    "/claim/{token}",
+    response_class=HTMLResponse,
+    responses=_PAGE_RESPONSES,
+    openapi_extra=_FORM,
+)
 async def confirm_claim(token: str, request: Request) -> HTMLResponse:
     """Confirm the claim: the agent becomes claimed and joins the human's organization."""
     settings = request.app.state.settings

@@ -17,7 +17,6 @@ from image_skill.contract.ids import utc_now
 from image_skill.service.abuse.limiter import client_ip, enforce
 from image_skill.service.claims import links, repository
 from image_skill.service.claims.message import claim_message
-from image_skill.service.claims.schemas import ClaimRequest
 from image_skill.service.claims.service import agent_claim, claim_view, claimable_agent, open_claim
 from image_skill.service.db.engine import session_scope
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
@@ -48,9 +47,12 @@ async def request_claim(
     request: Request,
     principal: CurrentPrincipal,
     settings: AppSettings,
-    body: ClaimRequest | None = None,
 ) -> JSONResponse:
-    """Email the agent's sponsor a one-time link to claim it; answers the claim (never the link)."""
+    """Email the agent's sponsor a one-time link to claim it; answers the claim (never the link).
+
+    The request needs no body (``{}`` is fine): the claim goes to the sponsor email the
+    agent signed up with, never to an address given here.
+    """
     engine = request.app.state.engine
     async with session_scope(engine, write=False) as session:
         agent = await claimable_agent(session, principal)
