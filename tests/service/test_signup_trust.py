@@ -248,7 +248,9 @@ def test_claim_link_page_confirms_only_on_post_and_works_once(api: TestClient) -
     assert done.headers["x-frame-options"] == "DENY"
 
     me = ok(agent.get("/v1/whoami"), 200)
-    assert me["claim_state"] == "claimed" and me["actor"]["organization_id"] != agent.organization_id
+    assert (
+        me["claim_state"] == "claimed" and me["actor"]["organization_id"] != agent.organization_id
+    )
     assert me["claim"]["human_email"] == "o***@example.com" and me["claim"]["claimed_at"]
     assert me["claim"]["pending_claim_id"] is None
     status = ok(agent.get(f"/v1/claims/{claim['claim_id']}"), 200)["claim"]
@@ -295,7 +297,9 @@ def test_claim_moves_the_agents_rows_and_joins_the_humans_agents(
             )
         ).scalar_one()
         humans = conn.execute(
-            text("SELECT count(*) FROM actors WHERE actor_type = 'human' AND verified_at IS NOT NULL")
+            text(
+                "SELECT count(*) FROM actors WHERE actor_type = 'human' AND verified_at IS NOT NULL"
+            )
         ).scalar_one()
     assert refs == 0 and humans == 1
 
@@ -386,3 +390,25 @@ def test_a_failed_send_is_a_retryable_error_without_the_link(
     api.app.state.mail_backend = None  # type: ignore[attr-defined]
     _, token = request_claim(agent)  # asking again works, and supersedes the unsent one
     assert confirm(api, token).status_code == 200
+
+
+def test_signup_and_claim_requests_are_rate_limited_per_email(
+    database_url: str, tmp_path: Path
+) -> None:
+    with started_app(
+        database_url,
+        tmp_path / "home",
+        rate_limit_signup_per_email="2/hour",
+        rate_limit_claim_per_email="1/hour",
+    ) as client:
+        sign_up(client, "limited@example.com", "a")
+        agent = sign_up(client, "Limited@Example.com", "b")
+        body = {"human_email": "limited@example.com", "agent_name": "c"}
+        refused = client.post("/v1/agent-signups", json=body)
+        error = check_error(refused, "RATE_LIMITED", 5)
+        assert int(refused.headers["retry-after"]) == error["recovery"]["retry_after_seconds"] > 0
+        sign_up(client, "other@example.com", "c")  # another email is counted apart
+
+        ok(agent.post("/v1/claims", {}), 201)
+        check_error(agent.post("/v1/claims", {}), "RATE_LIMITED", 5)
+        assert len(outbox_links(client)) == 1, "a refused claim request sends nothing"
