@@ -3,9 +3,10 @@
 Every error is the same envelope (``ok`` false, ``error.code``); the status
 follows the code (``contract.errors``). Routers pass ``error_responses(...)``
 with the statuses they can answer; every route can also answer 400 (bad
-input), 413 (body too large) and 429 (rate limited), and ``default`` covers
-the rest (402 quota, 422 content policy, 5xx provider or service failures).
-Declaring these also stops FastAPI from advertising a 422 for validation
+input), 413 (body too large) and 429 (rate limited). The ranges cover the
+rest: ``2XX`` success envelopes with other statuses (201, 202), ``4XX`` (402
+quota, 422 content policy) and ``5XX`` (provider or service failures).
+Declaring ``4XX`` also stops FastAPI from advertising a 422 for validation
 errors, which this service answers with 400 ``INVALID_ARGUMENTS``.
 """
 
@@ -60,11 +61,18 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a router that can answer ``statuses`` besides the common ones."""
     codes = sorted({*_ALWAYS, *statuses})
     responses: dict[int | str, dict[str, Any]] = {
-        code: {"model": ErrorEnvelope, "description": _WHAT.get(code, "An error envelope.")}
-        for code in codes
+        code: _error(_WHAT.get(code, "An error envelope.")) for code in codes
     }
-    responses["default"] = {
-        "model": ErrorEnvelope,
-        "description": "Any other failure, as the same envelope (402, 422, 5xx).",
-    }
+    responses["2XX"] = {"description": "A success envelope (ok true; 201/202 where noted)."}
+    responses["4XX"] = _error(
+        "Any other refusal, as the same envelope (402 quota, 422 content policy)."
+    )
+    responses["5XX"] = _error(
+        "A provider or service failure, as the same envelope (502, 503, 504, 507)."
+    )
     return responses
+
+
+def _error(description: str) -> dict[str, Any]:
+    # Errors are JSON even on a route whose answers are HTML (a served page).
+    return {"model": ErrorEnvelope, "description": description, "content": {"application/json": {}}}
