@@ -233,7 +233,8 @@ def server_settings() -> Settings:
     try:
         return Settings(embedded=False)
     except ValidationError as exc:
-        problems = "; ".join(str(e.get("msg")) for e in exc.errors())
+        # pydantic prefixes a validator's own message with "Value error, ".
+        problems = "; ".join(str(e.get("msg")).removeprefix("Value error, ") for e in exc.errors())
         raise ImageSkillError(
             "INVALID_ARGUMENTS", f"Invalid service configuration: {problems}"
         ) from None
