@@ -7,6 +7,7 @@ refusal must be ``RATE_LIMITED`` (HTTP 429, exit 5) with
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import time
@@ -22,9 +23,10 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from conftest import Server, free_port, start_server, stop_server
+from image_skill.service.abuse.limiter import RateLimiter, hashed_key
 from image_skill.service.credits import ledger
 from image_skill.service.db.models import CreditLedgerEntry
-from image_skill.service.settings import to_async_url, to_sync_url
+from image_skill.service.settings import Settings, to_async_url, to_sync_url
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 GENEROUS = "1000000/minute"
@@ -252,3 +254,21 @@ def test_bridge_commands_count_against_the_callers_address(tmp_path: Path) -> No
             assert bridged_signup(client, "10.0.0.2", 3).status_code == 200
     finally:
         stop_server(server)
+
+
+def test_a_refused_hit_is_not_counted_against_longer_windows(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, rate_limit_signup_per_ip="2/minute;3/hour")
+
+    async def run() -> tuple[list[int | None], int]:
+        limiter = RateLimiter(settings)
+        waits = [await limiter.hit("rate_limit_signup_per_ip", "198.51.100.7") for _ in range(6)]
+        hour = limiter.items("rate_limit_signup_per_ip")[1]
+        stats = await limiter.strategy.get_window_stats(
+            hour, "rate_limit_signup_per_ip", hashed_key("198.51.100.7")
+        )
+        return waits, stats.remaining
+
+    waits, hour_remaining = asyncio.run(run())
+    assert waits[:2] == [None, None]
+    assert all(wait is not None and 1 <= wait <= 60 for wait in waits[2:])
+    assert hour_remaining == 1  # only the two admitted hits count for the hour

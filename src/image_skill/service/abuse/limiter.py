@@ -71,22 +71,18 @@ class RateLimiter:
         items = self.items(rule)
         if not items or time.monotonic() < self._store_down_until:
             return None
-        identifier = _hashed(key)
+        identifier = hashed_key(key)
         try:
-            refused = [
-                item for item in items if not await self.strategy.hit(item, rule, identifier)
-            ]
-            if not refused:
-                return None
-            waits = []
-            for item in refused:
-                stats = await self.strategy.get_window_stats(item, rule, identifier)
-                waits.append(stats.reset_time - time.time())
+            # In order, stopping at the first refusal (as Flask-Limiter does): a
+            # refused request is not also counted against the longer windows.
+            for item in items:
+                if not await self.strategy.hit(item, rule, identifier):
+                    stats = await self.strategy.get_window_stats(item, rule, identifier)
+                    return max(1, math.ceil(stats.reset_time - time.time()))
         except Exception as exc:  # the shared store is down or misbehaving: fail open
             self._store_down_until = time.monotonic() + _STORE_BACKOFF_SECONDS
             log.warning("rate limit store unavailable, not limiting: %s", type(exc).__name__)
-            return None
-        return max(1, math.ceil(max(waits)))
+        return None
 
 
 def _storage_for(uri: str | None) -> Storage:
@@ -109,7 +105,8 @@ def _storage_for(uri: str | None) -> Storage:
     return storage
 
 
-def _hashed(key: str) -> str:
+def hashed_key(key: str) -> str:
+    """What the store sees of a key (a token, an email, an address): a truncated SHA-256."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
