@@ -96,9 +96,7 @@ def agent_view(agent: Actor, sponsor: Actor | None = None) -> dict[str, Any]:
         "name": agent.name,
         "runtime": agent.runtime,
         "claim_state": agent.claim_state,
-        "sponsor": None
-        if sponsor is None
-        else {"human_id": sponsor.id, "email": sponsor.email, "claim_state": sponsor.claim_state},
+        "sponsor": _sponsor_view(agent, sponsor),
         "created_at": iso(agent.created_at),
         "updated_at": iso(agent.updated_at),
     }
@@ -150,6 +148,25 @@ async def _agent(session: AsyncSession, actor_id: str, *, for_update: bool = Fal
             recovery={"suggested_command": "image-skill admin agents list --json"},
         )
     return agent
+
+
+def _sponsor_view(agent: Actor, sponsor: Actor | None) -> dict[str, Any] | None:
+    """The human who confirmed a claim, else the (unverified) sponsor email the agent gave."""
+    if sponsor is not None:
+        return {
+            "human_id": sponsor.id,
+            "email": sponsor.email,
+            "claim_state": sponsor.claim_state,
+            "verified": sponsor.verified_at is not None,
+        }
+    if agent.sponsor_email:
+        return {
+            "human_id": None,
+            "email": agent.sponsor_email,
+            "claim_state": None,
+            "verified": False,
+        }
+    return None
 
 
 async def _sponsor(session: AsyncSession, agent: Actor) -> Actor | None:
