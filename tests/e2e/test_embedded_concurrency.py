@@ -95,10 +95,14 @@ def test_concurrent_first_use_signup_and_whoami(isolated_home: Path) -> None:
         assert [row[0] for row in local_owners] == list(owners)
         agents = conn.execute("SELECT id FROM actors WHERE actor_type = 'agent'").fetchall()
         assert sorted(row[0] for row in agents) == sorted(agent_ids)
-        humans = conn.execute(
-            "SELECT count(*) FROM actors WHERE email = 'racer@example.com'"
+        # The email is only each agent's sponsor: signup creates no (unverified) human.
+        sponsored = conn.execute(
+            "SELECT count(*) FROM actors WHERE sponsor_email = 'racer@example.com'"
         ).fetchone()
-        assert humans == (1,)
+        assert sponsored == (WORKERS,)
+        assert conn.execute(
+            "SELECT count(*) FROM actors WHERE email = 'racer@example.com'"
+        ).fetchone() == (0,)
         grants = conn.execute(
             "SELECT count(*) FROM credit_ledger_entries WHERE reason = 'free_preview'"
         ).fetchone()
