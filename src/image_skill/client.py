@@ -185,16 +185,6 @@ class Client:
             return self.request("GET", "/v1/claims")
         return self.request("GET", f"/v1/claims/{path_segment(claim_id)}")
 
-    def request_claim(self) -> Result:
-        """``POST /v1/claims``: email the agent's sponsor a one-time claim link."""
-        return self.request("POST", "/v1/claims", body={})
-
-    def claim_status(self, claim_id: str | None = None) -> Result:
-        """``GET /v1/claims/{id}``, or ``GET /v1/claims`` (newest first) without an id."""
-        if claim_id is None:
-            return self.request("GET", "/v1/claims")
-        return self.request("GET", f"/v1/claims/{path_segment(claim_id)}")
-
     # -- catalog (public, no token) --------------------------------------------
 
     def models(self) -> Result:
