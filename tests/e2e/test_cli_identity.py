@@ -85,9 +85,7 @@ def test_signup_whoami_quota_and_rotation_against_server(
     assert expect(run("whoami", *base, env={"IMAGE_SKILL_TOKEN": new}), 0)["actor"] == agent
 
     # --save --show-token with the current token as proof: both, and that token stops working.
-    both = expect(
-        run(*signup("--save", "--show-token"), *base, env={"IMAGE_SKILL_TOKEN": new}), 0
-    )
+    both = expect(run(*signup("--save", "--show-token"), *base, env={"IMAGE_SKILL_TOKEN": new}), 0)
     assert both["data"]["rotated"] is True and both["actor"] == agent
     assert json.loads(config.read_text())["token"] == both["data"]["token"] != new
     expect(run("quota", *base, env={"IMAGE_SKILL_TOKEN": new}), 3, "TOKEN_REVOKED")
