@@ -25,9 +25,10 @@ from image_skill.service.db.engine import session_scope
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.identity.grants import grants_for
 from image_skill.service.identity.views import mask_email
+from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import trace_id_of
 
-router = APIRouter(route_class=GuardedRoute, tags=["claim pages"])
+router = APIRouter(route_class=GuardedRoute, tags=["claim pages"], responses=error_responses(404))
 
 _MAX_FORM_BYTES = 4096
 _HTML = {"text/html": {"schema": {"type": "string"}}}
