@@ -98,6 +98,7 @@ def server_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, 
         **plugin_env(workdir),
         SLOW_LOG_ENV: str(slow_log(workdir)),
         "IMAGE_SKILL_FREE_PREVIEW_CREDITS": "100000",
+        "IMAGE_SKILL_FREE_PREVIEW_DAILY_CEILING": "100000000",
         "IMAGE_SKILL_DAILY_JOB_CAP_UNCLAIMED": "100000",
         "IMAGE_SKILL_PROVIDER_CONCURRENCY": "500",
     }

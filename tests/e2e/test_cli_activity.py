@@ -108,7 +108,7 @@ def test_activity_against_a_server(
         assert grant["links"]["receipt_id"] == paid["receipt_id"]
         assert grant["links"]["credit_event_id"] == paid["credit_event_id"]
         assert uploaded["subject"] == {"type": "asset", "id": upload["asset_id"]}
-        assert all(len(e["links"]) == 9 for e in events)
+        assert all(len(e["links"]) == 10 for e in events)  # every link key, claim_id included
 
         # Pages of two walk the same events; the cursor comes from the previous page.
         walked: list[str] = []
@@ -159,7 +159,7 @@ def test_activity_against_a_server(
         assert shown_human.exit_code == 0 and len(shown_human.stdout.strip().splitlines()) == 3
 
         # Another organization sees none of it; unknown and malformed references.
-        other = sign_up(run, server.base_url, email="other@example.com", save=False)
+        other = sign_up(run, server.base_url, email="other@example.com", name="other-bot", save=False)
         as_other = ("--api-base-url", server.base_url, "--token-stdin", "--json")
         for reference in (job_id, grant["event_id"], asset_id):
             result = run("activity", "show", reference, *as_other, stdin=other.token + "\n")

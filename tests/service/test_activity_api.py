@@ -190,6 +190,7 @@ def world(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
                 stripe_webhook_secret=WEBHOOK_SECRET,
                 stripe_api_base=fake.url,
                 fake_payments_enabled=True,
+                daily_upload_cap_unclaimed=1000,  # the shared world uploads more than a day's cap
             ) as client,
         ):
             engine = create_engine(to_sync_url(to_async_url(module_database_url)))

@@ -34,7 +34,14 @@ _MAX_FORM_BYTES = 4096
 _HTML = {"text/html": {"schema": {"type": "string"}}}
 _PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The page (HTML).", "content": _HTML},
-    400: {"description": "The form did not repeat the link's token (HTML).", "content": _HTML},
+    400: {
+        "description": "The form did not repeat the link's token (HTML), or the link itself "
+        "is malformed (the JSON error envelope, like every route).",
+        "content": {
+            **_HTML,
+            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}},
+        },
+    },
     404: {"description": "Not a valid claim link (HTML).", "content": _HTML},
     410: {"description": "Used, replaced or expired link (HTML).", "content": _HTML},
 }

@@ -27,5 +27,10 @@ class PurchaseRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    quote_id: str = Field(min_length=1, max_length=OUR_ID_MAX, pattern=QUOTE_ID_PATTERN)
+    quote_id: str = Field(
+        min_length=1,
+        max_length=OUR_ID_MAX,
+        pattern=QUOTE_ID_PATTERN,
+        examples=["quote_01m93fg2c0zphb068sz6q9q60n"],
+    )
     idempotency_key: str | None = Field(default=None, max_length=200)
