@@ -159,7 +159,9 @@ def test_activity_against_a_server(
         assert shown_human.exit_code == 0 and len(shown_human.stdout.strip().splitlines()) == 3
 
         # Another organization sees none of it; unknown and malformed references.
-        other = sign_up(run, server.base_url, email="other@example.com", name="other-bot", save=False)
+        other = sign_up(
+            run, server.base_url, email="other@example.com", name="other-bot", save=False
+        )
         as_other = ("--api-base-url", server.base_url, "--token-stdin", "--json")
         for reference in (job_id, grant["event_id"], asset_id):
             result = run("activity", "show", reference, *as_other, stdin=other.token + "\n")
