@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.paths import config_path
 
 
@@ -41,7 +41,7 @@ def save_config(values: dict[str, Any], path: Path | None = None) -> Path:
             raise
     except OSError as exc:
         raise ImageSkillError(
-            "LOCAL_FILE_ERROR",
+            ErrorCode.LOCAL_FILE_ERROR,
             "Could not write the CLI config file.",
             recovery={"suggested_command": "image-skill doctor --json"},
         ) from exc
@@ -61,7 +61,7 @@ def check_writable(path: Path | None = None) -> None:
             pass
     except OSError as exc:
         raise ImageSkillError(
-            "LOCAL_FILE_ERROR",
+            ErrorCode.LOCAL_FILE_ERROR,
             "The CLI config file cannot be written; nothing was changed.",
             recovery={"suggested_command": "image-skill doctor --json"},
         ) from exc
@@ -75,7 +75,9 @@ def delete_config(path: Path | None = None) -> bool:
     except FileNotFoundError:
         return False
     except OSError as exc:
-        raise ImageSkillError("LOCAL_FILE_ERROR", "Could not remove the CLI config file.") from exc
+        raise ImageSkillError(
+            ErrorCode.LOCAL_FILE_ERROR, "Could not remove the CLI config file."
+        ) from exc
     return True
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from image_skill.cli.config import load_config
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 
 if TYPE_CHECKING:
     from image_skill.client import Client
@@ -155,7 +155,7 @@ class Context:
         """``value`` or INVALID_ARGUMENTS naming the missing flag."""
         if value is None or value == "":
             raise ImageSkillError(
-                "INVALID_ARGUMENTS",
+                ErrorCode.INVALID_ARGUMENTS,
                 f"{flag} is required.",
                 recovery={"required_flag": flag},
                 details={"field": flag},

@@ -13,7 +13,7 @@ from image_skill.cli.output import emit
 from image_skill.cli.parser import CliUsageError, build_parser
 from image_skill.client import Result
 from image_skill.contract.envelope import failure, success
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import new_trace_id
 from image_skill.contract.tokens import scrub
 
@@ -59,7 +59,7 @@ def execute(
         command = args.command_name
         if extras:
             raise ImageSkillError(
-                "INVALID_ARGUMENTS",
+                ErrorCode.INVALID_ARGUMENTS,
                 f"Unrecognized arguments for {command}: {' '.join(_safe(extras))}.",
                 recovery={"suggested_command": f"{command} --help"},
             )
@@ -90,7 +90,7 @@ def execute(
             command = exc.prog  # the (sub)command whose arguments were wrong
         result = Result(failure(command, exc, trace_id=new_trace_id()), exc.exit_code)
     except KeyboardInterrupt:
-        interrupted = ImageSkillError("PUBLIC_CLI_FAILED", "Interrupted.")
+        interrupted = ImageSkillError(ErrorCode.PUBLIC_CLI_FAILED, "Interrupted.")
         result = Result(failure(command, interrupted, trace_id=new_trace_id()), 130)
     except Exception:
         if os.environ.get("IMAGE_SKILL_DEBUG"):
@@ -98,7 +98,7 @@ def execute(
 
             traceback.print_exc(file=sys.stderr)
         crash = ImageSkillError(
-            "PUBLIC_CLI_FAILED",
+            ErrorCode.PUBLIC_CLI_FAILED,
             "The CLI hit an unexpected error (set IMAGE_SKILL_DEBUG=1 for details on stderr).",
             recovery={"suggested_command": "image-skill feedback create --json"},
         )

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.imaging.sniff import SNIFF_BYTES, describe_allowed, sniff_mime
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class UploadSource:
 
 def _unreadable(flag: str) -> ImageSkillError:
     return ImageSkillError(
-        "INVALID_ARGUMENTS",
+        ErrorCode.INVALID_ARGUMENTS,
         "The input file does not exist or is not readable.",
         details={"field": flag},
     )
@@ -154,7 +154,7 @@ def _unreadable(flag: str) -> ImageSkillError:
 
 def _not_a_file(flag: str) -> ImageSkillError:
     return ImageSkillError(
-        "INVALID_ARGUMENTS",
+        ErrorCode.INVALID_ARGUMENTS,
         "The input is not a regular file (a directory, device or pipe); nothing was sent.",
         details={"field": flag},
     )
@@ -162,7 +162,7 @@ def _not_a_file(flag: str) -> ImageSkillError:
 
 def _too_large(flag: str) -> ImageSkillError:
     return ImageSkillError(
-        "INVALID_ARGUMENTS",
+        ErrorCode.INVALID_ARGUMENTS,
         f"The input file is larger than the upload limit of {MAX_UPLOAD_BYTES} bytes.",
         details={"field": flag},
     )
@@ -170,7 +170,7 @@ def _too_large(flag: str) -> ImageSkillError:
 
 def _not_an_image(flag: str, what: str) -> ImageSkillError:
     return ImageSkillError(
-        "UPLOAD_MIME_TYPE_UNKNOWN",
+        ErrorCode.UPLOAD_MIME_TYPE_UNKNOWN,
         f"The {what} is not a {describe_allowed()} image (judged by its first bytes); "
         "nothing was sent.",
         details={"field": flag},
@@ -230,22 +230,24 @@ def fetch_remote(
             url, timeout=deadline_seconds(timeout), max_bytes=MAX_UPLOAD_BYTES, allow_file=False
         )
     except ImageSkillError as exc:
-        if exc.code == "TIMEOUT":
+        if exc.code == ErrorCode.TIMEOUT:
             raise
         raise ImageSkillError(
-            "ASSET_DOWNLOAD_FAILED",
+            ErrorCode.ASSET_DOWNLOAD_FAILED,
             f"Could not fetch the input URL: {exc.message}",
             retryable=exc.retryable,
         ) from exc
     if not 200 <= status < 300:
         raise ImageSkillError(
-            "ASSET_DOWNLOAD_FAILED",
+            ErrorCode.ASSET_DOWNLOAD_FAILED,
             f"Could not fetch the input URL: its host answered HTTP {status}.",
             retryable=status >= 500 or status == 429,
         )
     if not content:
         raise ImageSkillError(
-            "ASSET_DOWNLOAD_FAILED", "The input URL answered with no content.", retryable=False
+            ErrorCode.ASSET_DOWNLOAD_FAILED,
+            "The input URL answered with no content.",
+            retryable=False,
         )
     mime = image_mime(content, flag=flag, what="content at the input URL")
     name = filename_from_url(url)
@@ -258,7 +260,7 @@ def read_source(reference: str, *, flag: str = "PATH_OR_URL") -> UploadSource:
         if "@" in urlsplit(reference).netloc:
             # urllib cannot send URL credentials: refuse clearly (not as a retryable failure).
             raise ImageSkillError(
-                "INVALID_ARGUMENTS",
+                ErrorCode.INVALID_ARGUMENTS,
                 "URLs with a user name or password are not supported; "
                 "download the image and upload the local file instead.",
                 details={"field": flag},
@@ -267,7 +269,7 @@ def read_source(reference: str, *, flag: str = "PATH_OR_URL") -> UploadSource:
     scheme = urlsplit(reference).scheme.lower()
     if "://" in reference and scheme not in ("", "file"):
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "Only local files and http(s) URLs can be uploaded.",
             details={"field": flag},
         )
@@ -291,7 +293,7 @@ def upload_source(client: Client, source: UploadSource) -> tuple[Result, str | N
     asset_id = asset.get("asset_id") if isinstance(asset, dict) else None
     if not isinstance(asset_id, str) or not asset_id:
         raise ImageSkillError(
-            "UPLOAD_ASSET_ID_MISSING",
+            ErrorCode.UPLOAD_ASSET_ID_MISSING,
             "The upload succeeded but the service returned no asset id.",
             recovery={"suggested_command": "image-skill doctor --json"},
             retryable=False,

@@ -4,7 +4,7 @@ Every failure, on the server or in the CLI, ends up as an ``ImageSkillError``
 whose ``code`` decides the HTTP status and the process exit code, so the two
 halves can never disagree about what a failure means::
 
-    ImageSkillError(code, message, recovery)
+    ImageSkillError(code: ErrorCode, message, recovery)
      ├── raised by service domains (identity, quota, creative, credits …)
      ├── raised by provider adapters after mapping vendor errors
      └── raised by the SDK for transport failures (HOSTED_API_REQUEST_FAILED)
@@ -13,7 +13,66 @@ halves can never disagree about what a failure means::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, cast
+
+
+class ErrorCode(StrEnum):
+    """Every code the contract knows; the value is the wire string."""
+
+    # exit 1: generic
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    QUOTE_EXPIRED = "QUOTE_EXPIRED"
+    QUOTE_CONSUMED = "QUOTE_CONSUMED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    JOB_INTERRUPTED = "JOB_INTERRUPTED"
+    PUBLIC_CLI_FAILED = "PUBLIC_CLI_FAILED"
+    # CONTRACT.md: exit 1 travels as 404/409/500 (a 503 would read as exit 7 without the header).
+    FEEDBACK_STORAGE_UNAVAILABLE = "FEEDBACK_STORAGE_UNAVAILABLE"
+    # exit 2: invalid arguments
+    INVALID_ARGUMENTS = "INVALID_ARGUMENTS"
+    PUBLIC_CLI_COMMAND_NOT_AVAILABLE = "PUBLIC_CLI_COMMAND_NOT_AVAILABLE"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
+    MODEL_PARAMETERS_INVALID = "MODEL_PARAMETERS_INVALID"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    UPLOAD_MIME_TYPE_UNKNOWN = "UPLOAD_MIME_TYPE_UNKNOWN"
+    PAYMENT_CREDENTIALS_REFUSED = "PAYMENT_CREDENTIALS_REFUSED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    # exit 3: auth
+    AUTH_REQUIRED = "AUTH_REQUIRED"
+    AUTH_INVALID = "AUTH_INVALID"
+    TOKEN_REVOKED = "TOKEN_REVOKED"
+    # exit 4: capability denied
+    CAPABILITY_DENIED = "CAPABILITY_DENIED"
+    CLAIM_REQUIRED = "CLAIM_REQUIRED"
+    BUDGET_REQUIRES_CONFIRMATION = "BUDGET_REQUIRES_CONFIRMATION"
+    BUDGET_CAP_EXCEEDED = "BUDGET_CAP_EXCEEDED"
+    MODEL_NOT_CONFIGURED = "MODEL_NOT_CONFIGURED"
+    PAYMENT_PROVIDER_NOT_CONFIGURED = "PAYMENT_PROVIDER_NOT_CONFIGURED"
+    # exit 5: quota
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
+    DAILY_JOB_CAP_REACHED = "DAILY_JOB_CAP_REACHED"
+    RATE_LIMITED = "RATE_LIMITED"
+    # exit 6: content policy
+    CONTENT_POLICY_DENIED = "CONTENT_POLICY_DENIED"
+    INPUT_POLICY_DENIED = "INPUT_POLICY_DENIED"
+    # exit 7: provider / upstream
+    PROVIDER_FAILED = "PROVIDER_FAILED"
+    PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    HOSTED_API_REQUEST_FAILED = "HOSTED_API_REQUEST_FAILED"
+    ASSET_DOWNLOAD_FAILED = "ASSET_DOWNLOAD_FAILED"
+    # exit 8: timeout
+    TIMEOUT = "TIMEOUT"
+    PROVIDER_TIMEOUT = "PROVIDER_TIMEOUT"
+    # exit 9: filesystem / artifact storage
+    ARTIFACT_STORAGE_WRITE_FAILED = "ARTIFACT_STORAGE_WRITE_FAILED"
+    OUTPUT_EXISTS = "OUTPUT_EXISTS"
+    UPLOAD_ASSET_ID_MISSING = "UPLOAD_ASSET_ID_MISSING"
+    LOCAL_FILE_ERROR = "LOCAL_FILE_ERROR"
 
 
 @dataclass(frozen=True)
@@ -27,66 +86,69 @@ class ErrorSpec:
 
 _GENERIC = ErrorSpec(500, 1)
 
-ERROR_SPECS: dict[str, ErrorSpec] = {
+ERROR_SPECS: dict[ErrorCode, ErrorSpec] = {
     # exit 1: generic
-    "NOT_FOUND": ErrorSpec(404, 1),
-    "CONFLICT": ErrorSpec(409, 1),
-    "QUOTE_EXPIRED": ErrorSpec(409, 1),
-    "QUOTE_CONSUMED": ErrorSpec(409, 1),
-    "INTERNAL_ERROR": ErrorSpec(500, 1, retryable=True),
-    "JOB_INTERRUPTED": ErrorSpec(500, 1, retryable=True),
-    "PUBLIC_CLI_FAILED": ErrorSpec(500, 1),
+    ErrorCode.NOT_FOUND: ErrorSpec(404, 1),
+    ErrorCode.CONFLICT: ErrorSpec(409, 1),
+    ErrorCode.QUOTE_EXPIRED: ErrorSpec(409, 1),
+    ErrorCode.QUOTE_CONSUMED: ErrorSpec(409, 1),
+    ErrorCode.INTERNAL_ERROR: ErrorSpec(500, 1, retryable=True),
+    ErrorCode.JOB_INTERRUPTED: ErrorSpec(500, 1, retryable=True),
+    ErrorCode.PUBLIC_CLI_FAILED: ErrorSpec(500, 1),
     # CONTRACT.md: exit 1 travels as 404/409/500 (a 503 would read as exit 7 without the header).
-    "FEEDBACK_STORAGE_UNAVAILABLE": ErrorSpec(500, 1, retryable=True),
+    ErrorCode.FEEDBACK_STORAGE_UNAVAILABLE: ErrorSpec(500, 1, retryable=True),
     # exit 2: invalid arguments
-    "INVALID_ARGUMENTS": ErrorSpec(400, 2),
-    "PUBLIC_CLI_COMMAND_NOT_AVAILABLE": ErrorSpec(400, 2),
-    "METHOD_NOT_ALLOWED": ErrorSpec(405, 2),
-    "MODEL_NOT_FOUND": ErrorSpec(400, 2),
-    "MODEL_PARAMETERS_INVALID": ErrorSpec(400, 2),
-    "IDEMPOTENCY_KEY_REUSED": ErrorSpec(400, 2),
-    "UPLOAD_MIME_TYPE_UNKNOWN": ErrorSpec(400, 2),
-    "PAYMENT_CREDENTIALS_REFUSED": ErrorSpec(400, 2),
-    "PAYLOAD_TOO_LARGE": ErrorSpec(413, 2),
+    ErrorCode.INVALID_ARGUMENTS: ErrorSpec(400, 2),
+    ErrorCode.PUBLIC_CLI_COMMAND_NOT_AVAILABLE: ErrorSpec(400, 2),
+    ErrorCode.METHOD_NOT_ALLOWED: ErrorSpec(405, 2),
+    ErrorCode.MODEL_NOT_FOUND: ErrorSpec(400, 2),
+    ErrorCode.MODEL_PARAMETERS_INVALID: ErrorSpec(400, 2),
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: ErrorSpec(400, 2),
+    ErrorCode.UPLOAD_MIME_TYPE_UNKNOWN: ErrorSpec(400, 2),
+    ErrorCode.PAYMENT_CREDENTIALS_REFUSED: ErrorSpec(400, 2),
+    ErrorCode.PAYLOAD_TOO_LARGE: ErrorSpec(413, 2),
     # exit 3: auth
-    "AUTH_REQUIRED": ErrorSpec(401, 3),
-    "AUTH_INVALID": ErrorSpec(401, 3),
-    "TOKEN_REVOKED": ErrorSpec(401, 3),
+    ErrorCode.AUTH_REQUIRED: ErrorSpec(401, 3),
+    ErrorCode.AUTH_INVALID: ErrorSpec(401, 3),
+    ErrorCode.TOKEN_REVOKED: ErrorSpec(401, 3),
     # exit 4: capability denied
-    "CAPABILITY_DENIED": ErrorSpec(403, 4),
-    "CLAIM_REQUIRED": ErrorSpec(403, 4),
-    "BUDGET_REQUIRES_CONFIRMATION": ErrorSpec(403, 4),
-    "BUDGET_CAP_EXCEEDED": ErrorSpec(403, 4),
-    "MODEL_NOT_CONFIGURED": ErrorSpec(403, 4),
-    "PAYMENT_PROVIDER_NOT_CONFIGURED": ErrorSpec(403, 4),
+    ErrorCode.CAPABILITY_DENIED: ErrorSpec(403, 4),
+    ErrorCode.CLAIM_REQUIRED: ErrorSpec(403, 4),
+    ErrorCode.BUDGET_REQUIRES_CONFIRMATION: ErrorSpec(403, 4),
+    ErrorCode.BUDGET_CAP_EXCEEDED: ErrorSpec(403, 4),
+    ErrorCode.MODEL_NOT_CONFIGURED: ErrorSpec(403, 4),
+    ErrorCode.PAYMENT_PROVIDER_NOT_CONFIGURED: ErrorSpec(403, 4),
     # exit 5: quota
-    "QUOTA_EXCEEDED": ErrorSpec(402, 5),
-    "INSUFFICIENT_CREDITS": ErrorSpec(402, 5),
-    "DAILY_JOB_CAP_REACHED": ErrorSpec(429, 5),
-    "RATE_LIMITED": ErrorSpec(429, 5, retryable=True),
+    ErrorCode.QUOTA_EXCEEDED: ErrorSpec(402, 5),
+    ErrorCode.INSUFFICIENT_CREDITS: ErrorSpec(402, 5),
+    ErrorCode.DAILY_JOB_CAP_REACHED: ErrorSpec(429, 5),
+    ErrorCode.RATE_LIMITED: ErrorSpec(429, 5, retryable=True),
     # exit 6: content policy
-    "CONTENT_POLICY_DENIED": ErrorSpec(422, 6),
-    "INPUT_POLICY_DENIED": ErrorSpec(422, 6),
+    ErrorCode.CONTENT_POLICY_DENIED: ErrorSpec(422, 6),
+    ErrorCode.INPUT_POLICY_DENIED: ErrorSpec(422, 6),
     # exit 7: provider / upstream
-    "PROVIDER_FAILED": ErrorSpec(502, 7, retryable=True),
-    "PROVIDER_UNAVAILABLE": ErrorSpec(503, 7, retryable=True),
-    "SERVICE_UNAVAILABLE": ErrorSpec(503, 7, retryable=True),
-    "HOSTED_API_REQUEST_FAILED": ErrorSpec(503, 7, retryable=True),
-    "ASSET_DOWNLOAD_FAILED": ErrorSpec(502, 7, retryable=True),
+    ErrorCode.PROVIDER_FAILED: ErrorSpec(502, 7, retryable=True),
+    ErrorCode.PROVIDER_UNAVAILABLE: ErrorSpec(503, 7, retryable=True),
+    ErrorCode.SERVICE_UNAVAILABLE: ErrorSpec(503, 7, retryable=True),
+    ErrorCode.HOSTED_API_REQUEST_FAILED: ErrorSpec(503, 7, retryable=True),
+    ErrorCode.ASSET_DOWNLOAD_FAILED: ErrorSpec(502, 7, retryable=True),
     # exit 8: timeout
-    "TIMEOUT": ErrorSpec(504, 8, retryable=True),
-    "PROVIDER_TIMEOUT": ErrorSpec(504, 8, retryable=True),
+    ErrorCode.TIMEOUT: ErrorSpec(504, 8, retryable=True),
+    ErrorCode.PROVIDER_TIMEOUT: ErrorSpec(504, 8, retryable=True),
     # exit 9: filesystem / artifact storage
-    "ARTIFACT_STORAGE_WRITE_FAILED": ErrorSpec(507, 9),
-    "OUTPUT_EXISTS": ErrorSpec(507, 9),
-    "UPLOAD_ASSET_ID_MISSING": ErrorSpec(507, 9),
-    "LOCAL_FILE_ERROR": ErrorSpec(507, 9),
+    ErrorCode.ARTIFACT_STORAGE_WRITE_FAILED: ErrorSpec(507, 9),
+    ErrorCode.OUTPUT_EXISTS: ErrorSpec(507, 9),
+    ErrorCode.UPLOAD_ASSET_ID_MISSING: ErrorSpec(507, 9),
+    ErrorCode.LOCAL_FILE_ERROR: ErrorSpec(507, 9),
 }
+
+
+_KNOWN_CODES = frozenset(ErrorCode)
 
 
 def spec_for(code: str) -> ErrorSpec:
     """The transport rules of ``code``; unknown codes are generic failures."""
-    return ERROR_SPECS.get(code, _GENERIC)
+    return ERROR_SPECS[ErrorCode(code)] if code in _KNOWN_CODES else _GENERIC
 
 
 def exit_code_for_status(status: int) -> int:
@@ -105,7 +167,7 @@ class ImageSkillError(Exception):
 
     def __init__(
         self,
-        code: str,
+        code: ErrorCode | str,
         message: str,
         *,
         recovery: dict[str, Any] | None = None,
@@ -113,7 +175,7 @@ class ImageSkillError(Exception):
         details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
-        self.code = code
+        self.code: str = code
         self.message = message
         self.recovery = recovery
         self.details = details
@@ -122,10 +184,25 @@ class ImageSkillError(Exception):
         self.exit_code = spec.exit_code
         self.retryable = spec.retryable if retryable is None else retryable
 
+    @classmethod
+    def from_wire(
+        cls,
+        code: str,
+        message: str,
+        *,
+        recovery: dict[str, Any] | None = None,
+        retryable: bool | None = None,
+    ) -> ImageSkillError:
+        """An error read back from an envelope, whose code may be unknown to this build."""
+        # A newer server may send a code this client has never heard of: it travels
+        # on as the plain string it was, with the generic rules of ``spec_for``.
+        wire_code = ErrorCode(code) if code in _KNOWN_CODES else cast(ErrorCode, code)
+        return cls(wire_code, message, recovery=recovery, retryable=retryable)
+
     def to_error(self) -> dict[str, Any]:
         """The ``error`` object of the envelope."""
         error: dict[str, Any] = {
-            "code": self.code,
+            "code": str(self.code),
             "message": self.message,
             "retryable": self.retryable,
         }
@@ -136,7 +213,31 @@ class ImageSkillError(Exception):
         return error
 
 
+def _suggest(command: str | None) -> dict[str, Any] | None:
+    return {"suggested_command": command} if command else None
+
+
 def invalid_arguments(message: str, *, field: str | None = None) -> ImageSkillError:
-    """Shortcut for the most common refusal, naming the offending field."""
+    """INVALID_ARGUMENTS (exit 2), the most common refusal, naming the offending field."""
     details = {"field": field} if field else None
-    return ImageSkillError("INVALID_ARGUMENTS", message, details=details)
+    return ImageSkillError(ErrorCode.INVALID_ARGUMENTS, message, details=details)
+
+
+def not_found(message: str, *, suggested_command: str | None = None) -> ImageSkillError:
+    """NOT_FOUND (exit 1), with the command that lists what does exist."""
+    return ImageSkillError(ErrorCode.NOT_FOUND, message, recovery=_suggest(suggested_command))
+
+
+def conflict(message: str, *, suggested_command: str | None = None) -> ImageSkillError:
+    """CONFLICT (exit 1): the request clashes with the current state."""
+    return ImageSkillError(ErrorCode.CONFLICT, message, recovery=_suggest(suggested_command))
+
+
+def auth_required(message: str, *, suggested_command: str | None = None) -> ImageSkillError:
+    """AUTH_REQUIRED (exit 3): no credentials came with the request."""
+    return ImageSkillError(ErrorCode.AUTH_REQUIRED, message, recovery=_suggest(suggested_command))
+
+
+def service_unavailable(message: str, *, recovery: dict[str, Any] | None = None) -> ImageSkillError:
+    """SERVICE_UNAVAILABLE (exit 7, retryable): a dependency of the service is down."""
+    return ImageSkillError(ErrorCode.SERVICE_UNAVAILABLE, message, recovery=recovery)

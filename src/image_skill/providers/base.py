@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 Operation = Literal["create", "edit"]
 PricingConfidence = Literal["known", "estimated", "unknown"]
@@ -142,9 +142,9 @@ class ProviderError(ImageSkillError):
 
 def provider_failed(message: str, *, retryable: bool = True) -> ProviderError:
     """PROVIDER_FAILED (exit 7)."""
-    return ProviderError("PROVIDER_FAILED", message, retryable=retryable)
+    return ProviderError(ErrorCode.PROVIDER_FAILED, message, retryable=retryable)
 
 
 def content_refused(message: str) -> ProviderError:
     """CONTENT_POLICY_DENIED raised by a provider's own moderation."""
-    return ProviderError("CONTENT_POLICY_DENIED", message)
+    return ProviderError(ErrorCode.CONTENT_POLICY_DENIED, message)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from PIL import Image
 
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.providers.base import (
     EXECUTION_KEY,
     GeneratedImage,
@@ -208,7 +208,7 @@ def queue_base_url() -> str:
 
 def _not_configured(message: str) -> ProviderError:
     return ProviderError(
-        "MODEL_NOT_CONFIGURED",
+        ErrorCode.MODEL_NOT_CONFIGURED,
         message,
         details={"env": KEY_ENV},
         recovery={"how_to_enable": f"set a valid {KEY_ENV} in the service environment"},
@@ -240,7 +240,7 @@ def error_for_status(status: int, body: Any, headers: httpx.Headers | dict[str, 
     if status == 429:
         wait = _retry_after(headers)
         return ProviderError(
-            "PROVIDER_UNAVAILABLE",
+            ErrorCode.PROVIDER_UNAVAILABLE,
             "fal is rate limiting this service; retry later.",
             retryable=True,
             recovery={"retry_after_seconds": wait},
@@ -276,14 +276,14 @@ async def submit(
         )
     except httpx.ConnectError as exc:  # nothing reached fal: safe to retry later
         raise ProviderError(
-            "PROVIDER_UNAVAILABLE",
+            ErrorCode.PROVIDER_UNAVAILABLE,
             "fal could not be reached.",
             retryable=True,
             recovery={"retry_after_seconds": DEFAULT_RETRY_AFTER_SECONDS},
         ) from exc
     except httpx.TimeoutException as exc:
         raise ImageSkillError(
-            "PROVIDER_TIMEOUT", "fal did not accept the request in time.", retryable=True
+            ErrorCode.PROVIDER_TIMEOUT, "fal did not accept the request in time.", retryable=True
         ) from exc
     except httpx.HTTPError as exc:
         raise provider_failed("The request to fal failed.") from exc
@@ -313,7 +313,7 @@ async def wait_for_result(handle: AsyncRequestHandle) -> dict[str, Any]:
         raise error_for_status(exc.status_code, _json(exc.response), exc.response_headers) from None
     except httpx.TimeoutException as exc:
         raise ImageSkillError(
-            "PROVIDER_TIMEOUT", "fal did not answer in time.", retryable=True
+            ErrorCode.PROVIDER_TIMEOUT, "fal did not answer in time.", retryable=True
         ) from exc
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         raise provider_failed("Polling fal for the result failed.") from exc

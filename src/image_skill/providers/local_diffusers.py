@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 from PIL import Image, ImageOps
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.providers import diffusers_pipelines as pipelines
 from image_skill.providers.base import (
     EXECUTION_KEY,
@@ -93,7 +93,7 @@ PARAMETERS_SCHEMA: dict[str, Any] = {
 
 def _invalid(field: str, message: str) -> ImageSkillError:
     return ImageSkillError(
-        "MODEL_PARAMETERS_INVALID",
+        ErrorCode.MODEL_PARAMETERS_INVALID,
         f"model_parameters.{field}: {message}",
         details={"field": f"model_parameters.{field}"},
         recovery={"suggested_command": f"image-skill models show {MODEL_ID} --json"},
@@ -151,7 +151,7 @@ def error_for(exc: Exception) -> ImageSkillError:
     """Our code for a failure; the library's message is inspected, never repeated."""
     if isinstance(exc, pipelines.PipelineUnavailable):
         return ImageSkillError(
-            "MODEL_NOT_CONFIGURED",
+            ErrorCode.MODEL_NOT_CONFIGURED,
             f"{MODEL_ID} could not start: {exc} Fix {exc.variable} in the service environment.",
             details={"missing_env": [exc.variable]},
             recovery={"suggested_command": f"image-skill models show {MODEL_ID} --json"},

@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.providers.base import (
     EXECUTION_KEY,
     GeneratedImage,
@@ -50,13 +50,13 @@ class LocalTransform(Model):
             return parse_instructions(prompt)
         except InstructionNotUnderstood:
             raise ImageSkillError(
-                "INVALID_ARGUMENTS",
+                ErrorCode.INVALID_ARGUMENTS,
                 f"local.transform did not understand the prompt. It understands: {GRAMMAR_SUMMARY}",
                 details={"field": "prompt"},
             ) from None
         except ValueError as exc:
             raise ImageSkillError(
-                "MODEL_PARAMETERS_INVALID", str(exc), details={"field": "model_parameters"}
+                ErrorCode.MODEL_PARAMETERS_INVALID, str(exc), details={"field": "model_parameters"}
             ) from None
 
     def check_request(self, operation: Operation, prompt: str, parameters: dict[str, Any]) -> None:
@@ -73,7 +73,7 @@ class LocalTransform(Model):
                 abandon_on_cancel=True,
             )
         except ValueError as exc:
-            raise ImageSkillError("INVALID_ARGUMENTS", str(exc)) from None
+            raise ImageSkillError(ErrorCode.INVALID_ARGUMENTS, str(exc)) from None
         return [GeneratedImage(result.data, result.mime_type, result.width, result.height)]
 
 

@@ -26,7 +26,7 @@ import anyio
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.providers.base import GeneratedImage, ProviderError, provider_failed
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class Vendor:
 def not_configured(vendor: Vendor, reason: str) -> ImageSkillError:
     """MODEL_NOT_CONFIGURED naming the variable to set (never its value)."""
     return ImageSkillError(
-        "MODEL_NOT_CONFIGURED",
+        ErrorCode.MODEL_NOT_CONFIGURED,
         f"{vendor.name} refused this service's credentials: {reason} "
         f"Set a valid {vendor.key_env} in the service environment.",
         details={"missing_env": [vendor.key_env], "provider": vendor.name.lower()},
@@ -120,11 +120,11 @@ def map_error(vendor: Vendor, exc: openai.OpenAIError) -> ImageSkillError:
 
     if isinstance(exc, openai.APITimeoutError):
         return ImageSkillError(
-            "PROVIDER_TIMEOUT", f"{vendor.name} did not answer in time.", retryable=True
+            ErrorCode.PROVIDER_TIMEOUT, f"{vendor.name} did not answer in time.", retryable=True
         )
     if isinstance(exc, openai.APIConnectionError):
         return ImageSkillError(
-            "PROVIDER_UNAVAILABLE",
+            ErrorCode.PROVIDER_UNAVAILABLE,
             f"{vendor.name} could not be reached.",
             retryable=True,
             recovery={"retry_after_seconds": 5},
@@ -143,7 +143,7 @@ def map_error(vendor: Vendor, exc: openai.OpenAIError) -> ImageSkillError:
         wait = retry_after_seconds(exc.response)
         quota = code == "insufficient_quota"
         return ImageSkillError(
-            "PROVIDER_UNAVAILABLE",
+            ErrorCode.PROVIDER_UNAVAILABLE,
             f"{vendor.name} is rate limiting this service"
             + (" (its account quota is exhausted)." if quota else "."),
             retryable=True,
@@ -155,7 +155,7 @@ def map_error(vendor: Vendor, exc: openai.OpenAIError) -> ImageSkillError:
         )
     if code in MODERATION_CODES:
         return ProviderError(
-            "CONTENT_POLICY_DENIED",
+            ErrorCode.CONTENT_POLICY_DENIED,
             f"{vendor.name}'s own moderation refused this request (not this service's "
             "policy). Rephrase the prompt or change the input image.",
             details={"moderation": "provider", "provider": vendor.name.lower()},

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.imaging.input_policy import sniff_mime
 from image_skill.providers.base import (
     EXECUTION_KEY,
@@ -150,7 +150,7 @@ def _schema(title: str, *, flexible_sizes: bool, transparent: bool, edit: bool) 
 
 def _invalid(field: str, message: str) -> ImageSkillError:
     return ImageSkillError(
-        "MODEL_PARAMETERS_INVALID",
+        ErrorCode.MODEL_PARAMETERS_INVALID,
         f"model_parameters.{field}: {message}",
         details={"field": f"model_parameters.{field}"},
     )
@@ -226,7 +226,7 @@ class OpenAIImageModel(Model):
             if request.operation == "edit":
                 if not request.input_images:
                     raise ImageSkillError(
-                        "INVALID_ARGUMENTS",
+                        ErrorCode.INVALID_ARGUMENTS,
                         "Edit needs an input image.",
                         details={"field": "input_asset_id"},
                     )

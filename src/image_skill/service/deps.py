@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.db.engine import session_scope
 from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.principal import Principal
@@ -42,7 +42,9 @@ def bearer_token(request: Request) -> str | None:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise ImageSkillError("AUTH_INVALID", "The Authorization header must be 'Bearer <token>'.")
+        raise ImageSkillError(
+            ErrorCode.AUTH_INVALID, "The Authorization header must be 'Bearer <token>'."
+        )
     return value.strip()
 
 
@@ -70,7 +72,7 @@ async def require_principal(
     """The authenticated caller, or AUTH_REQUIRED."""
     if principal is None:
         raise ImageSkillError(
-            "AUTH_REQUIRED",
+            ErrorCode.AUTH_REQUIRED,
             "This call needs an agent token.",
             recovery={
                 "suggested_command": "image-skill signup --agent --human-email EMAIL "

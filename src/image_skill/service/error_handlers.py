@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.responses import error_response, trace_id_of
 
@@ -46,7 +46,7 @@ def _validation_error(exc: RequestValidationError) -> ImageSkillError:
         problems.append(f"{field}: {item.get('msg', 'invalid')}")
     message = "Invalid request: " + "; ".join(problems) if problems else "Invalid request body."
     return ImageSkillError(
-        "INVALID_ARGUMENTS", message, details={"field": fields[0] if fields else None}
+        ErrorCode.INVALID_ARGUMENTS, message, details={"field": fields[0] if fields else None}
     )
 
 
@@ -70,18 +70,25 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            error = ImageSkillError("NOT_FOUND", "No such route. See /openapi.json for the API.")
+            error = ImageSkillError(
+                ErrorCode.NOT_FOUND, "No such route. See /openapi.json for the API."
+            )
         elif exc.status_code == 405:
             error = ImageSkillError(
-                "METHOD_NOT_ALLOWED", f"Method {request.method} is not allowed on this route."
+                ErrorCode.METHOD_NOT_ALLOWED,
+                f"Method {request.method} is not allowed on this route.",
             )
             allowed = _allowed_methods(request)
             if allowed:  # Starlette names only the first route's methods for a shared path
                 return error_response(request, error, extra_headers={"Allow": allowed})
         elif exc.status_code < 500:
-            error = ImageSkillError("INVALID_ARGUMENTS", "The request could not be processed.")
+            error = ImageSkillError(
+                ErrorCode.INVALID_ARGUMENTS, "The request could not be processed."
+            )
         else:
-            error = ImageSkillError("INTERNAL_ERROR", "The service failed to process the request.")
+            error = ImageSkillError(
+                ErrorCode.INTERNAL_ERROR, "The service failed to process the request."
+            )
         return error_response(request, error, extra_headers=exc.headers)
 
     @app.exception_handler(OperationalError)
@@ -95,7 +102,7 @@ def install_error_handlers(app: FastAPI) -> None:
             type(exc).__name__,
         )
         error = ImageSkillError(
-            "SERVICE_UNAVAILABLE",
+            ErrorCode.SERVICE_UNAVAILABLE,
             "The service's database is busy or unreachable; retry shortly.",
             retryable=True,
             recovery={"retry_after_seconds": 2},
@@ -115,7 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
             extra={"trace_id": trace_id, "route": _route_of(request)},
         )
         error = ImageSkillError(
-            "INTERNAL_ERROR",
+            ErrorCode.INTERNAL_ERROR,
             f"The service hit an unexpected error; it was logged under {trace_id}.",
             recovery={"suggested_command": "image-skill doctor --json"},
         )

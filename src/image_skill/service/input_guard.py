@@ -28,7 +28,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.responses import error_response
 
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
@@ -50,7 +50,9 @@ class InputGuardMiddleware:
             problem = _problem(scope)
             if problem is not None:
                 field, message = problem
-                error = ImageSkillError("INVALID_ARGUMENTS", message, details={"field": field})
+                error = ImageSkillError(
+                    ErrorCode.INVALID_ARGUMENTS, message, details={"field": field}
+                )
                 response = error_response(Request(scope), error)
                 await response(scope, receive, send)
                 return
@@ -114,7 +116,7 @@ def path_param_problem(scope: Scope) -> ImageSkillError | None:
 
 
 def _refusal(field: str, message: str) -> ImageSkillError:
-    return ImageSkillError("INVALID_ARGUMENTS", message, details={"field": field})
+    return ImageSkillError(ErrorCode.INVALID_ARGUMENTS, message, details={"field": field})
 
 
 def _decoded(raw: bytes, *, plus_is_space: bool = True) -> str | None:

@@ -24,7 +24,7 @@ import math
 import re
 from typing import Any
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MIN_INT = -(2**63)
@@ -123,4 +123,4 @@ def _too_deep(max_depth: int) -> ImageSkillError:
 
 
 def _refusal(field: str, message: str) -> ImageSkillError:
-    return ImageSkillError("INVALID_ARGUMENTS", message, details={"field": field})
+    return ImageSkillError(ErrorCode.INVALID_ARGUMENTS, message, details={"field": field})

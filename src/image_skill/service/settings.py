@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from image_skill.contract.errors import ErrorCode
 from image_skill.paths import data_home
 
 _SWITCH_WORDS = {
@@ -236,5 +237,5 @@ def server_settings() -> Settings:
         # pydantic prefixes a validator's own message with "Value error, ".
         problems = "; ".join(str(e.get("msg")).removeprefix("Value error, ") for e in exc.errors())
         raise ImageSkillError(
-            "INVALID_ARGUMENTS", f"Invalid service configuration: {problems}"
+            ErrorCode.INVALID_ARGUMENTS, f"Invalid service configuration: {problems}"
         ) from None

@@ -9,7 +9,7 @@ from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
 from image_skill.client import Result
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 MAX_LIMIT = 100
 
@@ -39,7 +39,7 @@ def run_list(context: Context, args: Namespace) -> Result:
     """``GET /v1/activity``."""
     if args.limit is not None and not 1 <= args.limit <= MAX_LIMIT:
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             f"--limit must be between 1 and {MAX_LIMIT}.",
             details={"field": "--limit"},
         )

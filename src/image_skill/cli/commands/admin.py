@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
 from image_skill.client import Result
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -125,7 +125,7 @@ def _run_on(
         data = asyncio.run(operation(settings))
     except (OperationalError, InterfaceError):
         raise ImageSkillError(
-            "SERVICE_UNAVAILABLE",
+            ErrorCode.SERVICE_UNAVAILABLE,
             "The service database could not be reached or is busy.",
             recovery={"suggested_command": "image-skill admin agents list --json"},
             retryable=True,
@@ -142,7 +142,7 @@ def _count(value: str | None, flag: str) -> int:
     text = (value or "").strip()
     if not text:
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             f"{flag} is required.",
             recovery={"required_flag": flag},
             details={"field": flag},

@@ -13,7 +13,7 @@ from image_skill.cli import uploads
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
 from image_skill.client import Result
-from image_skill.contract.errors import ImageSkillError, spec_for
+from image_skill.contract.errors import ErrorCode, ImageSkillError, spec_for
 
 TERMINAL_STATUSES = ("completed", "failed", "canceled")
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
@@ -63,14 +63,14 @@ def resolve_asset_reference(reference: str) -> tuple[str, str]:
         return from_url, "url"
     if uploads.is_web_url(value):
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "This command works only on Image Skill-owned assets; the URL is not one. "
             "Upload external images first.",
             recovery={"suggested_command": "image-skill upload PATH_OR_URL --json"},
             details={"field": "ASSET_ID_OR_URL"},
         )
     raise ImageSkillError(
-        "INVALID_ARGUMENTS",
+        ErrorCode.INVALID_ARGUMENTS,
         "Give an asset id (such as image_...) or an owned asset URL.",
         details={"field": "ASSET_ID_OR_URL"},
     )
@@ -103,7 +103,7 @@ def run_asset_show(context: Context, args: Namespace) -> Result:
 
 def _download_failed(message: str, *, retryable: bool = True) -> ImageSkillError:
     return ImageSkillError(
-        "ASSET_DOWNLOAD_FAILED",
+        ErrorCode.ASSET_DOWNLOAD_FAILED,
         message,
         retryable=retryable,
         recovery={"suggested_command": "image-skill assets show ASSET_ID --json"},
@@ -111,7 +111,7 @@ def _download_failed(message: str, *, retryable: bool = True) -> ImageSkillError
 
 
 def _local_error(message: str) -> ImageSkillError:
-    return ImageSkillError("LOCAL_FILE_ERROR", message, retryable=False)
+    return ImageSkillError(ErrorCode.LOCAL_FILE_ERROR, message, retryable=False)
 
 
 def run_asset_get(context: Context, args: Namespace) -> Result:
@@ -149,7 +149,7 @@ def run_asset_get(context: Context, args: Namespace) -> Result:
 def _check_output(output: str, *, overwrite: bool) -> None:
     if os.path.isdir(output):
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "--output names a directory; give a file path.",
             details={"field": "--output"},
         )
@@ -159,7 +159,7 @@ def _check_output(output: str, *, overwrite: bool) -> None:
 
 def _output_exists() -> ImageSkillError:
     return ImageSkillError(
-        "OUTPUT_EXISTS",
+        ErrorCode.OUTPUT_EXISTS,
         "The output file already exists; nothing was written.",
         recovery={"required_flag": "--overwrite"},
         retryable=False,
@@ -236,7 +236,7 @@ def run_job_list(context: Context, args: Namespace) -> Result:
     """``GET /v1/jobs``."""
     if args.limit is not None and args.limit < 1:
         raise ImageSkillError(
-            "INVALID_ARGUMENTS", "--limit must be at least 1.", details={"field": "--limit"}
+            ErrorCode.INVALID_ARGUMENTS, "--limit must be at least 1.", details={"field": "--limit"}
         )
     return context.client().jobs(limit=args.limit, cursor=args.cursor, status=args.status)
 
@@ -264,13 +264,13 @@ def run_job_wait(context: Context, args: Namespace) -> Result:
     job_id = str(context.require(args.job_id, "JOB_ID")).strip()
     if args.timeout_ms < 0:
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "--timeout-ms must be 0 or more.",
             details={"field": "--timeout-ms"},
         )
     if args.poll_interval_ms < 1:
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "--poll-interval-ms must be at least 1.",
             details={"field": "--poll-interval-ms"},
         )
@@ -290,7 +290,7 @@ def run_job_wait(context: Context, args: Namespace) -> Result:
             break
         time.sleep(min(interval, remaining))
     raise ImageSkillError(
-        "TIMEOUT",
+        ErrorCode.TIMEOUT,
         f"The job did not finish within {args.timeout_ms} ms (last status: {status}).",
         recovery={
             "suggested_command": f"image-skill jobs wait {job_id} --timeout-ms {args.timeout_ms} "

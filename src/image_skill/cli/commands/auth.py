@@ -11,7 +11,7 @@ from image_skill.cli.config import config_mode, delete_config, load_config, save
 from image_skill.cli.context import TOKEN_ENV_VARS, Context
 from image_skill.cli.parser import Registrar
 from image_skill.client import Result
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.tokens import is_well_formed, redact
 from image_skill.paths import config_path
 
@@ -46,7 +46,7 @@ def run_status(context: Context, _args: Namespace) -> Result:
     summary = _auth_summary(context)
     if context.mode == "hosted" and context.token is None:
         raise ImageSkillError(
-            "AUTH_REQUIRED",
+            ErrorCode.AUTH_REQUIRED,
             "No token is configured for this service.",
             recovery={
                 "suggested_command": "image-skill signup --agent --human-email EMAIL "
@@ -68,13 +68,13 @@ def run_save(context: Context, _args: Namespace) -> Result:
     """Save the supplied token after the service accepts it."""
     if context.token is None or context.token_source == "config":
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "auth save needs a token from --token-stdin, --token or IMAGE_SKILL_TOKEN.",
             recovery={"required_flag": "--token-stdin"},
         )
     if not is_well_formed(context.token):
         raise ImageSkillError(
-            "AUTH_INVALID",
+            ErrorCode.AUTH_INVALID,
             "That is not an Image Skill token (expected isk_r_… with a valid checksum).",
         )
     who = context.client().whoami()

@@ -19,7 +19,7 @@ from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
 from image_skill.cli.runner import local_result
 from image_skill.client import Result
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.paths import data_home
 
 _CLAIM_ID = re.compile(r"claim_[A-Za-z0-9]{1,60}")
@@ -61,7 +61,7 @@ def run_status(context: Context, args: Namespace) -> Result:
     claims = result.data.get("claims") or []
     if not claims:
         raise ImageSkillError(
-            "NOT_FOUND",
+            ErrorCode.NOT_FOUND,
             "This agent has not asked to be claimed yet.",
             recovery={"suggested_command": "image-skill claim request --json"},
         )
@@ -76,7 +76,7 @@ def run_link(context: Context, args: Namespace) -> Result:
     link = _newest_link(outbox, claim_id)
     if link is None:
         raise ImageSkillError(
-            "NOT_FOUND",
+            ErrorCode.NOT_FOUND,
             "No message for this claim is in the local outbox. The link is only readable on "
             "the machine whose service wrote it (embedded mode, or a server with the outbox "
             "mail backend); otherwise it is in the sponsor's email.",

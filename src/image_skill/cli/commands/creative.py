@@ -18,7 +18,7 @@ from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
 from image_skill.cli.values import optional_text
 from image_skill.client import Result
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 
 def register(reg: Registrar) -> None:
@@ -80,7 +80,7 @@ def _creative_flags(parser: ArgumentParser, *, default_aspect: str) -> None:
 
 def _invalid(message: str, flag: str) -> ImageSkillError:
     return ImageSkillError(
-        "INVALID_ARGUMENTS",
+        ErrorCode.INVALID_ARGUMENTS,
         message,
         recovery={"required_flag": flag},
         details={"field": flag},
@@ -91,7 +91,7 @@ def read_prompt(args: Namespace) -> str:
     """The prompt from exactly one of ``--prompt`` / ``--prompt-file``."""
     if args.prompt is not None and args.prompt_file is not None:
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "Give the prompt with either --prompt or --prompt-file, not both.",
             details={"field": "--prompt"},
         )

@@ -18,7 +18,7 @@ from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
 from image_skill.cli.values import optional_text
 from image_skill.client import Result
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 PAYMENT_METHODS = ("fake", "stripe_checkout")
 PROVIDERS = ("stripe",)
@@ -93,7 +93,9 @@ def _invalid(message: str, flag: str, suggested: str | None = None) -> ImageSkil
     recovery: dict[str, Any] = {"required_flag": flag}
     if suggested:
         recovery["suggested_command"] = suggested
-    return ImageSkillError("INVALID_ARGUMENTS", message, recovery=recovery, details={"field": flag})
+    return ImageSkillError(
+        ErrorCode.INVALID_ARGUMENTS, message, recovery=recovery, details={"field": flag}
+    )
 
 
 def _required(value: str | None, flag: str, why: str = "") -> str:
@@ -169,7 +171,7 @@ def run_status(context: Context, args: Namespace) -> Result:
     if len(given) != 1:
         flags = ", ".join(flag for _field, flag in STATUS_REFS)
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             f"Give exactly one of {flags}" + (f"; {len(given)} were given." if given else "."),
             recovery=None if given else {"required_flag": "--quote-id"},
             details={"field": "--quote-id"},

@@ -18,7 +18,7 @@ from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
 from image_skill.cli.values import optional_text
 from image_skill.client import Result
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 # (flag, request field, help) for every free-text option, in the 0.1.0 client's order.
 TEXT_OPTIONS = (
@@ -89,7 +89,7 @@ def request_fields(args: Namespace) -> dict[str, Any]:
             fields[field] = value
     if fields.get("title") is None and fields.get("body") is None:
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "Give --title or --body (ideally both).",
             recovery={
                 "required_flag": "--title",

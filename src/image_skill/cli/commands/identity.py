@@ -9,7 +9,7 @@ from image_skill.cli.config import check_writable, save_config
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
 from image_skill.client import Result
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.tokens import redact
 
 
@@ -38,7 +38,7 @@ def run_signup(context: Context, args: Namespace) -> Result:
     """Sign up (or rotate) an agent; save and/or show the token as asked."""
     if not args.agent:
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "signup needs --agent (agent signup is the only kind today).",
             recovery={"required_flag": "--agent"},
         )
@@ -46,7 +46,7 @@ def run_signup(context: Context, args: Namespace) -> Result:
     name = context.require(args.agent_name, "--agent-name")
     if not (args.save or args.show_token):
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "signup issues a new token and revokes earlier ones; choose where it goes "
             "with --save (CLI config) or --show-token (print once).",
             recovery={

@@ -17,7 +17,7 @@ import math
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.abuse.asgi import send_error
 from image_skill.service.settings import Settings
 
@@ -40,7 +40,7 @@ def body_limit_for(path: str, settings: Settings) -> int:
 def payload_too_large(limit: int) -> ImageSkillError:
     """The PAYLOAD_TOO_LARGE refusal (HTTP 413, exit 2) naming the limit."""
     return ImageSkillError(
-        "PAYLOAD_TOO_LARGE",
+        ErrorCode.PAYLOAD_TOO_LARGE,
         f"The request body is larger than this route's limit of {limit} bytes.",
         details={"field": "body", "limit_bytes": limit},
     )

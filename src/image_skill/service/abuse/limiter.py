@@ -32,7 +32,7 @@ from limits.storage import storage_from_string
 from starlette.requests import Request
 from starlette.types import Scope
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.settings import Settings
 
 log = logging.getLogger("image_skill.service")
@@ -126,7 +126,7 @@ def limiter_for(app: Any) -> RateLimiter | None:
 def rate_limited(retry_after_seconds: int) -> ImageSkillError:
     """The RATE_LIMITED refusal (HTTP 429, exit 5) with its retry hint."""
     return ImageSkillError(
-        "RATE_LIMITED",
+        ErrorCode.RATE_LIMITED,
         f"Too many requests; retry in {retry_after_seconds} seconds.",
         recovery={"retry_after_seconds": retry_after_seconds},
     )

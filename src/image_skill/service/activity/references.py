@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 _BODY = r"[A-Za-z0-9._-]{1,200}"
 # Longer prefixes first; the asset pattern is the contract's asset-id pattern.
@@ -34,7 +34,7 @@ def reference_kind(value: str, *, field: str) -> str:
         if pattern.fullmatch(value):
             return kind
     raise ImageSkillError(
-        "INVALID_ARGUMENTS",
+        ErrorCode.INVALID_ARGUMENTS,
         f"{field} must be {ACCEPTED}.",
         recovery={"suggested_command": "image-skill activity list --json"},
         details={"field": field},

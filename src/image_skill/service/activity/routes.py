@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.activity import queries
 from image_skill.service.activity.references import reference_kind
 from image_skill.service.activity.views import SOURCE, event_view
@@ -37,7 +37,7 @@ async def list_activity(
     kind = reference_kind(subject, field="subject") if subject else None
     if cursor and not _CURSOR.fullmatch(cursor):
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "cursor must be the next_cursor of a previous page (an evt_... id).",
             details={"field": "cursor"},
         )
@@ -77,7 +77,7 @@ async def show_activity(
     )
     if not events:
         raise ImageSkillError(
-            "NOT_FOUND",
+            ErrorCode.NOT_FOUND,
             f"No activity for this {kind.replace('_', ' ')} in your organization.",
             recovery={"suggested_command": "image-skill activity list --json"},
         )

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.credits import ledger
 from image_skill.service.db.models import Actor, ApiToken, CreditLedgerEntry, Feedback
@@ -59,7 +59,7 @@ def check_next_state(value: str | None, *, required: bool) -> str | None:
     if value is None:
         if required:
             raise ImageSkillError(
-                "INVALID_ARGUMENTS",
+                ErrorCode.INVALID_ARGUMENTS,
                 "--next-state is required.",
                 recovery={"required_flag": "--next-state"},
                 details={"field": "--next-state"},
@@ -143,7 +143,7 @@ async def _agent(session: AsyncSession, actor_id: str, *, for_update: bool = Fal
     agent = (await session.execute(query)).scalar_one_or_none()
     if agent is None:
         raise ImageSkillError(
-            "NOT_FOUND",
+            ErrorCode.NOT_FOUND,
             "No agent has that id.",
             recovery={"suggested_command": "image-skill admin agents list --json"},
         )
@@ -224,7 +224,7 @@ async def claim_agent(session: AsyncSession, actor_id: str) -> dict[str, Any]:
     previous = agent.claim_state
     if previous == "revoked":
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "This agent is revoked; a revoked agent cannot be claimed.",
             details={"field": "ACTOR_ID"},
         )
@@ -271,7 +271,7 @@ async def grant_credits(
     agent = await _agent(session, actor_id)
     if agent.claim_state == "revoked":
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "This agent is revoked; it cannot use credits.",
             details={"field": "ACTOR_ID"},
         )
@@ -333,7 +333,7 @@ async def triage_feedback(
     ).scalar_one_or_none()
     if row is None:
         raise ImageSkillError(
-            "NOT_FOUND",
+            ErrorCode.NOT_FOUND,
             "No feedback has that id.",
             recovery={"suggested_command": "image-skill admin feedback list --json"},
         )

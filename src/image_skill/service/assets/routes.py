@@ -8,7 +8,7 @@ import re
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.assets.views import AssetUrls, asset_view
 from image_skill.service.db.models import Asset
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
@@ -24,7 +24,7 @@ ASSET_ID = re.compile(r"^(asset|image|video|audio|mask|thumb|file)_[A-Za-z0-9._-
 
 def not_found(kind: str = "asset") -> ImageSkillError:
     """The one answer for missing and foreign ids alike."""
-    return ImageSkillError("NOT_FOUND", f"No such {kind} in your organization.")
+    return ImageSkillError(ErrorCode.NOT_FOUND, f"No such {kind} in your organization.")
 
 
 async def owned_asset(session: Session, organization_id: str, asset_id: str) -> Asset:
@@ -85,7 +85,7 @@ async def media(filename: str, request: Request, session: Session) -> Response:
         data = await request.app.state.store.get(asset.storage_key)
     except StoreError as exc:
         raise ImageSkillError(
-            "ASSET_DOWNLOAD_FAILED",
+            ErrorCode.ASSET_DOWNLOAD_FAILED,
             "The asset bytes are temporarily unavailable.",
             retryable=True,
         ) from exc

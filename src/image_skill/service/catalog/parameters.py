@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.providers.base import Model
 
 
 def _error(field: str, message: str, model: Model) -> ImageSkillError:
     return ImageSkillError(
-        "MODEL_PARAMETERS_INVALID",
+        ErrorCode.MODEL_PARAMETERS_INVALID,
         f"model_parameters.{field}: {message}" if field else f"model_parameters: {message}",
         details={"field": f"model_parameters.{field}" if field else "model_parameters"},
         recovery={"suggested_command": f"image-skill models show {model.model_id} --json"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.catalog.views import (
     CAPABILITIES,
     capability_view,
@@ -49,7 +49,7 @@ async def show_model(model_id: str, request: Request) -> JSONResponse:
     model = rt.models.get(model_id)
     if model is None:
         raise ImageSkillError(
-            "MODEL_NOT_FOUND",
+            ErrorCode.MODEL_NOT_FOUND,
             f"No model '{model_id[:100]}'.",
             recovery={"suggested_command": "image-skill models list --json"},
         )
@@ -70,7 +70,7 @@ async def show_capability(capability_id: str, request: Request) -> JSONResponse:
     """One capability."""
     if capability_id not in CAPABILITIES:
         raise ImageSkillError(
-            "NOT_FOUND",
+            ErrorCode.NOT_FOUND,
             "No such capability.",
             recovery={"suggested_command": "image-skill capabilities list --json"},
         )

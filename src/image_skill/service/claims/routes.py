@@ -12,7 +12,7 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import utc_now
 from image_skill.service.abuse.limiter import client_ip, enforce
 from image_skill.service.claims import links, repository
@@ -74,7 +74,7 @@ async def request_claim(
         cause = type(exc.__cause__).__name__ if exc.__cause__ else "none"
         log.warning("claim mail not sent: backend=%s cause=%s", backend.name, cause)
         raise ImageSkillError(
-            "SERVICE_UNAVAILABLE",
+            ErrorCode.SERVICE_UNAVAILABLE,
             "The claim email could not be sent right now; request the claim again shortly.",
             recovery={
                 "suggested_command": "image-skill claim request --json",

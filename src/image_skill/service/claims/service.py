@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.activity.recorder import record
 from image_skill.service.claims import links, repository
@@ -78,19 +78,19 @@ async def claimable_agent(session: AsyncSession, principal: Principal) -> Actor:
     """The calling agent if it may ask to be claimed, else the error that says why."""
     if principal.actor_type != "agent":
         raise ImageSkillError(
-            "CAPABILITY_DENIED",
+            ErrorCode.CAPABILITY_DENIED,
             "Only an agent can ask to be claimed; this token belongs to a human.",
             recovery={"suggested_command": "image-skill whoami --json"},
         )
     agent = await session.get(Actor, principal.actor_id)
     if agent is None or agent.claim_state == "claimed":
         raise ImageSkillError(
-            "CONFLICT",
+            ErrorCode.CONFLICT,
             "This agent is already claimed.",
             recovery={"suggested_command": "image-skill whoami --json"},
         )
     if agent.claim_state not in CLAIMABLE_STATES:
-        raise ImageSkillError("TOKEN_REVOKED", "This token has been revoked.")
+        raise ImageSkillError(ErrorCode.TOKEN_REVOKED, "This token has been revoked.")
     if not agent.sponsor_email:
         raise invalid_arguments(
             "This agent has no sponsor email. Sign up again with its current token and "
@@ -130,7 +130,7 @@ async def agent_claim(session: AsyncSession, principal: Principal, claim_id: str
     claim = await repository.for_agent(session, principal.actor_id, claim_id)
     if claim is None:
         raise ImageSkillError(
-            "NOT_FOUND",
+            ErrorCode.NOT_FOUND,
             "No claim with this id belongs to this agent.",
             recovery={"suggested_command": "image-skill claim status --json"},
             details={"field": "claim_id"},

@@ -8,10 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.activity.recorder import record
-from image_skill.service.creative.idempotency import require_key
 from image_skill.service.credits.fulfillment import grant_for_quote
 from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_for
 from image_skill.service.credits.references import checked, checked_event_type
@@ -22,6 +21,7 @@ from image_skill.service.credits.stripe_rail import (
 )
 from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import CreditQuote, PaymentAttempt, ProviderEvent
+from image_skill.service.idempotency import require_key
 from image_skill.service.identity.principal import Principal
 from image_skill.service.settings import Settings
 
@@ -102,10 +102,10 @@ async def buy_with_stripe(
         )
         return _buy_data(quote, existing), ["Replayed: checkout session already exists.", *note]
     if receipt is not None:
-        raise ImageSkillError("QUOTE_CONSUMED", "This quote was already paid.")
+        raise ImageSkillError(ErrorCode.QUOTE_CONSUMED, "This quote was already paid.")
     if is_expired(quote):
         raise ImageSkillError(
-            "QUOTE_EXPIRED",
+            ErrorCode.QUOTE_EXPIRED,
             "This quote has expired; request a new one.",
             recovery={
                 "suggested_command": "image-skill credits quote --pack starter-500 "
@@ -151,7 +151,7 @@ async def buy_with_stripe(
         raced = await _existing_attempt(engine, quote.id)
         if raced is None:
             raise ImageSkillError(
-                "CONFLICT", "A concurrent buy of this quote failed; retry.", retryable=True
+                ErrorCode.CONFLICT, "A concurrent buy of this quote failed; retry.", retryable=True
             ) from None
         return _buy_data(quote, raced), ["Replayed: checkout session already exists."]
     return _buy_data(quote, attempt), []
@@ -255,7 +255,7 @@ async def _apply(
                 # Expired or failed while this event was on its way: Stripe redelivers a
                 # non-2xx answer, and the redelivery asks Stripe's API first.
                 raise ImageSkillError(
-                    "CONFLICT",
+                    ErrorCode.CONFLICT,
                     "The checkout session changed state while this event was handled; retry.",
                     retryable=True,
                 )

@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
-from image_skill.service.creative.idempotency import require_key
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.service.credits import ledger
 from image_skill.service.credits.fake_switch import fake_rail_enabled, fake_rail_refusal
 from image_skill.service.credits.fulfillment import grant_for_quote
 from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_for
 from image_skill.service.db.models import Actor, Receipt
+from image_skill.service.idempotency import require_key
 from image_skill.service.identity.principal import Principal
 from image_skill.service.settings import Settings
 
@@ -41,7 +41,7 @@ async def fake_purchase(
         if receipt.idempotency_key == key:
             return await _data(session, receipt, key), ["Replayed: this purchase already happened."]
         raise ImageSkillError(
-            "QUOTE_CONSUMED",
+            ErrorCode.QUOTE_CONSUMED,
             "This quote was already paid; request a new quote.",
             recovery={"suggested_command": "image-skill credits quote --credits N --json"},
         )
@@ -52,7 +52,7 @@ async def fake_purchase(
         )
     if is_expired(quote):
         raise ImageSkillError(
-            "QUOTE_EXPIRED",
+            ErrorCode.QUOTE_EXPIRED,
             "This quote has expired; request a new one.",
             recovery={"suggested_command": "image-skill credits quote --credits N --json"},
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.settings import Settings
 
 log = logging.getLogger("image_skill.payments")
@@ -37,12 +37,12 @@ def fake_rail_refusal(settings: Settings) -> ImageSkillError:
     """PAYMENT_PROVIDER_NOT_CONFIGURED for the fake rail, pointing at Stripe when it exists."""
     if settings.stripe_secret_key:
         return ImageSkillError(
-            "PAYMENT_PROVIDER_NOT_CONFIGURED",
+            ErrorCode.PAYMENT_PROVIDER_NOT_CONFIGURED,
             "The fake settlement rail is disabled on this service; pay with Stripe Checkout.",
             recovery={"suggested_command": STRIPE_QUOTE},
         )
     return ImageSkillError(
-        "PAYMENT_PROVIDER_NOT_CONFIGURED",
+        ErrorCode.PAYMENT_PROVIDER_NOT_CONFIGURED,
         "The fake settlement rail is disabled on this service and no payment provider is "
         "configured; ask its operator.",
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 _FIELD = re.compile(
     r"(card|cvc|cvv|pan$|exp_?(month|year)|expiry|wallet|seed_phrase|mnemonic|private_key|"
@@ -68,7 +68,7 @@ def refuse_payment_credentials(body: Any) -> None:
     field = _offending(body, "")
     if field is not None:
         raise ImageSkillError(
-            "PAYMENT_CREDENTIALS_REFUSED",
+            ErrorCode.PAYMENT_CREDENTIALS_REFUSED,
             f"Payment credentials are never accepted here (field '{field[:80]}'). "
             "Card details go only into Stripe-hosted checkout pages.",
             details={"field": field[:80]},

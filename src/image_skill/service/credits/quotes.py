@@ -13,9 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
-from image_skill.service.creative.idempotency import check_key, reused
 from image_skill.service.credits.fake_switch import fake_rail_enabled, fake_rail_refusal
 from image_skill.service.credits.packs import (
     CURRENCY,
@@ -24,6 +23,7 @@ from image_skill.service.credits.packs import (
     PACKS,
 )
 from image_skill.service.db.models import CreditQuote, Receipt
+from image_skill.service.idempotency import check_key, reused
 from image_skill.service.identity.principal import Principal
 from image_skill.service.settings import Settings
 
@@ -40,7 +40,7 @@ def _fingerprint(credits: int | None, pack_id: str | None, method: str, pepper: 
 def _amount(credits: int | None, pack_id: str | None) -> int:
     if (credits is None) == (pack_id is None):
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "Give exactly one of credits or pack_id.",
             details={"field": "credits"},
             recovery={
@@ -173,7 +173,7 @@ async def owned_quote(
     quote = (await session.execute(query)).scalar_one_or_none()
     if quote is None or quote.actor_id != principal.actor_id:
         raise ImageSkillError(
-            "NOT_FOUND",
+            ErrorCode.NOT_FOUND,
             "No such quote for this agent.",
             recovery={"suggested_command": "image-skill credits quote --pack starter-500 --json"},
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 
 OUR_ID_MAX = 64
 STRIPE_ID_MAX = 255
@@ -61,7 +61,7 @@ def checked_event_type(value: object) -> str:
         or not _EVENT_TYPE.fullmatch(value)
     ):
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "The event's type is not a Stripe event type.",
             details={"field": "type"},
         )

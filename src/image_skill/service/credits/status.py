@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.credits.checkout import attempt_view
 from image_skill.service.credits.fake_switch import STRIPE_QUOTE, fake_rail_enabled
 from image_skill.service.credits.fulfillment import credit_event_view, receipt_view
@@ -32,7 +32,7 @@ async def purchase_status(
     given = {name: value for name, value in refs.items() if value}
     if len(given) != 1:
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "Give exactly one of quote_id, payment_attempt_id, checkout_session_id, receipt_id.",
             details={"field": "quote_id"},
             recovery={"required_flag": "--payment-attempt-id"},
@@ -92,7 +92,7 @@ async def _owned_quote_for(
     quote = await session.get(CreditQuote, quote_id) if quote_id else None
     if quote is None or quote.actor_id != principal.actor_id:
         raise ImageSkillError(
-            "NOT_FOUND",
+            ErrorCode.NOT_FOUND,
             f"No purchase of this agent matches that {name}.",
             details={"field": name},
             recovery={"suggested_command": "image-skill credits quote --pack starter-500 --json"},

@@ -19,7 +19,7 @@ from typing import Any
 
 import stripe
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.credits.packs import PACKS
 from image_skill.service.db.models import CreditQuote
 from image_skill.service.settings import Settings
@@ -34,7 +34,7 @@ FAILING_EVENTS = {
 def not_configured(what: str) -> ImageSkillError:
     """The refusal when Stripe settings are missing."""
     return ImageSkillError(
-        "PAYMENT_PROVIDER_NOT_CONFIGURED",
+        ErrorCode.PAYMENT_PROVIDER_NOT_CONFIGURED,
         f"Stripe is not configured on this service ({what} is not set).",
         recovery={"suggested_command": "image-skill credits quote --credits N --json"},
     )
@@ -93,21 +93,21 @@ class StripeRail:
             raise not_configured("a valid Stripe secret key") from exc
         except (stripe.RateLimitError, stripe.APIConnectionError) as exc:
             raise ImageSkillError(
-                "PROVIDER_UNAVAILABLE",
+                ErrorCode.PROVIDER_UNAVAILABLE,
                 "Stripe is unavailable; retry shortly.",
                 retryable=True,
                 recovery={"retry_after_seconds": 10},
             ) from exc
         except stripe.StripeError as exc:
             raise ImageSkillError(
-                "PROVIDER_FAILED",
+                ErrorCode.PROVIDER_FAILED,
                 "Stripe refused to create the checkout session.",
                 retryable=False,
             ) from exc
         finally:
             await self.http.close_async()
         if not session.id or not session.url:
-            raise ImageSkillError("PROVIDER_FAILED", "Stripe returned no checkout URL.")
+            raise ImageSkillError(ErrorCode.PROVIDER_FAILED, "Stripe returned no checkout URL.")
         return str(session.id), str(session.url)
 
     async def payment_status_of(self, session_id: str) -> str | None:
@@ -130,7 +130,7 @@ class StripeRail:
 
 def _unavailable() -> ImageSkillError:
     return ImageSkillError(
-        "PROVIDER_UNAVAILABLE",
+        ErrorCode.PROVIDER_UNAVAILABLE,
         "Stripe could not confirm the session's payment; retry shortly.",
         retryable=True,
         recovery={"retry_after_seconds": 10},
@@ -142,7 +142,7 @@ def verify_event(settings: Settings, payload: bytes, signature: str | None) -> d
     if not settings.stripe_webhook_secret:
         raise not_configured("IMAGE_SKILL_STRIPE_WEBHOOK_SECRET")
     if not signature:
-        raise ImageSkillError("INVALID_ARGUMENTS", "Missing Stripe-Signature header.")
+        raise ImageSkillError(ErrorCode.INVALID_ARGUMENTS, "Missing Stripe-Signature header.")
     try:
         text = payload.decode("utf-8")
         stripe.WebhookSignature.verify_header(
@@ -150,19 +150,21 @@ def verify_event(settings: Settings, payload: bytes, signature: str | None) -> d
         )
         if _signed_at(signature) > time.time() + settings.webhook_tolerance_seconds:
             raise ImageSkillError(
-                "INVALID_ARGUMENTS", "The webhook signature is dated in the future."
+                ErrorCode.INVALID_ARGUMENTS, "The webhook signature is dated in the future."
             )
         event = json.loads(text)
     except stripe.SignatureVerificationError:
         raise ImageSkillError(
-            "INVALID_ARGUMENTS", "The webhook signature did not verify."
+            ErrorCode.INVALID_ARGUMENTS, "The webhook signature did not verify."
         ) from None
     except ValueError:
-        raise ImageSkillError("INVALID_ARGUMENTS", "The webhook body is not JSON.") from None
+        raise ImageSkillError(
+            ErrorCode.INVALID_ARGUMENTS, "The webhook body is not JSON."
+        ) from None
     data = event.get("data", {}) if isinstance(event, dict) else None
     if not isinstance(data, dict) or not isinstance(data.get("object", {}), dict):
         # Signed, but not an event object (the handler reads data.object as a dict).
-        raise ImageSkillError("INVALID_ARGUMENTS", "The webhook body is not an event.")
+        raise ImageSkillError(ErrorCode.INVALID_ARGUMENTS, "The webhook body is not an event.")
     return event
 
 

@@ -37,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.activity.recorder import record
 from image_skill.service.db.engine import session_scope
@@ -154,7 +154,7 @@ def _refuse_unstorable_text(body: FeedbackRequest) -> None:
 def storage_unavailable() -> ImageSkillError:
     """The fail-closed answer: nothing was kept, try again later."""
     return ImageSkillError(
-        "FEEDBACK_STORAGE_UNAVAILABLE",
+        ErrorCode.FEEDBACK_STORAGE_UNAVAILABLE,
         "Feedback storage is unavailable, so nothing was stored. Send the same feedback "
         "again later (a dedupe_key makes retries safe).",
         retryable=True,
@@ -189,7 +189,7 @@ def _validated(body: FeedbackRequest) -> Signal:
     text = {name: _blank_to_none(getattr(body, name)) for name in TEXT_FIELDS}
     if text["title"] is None and text["body"] is None:
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "Feedback needs a title or a body (ideally both).",
             details={"field": "title"},
             recovery={

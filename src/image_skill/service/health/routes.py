@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from image_skill import __version__
 from image_skill.contract.envelope import API_VERSION
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import iso, utc_now
 from image_skill.service.deps import AppSettings
 from image_skill.service.guarded_route import GuardedRoute
@@ -30,7 +30,7 @@ async def healthz(request: Request, settings: AppSettings) -> JSONResponse:
             await connection.execute(text("SELECT 1"))
     except Exception as exc:
         raise ImageSkillError(
-            "SERVICE_UNAVAILABLE", "The service cannot reach its database.", retryable=True
+            ErrorCode.SERVICE_UNAVAILABLE, "The service cannot reach its database.", retryable=True
         ) from exc
     data = {
         "status": "ok",

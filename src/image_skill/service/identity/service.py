@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract import tokens
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.claims.repository import supersede_pending
 from image_skill.service.db.models import Actor, ApiToken, Organization
@@ -189,7 +189,7 @@ async def authenticate(session: AsyncSession, raw: str, *, pepper: str) -> Princ
             else "This token has been revoked."
         )
         raise ImageSkillError(
-            "TOKEN_REVOKED",
+            ErrorCode.TOKEN_REVOKED,
             reason,
             recovery={"suggested_command": "image-skill auth status --json"},
         )
@@ -206,7 +206,7 @@ async def authenticate(session: AsyncSession, raw: str, *, pepper: str) -> Princ
 
 def _auth_invalid() -> ImageSkillError:
     return ImageSkillError(
-        "AUTH_INVALID",
+        ErrorCode.AUTH_INVALID,
         "The token is not valid for this service.",
         recovery={
             "suggested_command": "image-skill signup --agent --human-email EMAIL "

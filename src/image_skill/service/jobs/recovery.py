@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from image_skill.contract.errors import ErrorCode
 from image_skill.contract.ids import utc_now
 from image_skill.service.activity.creative_events import job_failed
 from image_skill.service.creative.accounting import release
@@ -36,7 +37,7 @@ async def recover_stale_jobs(engine: AsyncEngine) -> int:
         jobs = (await session.execute(query)).scalars().all()
         for job in jobs:
             job.status = "failed"
-            job.error_code = "JOB_INTERRUPTED"
+            job.error_code = ErrorCode.JOB_INTERRUPTED.value
             job.error_message = "The process running this job stopped; no credits were spent."
             job.completed_at = now
             job.updated_at = now

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.assets.views import AssetUrls
 from image_skill.service.db.models import Job
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
@@ -33,7 +33,7 @@ async def show_job(
     """One job of the caller's organization."""
     job = await session.get(Job, job_id) if job_id.startswith("job_") else None
     if job is None or job.organization_id != principal.organization_id:
-        raise ImageSkillError("NOT_FOUND", "No such job in your organization.")
+        raise ImageSkillError(ErrorCode.NOT_FOUND, "No such job in your organization.")
     urls = AssetUrls(settings, request.app.state.store, request)
     data = {"job": job_view(job, await repository.assets_of(session, job.id), urls)}
     return envelope_response(request, data)

@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from image_skill.contract.errors import ErrorCode
 from image_skill.contract.ids import new_trace_id
 from image_skill.service.catalog.views import CAPABILITIES
 from image_skill.service.redacted_traceback import redacted_traceback
@@ -58,7 +59,7 @@ class TelemetryMiddleware:
             await self.app(scope, receive, watch.send)
         except Exception:
             if watch.status == 0:  # the error handler outside us will answer 500
-                watch.status, record.error_code = 500, "INTERNAL_ERROR"
+                watch.status, record.error_code = 500, ErrorCode.INTERNAL_ERROR.value
             raise
         except BaseException:
             if watch.status == 0:  # cancelled (client gone, server stopping): no answer

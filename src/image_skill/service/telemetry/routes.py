@@ -15,7 +15,7 @@ import hmac
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.settings import Settings
@@ -49,10 +49,10 @@ def check_metrics_token(expected: str, authorization: str | None) -> None:
     """Raise AUTH_REQUIRED / AUTH_INVALID unless ``authorization`` is ``Bearer <expected>``."""
     if authorization is None or not authorization.strip():
         raise ImageSkillError(
-            "AUTH_REQUIRED",
+            ErrorCode.AUTH_REQUIRED,
             "Scraping /metrics needs 'Authorization: Bearer <metrics token>'.",
         )
     scheme, _, value = authorization.strip().partition(" ")
     sent = value.strip().encode("utf-8", "surrogateescape")
     if scheme.lower() != "bearer" or not hmac.compare_digest(sent, expected.encode("utf-8")):
-        raise ImageSkillError("AUTH_INVALID", "The metrics token is not valid.")
+        raise ImageSkillError(ErrorCode.AUTH_INVALID, "The metrics token is not valid.")
