@@ -3,38 +3,18 @@ capability URL: the unguessable id is the permission)."""
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.service.assets import service
 from image_skill.service.assets.views import AssetUrls, asset_view
-from image_skill.service.db.models import Asset
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import AssetId
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
-from image_skill.service.storage.base import StoreError
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 404))
-ASSET_ID = re.compile(r"^(asset|image|video|audio|mask|thumb|file)_[A-Za-z0-9._-]{1,128}$")
-
-
-def not_found(kind: str = "asset") -> ImageSkillError:
-    """The one answer for missing and foreign ids alike."""
-    return ImageSkillError(ErrorCode.NOT_FOUND, f"No such {kind} in your organization.")
-
-
-async def owned_asset(session: Session, organization_id: str, asset_id: str) -> Asset:
-    """The asset if it exists and belongs to the organization; NOT_FOUND otherwise."""
-    if not ASSET_ID.match(asset_id):
-        raise not_found()
-    asset = await session.get(Asset, asset_id)
-    if asset is None or asset.organization_id != organization_id:
-        raise not_found()
-    return asset
 
 
 @router.get("/v1/assets/{asset_id}", name="image-skill assets show")
@@ -46,7 +26,7 @@ async def show_asset(
     settings: AppSettings,
 ) -> JSONResponse:
     """Metadata of an owned asset."""
-    asset = await owned_asset(session, principal.organization_id, asset_id)
+    asset = await service.owned_asset(session, principal.organization_id, asset_id)
     urls = AssetUrls(settings, request.app.state.store, request)
     data = {
         "request": {"reference": asset_id, "reference_type": "asset_id"},
@@ -63,12 +43,7 @@ async def show_asset(
 )
 async def media(filename: str, request: Request, session: Session) -> Response:
     """The asset bytes with type, length, a strong ETag and immutable caching."""
-    asset_id, _, extension = filename.rpartition(".")
-    if not asset_id or not ASSET_ID.match(asset_id):
-        raise not_found()
-    asset = await session.get(Asset, asset_id)
-    if asset is None or asset.extension != extension:
-        raise not_found()
+    asset = await service.media_asset(session, filename)
     etag = f'"{asset.sha256}"'
     headers = {
         "etag": etag,
@@ -81,14 +56,7 @@ async def media(filename: str, request: Request, session: Session) -> Response:
     if request.method == "HEAD":
         headers["content-length"] = str(asset.content_length)
         return Response(status_code=200, headers=headers, media_type=asset.mime_type)
-    try:
-        data = await request.app.state.store.get(asset.storage_key)
-    except StoreError as exc:
-        raise ImageSkillError(
-            ErrorCode.ASSET_DOWNLOAD_FAILED,
-            "The asset bytes are temporarily unavailable.",
-            retryable=True,
-        ) from exc
+    data = await service.media_bytes(request.app.state.store, asset)
     return Response(content=data, media_type=asset.mime_type, headers=headers)
 
 

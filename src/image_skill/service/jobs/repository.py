@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.service.db.models import Asset, Job
+from image_skill.service.db.models import Job
 
 
-async def assets_of(session: AsyncSession, job_id: str) -> list[Asset]:
-    """Assets produced by a job, in creation order."""
-    query = select(Asset).where(Asset.job_id == job_id).order_by(Asset.id)
-    return list((await session.execute(query)).scalars())
+async def owned(session: AsyncSession, organization_id: str, job_id: str) -> Job | None:
+    """The job if the id is a job id, exists and belongs to the organization."""
+    job = await session.get(Job, job_id) if job_id.startswith("job_") else None
+    return job if job is not None and job.organization_id == organization_id else None
 
 
 async def page(

@@ -7,13 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.assets.views import AssetUrls
-from image_skill.service.db.models import Job
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import JobId, OptionalIdQuery
-from image_skill.service.jobs import repository
+from image_skill.service.jobs import service
 from image_skill.service.jobs.views import job_view
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
@@ -31,12 +29,9 @@ async def show_job(
     settings: AppSettings,
 ) -> JSONResponse:
     """One job of the caller's organization."""
-    job = await session.get(Job, job_id) if job_id.startswith("job_") else None
-    if job is None or job.organization_id != principal.organization_id:
-        raise ImageSkillError(ErrorCode.NOT_FOUND, "No such job in your organization.")
+    job, produced = await service.owned_job(session, principal.organization_id, job_id)
     urls = AssetUrls(settings, request.app.state.store, request)
-    data = {"job": job_view(job, await repository.assets_of(session, job.id), urls)}
-    return envelope_response(request, data)
+    return envelope_response(request, {"job": job_view(job, produced, urls)})
 
 
 @router.get("/v1/jobs", name="image-skill jobs list")
@@ -50,12 +45,9 @@ async def list_jobs(
     status: Status | None = None,
 ) -> JSONResponse:
     """Newest first, ``limit`` per page; pass ``next_cursor`` back for the next page."""
-    jobs = await repository.page(
-        session, principal.organization_id, limit=limit + 1, before=cursor, status=status
+    found = await service.job_page(
+        session, principal.organization_id, limit=limit, cursor=cursor, status=status
     )
-    has_more = len(jobs) > limit
-    jobs = jobs[:limit]
     urls = AssetUrls(settings, request.app.state.store, request)
-    views = [job_view(job, await repository.assets_of(session, job.id), urls) for job in jobs]
-    data = {"jobs": views, "next_cursor": jobs[-1].id if has_more and jobs else None}
-    return envelope_response(request, data)
+    views = [job_view(job, found.assets[job.id], urls) for job in found.jobs]
+    return envelope_response(request, {"jobs": views, "next_cursor": found.next_cursor})
