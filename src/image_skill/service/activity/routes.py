@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.activity import queries
 from image_skill.service.activity.references import reference_kind
-from image_skill.service.activity.views import SOURCE, event_view
+from image_skill.service.activity.schemas import SOURCE, event_view
 from image_skill.service.deps import CurrentPrincipal, Session
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import OptionalIdQuery, OptionalReferenceQuery, ReferencePath

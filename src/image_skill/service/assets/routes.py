@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from image_skill.service.assets import service
-from image_skill.service.assets.views import AssetUrls, asset_view
+from image_skill.service.assets.schemas import AssetUrls, asset_view
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import AssetId

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
-from image_skill.service.catalog.views import (
+from image_skill.service.catalog.schemas import (
     CAPABILITIES,
     capability_view,
     model_detail,

@@ -24,7 +24,7 @@ from image_skill.service.claims.service import LinkProblem, confirm_link, link_c
 from image_skill.service.db.engine import session_scope
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.identity.grants import grants_for
-from image_skill.service.identity.views import mask_email
+from image_skill.service.identity.schemas import mask_email
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import trace_id_of
 

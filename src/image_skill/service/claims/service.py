@@ -28,7 +28,7 @@ from image_skill.service.claims.transfer import move_agent
 from image_skill.service.db.models import Actor, Claim, Organization
 from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.principal import Principal
-from image_skill.service.identity.views import mask_email
+from image_skill.service.identity.schemas import mask_email
 
 CLAIMABLE_STATES = ("unclaimed", "payment_backed_unclaimed")
 EXPIRED = "expired"

@@ -26,10 +26,10 @@ from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.providers.base import GeneratedImage, GenerationRequest, Model
 from image_skill.service import telemetry
 from image_skill.service.activity import creative_events
-from image_skill.service.assets.views import AssetUrls, asset_view
+from image_skill.service.assets.schemas import AssetUrls, asset_view
 from image_skill.service.catalog.parameters import validate_parameters
 from image_skill.service.catalog.pricing import Quote, quote
-from image_skill.service.catalog.views import CAPABILITY_FOR_OPERATION
+from image_skill.service.catalog.schemas import CAPABILITY_FOR_OPERATION
 from image_skill.service.creative import accounting, idempotency
 from image_skill.service.creative.admission import AdmissionPlace
 from image_skill.service.creative.outputs import store_output

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from image_skill.service.assets.views import AssetUrls
+from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.creative.admission import Admission
 from image_skill.service.creative.pipeline import CreativePipeline
 from image_skill.service.creative.schemas import CreateRequest, EditRequest, UploadRequest

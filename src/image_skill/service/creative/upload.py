@@ -34,7 +34,7 @@ from image_skill.imaging.input_policy import SanitizedImage, sanitize_image, ver
 from image_skill.imaging.limits import InputLimits, InputRejected
 from image_skill.service import telemetry
 from image_skill.service.activity import creative_events
-from image_skill.service.assets.views import AssetUrls, asset_view
+from image_skill.service.assets.schemas import AssetUrls, asset_view
 from image_skill.service.creative.accounting import lock_account
 from image_skill.service.creative.admission import AdmissionPlace
 from image_skill.service.creative.schemas import UploadRequest

@@ -12,19 +12,19 @@ from image_skill.service.deps import AppSettings, CurrentPrincipal, Session, bea
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.identity import repository
 from image_skill.service.identity.principal import Principal
-from image_skill.service.identity.schemas import SignupRequest
-from image_skill.service.identity.service import (
-    FreePreviewPolicy,
-    authenticate,
-    normalize_email,
-    signup_agent,
-)
-from image_skill.service.identity.views import (
+from image_skill.service.identity.schemas import (
+    SignupRequest,
     actor_view,
     grants_view,
     mask_email,
     organization_view,
     token_view,
+)
+from image_skill.service.identity.service import (
+    FreePreviewPolicy,
+    authenticate,
+    normalize_email,
+    signup_agent,
 )
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.quota.service import daily_job_cap

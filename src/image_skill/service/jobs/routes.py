@@ -7,12 +7,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from image_skill.service.assets.views import AssetUrls
+from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import JobId, OptionalIdQuery
 from image_skill.service.jobs import service
-from image_skill.service.jobs.views import job_view
+from image_skill.service.jobs.schemas import job_view
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
 

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from image_skill.contract.errors import ErrorCode
 from image_skill.contract.ids import new_trace_id
-from image_skill.service.catalog.views import CAPABILITIES
+from image_skill.service.catalog.schemas import CAPABILITIES
 from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.telemetry import record as records
 from image_skill.service.telemetry.core import Telemetry

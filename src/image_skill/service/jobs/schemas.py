@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from image_skill.contract.ids import iso
-from image_skill.service.assets.views import AssetUrls, asset_view
+from image_skill.service.assets.schemas import AssetUrls, asset_view
 from image_skill.service.db.models import Asset, Job
 
 TERMINAL = ("completed", "failed", "canceled")
