@@ -19,7 +19,7 @@ from creative_helpers import ok, sign_up, started_app
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from image_skill.service.creative.admission import AdmissionPlace
+from image_skill.service.creative.admission_gate import AdmissionPlace
 
 
 def test_healthz_answers_while_the_main_pool_is_exhausted(api_app: FastAPI) -> None:

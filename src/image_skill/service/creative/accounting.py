@@ -10,6 +10,8 @@ Invariants (each movement is one append-only ledger row with a unique scope):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -121,3 +123,27 @@ async def release(
         scope=f"release:{job_id}",
     )
     telemetry.credits_on_commit(session, "released", credits)
+
+
+@dataclass(frozen=True)
+class QuotaSnapshot:
+    """An account's standing for one job, as responses show it."""
+
+    refusal: ImageSkillError | None
+    balance: int
+    daily_cap: int | None
+    used_today: int
+
+
+async def quota_snapshot(
+    session: AsyncSession, settings: Settings, principal: Principal, credits: int
+) -> QuotaSnapshot:
+    """Whether a job of ``credits`` could start now, with the balance and today's count."""
+    return QuotaSnapshot(
+        refusal=await admission_refusal(session, settings, principal, credits),
+        balance=await ledger.balance(session, principal.actor_id),
+        daily_cap=daily_job_cap(settings, principal),
+        used_today=await creative_jobs_since(
+            session, principal.actor_id, utc_day_bounds(utc_now())[0]
+        ),
+    )

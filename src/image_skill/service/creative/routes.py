@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
+from image_skill.providers.base import Operation
 from image_skill.service.assets.schemas import AssetUrls
-from image_skill.service.creative.admission import Admission
-from image_skill.service.creative.pipeline import CreativePipeline
+from image_skill.service.creative.admission_gate import Admission, AdmissionPlace
+from image_skill.service.creative.plan import CreativeRequest
 from image_skill.service.creative.schemas import CreateRequest, EditRequest, UploadRequest
+from image_skill.service.creative.service import run_creative
 from image_skill.service.creative.upload import upload
 from image_skill.service.deps import CurrentPrincipal
 from image_skill.service.guarded_route import GuardedRoute
+from image_skill.service.identity.principal import Principal
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response, trace_id_of
 from image_skill.service.runtime import Runtime
@@ -22,40 +25,49 @@ router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403,
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
-def _pipeline(
-    request: Request, admission: Admission, principal: CurrentPrincipal
-) -> CreativePipeline:
-    runtime: Runtime = request.app.state.runtime
-    urls = AssetUrls(runtime.settings, runtime.store, request)
-    return CreativePipeline(runtime, principal, trace_id_of(request), urls, admission)
-
-
-Pipeline = Annotated[CreativePipeline, Depends(_pipeline)]
-
-
 @router.post("/v1/create", name="image-skill create")
 async def create(
     body: CreateRequest,
     request: Request,
-    pipeline: Pipeline,
+    principal: CurrentPrincipal,
+    admission: Admission,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Create an image, or plan one with ``dry_run``."""
-    outcome = await pipeline.run("create", body, idempotency_key)
-    return envelope_response(
-        request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
-    )
+    return await _creative("create", body, request, principal, admission, idempotency_key)
 
 
 @router.post("/v1/edit", name="image-skill edit")
 async def edit(
     body: EditRequest,
     request: Request,
-    pipeline: Pipeline,
+    principal: CurrentPrincipal,
+    admission: Admission,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Edit an owned asset into a new one."""
-    outcome = await pipeline.run("edit", body, idempotency_key)
+    return await _creative("edit", body, request, principal, admission, idempotency_key)
+
+
+async def _creative(
+    operation: Operation,
+    body: CreativeRequest,
+    request: Request,
+    principal: Principal,
+    place: AdmissionPlace,
+    idempotency_key: str | None,
+) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    outcome = await run_creative(
+        runtime,
+        principal,
+        operation,
+        body,
+        idempotency_key=idempotency_key,
+        trace_id=trace_id_of(request),
+        urls=AssetUrls(runtime.settings, runtime.store, request),
+        place=place,
+    )
     return envelope_response(
         request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
     )

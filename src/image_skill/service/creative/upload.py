@@ -36,7 +36,7 @@ from image_skill.service import telemetry
 from image_skill.service.activity import creative_events
 from image_skill.service.assets.schemas import AssetUrls, asset_view
 from image_skill.service.creative.accounting import lock_account
-from image_skill.service.creative.admission import AdmissionPlace
+from image_skill.service.creative.admission_gate import AdmissionPlace
 from image_skill.service.creative.schemas import UploadRequest
 from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import Asset, Job

@@ -1,0 +1,153 @@
+"""Step two of a create or edit: admit the job, in one transaction.
+
+The job row is the truth of money, so the job (``running``, leased to this
+process), its credit reservation and the idempotency record are written in
+one transaction, under a per-account lock, after the daily cap and balance
+are checked again inside it: concurrent requests of one account cannot
+overdraw it, and a concurrent duplicate of an idempotent request replays the
+first instead of being refused for the credits the first one holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.ids import new_id, utc_now
+from image_skill.service import idempotency, telemetry
+from image_skill.service.catalog.schemas import CAPABILITY_FOR_OPERATION
+from image_skill.service.creative import accounting, responses
+from image_skill.service.creative.plan import Plan
+from image_skill.service.creative.responses import Outcome
+from image_skill.service.db.engine import session_scope
+from image_skill.service.db.models import IdempotencyRecord, Job
+from image_skill.service.identity.principal import Principal
+from image_skill.service.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A job that holds its reservation and may now run."""
+
+    job_id: str
+    credits_reserved: int
+
+
+class _KeyTaken(Exception):
+    """Another request claimed the same idempotency key first."""
+
+
+def credits_for(principal: Principal, plan: Plan) -> int:
+    """What ``plan`` reserves for ``principal`` (the local owner is unlimited)."""
+    return 0 if principal.is_local_owner else plan.quote.credits_required
+
+
+async def replay(
+    runtime: Runtime, principal: Principal, operation: str, key: str, fingerprint: str
+) -> Outcome | None:
+    """The answer a key already has, or None when the key is new."""
+    async with session_scope(runtime.engine, write=False) as session:
+        record = await idempotency.find(session, principal.actor_id, operation, key)
+        if record is None:
+            return None
+        if record.request_hash != fingerprint:
+            raise idempotency.reused()
+        telemetry.annotate(replayed=True, job_id=record.job_id)
+        if record.response is not None:
+            error = idempotency.stored_error(record.response)
+            if error is not None:
+                raise error
+            return responses.replayed(record.status_code or 201, record.response)
+        job = await session.get(Job, record.job_id) if record.job_id else None
+    return responses.still_running(record.job_id, job.status if job else "running")
+
+
+async def admit(
+    runtime: Runtime, principal: Principal, plan: Plan, trace_id: str
+) -> Admitted | Outcome:
+    """Write the job, its reservation and its key; a replay when a twin got there first."""
+    key = plan.idempotency_key
+    try:
+        admitted = await _write(runtime, principal, plan, trace_id)
+    except _KeyTaken:
+        replayed = await replay(runtime, principal, plan.operation, key or "", plan.fingerprint)
+        if replayed is None:
+            raise ImageSkillError(
+                ErrorCode.CONFLICT,
+                "A concurrent request with this idempotency key just failed; retry it.",
+                retryable=True,
+                recovery={"retry_after_seconds": 1},
+            ) from None
+        return replayed
+    telemetry.annotate(job_id=admitted.job_id)
+    return admitted
+
+
+async def _write(runtime: Runtime, principal: Principal, plan: Plan, trace_id: str) -> Admitted:
+    now = utc_now()
+    credits = credits_for(principal, plan)
+    settings = runtime.settings
+    key = plan.idempotency_key
+    # The lease covers the wait for a provider slot as well as the call itself.
+    budget = settings.provider_queue_timeout_seconds + settings.provider_timeout_seconds + 60
+    job = Job(
+        id=new_id("job"),
+        organization_id=principal.organization_id,
+        actor_id=principal.actor_id,
+        operation=plan.operation,
+        status="running",
+        capability_id=CAPABILITY_FOR_OPERATION[plan.operation],
+        model_id=plan.model_id,
+        provider=plan.provider,
+        intent=plan.intent,
+        parameters=plan.parameters,
+        input_asset_id=plan.input_asset.id if plan.input_asset else None,
+        trace_id=trace_id,
+        credits_reserved=credits,
+        credits_debited=0,
+        estimated_usd=plan.quote.estimated_provider_cost_usd,
+        pricing_confidence=plan.quote.confidence,
+        safety_status="allowed",
+        worker_id=runtime.worker_id,
+        lease_expires_at=now + timedelta(seconds=budget),
+        created_at=now,
+        started_at=now,
+        updated_at=now,
+    )
+    # Admissions of one account queue here, in the process, before taking a pooled
+    # connection: a burst for one agent can no longer starve other requests.
+    async with runtime.account_lock(principal.actor_id):
+        try:
+            async with session_scope(runtime.engine, write=True) as session:
+                await accounting.lock_account(session, principal.actor_id)
+                # A concurrent duplicate may have claimed the key while we waited for the
+                # lock; it must replay, not be refused for the credits the first one holds.
+                if key and await idempotency.find(session, principal.actor_id, plan.operation, key):
+                    raise _KeyTaken
+                refusal = await accounting.admission_refusal(session, settings, principal, credits)
+                if refusal is not None:
+                    raise refusal
+                session.add(job)
+                await session.flush()
+                await accounting.reserve(session, principal, job.id, credits)
+                if key:
+                    session.add(
+                        IdempotencyRecord(
+                            id=new_id("idem"),
+                            actor_id=principal.actor_id,
+                            scope=plan.operation,
+                            key=key,
+                            request_hash=plan.fingerprint,
+                            job_id=job.id,
+                            created_at=now,
+                        )
+                    )
+                    await session.flush()
+        except IntegrityError as exc:
+            if key:
+                raise _KeyTaken from exc
+            raise
+    return Admitted(job_id=job.id, credits_reserved=credits)

@@ -1,0 +1,360 @@
+"""Step three of a create or edit: provider -> store -> settle, or fail -> release.
+
+Execution starts from an admitted job and plain data (an ``Order``), never
+from the HTTP request, so whatever runs it (this request, or a worker) does
+the same thing. The provider runs outside any transaction; the debit happens
+only after the assets are stored, in the same transaction that records them
+and the idempotent answer. Every failure after admission goes through
+``fail_job``, which fails the job and releases its reservation at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.ids import utc_now
+from image_skill.providers.base import GeneratedImage, GenerationRequest, Model, Operation
+from image_skill.service import idempotency, telemetry
+from image_skill.service.activity import creative_events
+from image_skill.service.assets.schemas import AssetUrls
+from image_skill.service.catalog.pricing import Quote
+from image_skill.service.creative import accounting, responses
+from image_skill.service.creative.outputs import store_output
+from image_skill.service.creative.plan import Plan
+from image_skill.service.creative.responses import Outcome
+from image_skill.service.credits import ledger
+from image_skill.service.db.engine import in_transaction
+from image_skill.service.db.models import Asset, Job
+from image_skill.service.identity.principal import Principal
+from image_skill.service.quota.service import creative_jobs_since, daily_job_cap, utc_day_bounds
+from image_skill.service.redacted_traceback import redacted_traceback
+from image_skill.service.runtime import Runtime
+from image_skill.service.storage.base import StoreError
+from image_skill.service.storage.spool import spool_outputs
+
+log = logging.getLogger("image_skill.creative")
+
+# While the provider runs, the request may lend out what it holds (its admission place).
+Lend = Callable[[], AbstractAsyncContextManager[None]]
+
+
+@dataclass(frozen=True)
+class Order:
+    """What an admitted job needs to run, as plain data."""
+
+    job_id: str
+    operation: Operation
+    model_id: str
+    prompt: str
+    intent: str | None
+    parameters: dict[str, Any]
+    aspect_ratio: str
+    output_format: str | None
+    input_asset_id: str | None
+    input_images: tuple[bytes, ...]
+    cost: Quote
+    idempotency_key: str | None
+    trace_id: str
+
+    @classmethod
+    def of(cls, plan: Plan, job_id: str, trace_id: str) -> Order:
+        """The order for the job admitted from ``plan``."""
+        return cls(
+            job_id=job_id,
+            operation=plan.operation,
+            model_id=plan.model_id,
+            prompt=plan.prompt,
+            intent=plan.intent,
+            parameters=plan.parameters,
+            aspect_ratio=plan.aspect_ratio,
+            output_format=plan.output_format,
+            input_asset_id=plan.input_asset.id if plan.input_asset else None,
+            input_images=(plan.input_bytes,) if plan.input_bytes is not None else (),
+            cost=plan.quote,
+            idempotency_key=plan.idempotency_key,
+            trace_id=trace_id,
+        )
+
+
+class _JobFailed(Exception):
+    """A step failed after admission: the job must fail and release its credits."""
+
+    def __init__(self, error: ImageSkillError, spool_ref: str | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.spool_ref = spool_ref
+
+
+async def execute(
+    runtime: Runtime,
+    order: Order,
+    principal: Principal,
+    urls: AssetUrls,
+    lend: Lend = nullcontext,
+) -> Outcome:
+    """Run an admitted job to its end: the finished job, or its error raised."""
+    model = runtime.models[order.model_id]
+    try:
+        async with lend():
+            images = await _generate(runtime, model, order)
+        assets = await _store(runtime, order, principal, images)
+        data = await _settle(runtime, order, principal, assets, urls)
+    except _JobFailed as failed:
+        await fail_job(runtime, order, failed.error, spool_ref=failed.spool_ref)
+        raise failed.error from failed.__cause__
+    telemetry.job_finished(order.operation, "completed", outputs=len(assets))
+    return Outcome(201, data)
+
+
+async def fail_job(
+    runtime: Runtime, order: Order, error: ImageSkillError, *, spool_ref: str | None = None
+) -> None:
+    """Mark the job failed and release its reservation, in one (retried) transaction."""
+    key = order.idempotency_key
+
+    async def work(session: AsyncSession) -> None:
+        now = utc_now()
+        row = await session.get(Job, order.job_id, with_for_update=True)
+        if row is None or row.status != "running":
+            return  # already resolved (e.g. by crash recovery)
+        row.status = "failed"
+        row.error_code = error.code
+        row.error_message = error.message[:500]
+        row.spool_ref = spool_ref
+        row.completed_at = now
+        row.updated_at = now
+        await creative_events.job_failed(session, row)
+        if error.code == ErrorCode.CONTENT_POLICY_DENIED:
+            row.safety_status = "denied"
+        await accounting.release(
+            session, row.actor_id, row.organization_id, row.id, row.credits_reserved
+        )
+        if key:
+            if error.retryable:
+                await idempotency.forget(session, row.actor_id, row.operation, key)
+            else:
+                record = await idempotency.find(session, row.actor_id, row.operation, key)
+                if record is not None:
+                    record.response = {"error": error.to_error()}
+                    record.status_code = error.http_status
+
+    await in_transaction(runtime.engine, work, write=True)
+    telemetry.job_finished(order.operation, "failed")
+
+
+async def _generate(runtime: Runtime, model: Model, order: Order) -> list[GeneratedImage]:
+    request = GenerationRequest(
+        operation=order.operation,
+        prompt=order.prompt,
+        parameters=order.parameters,
+        width=None,
+        height=None,
+        aspect_ratio=order.aspect_ratio,
+        output_format=order.output_format,
+        input_images=order.input_images,
+        job_id=order.job_id,
+        record_provider_request=_provider_request_recorder(runtime, order.job_id),
+    )
+    limiter = await _provider_slot(runtime, model)
+    try:
+        return await _call_provider(runtime, model, request, order.trace_id)
+    finally:
+        limiter.release()
+
+
+async def _provider_slot(runtime: Runtime, model: Model) -> anyio.CapacityLimiter:
+    """Wait for one of the provider's slots (``provider_concurrency``).
+
+    The wait is bounded by ``provider_queue_timeout_seconds`` and does not
+    count toward ``provider_timeout_seconds``, which starts only once the
+    call does. No database session is held while waiting: the job was
+    admitted (and its credits reserved) in a transaction already committed.
+    When no slot frees up in time the job fails with a retryable
+    PROVIDER_UNAVAILABLE and its reservation is released.
+    """
+    wait = runtime.settings.provider_queue_timeout_seconds
+    limiter = runtime.provider_limiter(model.provider)
+    try:
+        with anyio.fail_after(wait):
+            await limiter.acquire()
+    except TimeoutError:
+        raise _JobFailed(
+            ImageSkillError(
+                ErrorCode.PROVIDER_UNAVAILABLE,
+                f"Provider '{model.provider}' is busy: no slot freed up within {wait:g} s; "
+                "no credits were spent.",
+                retryable=True,
+                details={
+                    "provider": model.provider,
+                    "concurrency_limit": int(limiter.total_tokens),
+                    "queue_timeout_seconds": wait,
+                },
+                recovery={"retry_after_seconds": max(1, min(30, math.ceil(wait)))},
+            )
+        ) from None
+    return limiter
+
+
+async def _call_provider(
+    runtime: Runtime, model: Model, request: GenerationRequest, trace_id: str
+) -> list[GeneratedImage]:
+    try:
+        with (
+            anyio.fail_after(runtime.settings.provider_timeout_seconds),
+            telemetry.provider_call(model.model_id),
+        ):
+            images = await model.generate(request)
+    except TimeoutError:
+        raise _JobFailed(
+            ImageSkillError(
+                ErrorCode.PROVIDER_TIMEOUT, "The model did not answer in time.", retryable=True
+            )
+        ) from None
+    except ImageSkillError as refused:
+        raise _JobFailed(refused) from refused.__cause__
+    except Exception as exc:
+        log.error(
+            "provider %s crashed (%s)\n%s",
+            model.model_id,
+            trace_id,
+            redacted_traceback(exc),
+            extra={"trace_id": trace_id},
+        )
+        raise _JobFailed(
+            ImageSkillError(
+                ErrorCode.PROVIDER_FAILED, "The model failed to produce an image.", retryable=True
+            )
+        ) from exc
+    if not images:
+        raise _JobFailed(
+            ImageSkillError(
+                ErrorCode.PROVIDER_FAILED, "The model returned no image.", retryable=True
+            )
+        )
+    return images
+
+
+async def _store(
+    runtime: Runtime, order: Order, principal: Principal, images: list[GeneratedImage]
+) -> list[Asset]:
+    owner = Job(
+        id=order.job_id, organization_id=principal.organization_id, actor_id=principal.actor_id
+    )
+    assets = []
+    try:
+        for image in images:
+            assets.append(await store_output(runtime.store, owner, image))
+    except StoreError:
+        spool = await anyio.to_thread.run_sync(
+            spool_outputs, runtime.settings.home / "spool", order.job_id, images
+        )
+        raise _JobFailed(
+            ImageSkillError(
+                ErrorCode.ARTIFACT_STORAGE_WRITE_FAILED,
+                "The image was generated but could not be stored. Do not retry blindly: "
+                "the job keeps the output for repair.",
+                retryable=False,
+                recovery={"suggested_command": f"image-skill jobs show {order.job_id} --json"},
+            ),
+            spool_ref=spool,
+        ) from None
+    return assets
+
+
+def _provider_request_recorder(runtime: Runtime, job_id: str) -> Callable[[str], Awaitable[None]]:
+    async def record(provider_request_id: str) -> None:
+        async def work(session: AsyncSession) -> None:
+            row = await session.get(Job, job_id)
+            if row is not None:
+                row.provider_request_id = provider_request_id[:200]
+
+        await in_transaction(runtime.engine, work, write=True)
+
+    return record
+
+
+async def _settle(
+    runtime: Runtime, order: Order, principal: Principal, assets: list[Asset], urls: AssetUrls
+) -> dict[str, Any]:
+    """Record assets, settle credits and store the idempotent answer, all at once."""
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        now = utc_now()
+        row = await session.get(Job, order.job_id, with_for_update=True)
+        if row is None or row.status != "running":
+            raise ImageSkillError(
+                ErrorCode.JOB_INTERRUPTED,
+                "The job was resolved by crash recovery before it could finish; "
+                "no credits were spent.",
+            )
+        fresh = [_copy_asset(asset) for asset in assets]
+        session.add_all(fresh)
+        await session.flush()
+        row.status = "completed"
+        row.completed_at = now
+        row.updated_at = now
+        row.credits_debited = row.credits_reserved
+        await accounting.settle(session, principal, row.id, row.credits_reserved)
+        await creative_events.job_succeeded(session, row, fresh)
+        input_asset = (
+            await session.get(Asset, order.input_asset_id) if order.input_asset_id else None
+        )
+        data = responses.completed_view(
+            row,
+            fresh,
+            cost=order.cost,
+            resolved=responses.resolved_view(
+                order.aspect_ratio, order.output_format, order.intent, order.parameters
+            ),
+            input_asset=input_asset,
+            balance_after=await ledger.balance(session, principal.actor_id),
+            daily_cap=daily_job_cap(runtime.settings, principal),
+            used_today=await creative_jobs_since(
+                session, principal.actor_id, utc_day_bounds(now)[0]
+            ),
+            completed_at=now,
+            urls=urls,
+        )
+        if order.idempotency_key:
+            record = await idempotency.find(
+                session, row.actor_id, row.operation, order.idempotency_key
+            )
+            if record is not None:
+                record.response = data
+                record.status_code = 201
+        return data
+
+    try:
+        return await in_transaction(runtime.engine, work, write=True)
+    except ImageSkillError:
+        raise
+    except Exception as exc:
+        log.error(
+            "settling a job failed (%s)\n%s",
+            order.trace_id,
+            redacted_traceback(exc),
+            extra={"trace_id": order.trace_id},
+        )
+        raise _JobFailed(
+            ImageSkillError(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "The image was made but the job could not be recorded; no credits were spent.",
+                retryable=True,
+                recovery={"retry_after_seconds": 2},
+            )
+        ) from exc
+
+
+def _copy_asset(asset: Asset) -> Asset:
+    """A fresh ORM row with the same values (a retried transaction needs new instances)."""
+    columns = {column.key: getattr(asset, column.key) for column in Asset.__table__.columns}
+    return Asset(**columns)

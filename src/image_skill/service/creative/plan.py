@@ -1,0 +1,202 @@
+"""Step one of a create or edit: decide everything, spend nothing.
+
+A plan is what the service would do for a request: which model, with which
+validated parameters, at what price, in which ratio and format, from which
+input asset. Checks run in a fixed order so an agent always learns the
+cheapest thing to fix first: model -> model_parameters -> policy -> budget.
+Planning writes nothing (it may read the input asset through the lookup it is
+given), so a dry run is simply the plan rendered and the same plan is what
+admission and execution act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.providers.base import Availability, Model, Operation
+from image_skill.service import idempotency, telemetry
+from image_skill.service.catalog.parameters import validate_parameters
+from image_skill.service.catalog.pricing import Quote, quote
+from image_skill.service.creative.schemas import CreateRequest, EditRequest
+from image_skill.service.db.models import Asset
+from image_skill.service.runtime import Runtime
+
+CreativeRequest = CreateRequest | EditRequest
+# Reads an input asset the caller owns: its row and its bytes (or raises).
+InputLookup = Callable[[str], Awaitable[tuple[Asset, bytes]]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided about one request before anything is spent."""
+
+    operation: Operation
+    prompt: str
+    model_id: str
+    provider: str
+    availability: Availability
+    intent: str | None
+    parameters: dict[str, Any]
+    aspect_ratio: str
+    output_format: str | None
+    quote: Quote
+    budget_refusal: ImageSkillError | None
+    max_estimated_usd_per_image: float | None
+    max_usd: float | None
+    input_asset: Asset | None
+    input_bytes: bytes | None
+    idempotency_key: str | None
+    fingerprint: str
+    dry_run: bool
+
+    def raise_if_blocked(self) -> None:
+        """Refuse to run a plan the budget or the model's configuration forbids."""
+        if self.budget_refusal is not None:
+            raise self.budget_refusal
+        if not self.availability.configured:
+            how_to_enable = self.availability.view()["how_to_enable"]
+            raise ImageSkillError(
+                ErrorCode.MODEL_NOT_CONFIGURED,
+                f"{self.model_id} is not configured on this service"
+                + (f": {how_to_enable}." if how_to_enable else "."),
+                details={
+                    "missing_env": list(self.availability.missing_env),
+                    "how_to_enable": how_to_enable,
+                },
+                recovery={"suggested_command": f"image-skill models show {self.model_id} --json"},
+            )
+
+
+def fingerprint(runtime: Runtime, operation: Operation, body: CreativeRequest) -> str:
+    """The keyed digest an idempotency key is bound to."""
+    return idempotency.request_hash(
+        operation, body.model_dump(mode="json"), runtime.settings.token_pepper
+    )
+
+
+async def make_plan(
+    runtime: Runtime,
+    operation: Operation,
+    body: CreativeRequest,
+    *,
+    idempotency_key: str | None,
+    request_fingerprint: str,
+    find_input: InputLookup,
+) -> Plan:
+    """Validate ``body`` against its model and price it (raises the first thing to fix)."""
+    model = _model(runtime, operation, body)
+    params = validate_parameters(model, body.model_parameters)
+    model.check_request(operation, body.prompt, params)
+    output_format = _output_format(model, body)
+    aspect_ratio = _aspect_ratio(model, body)
+    runtime.prompt_policy.check(body.prompt)
+    priced = quote(model, params, runtime.pricing)
+    telemetry.annotate(credits=priced.credits_required, dry_run=body.dry_run)
+    budget_refusal = _budget_refusal(priced, body)
+    input_asset, input_bytes = (
+        await find_input(body.input_asset_id) if isinstance(body, EditRequest) else (None, None)
+    )
+    return Plan(
+        operation=operation,
+        prompt=body.prompt,
+        model_id=model.model_id,
+        provider=model.provider,
+        availability=model.availability(),
+        intent=body.intent,
+        parameters=params,
+        aspect_ratio=aspect_ratio,
+        output_format=output_format,
+        quote=priced,
+        budget_refusal=budget_refusal,
+        max_estimated_usd_per_image=body.max_estimated_usd_per_image,
+        max_usd=body.max_usd,
+        input_asset=input_asset,
+        input_bytes=input_bytes,
+        idempotency_key=idempotency_key,
+        fingerprint=request_fingerprint,
+        dry_run=body.dry_run,
+    )
+
+
+def _model(runtime: Runtime, operation: Operation, body: CreativeRequest) -> Model:
+    settings = runtime.settings
+    default = (
+        settings.default_create_model if operation == "create" else settings.default_edit_model
+    )
+    model_id = body.model or default
+    model = runtime.models.get(model_id)
+    if model is None:
+        raise ImageSkillError(
+            ErrorCode.MODEL_NOT_FOUND,
+            f"No model '{model_id}'.",
+            details={"field": "model"},
+            recovery={"suggested_command": "image-skill models list --json"},
+        )
+    if body.provider and body.provider != model.provider:
+        raise invalid_arguments(
+            f"Model {model.model_id} is served by provider '{model.provider}'.",
+            field="provider",
+        )
+    if operation not in model.operations:
+        raise invalid_arguments(
+            f"Model {model.model_id} does not support {operation}; "
+            f"it supports: {', '.join(model.operations)}.",
+            field="model",
+        )
+    if body.intent and body.intent not in model.intents:
+        raise invalid_arguments(
+            f"Model {model.model_id} does not take intent '{body.intent}'.", field="intent"
+        )
+    return model
+
+
+def _output_format(model: Model, body: CreativeRequest) -> str | None:
+    fmt = body.output.format if body.output else None
+    if fmt == "jpg":
+        fmt = "jpeg"
+    if fmt is not None and fmt not in model.output_formats:
+        raise invalid_arguments(
+            f"Model {model.model_id} writes {', '.join(model.output_formats)}, not {fmt}.",
+            field="output.format",
+        )
+    return fmt
+
+
+def _aspect_ratio(model: Model, body: CreativeRequest) -> str:
+    ratio = body.aspect_ratio.strip()
+    if ratio in model.aspect_ratios or (ratio == "auto" and "auto" in model.aspect_ratios):
+        return ratio
+    if ratio == "auto" and isinstance(body, CreateRequest):
+        return model.aspect_ratios[0]
+    raise invalid_arguments(
+        f"Model {model.model_id} supports aspect ratios: {', '.join(model.aspect_ratios)}.",
+        field="aspect_ratio",
+    )
+
+
+def _budget_refusal(priced: Quote, body: CreativeRequest) -> ImageSkillError | None:
+    if priced.confidence == "unknown" and not body.accept_unknown_cost:
+        return ImageSkillError(
+            ErrorCode.BUDGET_REQUIRES_CONFIRMATION,
+            "This model's price is not known in advance; confirm you accept an unknown cost.",
+            recovery={"required_flag": "--accept-unknown-cost"},
+        )
+    charged_per_image = priced.credits_required * 0.01 / max(priced.outputs, 1)
+    cap = body.max_estimated_usd_per_image
+    if cap is not None and charged_per_image > cap + 1e-9:
+        return ImageSkillError(
+            ErrorCode.BUDGET_CAP_EXCEEDED,
+            f"One image costs ${charged_per_image:.2f}, above the cap of ${cap:.2f} per image.",
+            details={"field": "max_estimated_usd_per_image"},
+        )
+    total = priced.credits_required * 0.01
+    if body.max_usd is not None and total > body.max_usd + 1e-9:
+        return ImageSkillError(
+            ErrorCode.BUDGET_CAP_EXCEEDED,
+            f"This operation costs ${total:.2f}, above max_usd ${body.max_usd:.2f}.",
+            details={"field": "max_usd"},
+        )
+    return None

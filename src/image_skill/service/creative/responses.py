@@ -1,0 +1,133 @@
+"""The public shapes of create and edit answers, built in one place.
+
+A dry run, a finished job and a replayed key each answer with the same field
+names wherever they overlap (``resolved``, ``cost``, ``quota``,
+``input_asset``), so they are written once here rather than at each step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from image_skill.contract.ids import iso
+from image_skill.service.assets.schemas import AssetUrls, asset_view
+from image_skill.service.catalog.pricing import Quote
+from image_skill.service.catalog.schemas import CAPABILITY_FOR_OPERATION
+from image_skill.service.creative.accounting import QuotaSnapshot
+from image_skill.service.creative.plan import Plan
+from image_skill.service.db.models import Asset, Job
+
+REPLAYED = "Replayed: this idempotency key already produced this result."
+STILL_RUNNING = "A request with this idempotency key is still running; poll jobs wait."
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a creative route answers: HTTP status, envelope data and warnings."""
+
+    status_code: int
+    data: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def resolved_view(
+    aspect_ratio: str, output_format: str | None, intent: str | None, parameters: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``resolved`` object: what the service settled on for the request."""
+    return {
+        "aspect_ratio": aspect_ratio,
+        "output_format": output_format,
+        "intent": intent,
+        "model_parameters": parameters,
+    }
+
+
+def dry_run_view(
+    plan: Plan, quota: QuotaSnapshot, credits_required: int, urls: AssetUrls
+) -> dict[str, Any]:
+    """A plan rendered: what would run, what it would cost, and what blocks it."""
+    budget_refusal = plan.budget_refusal
+    blockers = [e.code for e in (budget_refusal, quota.refusal) if e is not None]
+    if not plan.availability.configured:
+        blockers.append("MODEL_NOT_CONFIGURED")
+    return {
+        "dry_run": True,
+        "would_execute": not blockers,
+        "blocked_by": blockers,
+        "operation": plan.operation,
+        "capability": {"id": CAPABILITY_FOR_OPERATION[plan.operation]},
+        "model": {"model_id": plan.model_id, "availability": plan.availability.view()},
+        "resolved": resolved_view(
+            plan.aspect_ratio, plan.output_format, plan.intent, plan.parameters
+        ),
+        "cost": plan.quote.view(),
+        "budget": {
+            "max_estimated_usd_per_image": plan.max_estimated_usd_per_image,
+            "max_usd": plan.max_usd,
+            "outcome": "refused" if budget_refusal else "within_budget",
+            "refusal": budget_refusal.to_error() if budget_refusal else None,
+        },
+        "quota": {
+            "outcome": "refused" if quota.refusal else "allowed",
+            "refusal": quota.refusal.to_error() if quota.refusal else None,
+            "credits_required": credits_required,
+            "balance": quota.balance,
+            "daily_cap": quota.daily_cap,
+            "used_today": quota.used_today,
+        },
+        "safety": _safety(),
+        "input_asset": asset_view(plan.input_asset, urls) if plan.input_asset else None,
+        "changes": "none",
+    }
+
+
+def completed_view(
+    job: Job,
+    assets: list[Asset],
+    *,
+    cost: Quote,
+    resolved: dict[str, Any],
+    input_asset: Asset | None,
+    balance_after: int,
+    daily_cap: int | None,
+    used_today: int,
+    completed_at: datetime,
+    urls: AssetUrls,
+) -> dict[str, Any]:
+    """A finished job with its stored assets and what it cost."""
+    return {
+        "job_id": job.id,
+        "status": job.status,
+        "operation": job.operation,
+        "capability": {"id": job.capability_id},
+        "model_id": job.model_id,
+        "assets": [asset_view(asset, urls) for asset in assets],
+        "cost": cost.view(),
+        "safety": _safety(),
+        "quota": {
+            "credits_debited": job.credits_debited,
+            "balance_after": balance_after,
+            "daily_cap": daily_cap,
+            "used_today": used_today,
+        },
+        "resolved": resolved,
+        "input_asset": asset_view(input_asset, urls) if input_asset else None,
+        "created_at": iso(job.created_at),
+        "completed_at": iso(completed_at),
+    }
+
+
+def replayed(status_code: int, data: dict[str, Any]) -> Outcome:
+    """The stored answer of a key's first request."""
+    return Outcome(status_code, data, [REPLAYED])
+
+
+def still_running(job_id: str | None, status: str) -> Outcome:
+    """A key whose first request has not finished yet."""
+    return Outcome(202, {"job_id": job_id, "status": status, "replayed": True}, [STILL_RUNNING])
+
+
+def _safety() -> dict[str, Any]:
+    return {"status": "allowed", "checks": ["service_prompt_policy"]}
