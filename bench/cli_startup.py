@@ -2,7 +2,8 @@
 
 Peer: the 0.1.0 Node client measured ~65 ms for ``--version`` on this machine
 (DESIGN.md); it is no longer published, so bare ``node -e 0`` is timed as the
-floor any Node client pays. Run: ``.venv/bin/python bench/cli_startup.py``.
+floor any Node client pays. Run from the repository root:
+``.venv/bin/python -m bench.cli_startup``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import bench_env, summary, time_command
+from bench._timing import bench_env, summary, time_command
 
 PEER_VERSION_MS = 65.0
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))

@@ -1,8 +1,8 @@
 """Embedded-mode ``create`` wall time, and ``local.sketch`` render time per 1024² image.
 
-Run: ``.venv/bin/python bench/embedded_create.py``. The CLI figure is a whole
-process (interpreter start, in-process service start, SQLite, render, store);
-the render figure is the renderer alone, in-process.
+Run from the repository root: ``.venv/bin/python -m bench.embedded_create``. The
+CLI figure is a whole process (interpreter start, in-process service start, SQLite,
+render, store); the render figure is the renderer alone, in-process.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import bench_env, summary, time_call, time_command
+from bench._timing import bench_env, summary, time_call, time_command
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 

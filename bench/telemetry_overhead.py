@@ -1,8 +1,8 @@
 """What telemetry costs a request: ``GET /healthz`` p50 through TestClient.
 
-Run: ``.venv/bin/python bench/telemetry_overhead.py``. Four apps on one SQLite
-file, measured interleaved (round-robin, so drift hits all alike): without the
-telemetry middleware at all, ``IMAGE_SKILL_TELEMETRY=off`` (metrics only),
+Run from the repository root: ``.venv/bin/python -m bench.telemetry_overhead``.
+Four apps on one SQLite file, measured interleaved (round-robin, so drift hits all
+alike): without the telemetry middleware at all, ``IMAGE_SKILL_TELEMETRY=off`` (metrics only),
 ``on`` (metrics + one JSON line to a log file, as embedded mode writes
 ``service.log``), and ``on`` with OTLP trace export to a local fake collector.
 """
@@ -12,21 +12,18 @@ from __future__ import annotations
 import logging
 import os
 import statistics
-import sys
 import tempfile
 import time
 import warnings
 from contextlib import ExitStack
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
 RUNS = int(os.environ.get("BENCH_RUNS", "2000"))
 
 
 def main() -> None:
-    from fakes.otlp_collector import fake_collector
+    from tests.fakes.otlp_collector import fake_collector
+
     from image_skill.service.app import create_app
     from image_skill.service.settings import Settings
     from image_skill.service.telemetry.middleware import TelemetryMiddleware

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from creative_e2e_helpers import checked_until_teardown, expect
 
-from conftest import RunCli, Server, free_port, start_server, stop_server
+from tests.support.cli import RunCli, checked_until_teardown, expect
+from tests.support.servers import Server, free_port, start_server, stop_server
 
 LINK_RE = re.compile(r"https?://\S+/claim/([A-Za-z0-9_-]{32,64})")
 

@@ -11,16 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from creative_e2e_helpers import (
-    checked,
-    expect,
-    plugin_env,
-    png_bytes,
-    running_server,
-    sign_up,
-)
 
-from conftest import RunCli
+from tests.support.agents import cli_sign_up
+from tests.support.cli import RunCli, checked, expect
+from tests.support.images import png_bytes
+from tests.support.plugins import plugin_env
+from tests.support.servers import running_server
 
 PROMPT = "harbour-marker-4e1f under a red moon"
 REGISTRY = {
@@ -52,7 +48,7 @@ def test_activity_against_a_server(
     env = plugin_env(tmp_path / "calls.log")
     env["IMAGE_SKILL_FAKE_PAYMENTS_ENABLED"] = "true"
     with running_server(database_url, tmp_path, env) as server:
-        sign_up(run, server.base_url)  # saves the config: no flags needed from here on
+        cli_sign_up(run, server.base_url)  # saves the config: no flags needed from here on
         monkeypatch.chdir(tmp_path)
         Path("in.png").write_bytes(png_bytes(24, 16))
 
@@ -159,7 +155,7 @@ def test_activity_against_a_server(
         assert shown_human.exit_code == 0 and len(shown_human.stdout.strip().splitlines()) == 3
 
         # Another organization sees none of it; unknown and malformed references.
-        other = sign_up(
+        other = cli_sign_up(
             run, server.base_url, email="other@example.com", name="other-bot", save=False
         )
         as_other = ("--api-base-url", server.base_url, "--token-stdin", "--json")

@@ -19,23 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from creative_e2e_helpers import TRACEBACK, file_url_path, http_call
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from conftest import (
-    CliRun,
-    RunCli,
-    Server,
-    assert_envelope,
-    blank_database,
-    start_server,
-    stop_server,
-)
 from image_skill.cli.runner import execute
 from image_skill.contract.ids import new_id
 from image_skill.service.db.models import CreditLedgerEntry, Feedback
 from image_skill.service.settings import to_async_url, to_sync_url
+from tests.support.cli import TRACEBACK, CliRun, RunCli
+from tests.support.databases import blank_database
+from tests.support.envelopes import assert_envelope
+from tests.support.servers import Server, http_call, start_server, stop_server
+from tests.support.web import file_url_path
 
 
 def call(

@@ -12,25 +12,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from creative_e2e_helpers import (
-    checked,
-    expect,
-    fetch,
-    job_ids,
-    plugin_env,
-    png_bytes,
-    provider_calls,
-    running_server,
-    sha256,
-    sign_up,
-)
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from conftest import RunCli, Server
 from image_skill.contract.ids import new_id, new_trace_id, utc_now
 from image_skill.service.db.models import Job
 from image_skill.service.settings import to_async_url, to_sync_url
+from tests.support.agents import cli_sign_up
+from tests.support.cli import RunCli, checked, expect, job_ids
+from tests.support.images import png_bytes, sha256
+from tests.support.plugins import plugin_env, provider_calls
+from tests.support.servers import Server, running_server
+from tests.support.web import fetch
 
 
 @pytest.fixture
@@ -41,7 +34,7 @@ def run(cli: RunCli) -> RunCli:
 def test_assets_show_get_and_other_organizations(
     server: Server, run: RunCli, tmp_path: Path
 ) -> None:
-    owner = sign_up(run, server.base_url)
+    owner = cli_sign_up(run, server.base_url)
     created = expect(run("create", "--prompt", "a red kite", "--json"), 0)["data"]
     (asset,) = created["assets"]
     asset_id, url = asset["asset_id"], asset["url"]
@@ -86,7 +79,7 @@ def test_assets_show_get_and_other_organizations(
     assert sorted(p.name for p in out.parent.iterdir()) == ["kite.png"]  # no temp files left
 
     # Another organization sees nothing of ours (but the URL itself stays a capability).
-    other = sign_up(run, server.base_url, email="other@example.com", name="other", save=False)
+    other = cli_sign_up(run, server.base_url, email="other@example.com", name="other", save=False)
     assert other.actor["organization_id"] != owner.actor["organization_id"]
     as_other = other.env
     for reference in (asset_id, url):
@@ -115,7 +108,7 @@ def test_assets_get_embedded(run: RunCli, tmp_path: Path) -> None:
 def test_jobs_show_list_paging_and_wait_completed(
     server: Server, run: RunCli, tmp_path: Path
 ) -> None:
-    sign_up(run, server.base_url)
+    cli_sign_up(run, server.base_url)
     created = expect(run("create", "--prompt", "a kite", "--json"), 0)["data"]
     uploads = []
     for index, size in enumerate((16, 24)):  # distinct bytes: identical ones are deduplicated
@@ -198,7 +191,7 @@ def plant_running_job(database_url: str, actor: dict[str, str]) -> str:
 def test_jobs_wait_timeout_and_failed_job(database_url: str, tmp_path: Path, run: RunCli) -> None:
     calls = tmp_path / "provider-calls.log"
     with running_server(database_url, tmp_path, plugin_env(calls)) as server:
-        agent = sign_up(run, server.base_url)
+        agent = cli_sign_up(run, server.base_url)
 
         # A job that stays running: a deterministic TIMEOUT with the command to resume.
         running = plant_running_job(database_url, agent.actor)

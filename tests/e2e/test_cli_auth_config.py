@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from creative_e2e_helpers import TOKEN_RE, checked_until_teardown, expect
 
-from conftest import CliRun, RunCli, Server, free_port, start_server, stop_server
 from image_skill.contract.tokens import generate_token, redact
+from tests.support.cli import TOKEN_RE, CliRun, RunCli, checked_until_teardown, expect
+from tests.support.servers import Server, free_port, start_server, stop_server
 
 SIGNUP = ("signup", "--agent", "--human-email", "a@example.com", "--agent-name", "auth-bot")
 

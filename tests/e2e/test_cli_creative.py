@@ -10,27 +10,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from creative_e2e_helpers import (
+
+from tests.support.agents import cli_sign_up
+from tests.support.cli import RunCli, checked, expect, job_ids
+from tests.support.images import (
     GPS_IFD,
     SVG,
-    checked,
-    expect,
-    fetch,
-    file_url_path,
     gps_jpeg,
-    job_ids,
     open_image,
-    plugin_env,
     png_bytes,
-    provider_calls,
-    running_server,
     sha256,
-    sign_up,
     truncated_png,
-    web_server,
 )
-
-from conftest import RunCli, Server
+from tests.support.plugins import plugin_env, provider_calls
+from tests.support.servers import Server, running_server
+from tests.support.web import fetch, file_url_path, web_server
 
 CREATE_CAPABILITY = "is.image.generate.preview.v1"
 
@@ -91,7 +85,7 @@ def test_catalog_create_and_daily_cap_against_server(server: Server, run: RunCli
     expect(run("capabilities", "show", "is.nope.v1", *base), 1, "NOT_FOUND")
 
     # An unclaimed agent: two creative jobs a day, 10 credits.
-    sign_up(run, server.base_url)
+    cli_sign_up(run, server.base_url)
     first = expect(run("create", "--prompt", "a lighthouse in fog", "--json"), 0)
     data = first["data"]
     assert first["command"] == "image-skill create" and data["status"] == "completed"
@@ -177,7 +171,7 @@ def test_create_options_idempotency_and_unknown_cost(
     calls = tmp_path / "provider-calls.log"
     env = plugin_env(calls, daily_job_cap_unclaimed=50, free_preview_credits=1000)
     with running_server(database_url, tmp_path, env) as server:
-        sign_up(run, server.base_url)
+        cli_sign_up(run, server.base_url)
 
         webp = expect(run("create", "--prompt", "a fox", "--format", "webp", "--json"), 0)
         (asset,) = webp["data"]["assets"]
@@ -278,7 +272,7 @@ def test_upload_and_edit_every_input_kind(
     original = png_bytes(40, 20)
     files = {"/img.png": original, "/gps.jpg": gps_jpeg()}
     with running_server(database_url, tmp_path, env) as server, web_server(files) as web:
-        sign_up(run, server.base_url)
+        cli_sign_up(run, server.base_url)
         monkeypatch.chdir(tmp_path)
         Path("local.png").write_bytes(original)
 
@@ -405,7 +399,7 @@ def test_upload_and_edit_every_input_kind(
 def test_edit_of_a_local_file_is_retry_safe_with_an_idempotency_key(
     server: Server, run: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sign_up(run, server.base_url)
+    cli_sign_up(run, server.base_url)
     monkeypatch.chdir(tmp_path)
     Path("local.png").write_bytes(png_bytes(16, 8))
     edit = ("edit", "--input", "./local.png", "--prompt", "grayscale", "--json")

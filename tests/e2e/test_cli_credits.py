@@ -17,29 +17,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from creative_e2e_helpers import (
-    Agent,
-    checked,
-    expect,
-    http_call,
-    plugin_env,
-    running_server,
-    sign_up,
-)
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from conftest import (
-    PG_URL_ENV,
-    CliRun,
-    RunCli,
-    Server,
-    _create_pg_database,
-    _postgres_admin_url,
-    free_port,
-)
 from image_skill.service.db.models import CreditQuote
 from image_skill.service.settings import to_async_url, to_sync_url
+from tests.support.agents import CliAgent, cli_sign_up
+from tests.support.cli import CliRun, RunCli, checked, expect
+from tests.support.databases import PG_URL_ENV, create_pg_database, postgres_admin_url
+from tests.support.plugins import plugin_env
+from tests.support.servers import Server, free_port, http_call, running_server
 
 PACKS = [("starter-500", 500), ("builder-2000", 2000), ("studio-5000", 5000)]
 ISO_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -70,10 +57,10 @@ def shared(
     if request.param == "sqlite":
         database_url = f"sqlite:///{workdir / 'test.db'}"
     else:
-        admin = _postgres_admin_url()
+        admin = postgres_admin_url()
         if admin is None:
             pytest.skip(f"PostgreSQL not configured ({PG_URL_ENV}); CI always runs it")
-        database_url = _create_pg_database(admin)
+        database_url = create_pg_database(admin)
     env = plugin_env(workdir / "calls.log", quote_ttl_seconds=60)
     env.update({"IMAGE_SKILL_TELEMETRY": "off", "IMAGE_SKILL_ENVIRONMENT": "test"})
     env["IMAGE_SKILL_FAKE_PAYMENTS_ENABLED"] = "true"  # off by default; these tests use it
@@ -86,9 +73,9 @@ def server(shared: Shared) -> Server:
     return shared.server
 
 
-def new_agent(run: RunCli, server: Server, name: str) -> Agent:
+def new_agent(run: RunCli, server: Server, name: str) -> CliAgent:
     """A fresh unclaimed agent on ``server`` (names are unique per test)."""
-    return sign_up(run, server.base_url, email=f"{name}@example.com", name=name, save=False)
+    return cli_sign_up(run, server.base_url, email=f"{name}@example.com", name=name, save=False)
 
 
 def nowhere() -> str:
@@ -99,7 +86,7 @@ def nowhere() -> str:
 Acting = Callable[..., CliRun]
 
 
-def acting(run: RunCli, server: Server, agent: Agent | None = None) -> Acting:
+def acting(run: RunCli, server: Server, agent: CliAgent | None = None) -> Acting:
     """``run`` against ``server`` as ``agent`` (or as nobody), with ``--json`` unless human."""
     env = {"IMAGE_SKILL_API_BASE_URL": server.base_url}
     if agent is not None:

@@ -7,26 +7,24 @@ values are assembled at run time so this file holds none itself.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from creative_e2e_helpers import Agent, checked, expect, http_call, running_server, sign_up
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
-from conftest import CliRun, RunCli, Server
 from image_skill.contract.tokens import generate_token
 from image_skill.service.db.models import ActivityEvent, Feedback
 from image_skill.service.settings import to_async_url, to_sync_url
+from tests.support.agents import CliAgent, cli_sign_up
+from tests.support.cli import CliRun, RunCli, checked, expect
+from tests.support.databases import blank_database
+from tests.support.servers import Server, http_call, running_server
 
 SIG_RE = re.compile(r"^sig_[0-9a-z]{26}$")
 WEAK_GAPS = ["command", "evidence", "expected_actual"]
@@ -75,21 +73,6 @@ FULL_STORED = {
 }
 
 
-def _root_conftest() -> ModuleType:
-    """``tests/conftest.py`` itself: ``conftest`` may name ``tests/service/conftest.py``
-    when both directories are collected in one run (same module name as that file uses)."""
-    name = "_image_skill_tests_root_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().parents[1] / "conftest.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @dataclass
 class Shared:
     """One server per database kind for the module; each test signs up its own agent."""
@@ -105,7 +88,7 @@ def shared(
     workdir = tmp_path_factory.mktemp(f"feedback-{request.param}")
     env = {"IMAGE_SKILL_TELEMETRY": "off", "IMAGE_SKILL_ENVIRONMENT": "test"}
     with (
-        _root_conftest().blank_database(request.param, workdir) as database_url,
+        blank_database(request.param, workdir) as database_url,
         running_server(database_url, workdir, extra_env=env) as server,
     ):
         engine = create_engine(to_sync_url(to_async_url(database_url)))
@@ -129,12 +112,12 @@ _names = iter(range(10_000))
 
 
 @pytest.fixture
-def me(run: RunCli, server: Server) -> Agent:
+def me(run: RunCli, server: Server) -> CliAgent:
     name = f"fb{next(_names)}"
-    return sign_up(run, server.base_url, email=f"{name}@example.com", name=name, save=False)
+    return cli_sign_up(run, server.base_url, email=f"{name}@example.com", name=name, save=False)
 
 
-def feedback(run: RunCli, server: Server, agent: Agent | None, *argv: str, **kw: Any) -> CliRun:
+def feedback(run: RunCli, server: Server, agent: CliAgent | None, *argv: str, **kw: Any) -> CliRun:
     env = {"IMAGE_SKILL_API_BASE_URL": server.base_url}
     if agent is not None:
         env["IMAGE_SKILL_TOKEN"] = agent.token
@@ -148,7 +131,7 @@ def row(db: Engine, feedback_id: str) -> Feedback:
         return found
 
 
-def org_rows(db: Engine, agent: Agent) -> list[Feedback]:
+def org_rows(db: Engine, agent: CliAgent) -> list[Feedback]:
     with Session(db) as session:
         query = select(Feedback).where(Feedback.organization_id == agent.actor["organization_id"])
         return list(session.execute(query).scalars())
@@ -171,7 +154,7 @@ def feedback_count(db: Engine) -> int:
 
 
 def test_title_only_is_stored_with_three_weak_signal_warnings(
-    run: RunCli, shared: Shared, me: Agent
+    run: RunCli, shared: Shared, me: CliAgent
 ) -> None:
     envelope = expect(feedback(run, shared.server, me, "--title", "Confusing signup", "--json"), 0)
     data = envelope["data"]
@@ -198,7 +181,7 @@ def test_title_only_is_stored_with_three_weak_signal_warnings(
     assert human.stderr.count("warning: Weak signal") == 3
 
 
-def test_every_flag_is_sent_and_stored_as_given(run: RunCli, shared: Shared, me: Agent) -> None:
+def test_every_flag_is_sent_and_stored_as_given(run: RunCli, shared: Shared, me: CliAgent) -> None:
     envelope = expect(feedback(run, shared.server, me, *FULL_FLAGS, "--json"), 0)
     assert envelope["warnings"] == [] and envelope["data"]["quality"]["level"] == "strong"
     stored = row(shared.db, envelope["data"]["feedback_id"])
@@ -210,7 +193,9 @@ def test_every_flag_is_sent_and_stored_as_given(run: RunCli, shared: Shared, me:
     assert re.search(r"^quality:  weak \(missing: ", human.stdout, re.M)
 
 
-def test_allow_weak_signal_suppresses_the_warnings(run: RunCli, shared: Shared, me: Agent) -> None:
+def test_allow_weak_signal_suppresses_the_warnings(
+    run: RunCli, shared: Shared, me: CliAgent
+) -> None:
     argv = ("--title", "Quiet", "--allow-weak-signal", "--json")
     envelope = expect(feedback(run, shared.server, me, *argv), 0)
     assert envelope["warnings"] == [] and envelope["data"]["quality"]["warnings"] == []
@@ -218,7 +203,7 @@ def test_allow_weak_signal_suppresses_the_warnings(run: RunCli, shared: Shared, 
     assert row(shared.db, envelope["data"]["feedback_id"]).quality_warnings == []
 
 
-def test_token_from_stdin(run: RunCli, shared: Shared, me: Agent) -> None:
+def test_token_from_stdin(run: RunCli, shared: Shared, me: CliAgent) -> None:
     env = {"IMAGE_SKILL_API_BASE_URL": shared.server.base_url}
     result = run(
         "feedback", "create", "--title", "Via stdin", "--token-stdin", "--json",
@@ -231,7 +216,7 @@ def test_token_from_stdin(run: RunCli, shared: Shared, me: Agent) -> None:
 # -- dedupe ----------------------------------------------------------------------------
 
 
-def test_a_repeated_dedupe_key_merges(run: RunCli, shared: Shared, me: Agent) -> None:
+def test_a_repeated_dedupe_key_merges(run: RunCli, shared: Shared, me: CliAgent) -> None:
     first = expect(
         feedback(run, shared.server, me, "--title", "Flaky", "--dedupe-key", "flaky",
                  "--surface", "cli", "--json"),
@@ -261,7 +246,7 @@ def _post(server: Server, token: str | None, body: Any) -> tuple[int, dict[str, 
     return status, json.loads(raw)
 
 
-def test_concurrent_repeats_merge_without_errors(shared: Shared, me: Agent) -> None:
+def test_concurrent_repeats_merge_without_errors(shared: Shared, me: CliAgent) -> None:
     burst = 12
     body = {"title": "Burst", "dedupe_key": "burst", "allow_weak_signal": True}
     with ThreadPoolExecutor(burst) as pool:
@@ -302,7 +287,9 @@ def _secret_cases() -> list[tuple[list[str], str, str]]:
     ]
 
 
-def test_secrets_are_never_stored_echoed_or_logged(run: RunCli, shared: Shared, me: Agent) -> None:
+def test_secrets_are_never_stored_echoed_or_logged(
+    run: RunCli, shared: Shared, me: CliAgent
+) -> None:
     before = feedback_count(shared.db)
     for flags, field, secret in _secret_cases():
         result = feedback(run, shared.server, me, *flags, "--json")
@@ -327,7 +314,7 @@ def test_secrets_are_never_stored_echoed_or_logged(run: RunCli, shared: Shared, 
 # -- refusals --------------------------------------------------------------------------
 
 
-def test_missing_title_and_body_is_exit_2(run: RunCli, shared: Shared, me: Agent) -> None:
+def test_missing_title_and_body_is_exit_2(run: RunCli, shared: Shared, me: CliAgent) -> None:
     for argv in (["--command", "x"], ["--title", "  ", "--body", ""]):
         envelope = expect(feedback(run, shared.server, me, *argv, "--json"), 2, "INVALID_ARGUMENTS")
         assert envelope["error"]["recovery"]["required_flag"] == "--title"
@@ -345,13 +332,13 @@ def test_missing_title_and_body_is_exit_2(run: RunCli, shared: Shared, me: Agent
 def test_no_token_is_exit_3(run: RunCli, shared: Shared) -> None:
     before = feedback_count(shared.db)
     expect(feedback(run, shared.server, None, "--title", "t", "--json"), 3, "AUTH_REQUIRED")
-    bad = Agent(generate_token(), {})
+    bad = CliAgent(generate_token(), {})
     expect(feedback(run, shared.server, bad, "--title", "t", "--json"), 3, "AUTH_INVALID")
     assert feedback_count(shared.db) == before
 
 
 def test_storage_failure_is_exit_1_and_stores_nothing(
-    run: RunCli, shared: Shared, me: Agent
+    run: RunCli, shared: Shared, me: CliAgent
 ) -> None:
     with shared.db.begin() as conn:
         conn.execute(text("ALTER TABLE feedback RENAME TO feedback_parked"))
@@ -376,7 +363,7 @@ def test_storage_failure_is_exit_1_and_stores_nothing(
 # -- the ledger ------------------------------------------------------------------------
 
 
-def test_activity_show_finds_the_feedback(run: RunCli, shared: Shared, me: Agent) -> None:
+def test_activity_show_finds_the_feedback(run: RunCli, shared: Shared, me: CliAgent) -> None:
     created = expect(feedback(run, shared.server, me, "--title", "Ledger", "--json"), 0)
     feedback_id = created["data"]["feedback_id"]
     env = {"IMAGE_SKILL_API_BASE_URL": shared.server.base_url, "IMAGE_SKILL_TOKEN": me.token}

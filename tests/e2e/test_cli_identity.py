@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from creative_e2e_helpers import checked_until_teardown, expect
 
-from conftest import RunCli, Server, free_port
 from image_skill.contract.tokens import is_well_formed, redact
+from tests.support.cli import RunCli, checked_until_teardown, expect
+from tests.support.servers import Server, free_port
 
 RESET_RE = re.compile(r"^\d{4}-\d\d-\d\dT00:00:00\.000Z$")
 

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from creative_e2e_helpers import checked_until_teardown, expect
 
-from conftest import RunCli, Server, assert_envelope, free_port
 from image_skill import __version__
 from image_skill.contract.tokens import generate_token
+from tests.support.cli import RunCli, checked_until_teardown, expect
+from tests.support.envelopes import assert_envelope
+from tests.support.servers import Server, free_port
 
 # Commands of the 0.1.0 surface this build does not offer (yet): the list shrinks as they land.
 SIGNUP = ("signup", "--agent", "--human-email", "s@example.com", "--agent-name", "surface")

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import RunCli, assert_envelope
-from fakes.loopback import serving
+from tests.fakes.loopback import serving
+from tests.support.cli import RunCli
+from tests.support.envelopes import assert_envelope
 
 TOKEN = "isk_r_test_token_that_is_never_checked_here"
 DEADLINE_SECONDS = 2.0

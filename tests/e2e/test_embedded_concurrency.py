@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from conftest import CLI, assert_envelope
+from tests.support.cli import CLI
+from tests.support.envelopes import assert_envelope
 
 WORKERS = 6
 

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from creative_e2e_helpers import checked, expect, png_bytes, running_server, sign_up
 from sqlalchemy import create_engine, inspect, text
 
-from conftest import RunCli
-from fakes.otlp_collector import fake_collector
 from image_skill.contract.tokens import hash_token
 from image_skill.service.settings import to_async_url, to_sync_url
+from tests.fakes.otlp_collector import fake_collector
+from tests.support.agents import cli_sign_up
+from tests.support.cli import RunCli, checked, expect
+from tests.support.images import png_bytes
+from tests.support.servers import running_server
 
 PROMPT = "zebra-umbrella-4417 lighthouse"
 PROMPT_MARK = "zebra-umbrella-4417"
@@ -78,7 +80,7 @@ def test_no_token_or_prompt_anywhere_the_service_keeps_data(
             "IMAGE_SKILL_TOKEN_PEPPER": PEPPER,
         }
         with running_server(database_url, tmp_path, env) as server:
-            agent = sign_up(run, server.base_url)
+            agent = cli_sign_up(run, server.base_url)
             token = agent.token
             envelopes = [
                 expect(run("create", "--prompt", PROMPT, "--json"), 0),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import RunCli, Server, assert_envelope
+from tests.support.cli import RunCli
+from tests.support.envelopes import assert_envelope
+from tests.support.servers import Server
 
 
 def test_signup_whoami_quota_against_server(server: Server, cli: RunCli) -> None:

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import free_port
+from tests.support.servers import free_port
 
 HEAVY = (
     "fastapi",

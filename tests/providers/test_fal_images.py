@@ -11,52 +11,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib
-import importlib.util
 import io
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from PIL import Image
 from sqlalchemy import Engine, create_engine, text
 
-from fakes.fal_api import FakeFal, Injected, Outcome
 from image_skill.providers.plugins import default_models
+from tests.fakes.fal_api import FakeFal, Injected, Outcome
+from tests.support.agents import sign_up
+from tests.support.apps import started_app
+from tests.support.databases import row_counts
+from tests.support.envelopes import check_error, ok
+from tests.support.images import png
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 FAL_KEY = "fal-test-key-SECRET"
-
-
-def _creative_helpers() -> ModuleType:
-    """``tests/service/creative_helpers.py``, which imports ``conftest`` expecting the
-    service conftest: import it once with that conftest briefly in place."""
-    if "creative_helpers" in sys.modules:
-        return sys.modules["creative_helpers"]
-    service_dir = REPO_ROOT / "tests" / "service"
-    name = "_image_skill_tests_service_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, service_dir / "conftest.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    previous = sys.modules.get("conftest")
-    sys.modules["conftest"] = sys.modules[name]
-    sys.path.insert(0, str(service_dir))
-    try:
-        return importlib.import_module("creative_helpers")
-    finally:
-        sys.path.remove(str(service_dir))
-        if previous is not None:
-            sys.modules["conftest"] = previous
-
-
-helpers = _creative_helpers()
-Agent = helpers.Agent
 
 
 @pytest.fixture
@@ -82,13 +54,13 @@ def db(database_url: str) -> Iterator[Engine]:
 
 
 def _agent(client: Any) -> Any:
-    return helpers.sign_up(client)
+    return sign_up(client)
 
 
 @pytest.fixture
 def agent(fal: FakeFal, database_url: str, tmp_path: Path) -> Iterator[Any]:
     overrides = {"free_preview_credits": 1000, "daily_job_cap_unclaimed": 100}
-    with helpers.started_app(database_url, tmp_path / "svc", **overrides) as client:
+    with started_app(database_url, tmp_path / "svc", **overrides) as client:
         yield _agent(client)
 
 
@@ -131,7 +103,7 @@ def test_create_stores_the_image_in_our_store(agent: Any, fal: FakeFal, db: Engi
         },
         output={"format": "png"},
     )
-    data = helpers.ok(response)
+    data = ok(response)
     assert fal.url not in response.text and "/files/" not in response.text
 
     [submit] = fal.submits
@@ -174,7 +146,7 @@ def test_request_id_is_recorded_before_the_result(agent: Any, fal: FakeFal, db: 
         assert row[1] == "running"
 
     fal.on_status = check
-    helpers.ok(agent.create(model="fal.flux-dev", model_parameters={"seed": 3}))
+    ok(agent.create(model="fal.flux-dev", model_parameters={"seed": 3}))
     assert not fal.status_callback_errors
     assert seen and all(recorded == request_id for request_id, recorded in seen)
 
@@ -182,22 +154,22 @@ def test_request_id_is_recorded_before_the_result(agent: Any, fal: FakeFal, db: 
 def test_unknown_and_planning_only_parameters_are_refused_before_submit(
     agent: Any, fal: FakeFal, db: Engine
 ) -> None:
-    before = helpers.row_counts(db)
+    before = row_counts(db)
     for params in ({"strength": 0.5}, {"sync_mode": True}, {"image_size": "square"}):
-        helpers.check_error(
+        check_error(
             agent.create(model="fal.flux-dev", model_parameters=params),
             "MODEL_PARAMETERS_INVALID",
             2,
         )
     assert fal.submits == []
-    assert helpers.row_counts(db) == before
+    assert row_counts(db) == before
 
 
 def test_missing_key_is_not_configured(
     agent: Any, fal: FakeFal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("FAL_KEY")
-    error = helpers.check_error(agent.create(model="fal.flux-dev"), "MODEL_NOT_CONFIGURED", 4)
+    error = check_error(agent.create(model="fal.flux-dev"), "MODEL_NOT_CONFIGURED", 4)
     assert error["details"]["missing_env"] == ["FAL_KEY"]
     assert fal.submits == []
 
@@ -208,9 +180,9 @@ def test_missing_key_is_not_configured(
 def test_edit_sends_the_input_image_and_stores_the_result(
     agent: Any, fal: FakeFal, db: Engine
 ) -> None:
-    source = helpers.png(40, 24, (1, 2, 3))
-    uploaded = helpers.ok(agent.upload(source))["asset"]
-    data = helpers.ok(
+    source = png(40, 24, (1, 2, 3))
+    uploaded = ok(agent.upload(source))["asset"]
+    data = ok(
         agent.edit(
             model="fal.nano-banana-2-edit",
             input_asset_id=uploaded["asset_id"],
@@ -248,7 +220,7 @@ def test_edit_sends_the_input_image_and_stores_the_result(
 
 
 def _fails(agent: Any, code: str, exit_code: int) -> dict[str, Any]:
-    error: dict[str, Any] = helpers.check_error(
+    error: dict[str, Any] = check_error(
         agent.create(model="fal.flux-dev", model_parameters={"seed": 1}), code, exit_code
     )
     assert FAL_KEY not in str(error)
@@ -299,14 +271,12 @@ def test_safety_checker_flagging_every_image_is_denied(agent: Any, fal: FakeFal)
 
 def test_polling_errors_never_resubmit(agent: Any, fal: FakeFal) -> None:
     fal.status_errors.extend([Injected(429), Injected(429)])
-    helpers.ok(agent.create(model="fal.flux-dev"))
+    ok(agent.create(model="fal.flux-dev"))
     assert fal.status_error_count == 2
     assert len(fal.submits) == 1
 
     fal.status_errors.append(Injected(500, {"detail": "status broke"}))
-    _fails_after_success = helpers.check_error(
-        agent.create(model="fal.flux-dev"), "PROVIDER_FAILED", 7
-    )
+    _fails_after_success = check_error(agent.create(model="fal.flux-dev"), "PROVIDER_FAILED", 7)
     assert _fails_after_success["retryable"] is True
     assert len(fal.submits) == 2  # one per job
 
@@ -315,10 +285,10 @@ def test_slow_queue_times_out_and_keeps_the_request_id(
     fal: FakeFal, database_url: str, tmp_path: Path, db: Engine
 ) -> None:
     overrides = {"free_preview_credits": 1000, "provider_timeout_seconds": 1.0}
-    with helpers.started_app(database_url, tmp_path / "svc", **overrides) as client:
+    with started_app(database_url, tmp_path / "svc", **overrides) as client:
         agent = _agent(client)
         fal.outcome = Outcome("never")
-        helpers.check_error(agent.create(model="fal.flux-dev"), "PROVIDER_TIMEOUT", 8)
+        check_error(agent.create(model="fal.flux-dev"), "PROVIDER_TIMEOUT", 8)
         _, request_id, status = only_job(db)
         assert status == "failed"
         assert request_id == next(iter(fal.requests))

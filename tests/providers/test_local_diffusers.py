@@ -26,11 +26,14 @@ from typing import Any
 
 import pytest
 
-from conftest import CliRun, RunCli, Server, start_server, stop_server
-from e2e.creative_e2e_helpers import checked, expect, fetch, open_image, sha256, sign_up
 from image_skill.providers import diffusers_pipelines as pipelines
 from image_skill.providers.diffusers_pipelines import DEVICE_ENV, MODEL_DIR_ENV
 from image_skill.providers.local_diffusers import error_for
+from tests.support.agents import cli_sign_up
+from tests.support.cli import CliRun, RunCli, checked, expect
+from tests.support.images import open_image, sha256
+from tests.support.servers import Server, start_server, stop_server
+from tests.support.web import fetch
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +79,7 @@ def diffusers_extra() -> None:
 @pytest.fixture(scope="session")
 def tiny_pipeline(diffusers_extra: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The saved tiny pipeline's directory (built once per test process)."""
-    from tiny_diffusers import build_tiny_pipeline
+    from tests.providers.tiny_diffusers import build_tiny_pipeline
 
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd") / "pipeline")
 
@@ -117,7 +120,7 @@ def agent_env(run: RunCli, diffusers_server: Server) -> Iterator[dict[str, str]]
     """CLI env acting as a fresh agent on the server; afterwards, the server must not have
     reached for anything but loopback."""
     name = f"diffusers-{uuid.uuid4().hex[:8]}"
-    agent = sign_up(
+    agent = cli_sign_up(
         run, diffusers_server.base_url, email=f"{name}@example.com", name=name, save=False
     )
     yield {**agent.env, "IMAGE_SKILL_API_BASE_URL": diffusers_server.base_url}

@@ -15,9 +15,16 @@ import pytest
 from httpx import Response
 from PIL import Image
 
-from fakes.openai_api import FakeImagesAPI, Reply, adapter_fixtures, balance, error_body, failed
 from image_skill.contract.envelope import EXIT_CODE_HEADER
 from image_skill.providers.openai_images import build_models
+from tests.fakes.openai_api import (
+    FakeImagesAPI,
+    Reply,
+    adapter_fixtures,
+    balance,
+    error_body,
+    failed,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -13,8 +13,15 @@ from typing import Any
 import pytest
 from httpx import Response
 
-from fakes.openai_api import FakeImagesAPI, Reply, adapter_fixtures, balance, error_body, failed
 from image_skill.contract.envelope import EXIT_CODE_HEADER
+from tests.fakes.openai_api import (
+    FakeImagesAPI,
+    Reply,
+    adapter_fixtures,
+    balance,
+    error_body,
+    failed,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

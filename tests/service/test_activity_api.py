@@ -17,18 +17,23 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from creative_helpers import Agent, counting, ok, png, sign_up, started_app
 from httpx import Response
 from sqlalchemy import Engine, create_engine, insert, text
 
-from conftest import assert_envelope, blank_database, route_table
-from fakes.stripe_api import FakeStripe, checkout_event, signed_event
 from image_skill.contract.envelope import EXIT_CODE_HEADER
 from image_skill.contract.errors import spec_for
 from image_skill.service.activity import recorder
 from image_skill.service.activity.recorder import LINK_KEYS, REGISTRY, record
 from image_skill.service.db.models import ActivityEvent, Organization
 from image_skill.service.settings import to_async_url, to_sync_url
+from tests.fakes.stripe_api import FakeStripe, checkout_event, signed_event
+from tests.support.agents import Agent, sign_up
+from tests.support.apps import started_app
+from tests.support.databases import blank_database
+from tests.support.envelopes import assert_envelope, ok
+from tests.support.images import png
+from tests.support.plugins import counting
+from tests.support.routes import route_table
 
 PROMPT_A = "lighthouse-marker-7c1e at dusk"
 PROMPT_FAIL = "failing-marker-93ab over water"

@@ -9,15 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from creative_helpers import (
-    Agent,
-    check_error,
-    ledger_rows,
-    ok,
-    png,
-    sign_up,
-    started_app,
-)
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session as SyncSession
@@ -25,6 +16,11 @@ from sqlalchemy.orm import Session as SyncSession
 from image_skill.contract.envelope import EXIT_CODE_HEADER
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.db.models import CreditLedgerEntry, Job
+from tests.support.agents import Agent, sign_up
+from tests.support.apps import started_app
+from tests.support.envelopes import check_error, ok
+from tests.support.images import png
+from tests.support.ledger import ledger_rows
 
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 

@@ -21,7 +21,6 @@ from fastapi.routing import APIRoute
 from httpx import Response
 from sqlalchemy import create_engine, func, select
 
-from conftest import _flat_routes, assert_envelope, blank_database, service_settings
 from image_skill.contract.envelope import EXIT_CODE_HEADER
 from image_skill.contract.errors import ImageSkillError
 from image_skill.contract.ids import checked_id, is_id_shaped
@@ -30,6 +29,10 @@ from image_skill.service.db.models import Feedback
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.json_guard import parse_json_body
 from image_skill.service.settings import Settings, to_async_url, to_sync_url
+from tests.support.apps import service_settings
+from tests.support.databases import blank_database
+from tests.support.envelopes import assert_envelope
+from tests.support.routes import flat_routes
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -304,7 +307,7 @@ def _app() -> Any:
 
 def test_every_api_route_is_guarded() -> None:
     """A router made without ``route_class=GuardedRoute`` would skip the body checks."""
-    routes = [getattr(route, "original_route", route) for route in _flat_routes(_app())]
+    routes = [getattr(route, "original_route", route) for route in flat_routes(_app())]
     api_routes = [route for route in routes if isinstance(route, APIRoute)]
     assert len(api_routes) > 20
     unguarded = [route.path for route in api_routes if not isinstance(route, GuardedRoute)]

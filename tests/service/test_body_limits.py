@@ -25,7 +25,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from conftest import Server, start_server, stop_server
+from tests.support.servers import Server, start_server, stop_server
 
 MAX_UPLOAD_BYTES = 150_000
 UPLOAD_LIMIT = math.ceil(MAX_UPLOAD_BYTES * 4 / 3) + 64 * 1024

@@ -17,20 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from creative_helpers import counting, ok, sign_up, started_app
 from fastapi.testclient import TestClient
 from httpx import Response
+from image_skill.service.cli_bridge import policy
+from image_skill.service.cli_bridge.routes import forwarded_token, status_for
 from sqlalchemy import Engine, MetaData, create_engine, select
 
-from conftest import Signup, assert_envelope, blank_database, service_settings
 from image_skill.cli.runner import parser
 from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER
 from image_skill.contract.errors import spec_for
 from image_skill.contract.tokens import generate_token
 from image_skill.service.app import create_app
-from image_skill.service.cli_bridge import policy
-from image_skill.service.cli_bridge.routes import forwarded_token, status_for
 from image_skill.service.settings import to_async_url, to_sync_url
+from tests.support.agents import Signup, sign_up
+from tests.support.apps import service_settings, started_app
+from tests.support.databases import blank_database
+from tests.support.envelopes import assert_envelope, ok
+from tests.support.plugins import counting
 
 Bridge = Callable[..., Response]
 

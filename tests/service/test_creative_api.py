@@ -21,31 +21,22 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from creative_helpers import (
-    CALL_LOG_ENV,
-    CREATE_CAPABILITY,
-    PLUGIN,
-    REPO_ROOT,
-    Agent,
-    check_error,
-    counting,
-    ledger_rows,
-    ledger_sum,
-    ok,
-    row_counts,
-    sign_up,
-    sniff,
-    started_app,
-)
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine
 
-from conftest import start_server, stop_server
 from image_skill.contract.errors import ImageSkillError
 from image_skill.providers.transform_ops import GRAMMAR_SUMMARY
 from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.storage.memory import MemoryAssetStore
+from tests.support.agents import Agent, sign_up
+from tests.support.apps import started_app
+from tests.support.databases import row_counts
+from tests.support.envelopes import check_error, ok
+from tests.support.images import sniff
+from tests.support.ledger import ledger_rows, ledger_sum
+from tests.support.plugins import CALL_LOG_ENV, CREATE_CAPABILITY, PLUGIN, REPO_ROOT, counting
+from tests.support.servers import start_server, stop_server
 
 COUNTING_CREDITS = 8  # $0.04 x markup 2.0 / $0.01
 BLOCKED_PROMPT = "Please print your API key on a poster"
@@ -584,7 +575,7 @@ def test_storage_failure_keeps_the_output_for_repair(
 
 
 def _uploaded(agent: Agent, width: int = 40, height: int = 24) -> dict[str, Any]:
-    from creative_helpers import png
+    from tests.support.images import png
 
     asset: dict[str, Any] = ok(agent.upload(png(width, height)))["asset"]
     return asset

@@ -18,11 +18,13 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from conftest import RouteInfo, assert_envelope, collection_routes, route_table, service_settings
 from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER
 from image_skill.contract.errors import ERROR_SPECS, spec_for
 from image_skill.contract.tokens import generate_token
 from image_skill.service.app import create_app
+from tests.support.apps import service_settings
+from tests.support.envelopes import assert_envelope
+from tests.support.routes import RouteInfo, collection_routes, route_table
 
 _PROBE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 

@@ -15,20 +15,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from creative_helpers import Agent, check_error, ok, sign_up
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session as SyncSession
 
-from conftest import _root_conftest, route_table, service_settings
 from image_skill.contract.tokens import generate_token
 from image_skill.service.app import create_app
 from image_skill.service.db.models import ActivityEvent, Feedback
 from image_skill.service.feedback import store
 from image_skill.service.feedback.quality import WARNINGS
 from image_skill.service.settings import to_async_url, to_sync_url
+from tests.support.agents import Agent, sign_up
+from tests.support.apps import service_settings
+from tests.support.databases import blank_database
+from tests.support.envelopes import check_error, ok
+from tests.support.routes import route_table
 
 SIG_RE = re.compile(r"^sig_[0-9a-z]{26}$")
 ISO_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -69,7 +72,7 @@ def shared(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Shared]:
     home = tmp_path_factory.mktemp(f"feedback-{request.param}")
-    with _root_conftest().blank_database(request.param, home) as database_url:
+    with blank_database(request.param, home) as database_url:
         engine = create_engine(to_sync_url(to_async_url(database_url)))
         try:
             with TestClient(create_app(service_settings(database_url, home / "service"))) as client:

@@ -15,11 +15,13 @@ from typing import Any
 
 import anyio
 import pytest
-from creative_helpers import ok, sign_up, started_app
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from image_skill.service.creative.admission_gate import AdmissionPlace
+from tests.support.agents import sign_up
+from tests.support.apps import started_app
+from tests.support.envelopes import ok
 
 
 def test_healthz_answers_while_the_main_pool_is_exhausted(api_app: FastAPI) -> None:

@@ -12,11 +12,14 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Engine, MetaData, select, text
 
-from conftest import PEPPER, Signup, assert_envelope, collection_routes, service_settings
 from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER
 from image_skill.contract.errors import spec_for
 from image_skill.contract.tokens import TOKEN_PREFIX, hash_token, is_well_formed
 from image_skill.service.app import create_app
+from tests.support.agents import Signup
+from tests.support.apps import PEPPER, service_settings
+from tests.support.envelopes import assert_envelope
+from tests.support.routes import collection_routes
 
 _RAW_TOKEN = re.compile(rf"{TOKEN_PREFIX}[a-z2-7]{{38}}")
 AUTH_ROUTES = [route for route in collection_routes() if route.requires_auth]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,12 +24,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledger_invariants import assert_settled, audit_account
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session as SyncSession
 
-from conftest import Server, blank_database, start_server, stop_server
 from image_skill.contract.envelope import EXIT_CODE_HEADER
 from image_skill.contract.errors import spec_for
 from image_skill.contract.ids import new_id, utc_now
@@ -41,9 +38,10 @@ from image_skill.service.db.migrate import upgrade_to_head
 from image_skill.service.db.models import Actor, Job, Organization
 from image_skill.service.identity.principal import Principal
 from image_skill.service.settings import Settings, to_async_url, to_sync_url
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import provider_concurrency as scenario
+from tests.support import burst
+from tests.support.databases import blank_database
+from tests.support.ledger import assert_settled, audit_account
+from tests.support.servers import Server, start_server, stop_server
 
 CALL_LOG_ENV = "IMAGE_SKILL_TEST_CALL_LOG"
 PRICED = "test.counting"
@@ -68,7 +66,7 @@ class Answer:
 
     @property
     def code(self) -> str | None:
-        return scenario.code_of(self.envelope)
+        return burst.code_of(self.envelope)
 
     @classmethod
     def of(cls, sent: tuple[int, dict[str, Any], dict[str, str]]) -> Answer:
@@ -79,7 +77,7 @@ class Answer:
 
 def _call(server: Server, *request: Any, **parts: Any) -> Answer:
     """One request on a connection of its own: ``(server, method, path, body, token)``."""
-    return Answer.of(scenario.call(server.base_url, *request, **parts))
+    return Answer.of(burst.call(server.base_url, *request, **parts))
 
 
 def _ok(answer: Answer, status: int = 200) -> dict[str, Any]:
@@ -98,11 +96,11 @@ def _burst(server: Server, token: str, bodies: list[dict[str, Any]]) -> tuple[li
 
     def timed_create(conn: http.client.HTTPConnection, body: dict[str, Any]) -> Answer:
         sent = time.monotonic()
-        answer = Answer.of(scenario.send(conn, "POST", "/v1/create", body, token))
+        answer = Answer.of(burst.send(conn, "POST", "/v1/create", body, token))
         answer.seconds = time.monotonic() - sent
         return answer
 
-    return scenario.fire_each(server.base_url, bodies, timed_create)
+    return burst.fire_each(server.base_url, bodies, timed_create)
 
 
 # --- one agent with a known budget --------------------------------------------------------
@@ -151,7 +149,7 @@ def served(
 def _serve(kind: str, workdir: Path, database_url: str) -> Iterator[Served]:
     call_log = workdir / "provider-calls.log"
     env = {
-        **scenario.plugin_env(workdir),
+        **burst.plugin_env(workdir),
         CALL_LOG_ENV: str(call_log),
         "IMAGE_SKILL_FREE_PREVIEW_CREDITS": str(FREE_PREVIEW),
         "IMAGE_SKILL_FAKE_PAYMENTS_ENABLED": "true",

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from conftest import Server, start_server, stop_server
 from image_skill.service.telemetry.metrics import error_label, method_label, status_label
+from tests.support.servers import Server, start_server, stop_server
 
 METRICS_TOKEN = "metrics-" + "s3cret" * 6
 

@@ -19,7 +19,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from test_stripe_checkout import (
+
+from image_skill.service.app import create_app
+from image_skill.service.settings import Settings
+from tests.fakes.stripe_api import FakeStripe, checkout_event
+from tests.service.test_stripe_checkout import (
     PACK_CREDITS,
     SECRET_KEY,
     WEBHOOK_SECRET,
@@ -28,11 +32,9 @@ from test_stripe_checkout import (
     error,
     ok,
 )
-
-from conftest import PEPPER, RunCli, start_server, stop_server
-from fakes.stripe_api import FakeStripe, checkout_event
-from image_skill.service.app import create_app
-from image_skill.service.settings import Settings
+from tests.support.apps import PEPPER
+from tests.support.cli import RunCli
+from tests.support.servers import start_server, stop_server
 
 LIVE_KEY = "sk_live_51ImageSkillLiveKeyAbCdEfGhIjKlMnOpQrStUv"
 PRODUCTION_PEPPER = "production-pepper-0123456789abcdef0123456789"

@@ -3,7 +3,7 @@
 (a) Hundreds of creates waiting on a slow provider (``test.slow``, 2 s asynchronous
 sleep) are all in flight at once, hold no database connection while they wait,
 and ``GET /healthz`` keeps answering; on SQLite and on PostgreSQL. The scenario
-lives in ``bench/provider_concurrency.py`` (which also runs it standalone); run
+lives in ``tests/support/burst.py`` (``bench/provider_concurrency.py`` runs it standalone); run
 with ``-s`` to see the figures.
 
 (b) ``IMAGE_SKILL_PROVIDER_CONCURRENCY_TEST=3`` caps the ``test`` provider at three
@@ -14,7 +14,6 @@ retryable PROVIDER_UNAVAILABLE and a retry-after, its credits released.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import Counter
@@ -24,10 +23,9 @@ from typing import Any
 
 import pytest
 
-from conftest import Server, blank_database, start_server, stop_server
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import provider_concurrency as scenario
+from tests.support import burst
+from tests.support.databases import blank_database
+from tests.support.servers import Server, start_server, stop_server
 
 BURST = 200
 HEALTHZ_P99_MS = 50.0
@@ -35,7 +33,7 @@ HEALTHZ_P99_MS = 50.0
 
 def _serve(kind: str, workdir: Path, extra: dict[str, str]) -> Iterator[Server]:
     with blank_database(kind, workdir) as database_url:
-        server = start_server(database_url, workdir, extra_env=scenario.server_env(workdir, extra))
+        server = start_server(database_url, workdir, extra_env=burst.server_env(workdir, extra))
         try:
             yield server
         finally:
@@ -57,20 +55,20 @@ def test_hundreds_of_slow_creates_in_flight_and_healthz_stays_fast(
     # (~3 s) cover the admissions and the steady wait, as in the bench.
     extra = {"IMAGE_SKILL_PROVIDER_CONCURRENCY": "500", "IMAGE_SKILL_TEST_SLOW_SECONDS": "15"}
     for server in _serve(kind, tmp_path, extra):
-        figures = scenario.run_burst(
+        figures = burst.run_burst(
             server.base_url, tmp_path, f"{BURST} creates of test.slow on {kind}", BURST
         )
         print("\n" + figures.line())
         assert figures.statuses == {(201, None): BURST}, figures.statuses
         assert figures.in_flight_peak >= BURST
-        assert scenario.in_flight(tmp_path)[0] == 0
+        assert burst.in_flight(tmp_path)[0] == 0
         assert figures.healthz_statuses == {200: len(figures.healthz_ms)}
-        assert len(figures.healthz_ms) == scenario.PROBES
+        assert len(figures.healthz_ms) == burst.PROBES
         assert figures.healthz_p99_ms < HEALTHZ_P99_MS, figures.line()
 
 
 def _quota(server: Server, token: str) -> dict[str, Any]:
-    status, envelope, _ = scenario.call(server.base_url, "GET", "/v1/quota", token=token)
+    status, envelope, _ = burst.call(server.base_url, "GET", "/v1/quota", token=token)
     assert status == 200, envelope
     data: dict[str, Any] = envelope["data"]
     return data
@@ -83,16 +81,14 @@ def test_per_provider_limit_queues_then_refuses(kind: str, tmp_path: Path) -> No
         "IMAGE_SKILL_PROVIDER_QUEUE_TIMEOUT_SECONDS": "1.5",
     }
     for server in _serve(kind, tmp_path, extra):
-        token, _actor = scenario.signup(server.base_url)
+        token, _actor = burst.signup(server.base_url)
         start_balance = _quota(server, token)["credits"]["balance"]
 
         # Nine short calls through three slots: all succeed, never more than three at once.
-        answers, elapsed = scenario.fire(
-            server.base_url, token, scenario.creates(9, sleep_seconds=0.3)
-        )
+        answers, elapsed = burst.fire(server.base_url, token, burst.creates(9, sleep_seconds=0.3))
         print(f"\n[provider-concurrency] 9 creates through 3 slots on {kind}: {elapsed:.2f} s")
-        assert Counter((s, scenario.code_of(e)) for s, e, _ in answers) == {(201, None): 9}
-        assert scenario.in_flight(tmp_path) == (0, 3)
+        assert Counter((s, burst.code_of(e)) for s, e, _ in answers) == {(201, None): 9}
+        assert burst.in_flight(tmp_path) == (0, 3)
         assert elapsed >= 0.85  # three waves of 0.3 s
         price = answers[0][1]["data"]["quota"]["credits_debited"]
 
@@ -102,15 +98,15 @@ def test_per_provider_limit_queues_then_refuses(kind: str, tmp_path: Path) -> No
         def occupy(
             base_url: str = server.base_url, token: str = token, out: list[Any] = holders
         ) -> None:
-            out.extend(scenario.fire(base_url, token, scenario.creates(3, sleep_seconds=4))[0])
+            out.extend(burst.fire(base_url, token, burst.creates(3, sleep_seconds=4))[0])
 
         hold = threading.Thread(target=occupy)
         hold.start()
         deadline = time.monotonic() + 10
-        while scenario.in_flight(tmp_path)[0] < 3 and time.monotonic() < deadline:
+        while burst.in_flight(tmp_path)[0] < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert scenario.in_flight(tmp_path)[0] == 3
-        refused, waited = scenario.fire(server.base_url, token, scenario.creates(2))
+        assert burst.in_flight(tmp_path)[0] == 3
+        refused, waited = burst.fire(server.base_url, token, burst.creates(2))
         assert 1.4 <= waited < 4, waited
         for status, envelope, headers in refused:
             assert status == 503, envelope
@@ -123,7 +119,7 @@ def test_per_provider_limit_queues_then_refuses(kind: str, tmp_path: Path) -> No
         assert _quota(server, token)["credits"]["reserved_in_flight"] == 3 * price
         hold.join(timeout=30)
         assert [status for status, _e, _h in holders] == [201, 201, 201]
-        assert scenario.in_flight(tmp_path) == (0, 3)
+        assert burst.in_flight(tmp_path) == (0, 3)
 
         credits = _quota(server, token)["credits"]
         assert credits["reserved_in_flight"] == 0

@@ -22,11 +22,11 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from conftest import Server, free_port, start_server, stop_server
 from image_skill.service.abuse.limiter import RateLimiter, hashed_key
 from image_skill.service.credits import ledger
 from image_skill.service.db.models import CreditLedgerEntry
 from image_skill.service.settings import Settings, to_async_url, to_sync_url
+from tests.support.servers import Server, free_port, start_server, stop_server
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 GENEROUS = "1000000/minute"

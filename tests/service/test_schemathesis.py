@@ -28,7 +28,8 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import FailureGroup
 
-from conftest import Server, blank_database, start_server, stop_server
+from tests.support.databases import blank_database
+from tests.support.servers import Server, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 

@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from creative_helpers import Agent, check_error, ok, png, sign_up, started_app
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from image_skill.contract.tokens import is_well_formed
 from image_skill.service.mail.base import MailDeliveryFailed, MailMessage
+from tests.support.agents import Agent, sign_up
+from tests.support.apps import started_app
+from tests.support.envelopes import check_error, ok
+from tests.support.images import png
 
 LINK = re.compile(r"https?://[^/\s]+/claim/([A-Za-z0-9_-]+)")
 PAGE_HEADERS = {

@@ -24,12 +24,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from conftest import PEPPER, Server, assert_envelope, start_server, stop_server
-from fakes.stripe_api import FakeStripe, checkout_event, sign_payload, signed_event
 from image_skill.contract.envelope import EXIT_CODE_HEADER
 from image_skill.service.app import create_app
 from image_skill.service.db.migrate import upgrade_to_head
 from image_skill.service.settings import Settings
+from tests.fakes.stripe_api import FakeStripe, checkout_event, sign_payload, signed_event
+from tests.support.apps import PEPPER
+from tests.support.envelopes import assert_envelope
+from tests.support.servers import Server, start_server, stop_server
 
 SECRET_KEY = "sk_test_51ImageSkillFakeKeyAbCdEfGhIjKlMnOpQrStUv"
 WEBHOOK_SECRET = "whsec_test_ImageSkillEndpointSecret0123456789abcdef"

@@ -18,13 +18,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from creative_helpers import Agent, check_error, counting, ok, png, sign_up, started_app
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from fakes.otlp_collector import fake_collector
 from image_skill.contract.envelope import TRACE_HEADER
 from image_skill.service.settings import Settings
 from image_skill.service.telemetry import LOGGER_NAME, Telemetry, annotate, credits_on_commit
@@ -37,6 +35,12 @@ from image_skill.service.telemetry.record import (
     current,
 )
 from image_skill.service.telemetry.tracing import EnvelopeIdGenerator, otel_trace_id, traces_url
+from tests.fakes.otlp_collector import fake_collector
+from tests.support.agents import Agent, sign_up
+from tests.support.apps import started_app
+from tests.support.envelopes import check_error, ok
+from tests.support.images import png
+from tests.support.plugins import counting
 
 PROMPT = "zebra-umbrella-4417 lighthouse"
 EVENT_KEYS = {

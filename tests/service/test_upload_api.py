@@ -12,22 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from creative_helpers import (
-    Agent,
-    check_error,
-    ok,
-    png,
-    row_counts,
-    sign_up,
-    started_app,
-    stored_files,
-    upload_body,
-)
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine
 
 from image_skill.service.storage.memory import MemoryAssetStore
+from tests.support.agents import Agent, sign_up
+from tests.support.apps import started_app, stored_files
+from tests.support.databases import row_counts
+from tests.support.envelopes import check_error, ok
+from tests.support.images import png, upload_body
 
 
 @pytest.fixture

@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from creative_helpers import check_error, ok, png, sign_up, started_app
 
-from conftest import Server
-from fakes.hostile_images import canvas_bomb_gif
+from tests.fakes.hostile_images import canvas_bomb_gif
+from tests.support.agents import sign_up
+from tests.support.apps import started_app
+from tests.support.envelopes import check_error, ok
+from tests.support.images import png
+from tests.support.servers import Server
 
 MB = 1024 * 1024
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from PIL import Image, ImageCms, ImageDraw, ImageFile, ImageOps, PngImagePlugin
 
-from fakes.hostile_images import canvas_bomb_gif
 from image_skill.imaging import input_policy
 from image_skill.imaging.input_policy import (
     ALLOWED_MIME_TYPES,
@@ -26,6 +25,7 @@ from image_skill.imaging.input_policy import (
     verify_declared,
 )
 from image_skill.imaging.limits import DecodeBudget
+from tests.fakes.hostile_images import canvas_bomb_gif
 
 needs_avif = pytest.mark.skipif(not avif_supported(), reason="Pillow built without AVIF")
 

@@ -4,6 +4,7 @@ The ledger is append-only and a balance is a sum, so every claim about money
 can be checked from the rows alone. ``audit_account`` reads the actor's ledger
 rows and jobs through a synchronous engine and lists every broken invariant;
 ``assert_settled`` additionally demands that no job is still in flight.
+``ledger_rows`` and ``ledger_sum`` read one job's rows and one balance.
 
 Invariants (``c`` is a job's ``credits_reserved``):
   * every row has a known kind and the sign of that kind, and belongs to the
@@ -23,7 +24,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from image_skill.service.credits import ledger
@@ -172,3 +173,23 @@ def assert_settled(engine: Engine, actor_id: str) -> Audit:
 
 def _rows(rows: list[CreditLedgerEntry]) -> list[tuple[str, int]]:
     return [(row.kind, row.amount) for row in rows]
+
+
+def ledger_rows(db: Engine, job_id: str) -> list[CreditLedgerEntry]:
+    """Ledger rows of one job, oldest first."""
+    with Session(db) as session:
+        query = (
+            select(CreditLedgerEntry)
+            .where(CreditLedgerEntry.job_id == job_id)
+            .order_by(CreditLedgerEntry.created_at, CreditLedgerEntry.id)
+        )
+        return list(session.execute(query).scalars())
+
+
+def ledger_sum(db: Engine, actor_id: str) -> int:
+    """The balance as the ledger's sum."""
+    with Session(db) as session:
+        query = select(func.coalesce(func.sum(CreditLedgerEntry.amount), 0)).where(
+            CreditLedgerEntry.actor_id == actor_id
+        )
+        return int(session.execute(query).scalar_one())

@@ -1,0 +1,1 @@
+"""Provider adapters against local fakes of their vendors' APIs."""
