@@ -1,4 +1,14 @@
-"""``credits buy`` (Checkout Session per quote) and Stripe webhook fulfillment."""
+"""``credits buy`` (Checkout Session per quote) and Stripe webhook fulfillment.
+
+Unlike the other services, these take the engine, not a request session: a
+buy reads the quote in one short transaction, calls Stripe over the network
+with no transaction open, then records the attempt in a second one (a raced
+insert re-reads the winner in a third). A webhook whose event contradicts our
+record asks Stripe for the session's status the same way, between its read
+and its write. Holding a database transaction (and,
+on SQLite, the writer lock) across a Stripe call would stall every other
+writer for the length of a network round trip.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +33,7 @@ from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import CreditQuote, PaymentAttempt, ProviderEvent
 from image_skill.service.idempotency import require_key
 from image_skill.service.identity.principal import Principal
+from image_skill.service.outcome import Outcome
 from image_skill.service.settings import Settings
 
 AFTER_PAYMENT = (
@@ -82,8 +93,8 @@ async def buy_with_stripe(
     quote_id: str,
     idempotency_key: str | None,
     trace_id: str,
-) -> tuple[dict[str, Any], list[str]]:
-    """One Checkout Session per quote; never touches the balance."""
+) -> Outcome[dict[str, Any]]:
+    """One Checkout Session per quote (201); never touches the balance."""
     key = require_key(idempotency_key, "a retried buy must find its first checkout session")
     async with session_scope(engine, write=False) as session:
         quote = await owned_quote(session, principal, quote_id)
@@ -100,7 +111,8 @@ async def buy_with_stripe(
             if existing.idempotency_key == key
             else ["This quote already has a checkout session; it is returned instead of a new one."]
         )
-        return _buy_data(quote, existing), ["Replayed: checkout session already exists.", *note]
+        replayed = ["Replayed: checkout session already exists.", *note]
+        return Outcome(_buy_data(quote, existing), replayed, status_code=201)
     if receipt is not None:
         raise ImageSkillError(ErrorCode.QUOTE_CONSUMED, "This quote was already paid.")
     if is_expired(quote):
@@ -153,8 +165,9 @@ async def buy_with_stripe(
             raise ImageSkillError(
                 ErrorCode.CONFLICT, "A concurrent buy of this quote failed; retry.", retryable=True
             ) from None
-        return _buy_data(quote, raced), ["Replayed: checkout session already exists."]
-    return _buy_data(quote, attempt), []
+        replayed = ["Replayed: checkout session already exists."]
+        return Outcome(_buy_data(quote, raced), replayed, status_code=201)
+    return Outcome(_buy_data(quote, attempt), status_code=201)
 
 
 # Local attempt states after which a "paid" event contradicts what we were told.

@@ -19,6 +19,7 @@ from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_
 from image_skill.service.db.models import Actor, Receipt
 from image_skill.service.idempotency import require_key
 from image_skill.service.identity.principal import Principal
+from image_skill.service.outcome import Outcome
 from image_skill.service.settings import Settings
 
 
@@ -30,7 +31,7 @@ async def fake_purchase(
     quote_id: str,
     idempotency_key: str | None,
     trace_id: str,
-) -> tuple[dict[str, Any], list[str]]:
+) -> Outcome[dict[str, Any]]:
     """Settle a fake quote exactly once; a retry with the same key replays the receipt."""
     if not fake_rail_enabled(settings):
         raise fake_rail_refusal(settings)
@@ -39,7 +40,8 @@ async def fake_purchase(
     receipt = await receipt_for(session, quote.id)
     if receipt is not None:
         if receipt.idempotency_key == key:
-            return await _data(session, receipt, key), ["Replayed: this purchase already happened."]
+            replayed = ["Replayed: this purchase already happened."]
+            return Outcome(await _data(session, receipt, key), replayed, status_code=201)
         raise ImageSkillError(
             ErrorCode.QUOTE_CONSUMED,
             "This quote was already paid; request a new quote.",
@@ -64,7 +66,7 @@ async def fake_purchase(
         idempotency_key=key,
         trace_id=trace_id,
     )
-    return await _data(session, receipt, key), []
+    return Outcome(await _data(session, receipt, key), status_code=201)
 
 
 async def _data(session: AsyncSession, receipt: Receipt, key: str) -> dict[str, Any]:

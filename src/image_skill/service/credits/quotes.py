@@ -25,6 +25,7 @@ from image_skill.service.credits.packs import (
 from image_skill.service.db.models import CreditQuote, Receipt
 from image_skill.service.idempotency import check_key, reused
 from image_skill.service.identity.principal import Principal
+from image_skill.service.outcome import Outcome
 from image_skill.service.settings import Settings
 
 PAYMENT_METHODS = ("fake", "stripe_checkout")
@@ -81,8 +82,8 @@ async def create_quote(
     pack_id: str | None,
     payment_method: str,
     idempotency_key: str | None,
-) -> tuple[CreditQuote, list[str]]:
-    """A new quote, or the same one again for a repeated idempotency key."""
+) -> Outcome[CreditQuote]:
+    """A new quote (201), or the same one again for a repeated idempotency key."""
     if payment_method not in PAYMENT_METHODS:
         raise invalid_arguments(
             f"payment_method must be one of {', '.join(PAYMENT_METHODS)}.",
@@ -131,7 +132,7 @@ async def create_quote(
         if existing is None:
             raise
         return _replay(existing, fingerprint)
-    return quote, warnings
+    return Outcome(quote, warnings, status_code=201)
 
 
 async def _keyed_quote(session: AsyncSession, actor_id: str, key: str) -> CreditQuote | None:
@@ -141,10 +142,11 @@ async def _keyed_quote(session: AsyncSession, actor_id: str, key: str) -> Credit
     return (await session.execute(query)).scalar_one_or_none()
 
 
-def _replay(existing: CreditQuote, fingerprint: str) -> tuple[CreditQuote, list[str]]:
+def _replay(existing: CreditQuote, fingerprint: str) -> Outcome[CreditQuote]:
     if existing.request_hash != fingerprint:
         raise reused()
-    return existing, ["Replayed: this idempotency key already produced this quote."]
+    replayed = ["Replayed: this idempotency key already produced this quote."]
+    return Outcome(existing, replayed, status_code=201)
 
 
 def is_expired(quote: CreditQuote) -> bool:

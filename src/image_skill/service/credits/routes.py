@@ -55,7 +55,7 @@ async def credit_quote(
     settings: AppSettings,
 ) -> JSONResponse:
     """Bounded terms for buying credits; grants nothing."""
-    quote, warnings = await create_quote(
+    outcome = await create_quote(
         session,
         settings,
         principal,
@@ -64,7 +64,12 @@ async def credit_quote(
         payment_method=body.payment_method,
         idempotency_key=body.idempotency_key,
     )
-    return envelope_response(request, quote_view(quote), status_code=201, warnings=warnings)
+    return envelope_response(
+        request,
+        quote_view(outcome.data),
+        status_code=outcome.status_code,
+        warnings=outcome.warnings,
+    )
 
 
 @router.post(
@@ -78,7 +83,7 @@ async def credit_fake_purchase(
     settings: AppSettings,
 ) -> JSONResponse:
     """Settle a fake quote (no money moves)."""
-    data, warnings = await fake_purchase(
+    outcome = await fake_purchase(
         session,
         settings,
         principal,
@@ -86,10 +91,12 @@ async def credit_fake_purchase(
         idempotency_key=body.idempotency_key,
         trace_id=trace_id_of(request),
     )
-    if data.get("claim_state"):
+    if outcome.data.get("claim_state"):
         # The grant may have moved the agent to payment_backed_unclaimed.
-        request.state.principal = replace(principal, claim_state=data["claim_state"])
-    return envelope_response(request, data, status_code=201, warnings=warnings)
+        request.state.principal = replace(principal, claim_state=outcome.data["claim_state"])
+    return envelope_response(
+        request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
+    )
 
 
 @router.post(
@@ -104,7 +111,7 @@ async def credit_buy(
     settings: AppSettings,
 ) -> JSONResponse:
     """Create the Stripe Checkout Session of a quote."""
-    data, warnings = await buy_with_stripe(
+    outcome = await buy_with_stripe(
         request.app.state.engine,
         settings,
         principal,
@@ -112,7 +119,9 @@ async def credit_buy(
         idempotency_key=body.idempotency_key,
         trace_id=trace_id_of(request),
     )
-    return envelope_response(request, data, status_code=201, warnings=warnings)
+    return envelope_response(
+        request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
+    )
 
 
 @router.get("/v1/credit-purchases/status", name="image-skill credits status")

@@ -10,7 +10,9 @@ Rules, in the order they apply:
    come from fixed scales; ``next_state`` is free but unknown states get a
    warning.
 3. **Fail closed.** The row and its ``feedback.created`` activity event are
-   written in one transaction of their own, committed before answering. Any
+   written in one transaction of their own, committed before answering (so
+   ``submit`` takes the engine, not the request's session: it must see its
+   own commit fail). Any
    database failure on the way (including the commit) answers
    ``FEEDBACK_STORAGE_UNAVAILABLE``, never a success that was not kept.
 4. **Deduplication.** A ``dedupe_key`` already used in the organization merges
@@ -47,6 +49,7 @@ from image_skill.service.feedback.schemas import FeedbackRequest
 from image_skill.service.feedback.secrets import find_secret
 from image_skill.service.identity.principal import Principal
 from image_skill.service.json_guard import text_problem
+from image_skill.service.outcome import Outcome
 
 log = logging.getLogger("image_skill.feedback")
 
@@ -86,15 +89,6 @@ _INSERT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What the route answers: data, envelope warnings and the HTTP status."""
-
-    data: dict[str, Any]
-    warnings: list[str]
-    status_code: int
-
-
-@dataclass(frozen=True)
 class Signal:
     """A validated, normalized submission."""
 
@@ -111,7 +105,7 @@ class Signal:
 
 async def submit(
     engine: AsyncEngine, principal: Principal, body: FeedbackRequest, *, trace_id: str
-) -> Outcome:
+) -> Outcome[dict[str, Any]]:
     """Store one feedback signal (or merge it into its duplicate), or refuse a secret."""
     secret_field = find_secret({name: getattr(body, name) for name in SCANNED})
     if secret_field is not None:
@@ -322,7 +316,7 @@ def _merge(row: Feedback, signal: Signal) -> Quality:
 # -- answers ----------------------------------------------------------------------
 
 
-def _secret_refusal(field: str) -> Outcome:
+def _secret_refusal(field: str) -> Outcome[dict[str, Any]]:
     warning = (
         f"Nothing was stored: the '{field}' field looks like it contains a secret or token. "
         "Remove the credential (describe it instead, e.g. 'the Stripe test key') and send "
@@ -332,7 +326,9 @@ def _secret_refusal(field: str) -> Outcome:
     return Outcome(data=data, warnings=[warning], status_code=200)
 
 
-def _stored(row: Feedback, signal: Signal, deduplicated: bool, quality: Quality) -> Outcome:
+def _stored(
+    row: Feedback, signal: Signal, deduplicated: bool, quality: Quality
+) -> Outcome[dict[str, Any]]:
     warnings = list(quality.warnings)
     if signal.next_state not in NEXT_STATES:
         warnings.append(

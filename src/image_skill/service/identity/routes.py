@@ -94,21 +94,11 @@ async def signup(
             "image-skill claim request --json",
         ],
     }
-    warnings = []
-    if result.free_preview_exhausted:
-        warnings.append(
-            "Today's free preview credits are used up service-wide; this agent starts with "
-            "0 credits (claim it or buy credits)."
-        )
-    if result.rotated:
-        warnings.append("Earlier tokens of this agent were revoked; use the new one.")
-    if not body.return_token:
-        warnings.append("The token was not returned; sign up again (a new agent) to receive one.")
     return envelope_response(
         request,
         data,
         status_code=200 if result.rotated else 201,
-        warnings=warnings,
+        warnings=result.warnings(token_returned=body.return_token),
         actor=principal.envelope_actor(),
     )
 

@@ -46,6 +46,22 @@ class SignupResult:
     free_preview_credits: int
     free_preview_exhausted: bool
 
+    def warnings(self, *, token_returned: bool) -> list[str]:
+        """The envelope warnings of this signup's answer."""
+        warnings: list[str] = []
+        if self.free_preview_exhausted:
+            warnings.append(
+                "Today's free preview credits are used up service-wide; this agent starts with "
+                "0 credits (claim it or buy credits)."
+            )
+        if self.rotated:
+            warnings.append("Earlier tokens of this agent were revoked; use the new one.")
+        if not token_returned:
+            warnings.append(
+                "The token was not returned; sign up again (a new agent) to receive one."
+            )
+        return warnings
+
 
 @dataclass(frozen=True)
 class FreePreviewPolicy:
