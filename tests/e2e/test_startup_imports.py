@@ -99,3 +99,22 @@ def test_embedded_commands_leave_provider_sdks_unloaded(command: list[str]) -> N
     sdks = ("openai", "fal_client", "jsonschema", "torch", "diffusers")
     loaded = [name for name in modules if name.split(".")[0] in sdks]
     assert loaded == [], sorted(loaded)[:10]
+
+
+def test_the_service_does_not_import_the_cli() -> None:
+    """The service stands alone: the CLI, the SDK and the ``/v1/cli`` bridge sit above it."""
+    above = ("image_skill.cli", "image_skill.client", "image_skill.bridge", "image_skill.server")
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import image_skill.service.app, sys; "
+            f"print(sorted(m for m in sys.modules if m.startswith({above!r})))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip() == "[]", completed.stdout

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, func, select
 from image_skill.contract.envelope import EXIT_CODE_HEADER
 from image_skill.contract.errors import ImageSkillError
 from image_skill.contract.ids import checked_id, is_id_shaped
-from image_skill.service.app import create_app
+from image_skill.server import create_server_app
 from image_skill.service.db.models import Feedback
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.json_guard import parse_json_body
@@ -50,7 +50,8 @@ def served(
     with (
         blank_database(request.param, workdir) as url,
         TestClient(
-            create_app(service_settings(url, workdir / "home")), raise_server_exceptions=False
+            create_server_app(service_settings(url, workdir / "home")),
+            raise_server_exceptions=False,
         ) as client,
     ):
         yield client, url
@@ -302,7 +303,7 @@ def _app() -> Any:
         environment="test",
         embedded=False,
     )
-    return create_app(settings)
+    return create_server_app(settings)
 
 
 def test_every_api_route_is_guarded() -> None:

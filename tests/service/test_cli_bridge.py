@@ -19,15 +19,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from image_skill.service.cli_bridge import policy
-from image_skill.service.cli_bridge.routes import forwarded_token, status_for
 from sqlalchemy import Engine, MetaData, create_engine, select
 
+from image_skill.bridge import policy
+from image_skill.bridge.routes import forwarded_token, status_for
 from image_skill.cli.runner import parser
 from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER
 from image_skill.contract.errors import spec_for
 from image_skill.contract.tokens import generate_token
-from image_skill.service.app import create_app
+from image_skill.server import create_server_app
 from image_skill.service.settings import to_async_url, to_sync_url
 from tests.support.agents import Signup, sign_up
 from tests.support.apps import service_settings, started_app
@@ -52,7 +52,7 @@ def served(
     workdir = tmp_path_factory.mktemp(f"bridge-{request.param}")
     with (
         blank_database(request.param, workdir) as url,
-        TestClient(create_app(service_settings(url, workdir / "home"))) as client,
+        TestClient(create_server_app(service_settings(url, workdir / "home"))) as client,
     ):
         yield client, url
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER
 from image_skill.contract.errors import ERROR_SPECS, spec_for
 from image_skill.contract.tokens import generate_token
-from image_skill.service.app import create_app
+from image_skill.server import create_server_app
 from tests.support.apps import service_settings
 from tests.support.envelopes import assert_envelope
 from tests.support.routes import RouteInfo, collection_routes, route_table
@@ -66,7 +66,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     (Authentication and unexpected failures run on both databases through ``api``.)
     """
     home = tmp_path_factory.mktemp("sweep")
-    app = create_app(service_settings(f"sqlite:///{home / 'sweep.db'}", home))
+    app = create_server_app(service_settings(f"sqlite:///{home / 'sweep.db'}", home))
     with TestClient(app) as client:
         yield client
 

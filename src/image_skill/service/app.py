@@ -1,7 +1,8 @@
 """The app factory: settings in, ASGI app out.
 
-The same factory serves ``image-skill serve`` and the CLI's embedded mode;
-only the settings differ.
+The same factory serves ``image-skill serve`` and the CLI's embedded mode
+(through ``image_skill.server``, which adds the ``/v1/cli`` bridge); only the
+settings differ.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from image_skill.service.catalog.pricing import PricingPolicy
 from image_skill.service.catalog.routes import router as catalog_router
 from image_skill.service.claims.pages import router as claim_pages_router
 from image_skill.service.claims.routes import router as claims_router
-from image_skill.service.cli_bridge.routes import router as cli_bridge_router
 from image_skill.service.creative.admission_gate import AdmissionMiddleware
 from image_skill.service.creative.policy import PromptPolicy
 from image_skill.service.creative.routes import router as creative_router
@@ -137,7 +137,6 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         credits_router,
         activity_router,
         feedback_router,
-        cli_bridge_router,
         telemetry_router,
     )
     for router in routers:

@@ -41,12 +41,12 @@ class EmbeddedTransport:
     description = "embedded"
 
     def __init__(self, settings: Any | None = None) -> None:
-        from image_skill.service.app import create_app
+        from image_skill.server import create_server_app
         from image_skill.service.settings import Settings
 
         self.settings = settings or Settings(embedded=True)
         _log_to_data_dir(self.settings.home)
-        self._app = create_app(self.settings)
+        self._app = create_server_app(self.settings)
         self._loop = asyncio.new_event_loop()
         self._stack = AsyncExitStack()
         self._client: httpx.AsyncClient | None = None

@@ -26,7 +26,7 @@ def run_serve(_context: Any, args: Namespace) -> Result:
     import uvicorn
 
     from image_skill.cli.runner import local_result
-    from image_skill.service.app import create_app
+    from image_skill.server import create_server_app
     from image_skill.service.credits.fake_switch import warn_if_fake_in_production
     from image_skill.service.settings import server_settings
 
@@ -37,7 +37,7 @@ def run_serve(_context: Any, args: Namespace) -> Result:
     sys.stderr.write(f"image-skill: serving on http://{args.host}:{args.port}\n")
     try:
         uvicorn.run(
-            create_app(settings),
+            create_server_app(settings),
             host=args.host,
             port=args.port,
             log_level=args.log_level,

@@ -5,7 +5,10 @@ same envelope), in a worker thread, with a client that calls this same app
 in-process (``LoopbackTransport``) using the caller's ``Authorization``
 header. It never sees the server's config file, environment tokens or stdin.
 Commands that would act on the server's machine are refused
-(``cli_bridge.policy``).
+(``bridge.policy``).
+
+It lives above both the service and the CLI: ``image_skill.server`` mounts it
+on the served app, so the service itself never imports the CLI.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from image_skill.bridge.policy import check
+from image_skill.bridge.schemas import CliRequest
 from image_skill.cli.context import Context, FixedService
 from image_skill.cli.runner import execute
 from image_skill.client import Result
@@ -24,8 +29,6 @@ from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER
 from image_skill.contract.errors import spec_for
 from image_skill.contract.ids import new_trace_id
 from image_skill.service.abuse.limiter import client_ip
-from image_skill.service.cli_bridge.policy import check
-from image_skill.service.cli_bridge.schemas import CliRequest
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.openapi_errors import error_responses
 from image_skill.transport.loopback import LoopbackTransport
