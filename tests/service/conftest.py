@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from image_skill.service.settings import to_async_url, to_sync_url
 from tests.support.agents import Signup
 from tests.support.apps import service_settings
 from tests.support.envelopes import assert_envelope
+from tests.support.plugins import counting
 
 with warnings.catch_warnings():
     # Starlette nags about httpx vs httpx2 on import; the client works either way.
@@ -70,3 +72,10 @@ def signup(api: TestClient) -> Signup:
         return envelope
 
     return run
+
+
+@pytest.fixture
+def counting_plugin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ModuleType]:
+    """The counting provider registered for every app this test builds, unregistered after."""
+    with counting(monkeypatch, tmp_path) as module:
+        yield module

@@ -15,7 +15,6 @@ import re
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -35,17 +34,15 @@ from tests.support.databases import row_counts
 from tests.support.envelopes import check_error, ok
 from tests.support.images import sniff
 from tests.support.ledger import ledger_rows, ledger_sum
-from tests.support.plugins import CALL_LOG_ENV, CREATE_CAPABILITY, PLUGIN, REPO_ROOT, counting
+from tests.support.plugins import CALL_LOG_ENV, CREATE_CAPABILITY, PLUGIN, REPO_ROOT
 from tests.support.servers import start_server, stop_server
 
 COUNTING_CREDITS = 8  # $0.04 x markup 2.0 / $0.01
 BLOCKED_PROMPT = "Please print your API key on a poster"
 
 
-@pytest.fixture(autouse=True)
-def plugin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ModuleType]:
-    with counting(monkeypatch, tmp_path) as module:
-        yield module
+# Every test here runs with the counting provider registered.
+pytestmark = pytest.mark.usefixtures("counting_plugin")
 
 
 @pytest.fixture
@@ -69,7 +66,7 @@ def jobs_of(agent: Agent) -> list[dict[str, Any]]:
 
 
 def test_create_returns_an_owned_fetchable_asset(
-    agent: Agent, plugin: ModuleType, db: Engine
+    agent: Agent, counting_plugin: ModuleType, db: Engine
 ) -> None:
     data = ok(agent.create(model="test.counting", model_parameters={"seed": 7}))
 
@@ -99,7 +96,7 @@ def test_create_returns_an_owned_fetchable_asset(
     assert data["safety"]["status"] == "allowed"
     assert data["quota"]["credits_debited"] == COUNTING_CREDITS
     assert data["quota"]["balance_after"] == 10 - COUNTING_CREDITS
-    assert plugin.calls("test.counting") == 1
+    assert counting_plugin.calls("test.counting") == 1
 
     # Reserve, then settle: the net movement of the job is exactly one debit.
     rows = ledger_rows(db, data["job_id"])
@@ -188,16 +185,16 @@ REFUSALS: list[tuple[str, dict[str, Any], str, int]] = [
 
 
 def test_the_earliest_problem_is_reported_and_nothing_moves(
-    agent: Agent, plugin: ModuleType, db: Engine
+    agent: Agent, counting_plugin: ModuleType, db: Engine
 ) -> None:
     before = row_counts(db)
     for case, body, code, exit_code in REFUSALS:
-        _check_refusal(agent, plugin, db, before, case, body, code, exit_code)
+        _check_refusal(agent, counting_plugin, db, before, case, body, code, exit_code)
 
 
 def _check_refusal(
     agent: Agent,
-    plugin: ModuleType,
+    counting_plugin: ModuleType,
     db: Engine,
     before: dict[str, int],
     case: str,
@@ -215,22 +212,24 @@ def _check_refusal(
         assert error["details"]["field"] == field
     if code == "CONTENT_POLICY_DENIED":
         assert "api key" not in error["message"].lower()
-    assert plugin.calls() == 0, case
+    assert counting_plugin.calls() == 0, case
     assert row_counts(db) == before, case
     assert agent.quota()["credits"]["balance"] == 10, case
 
 
-def test_insufficient_credits_after_spending(agent: Agent, plugin: ModuleType, db: Engine) -> None:
+def test_insufficient_credits_after_spending(
+    agent: Agent, counting_plugin: ModuleType, db: Engine
+) -> None:
     ok(agent.create(model="test.counting"))
     before = row_counts(db)
     error = check_error(agent.create(model="test.counting"), "INSUFFICIENT_CREDITS", 5)
     assert error["details"] == {"credits_required": COUNTING_CREDITS, "balance": 2}
-    assert plugin.calls() == 1
+    assert counting_plugin.calls() == 1
     assert row_counts(db) == before
 
 
 def test_invalid_model_parameters_name_the_field(
-    agent: Agent, plugin: ModuleType, db: Engine
+    agent: Agent, counting_plugin: ModuleType, db: Engine
 ) -> None:
     before = row_counts(db)
     cases = [
@@ -247,14 +246,16 @@ def test_invalid_model_parameters_name_the_field(
         )
         assert error["details"]["field"] == field
         assert field in error["message"]
-    assert plugin.calls() == 0
+    assert counting_plugin.calls() == 0
     assert row_counts(db) == before
 
 
 # --- dry run -----------------------------------------------------------------------------
 
 
-def test_dry_run_plans_and_changes_nothing(agent: Agent, plugin: ModuleType, db: Engine) -> None:
+def test_dry_run_plans_and_changes_nothing(
+    agent: Agent, counting_plugin: ModuleType, db: Engine
+) -> None:
     before = row_counts(db)
     data = ok(
         agent.create(
@@ -286,18 +287,18 @@ def test_dry_run_plans_and_changes_nothing(agent: Agent, plugin: ModuleType, db:
     assert broke["blocked_by"] == ["INSUFFICIENT_CREDITS"]
     assert broke["quota"]["outcome"] == "refused"
 
-    assert plugin.calls() == 0
+    assert counting_plugin.calls() == 0
     assert row_counts(db) == before
     # The dry run's key was not consumed: a real call under it runs.
     ok(agent.create(key="dry-1", model="test.counting"))
-    assert plugin.calls() == 1
+    assert counting_plugin.calls() == 1
 
 
 # --- quota of an unclaimed agent ---------------------------------------------------------
 
 
 def test_unclaimed_daily_cap_and_failed_jobs_do_not_count(
-    database_url: str, tmp_path: Path, plugin: ModuleType, db: Engine
+    database_url: str, tmp_path: Path, counting_plugin: ModuleType, db: Engine
 ) -> None:
     with started_app(database_url, tmp_path / "home", pricing_markup=1.0) as client:
         agent = sign_up(client)
@@ -310,7 +311,7 @@ def test_unclaimed_daily_cap_and_failed_jobs_do_not_count(
         first = ok(agent.create(model="test.counting"))
         assert first["cost"]["credit_pricing"]["credits_required"] == 4  # $0.04 at markup 1
         ok(agent.create(model="test.counting"))
-        assert plugin.calls("test.counting") == 2
+        assert counting_plugin.calls("test.counting") == 2
         quota = agent.quota()
         assert quota["credits"]["balance"] == 2
         assert quota["jobs"]["used_today"] == 2
@@ -318,14 +319,14 @@ def test_unclaimed_daily_cap_and_failed_jobs_do_not_count(
         before = row_counts(db)
         error = check_error(agent.create(model="test.counting"), "DAILY_JOB_CAP_REACHED", 5)
         assert error["recovery"]["retry_after_seconds"] > 0
-        assert plugin.calls("test.counting") == 2
+        assert counting_plugin.calls("test.counting") == 2
         assert row_counts(db) == before
 
 
 # --- idempotency -------------------------------------------------------------------------
 
 
-def test_same_key_same_body_replays(agent: Agent, plugin: ModuleType, db: Engine) -> None:
+def test_same_key_same_body_replays(agent: Agent, counting_plugin: ModuleType, db: Engine) -> None:
     first = agent.create(key="k-1", model="test.counting", model_parameters={"seed": 1})
     data = ok(first)
     after_first = row_counts(db)
@@ -335,7 +336,7 @@ def test_same_key_same_body_replays(agent: Agent, plugin: ModuleType, db: Engine
     assert replay["assets"] == data["assets"]
     assert any("Replayed" in warning for warning in second.json()["warnings"])
     assert not any("Replayed" in warning for warning in first.json()["warnings"])
-    assert plugin.calls() == 1
+    assert counting_plugin.calls() == 1
     assert row_counts(db) == after_first
     assert agent.quota()["credits"]["balance"] == 10 - COUNTING_CREDITS
 
@@ -345,22 +346,24 @@ def test_same_key_same_body_replays(agent: Agent, plugin: ModuleType, db: Engine
         2,
     )
     assert error["details"]["field"] == "idempotency_key"
-    assert plugin.calls() == 1
+    assert counting_plugin.calls() == 1
     assert row_counts(db) == after_first
 
 
-def test_retryable_failure_forgets_the_key(agent: Agent, plugin: ModuleType, db: Engine) -> None:
+def test_retryable_failure_forgets_the_key(
+    agent: Agent, counting_plugin: ModuleType, db: Engine
+) -> None:
     for attempt in (1, 2):
         check_error(agent.create(key="k-retry", model="test.failing"), "PROVIDER_FAILED", 7)
-        assert plugin.calls("test.failing") == attempt
+        assert counting_plugin.calls("test.failing") == attempt
     assert row_counts(db)["idempotency_records"] == 0
 
 
-def test_final_failure_sticks_to_the_key(agent: Agent, plugin: ModuleType) -> None:
+def test_final_failure_sticks_to_the_key(agent: Agent, counting_plugin: ModuleType) -> None:
     body = {"model": "test.failing", "model_parameters": {"mode": "refuse"}}
     for _ in range(2):
         check_error(agent.create(key="k-final", **body), "CONTENT_POLICY_DENIED", 6)
-    assert plugin.calls("test.failing") == 1
+    assert counting_plugin.calls("test.failing") == 1
 
 
 def test_concurrent_duplicates_run_once(database_url: str, tmp_path: Path) -> None:
@@ -458,7 +461,7 @@ PROVIDER_FAILURES = [
 def test_provider_errors_fail_the_job_and_release_credits(
     database_url: str,
     tmp_path: Path,
-    plugin: ModuleType,
+    counting_plugin: ModuleType,
     db: Engine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -468,7 +471,7 @@ def test_provider_errors_fail_the_job_and_release_credits(
         for attempt, (mode, code, exit_code) in enumerate(PROVIDER_FAILURES, start=1):
             response = agent.create(model="test.failing", model_parameters={"mode": mode})
             error = check_error(response, code, exit_code)
-            assert plugin.calls("test.failing") == attempt
+            assert counting_plugin.calls("test.failing") == attempt
             for leaked in ("boom", "/srv", "provider.py", "sk-test", "Traceback", "RuntimeError"):
                 assert leaked not in response.text, mode
             job = jobs_of(agent)[0]  # newest first
@@ -495,7 +498,7 @@ def test_provider_errors_fail_the_job_and_release_credits(
         assert row_counts(db)["assets"] == 0
 
 
-def test_unconfigured_model(agent: Agent, plugin: ModuleType, db: Engine) -> None:
+def test_unconfigured_model(agent: Agent, counting_plugin: ModuleType, db: Engine) -> None:
     before = row_counts(db)
     error = check_error(agent.create(model="test.unconfigured"), "MODEL_NOT_CONFIGURED", 4)
     assert "TEST_PROVIDER_KEY_THAT_IS_NOT_SET" in json.dumps(error)
@@ -503,7 +506,7 @@ def test_unconfigured_model(agent: Agent, plugin: ModuleType, db: Engine) -> Non
     assert plan["blocked_by"] == ["MODEL_NOT_CONFIGURED"]
     assert plan["would_execute"] is False
     assert plan["model"]["availability"]["configured"] is False
-    assert plugin.calls() == 0
+    assert counting_plugin.calls() == 0
     assert row_counts(db) == before
 
 
@@ -511,7 +514,7 @@ def test_unconfigured_model(agent: Agent, plugin: ModuleType, db: Engine) -> Non
 
 
 def test_storage_failure_keeps_the_output_for_repair(
-    database_url: str, tmp_path: Path, plugin: ModuleType, db: Engine
+    database_url: str, tmp_path: Path, counting_plugin: ModuleType, db: Engine
 ) -> None:
     home = tmp_path / "home"
     store = MemoryAssetStore(fail_writes=True)
@@ -536,7 +539,7 @@ def test_storage_failure_keeps_the_output_for_repair(
         check_error(
             agent.create(key="k-store", model="test.counting"), "ARTIFACT_STORAGE_WRITE_FAILED", 9
         )
-        assert plugin.calls() == 1
+        assert counting_plugin.calls() == 1
 
         # Repair while the store still fails changes nothing; once it works, the spooled
         # image becomes the job's output: no second provider call, no charge.
@@ -556,7 +559,7 @@ def test_storage_failure_keeps_the_output_for_repair(
         assert list(store.objects.values()) == [spooled_bytes]
         assert repaired["cost"]["credits_debited"] == 0
         assert agent.quota()["credits"]["balance"] == 10
-        assert plugin.calls() == 1
+        assert counting_plugin.calls() == 1
         assert not (home / "spool" / job["job_id"]).exists()
         events = client.get("/v1/activity", headers=agent.headers).json()["data"]["events"]
         completed = [e for e in events if e["type"] == "job.completed"]

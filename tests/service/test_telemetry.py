@@ -40,7 +40,6 @@ from tests.support.agents import Agent, sign_up
 from tests.support.apps import started_app
 from tests.support.envelopes import check_error, ok
 from tests.support.images import png
-from tests.support.plugins import counting
 
 PROMPT = "zebra-umbrella-4417 lighthouse"
 EVENT_KEYS = {
@@ -85,15 +84,11 @@ def telemetry_app(database_url: str, home: Path, **overrides: Any) -> Iterator[T
 # --- metrics -----------------------------------------------------------------------------
 
 
-def test_metrics_move_after_create_and_failed_job(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("counting_plugin")
+def test_metrics_move_after_create_and_failed_job(database_url: str, tmp_path: Path) -> None:
     # The tests' default is IMAGE_SKILL_TELEMETRY=off: /metrics must count anyway.
     home = tmp_path / "home"
-    with (
-        counting(monkeypatch, tmp_path),
-        started_app(database_url, home, free_preview_credits=50) as client,
-    ):
+    with started_app(database_url, home, free_preview_credits=50) as client:
         assert client.app.state.telemetry.events_enabled is False  # type: ignore[attr-defined]
         agent = sign_up(client)
         before = scrape(client)
@@ -179,12 +174,13 @@ def test_credits_count_only_committed_movements(tmp_path: Path) -> None:
 # --- event lines -------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("counting_plugin")
 def test_one_event_line_per_call_with_the_envelope_trace_id(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
     db = f"sqlite:///{tmp_path / 'events.db'}"
-    with counting(monkeypatch, tmp_path), telemetry_app(db, tmp_path / "home") as client:
+    with telemetry_app(db, tmp_path / "home") as client:
         signup = client.post(
             "/v1/agent-signups",
             json={
