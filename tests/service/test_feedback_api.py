@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session as SyncSession
 from image_skill.contract.tokens import generate_token
 from image_skill.service.app import create_app
 from image_skill.service.db.models import ActivityEvent, Feedback
-from image_skill.service.feedback import store
+from image_skill.service.feedback import service as store
 from image_skill.service.feedback.quality import WARNINGS
 from image_skill.service.settings import to_async_url, to_sync_url
 from tests.support.agents import Agent, sign_up

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from image_skill.service.deps import CurrentPrincipal
 from image_skill.service.feedback.schemas import FeedbackRequest
-from image_skill.service.feedback.store import submit
+from image_skill.service.feedback.service import submit
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response, trace_id_of
