@@ -78,7 +78,11 @@ def common_parent() -> argparse.ArgumentParser:
 
 
 class Registrar:
-    """Adds commands and groups with consistent names, help and defaults."""
+    """Adds commands and groups with consistent names, help and defaults.
+
+    It also keeps what it registered as data (names, summaries, parsers), so
+    help and the tests read the command tree without walking argparse internals.
+    """
 
     def __init__(self, root: argparse.ArgumentParser) -> None:
         self.parent = common_parent()
@@ -86,24 +90,24 @@ class Registrar:
             dest="command_word", metavar="COMMAND", parser_class=Parser
         )
         self.groups: dict[str, Any] = {}
+        # Command words -> parser and summary, in registration order (help's order).
+        self.parsers: dict[tuple[str, ...], argparse.ArgumentParser] = {(): root}
+        self.summaries: dict[tuple[str, ...], str] = {}
+        self.commands: list[str] = []
+        self.help_groups: list[str] = []
 
-    def command(
-        self, words: str, handler: Handler, help_text: str, *, aliases: tuple[str, ...] = ()
-    ) -> argparse.ArgumentParser:
+    def command(self, words: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         """Register the command ``words`` (e.g. ``"credits packs list"``)."""
         *group_words, leaf = words.split()
         container = self._container(group_words)
         parser = container.add_parser(
-            leaf,
-            help=help_text,
-            description=help_text,
-            parents=[self.parent],
-            add_help=False,
-            aliases=aliases,
+            leaf, help=help_text, description=help_text, parents=[self.parent], add_help=False
         )
         parser.set_defaults(
             handler=handler, command_name=f"image-skill {words}", command_parser=parser
         )
+        self._record(words, parser, help_text)
+        self.commands.append(f"image-skill {words}")
         return parser
 
     def group(
@@ -128,7 +132,32 @@ class Registrar:
         self.groups[words] = parser.add_subparsers(
             dest=f"{leaf}_word", metavar="SUBCOMMAND", parser_class=Parser
         )
+        self._record(words, parser, help_text)
+        if default is None:
+            self.help_groups.append(f"image-skill {words}")
         return parser
+
+    def find(self, words: list[str]) -> argparse.ArgumentParser | None:
+        """The parser of the command or group ``words`` (the root for none)."""
+        return self.parsers.get(tuple(words))
+
+    def children(self, words: tuple[str, ...]) -> list[str]:
+        """The words directly under the group ``words``."""
+        return [key[-1] for key in self.summaries if key[:-1] == words]
+
+    def listing(self, words: tuple[str, ...]) -> list[tuple[str, str]]:
+        """``(name, summary)`` of every group and command under ``words``, depth first."""
+        found: list[tuple[str, str]] = []
+        for child in self.children(words):
+            key = (*words, child)
+            found.append((" ".join(("image-skill", *key)), self.summaries[key]))
+            found.extend(self.listing(key))
+        return found
+
+    def _record(self, words: str, parser: argparse.ArgumentParser, help_text: str) -> None:
+        key = tuple(words.split())
+        self.parsers[key] = parser
+        self.summaries[key] = help_text
 
     def _container(self, group_words: list[str]) -> Any:
         return self.groups[" ".join(group_words)] if group_words else self.subparsers
@@ -143,6 +172,10 @@ def build_parser(register: Callable[[Registrar], None]) -> argparse.ArgumentPars
     )
     _global_options(root, root=True)
     root.add_argument("-v", "--version", action="store_true", help="print the version")
-    root.set_defaults(handler=None, command_name="image-skill", command_parser=root)
-    register(Registrar(root))
+    registrar = Registrar(root)
+    # Every parse carries the registrar, so help reads the command tree from it.
+    root.set_defaults(
+        handler=None, command_name="image-skill", command_parser=root, registrar=registrar
+    )
+    register(registrar)
     return root

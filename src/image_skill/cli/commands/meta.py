@@ -39,14 +39,23 @@ def version_result(_args: Namespace) -> Result:
 
 def help_result(args: Namespace, *, explicit: bool, topic: list[str] | None = None) -> Result:
     """Help for the command ``args`` names (or for ``topic``), as an envelope."""
-    from image_skill.cli.runner import local_result, parser
+    from image_skill.cli.runner import local_result
 
+    registrar: Registrar = args.registrar
     target: argparse.ArgumentParser = args.command_parser
     if topic is not None:
         # ``help`` with no words is the overview of every command.
-        target = _find(parser(), topic)
-    elif not explicit and target.prog != "image-skill":
-        choices = ", ".join(_children(target))
+        found = registrar.find(topic)
+        if found is None:
+            raise ImageSkillError(
+                "INVALID_ARGUMENTS",
+                f"No command '{' '.join(topic)}'.",
+                recovery={"suggested_command": "image-skill help"},
+            )
+        target = found
+    words = tuple(target.prog.split()[1:])
+    if topic is None and not explicit and words:
+        choices = ", ".join(registrar.children(words))
         raise ImageSkillError(
             "INVALID_ARGUMENTS",
             f"'{target.prog}' needs a subcommand: {choices}.",
@@ -55,49 +64,8 @@ def help_result(args: Namespace, *, explicit: bool, topic: list[str] | None = No
     data = {
         "usage": target.format_help(),
         "commands": [
-            {"command": words, "summary": summary}
-            for words, summary in _leaves(target, target.prog.removeprefix("image-skill").strip())
+            {"command": name, "summary": summary} for name, summary in registrar.listing(words)
         ],
         "docs": ["README.md", "docs/cli.md", "docs/api.md"],
     }
     return local_result("image-skill help", data)
-
-
-def _subparsers(parser: argparse.ArgumentParser) -> Any:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return None
-
-
-def _children(parser: argparse.ArgumentParser) -> list[str]:
-    action = _subparsers(parser)
-    return [] if action is None else list(action.choices)
-
-
-def _leaves(parser: argparse.ArgumentParser, prefix: str) -> list[tuple[str, str]]:
-    action = _subparsers(parser)
-    if action is None:
-        return []
-    summaries = {choice.dest: choice.help for choice in action._choices_actions}
-    found: list[tuple[str, str]] = []
-    for name, child in action.choices.items():
-        words = f"{prefix} {name}".strip()
-        if name in summaries:
-            found.append((f"image-skill {words}", summaries[name] or ""))
-        found.extend(_leaves(child, words))
-    return found
-
-
-def _find(root: argparse.ArgumentParser, words: list[str]) -> argparse.ArgumentParser:
-    node = root
-    for word in words:
-        action = _subparsers(node)
-        if action is None or word not in action.choices:
-            raise ImageSkillError(
-                "INVALID_ARGUMENTS",
-                f"No command '{' '.join(words)}'.",
-                recovery={"suggested_command": "image-skill help"},
-            )
-        node = action.choices[word]
-    return node

@@ -10,14 +10,13 @@ token, a filename or a URL.
 
 from __future__ import annotations
 
-import argparse
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from image_skill import __version__
+from image_skill.contract.commands import ALL_NAMES
 from image_skill.contract.envelope import API_VERSION
 from image_skill.contract.ids import iso, utc_now
 
@@ -113,27 +112,7 @@ def cli_command(raw: bytes | None) -> str | None:
     value = raw.decode("latin-1").strip()
     if not _COMMAND_SHAPE.fullmatch(value):
         return INVALID
-    return value if value in known_commands() else OTHER
-
-
-@lru_cache(maxsize=1)
-def known_commands() -> frozenset[str]:
-    """Every command name of this release's CLI (read from its parser, once)."""
-    from image_skill.cli.runner import parser
-
-    names: set[str] = set()
-
-    def walk(node: argparse.ArgumentParser) -> None:
-        name = node._defaults.get("command_name")
-        if isinstance(name, str):
-            names.add(name)
-        for action in node._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for child in action.choices.values():
-                    walk(child)
-
-    walk(parser())
-    return frozenset(names)
+    return value if value in ALL_NAMES else OTHER
 
 
 def error_code(value: object) -> str | None:
