@@ -27,7 +27,7 @@ def run_serve(_context: Any, args: Namespace) -> Result:
 
     from image_skill.cli.runner import local_result
     from image_skill.server import create_server_app
-    from image_skill.service.credits.fake_switch import warn_if_fake_in_production
+    from image_skill.service.credits.rails.fake_switch import warn_if_fake_in_production
     from image_skill.service.settings import server_settings
 
     # Unsafe configuration (e.g. fake payments in production without the allow

@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
-from image_skill.service.credits.fake_switch import fake_rail_enabled, fake_rail_refusal
 from image_skill.service.credits.packs import (
     CURRENCY,
     MAX_CUSTOM_CREDITS,
     MIN_CUSTOM_CREDITS,
     PACKS,
 )
+from image_skill.service.credits.rails.fake_switch import fake_rail_enabled, fake_rail_refusal
 from image_skill.service.db.models import CreditQuote, Receipt
 from image_skill.service.idempotency import check_key, reused
 from image_skill.service.identity.principal import Principal

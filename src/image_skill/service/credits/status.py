@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
-from image_skill.service.credits.checkout import attempt_view
-from image_skill.service.credits.fake_switch import STRIPE_QUOTE, fake_rail_enabled
 from image_skill.service.credits.fulfillment import credit_event_view, receipt_view
 from image_skill.service.credits.quotes import quote_state, quote_view, receipt_for
+from image_skill.service.credits.rails.fake_switch import STRIPE_QUOTE, fake_rail_enabled
+from image_skill.service.credits.rails.stripe_checkout import attempt_view
 from image_skill.service.credits.references import checked
 from image_skill.service.db.models import CreditQuote, PaymentAttempt, ProviderEvent, Receipt
 from image_skill.service.identity.principal import Principal

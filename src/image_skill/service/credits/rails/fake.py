@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.service.credits import ledger
-from image_skill.service.credits.fake_switch import fake_rail_enabled, fake_rail_refusal
 from image_skill.service.credits.fulfillment import grant_for_quote
 from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_for
+from image_skill.service.credits.rails.fake_switch import fake_rail_enabled, fake_rail_refusal
 from image_skill.service.db.models import Actor, Receipt
 from image_skill.service.idempotency import require_key
 from image_skill.service.identity.principal import Principal

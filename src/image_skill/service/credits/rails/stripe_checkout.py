@@ -23,12 +23,12 @@ from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.activity.recorder import record
 from image_skill.service.credits.fulfillment import grant_for_quote
 from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_for
-from image_skill.service.credits.references import checked, checked_event_type
-from image_skill.service.credits.stripe_rail import (
+from image_skill.service.credits.rails.stripe_api import (
     FAILING_EVENTS,
     FULFILLING_EVENTS,
     StripeRail,
 )
+from image_skill.service.credits.references import checked, checked_event_type
 from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import CreditQuote, PaymentAttempt, ProviderEvent
 from image_skill.service.idempotency import require_key
