@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from image_skill.transport import RawResponse
+from image_skill.transport.asgi import asgi_client, exchange
 
 
 def _log_to_data_dir(home: Path) -> None:
@@ -53,8 +54,7 @@ class EmbeddedTransport:
 
     async def _start(self) -> httpx.AsyncClient:
         await self._stack.enter_async_context(self._app.router.lifespan_context(self._app))
-        transport = httpx.ASGITransport(app=self._app, raise_app_exceptions=False)
-        client = httpx.AsyncClient(transport=transport, base_url="http://embedded.local")
+        client = asgi_client(self._app, base_url="http://embedded.local")
         await self._stack.enter_async_context(client)
         return client
 
@@ -63,12 +63,7 @@ class EmbeddedTransport:
     ) -> RawResponse:
         if self._client is None:
             self._client = await self._start()
-        response = await self._client.request(method, path, headers=headers, content=body)
-        return RawResponse(
-            response.status_code,
-            {k.lower(): v for k, v in response.headers.items()},
-            response.content,
-        )
+        return await exchange(self._client, method, path, headers, body)
 
     def send(
         self, method: str, path: str, *, headers: dict[str, str], body: bytes | None

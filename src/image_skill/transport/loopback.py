@@ -3,7 +3,7 @@
 The CLI bridge (``POST /v1/cli``) runs a CLI command in a worker thread (the
 command code is synchronous). Each request the command's client sends is
 handed back to the app's own event loop (``anyio.from_thread.run``) and
-dispatched in-process through ``httpx.ASGITransport``: no socket, no second
+dispatched in-process (``transport.asgi``): no socket, no second
 app, no second database pool, and the loop stays free while the command
 thinks or sleeps.
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 import anyio.from_thread
-import httpx
 
-from image_skill.transport import RawResponse, TransportError, describe
+from image_skill.transport import RawResponse
+from image_skill.transport.asgi import asgi_client, exchange
 
 
 class LoopbackTransport:
@@ -38,19 +38,8 @@ class LoopbackTransport:
     async def _send(
         self, method: str, path: str, headers: dict[str, str], body: bytes | None
     ) -> RawResponse:
-        transport = httpx.ASGITransport(
-            app=self._app, raise_app_exceptions=False, client=self._client
-        )
-        async with httpx.AsyncClient(transport=transport, base_url=self._base_url) as client:
-            try:
-                response = await client.request(method, path, headers=headers, content=body)
-            except httpx.TransportError as exc:  # pragma: no cover - ASGITransport rarely raises
-                raise TransportError(f"The in-process call failed ({describe(exc)}).") from exc
-        return RawResponse(
-            response.status_code,
-            {k.lower(): v for k, v in response.headers.items()},
-            response.content,
-        )
+        async with asgi_client(self._app, base_url=self._base_url, client=self._client) as client:
+            return await exchange(client, method, path, headers, body)
 
     def send(
         self, method: str, path: str, *, headers: dict[str, str], body: bytes | None

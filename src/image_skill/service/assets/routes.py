@@ -27,7 +27,7 @@ async def show_asset(
 ) -> JSONResponse:
     """Metadata of an owned asset."""
     asset = await service.owned_asset(session, principal.organization_id, asset_id)
-    urls = AssetUrls(settings, request.app.state.store, request)
+    urls = AssetUrls(settings, request.app.state.store, str(request.base_url))
     data = {
         "request": {"reference": asset_id, "reference_type": "asset_id"},
         "asset": asset_view(asset, urls),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
-
 from image_skill.contract.ids import iso
 from image_skill.service.db.models import Asset
 from image_skill.service.settings import Settings
@@ -15,10 +13,11 @@ from image_skill.service.storage.base import AssetStore
 class AssetUrls:
     """Builds ``<media base>/a/<asset_id>.<ext>`` (or file:// in embedded mode)."""
 
-    def __init__(self, settings: Settings, store: AssetStore, request: Request | None) -> None:
+    def __init__(self, settings: Settings, store: AssetStore, request_base_url: str | None) -> None:
+        # Without a configured base, a server answers with the URL it was called on.
         base = settings.media_base_url or settings.public_base_url
-        if base is None and request is not None and not settings.embedded:
-            base = str(request.base_url)
+        if base is None and request_base_url is not None and not settings.embedded:
+            base = request_base_url
         self.base = base.rstrip("/") if base else None
         self.store = store
 

@@ -65,7 +65,7 @@ async def _creative(
         body,
         idempotency_key=idempotency_key,
         trace_id=trace_id_of(request),
-        urls=AssetUrls(runtime.settings, runtime.store, request),
+        urls=AssetUrls(runtime.settings, runtime.store, str(request.base_url)),
         place=place,
     )
     return envelope_response(
@@ -79,7 +79,7 @@ async def upload_route(
 ) -> JSONResponse:
     """Turn client-normalized bytes into an owned input asset."""
     runtime: Runtime = request.app.state.runtime
-    urls = AssetUrls(runtime.settings, runtime.store, request)
+    urls = AssetUrls(runtime.settings, runtime.store, str(request.base_url))
     data = await upload(runtime, principal, body, trace_id_of(request), urls, admission)
     warnings = data.pop("_warnings")
     return envelope_response(request, data, status_code=201, warnings=warnings)

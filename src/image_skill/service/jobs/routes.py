@@ -30,7 +30,7 @@ async def show_job(
 ) -> JSONResponse:
     """One job of the caller's organization."""
     job, produced = await service.owned_job(session, principal.organization_id, job_id)
-    urls = AssetUrls(settings, request.app.state.store, request)
+    urls = AssetUrls(settings, request.app.state.store, str(request.base_url))
     return envelope_response(request, {"job": job_view(job, produced, urls)})
 
 
@@ -48,6 +48,6 @@ async def list_jobs(
     found = await service.job_page(
         session, principal.organization_id, limit=limit, cursor=cursor, status=status
     )
-    urls = AssetUrls(settings, request.app.state.store, request)
+    urls = AssetUrls(settings, request.app.state.store, str(request.base_url))
     views = [job_view(job, found.assets[job.id], urls) for job in found.jobs]
     return envelope_response(request, {"jobs": views, "next_cursor": found.next_cursor})
