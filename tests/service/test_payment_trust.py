@@ -23,18 +23,18 @@ from sqlalchemy import Engine
 from image_skill.service.app import create_app
 from image_skill.service.settings import Settings
 from tests.fakes.stripe_api import FakeStripe, checkout_event
-from tests.service.test_stripe_checkout import (
+from tests.support.apps import PEPPER
+from tests.support.cli import RunCli
+from tests.support.envelopes import ok
+from tests.support.servers import start_server, stop_server
+from tests.support.stripe_shop import (
     PACK_CREDITS,
     SECRET_KEY,
     WEBHOOK_SECRET,
     Shop,
-    _recorder,
     error,
-    ok,
+    recorder,
 )
-from tests.support.apps import PEPPER
-from tests.support.cli import RunCli
-from tests.support.servers import start_server, stop_server
 
 LIVE_KEY = "sk_live_51ImageSkillLiveKeyAbCdEfGhIjKlMnOpQrStUv"
 PRODUCTION_PEPPER = "production-pepper-0123456789abcdef0123456789"
@@ -85,7 +85,7 @@ class Shops:
         self.count += 1
         client = self.stack.enter_context(TestClient(create_app(Settings(**values))))
         shop = Shop(client, self.fake, self.db)
-        client.event_hooks = {"request": [], "response": [_recorder(shop.response_bodies)]}
+        client.event_hooks = {"request": [], "response": [recorder(shop.response_bodies)]}
         return shop
 
 

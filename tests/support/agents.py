@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from httpx import Response
 
 from tests.support.cli import RunCli, expect
@@ -26,9 +27,9 @@ Signup = Callable[..., dict[str, Any]]
 
 @dataclass
 class Agent:
-    """A signed-up agent and the client it talks through."""
+    """A signed-up agent and the client it talks through (in-process or a real server)."""
 
-    client: TestClient
+    client: TestClient | httpx.Client
     token: str
     actor_id: str
     organization_id: str
