@@ -9,14 +9,11 @@ transaction with the ledger row.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.ids import iso, new_id, utc_now
+from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.activity.recorder import record
-from image_skill.service.credits import ledger
-from image_skill.service.credits.quotes import receipt_for
+from image_skill.service.credits import ledger, repository
 from image_skill.service.db.models import Actor, CreditQuote, Receipt
 
 
@@ -30,7 +27,7 @@ async def grant_for_quote(
     trace_id: str | None,
 ) -> tuple[Receipt, bool]:
     """The quote's receipt, creating it (and the grant) only the first time."""
-    existing = await receipt_for(session, quote.id)
+    existing = await repository.receipt_for(session, quote.id)
     if existing is not None:
         return existing, False
     entry = await ledger.append_raw(
@@ -79,32 +76,3 @@ async def grant_for_quote(
     )
     await session.flush()
     return receipt, True
-
-
-def receipt_view(receipt: Receipt | None) -> dict[str, Any] | None:
-    """Public form of a receipt."""
-    if receipt is None:
-        return None
-    return {
-        "receipt_id": receipt.id,
-        "quote_id": receipt.quote_id,
-        "payment_attempt_id": receipt.payment_attempt_id,
-        "credits": receipt.credits,
-        "amount_cents": receipt.amount_cents,
-        "currency": receipt.currency,
-        "accepted_payment_method": receipt.payment_method,
-        "live_money": receipt.live_money,
-        "created_at": iso(receipt.created_at),
-    }
-
-
-def credit_event_view(receipt: Receipt | None) -> dict[str, Any] | None:
-    """The ledger movement a receipt produced."""
-    if receipt is None:
-        return None
-    return {
-        "credit_event_id": receipt.credit_event_id,
-        "kind": ledger.PURCHASE_GRANT,
-        "credits": receipt.credits,
-        "created_at": iso(receipt.created_at),
-    }

@@ -10,12 +10,11 @@ from fastapi.responses import JSONResponse
 
 from image_skill.service.credits.packs import catalog
 from image_skill.service.credits.payment_guard import refuse_payment_credentials
-from image_skill.service.credits.quotes import create_quote, quote_view
 from image_skill.service.credits.rails.fake import fake_purchase
 from image_skill.service.credits.rails.stripe_api import verify_event
 from image_skill.service.credits.rails.stripe_checkout import buy_with_stripe, handle_stripe_event
-from image_skill.service.credits.schemas import PurchaseRequest, QuoteRequest
-from image_skill.service.credits.status import purchase_status
+from image_skill.service.credits.schemas import PurchaseRequest, QuoteRequest, quote_view
+from image_skill.service.credits.service import create_quote, purchase_status
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import OptionalIdQuery, OptionalReferenceQuery

@@ -1,14 +1,23 @@
-"""Request bodies of the credits routes: exactly the public fields, nothing else.
+"""Request bodies of the credits routes and the public shapes of quotes, receipts and
+payment attempts.
 
-Numbers are strict: a JSON ``true`` or ``"500"`` is not a credit amount (lax
-pydantic would read ``true`` as 1), and OpenAPI documents the real types.
+Request bodies carry exactly the public fields, nothing else. Numbers are
+strict: a JSON ``true`` or ``"500"`` is not a credit amount (lax pydantic would
+read ``true`` as 1), and OpenAPI documents the real types.
 """
 
 from __future__ import annotations
 
+from datetime import UTC
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from image_skill.contract.ids import iso, utc_now
+from image_skill.service.credits import ledger
+from image_skill.service.credits.packs import PACKS
 from image_skill.service.credits.references import OUR_ID_MAX, QUOTE_ID_PATTERN
+from image_skill.service.db.models import CreditQuote, PaymentAttempt, Receipt
 
 
 class QuoteRequest(BaseModel):
@@ -34,3 +43,81 @@ class PurchaseRequest(BaseModel):
         examples=["quote_01m93fg2c0zphb068sz6q9q60n"],
     )
     idempotency_key: str | None = Field(default=None, max_length=200)
+
+
+def is_expired(quote: CreditQuote) -> bool:
+    """True once the quote's window has passed."""
+    expires = quote.expires_at
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    return utc_now() >= expires
+
+
+def quote_state(quote: CreditQuote, receipt: Receipt | None) -> str:
+    """``consumed`` once paid, ``expired`` after its window, else ``created``."""
+    if receipt is not None:
+        return "consumed"
+    return "expired" if is_expired(quote) else "created"
+
+
+def quote_view(quote: CreditQuote, receipt: Receipt | None = None) -> dict[str, Any]:
+    """Public form of a quote."""
+    pack = PACKS.get(quote.pack_id) if quote.pack_id else None
+    return {
+        "quote_id": quote.id,
+        "state": quote_state(quote, receipt),
+        "credits": quote.credits,
+        "price_amount_cents": quote.price_amount_cents,
+        "currency": quote.currency,
+        "expires_at": iso(quote.expires_at),
+        "accepted_payment_method": quote.payment_method,
+        "idempotency_key": quote.idempotency_key,
+        "pack_id": quote.pack_id,
+        "pack": pack.view() if pack else None,
+        "live_money": quote.live_money,
+        "created_at": iso(quote.created_at),
+    }
+
+
+def receipt_view(receipt: Receipt | None) -> dict[str, Any] | None:
+    """Public form of a receipt."""
+    if receipt is None:
+        return None
+    return {
+        "receipt_id": receipt.id,
+        "quote_id": receipt.quote_id,
+        "payment_attempt_id": receipt.payment_attempt_id,
+        "credits": receipt.credits,
+        "amount_cents": receipt.amount_cents,
+        "currency": receipt.currency,
+        "accepted_payment_method": receipt.payment_method,
+        "live_money": receipt.live_money,
+        "created_at": iso(receipt.created_at),
+    }
+
+
+def credit_event_view(receipt: Receipt | None) -> dict[str, Any] | None:
+    """The ledger movement a receipt produced."""
+    if receipt is None:
+        return None
+    return {
+        "credit_event_id": receipt.credit_event_id,
+        "kind": ledger.PURCHASE_GRANT,
+        "credits": receipt.credits,
+        "created_at": iso(receipt.created_at),
+    }
+
+
+def attempt_view(attempt: PaymentAttempt | None) -> dict[str, Any] | None:
+    """Public form of a payment attempt."""
+    if attempt is None:
+        return None
+    return {
+        "payment_attempt_id": attempt.id,
+        "provider": attempt.provider,
+        "checkout_session_id": attempt.checkout_session_id,
+        "checkout_url": attempt.checkout_url,
+        "attempt_status": attempt.status,
+        "created_at": iso(attempt.created_at),
+        "updated_at": iso(attempt.updated_at),
+    }

@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
-from image_skill.service.credits import ledger
+from image_skill.service.credits import ledger, repository
 from image_skill.service.credits.fulfillment import grant_for_quote
-from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_for
 from image_skill.service.credits.rails.fake_switch import fake_rail_enabled, fake_rail_refusal
+from image_skill.service.credits.schemas import is_expired
+from image_skill.service.credits.service import owned_quote
 from image_skill.service.db.models import Actor, Receipt
 from image_skill.service.idempotency import require_key
 from image_skill.service.identity.principal import Principal
@@ -37,7 +38,7 @@ async def fake_purchase(
         raise fake_rail_refusal(settings)
     key = require_key(idempotency_key, "this call changes your credit balance")
     quote = await owned_quote(session, principal, quote_id, lock=True)
-    receipt = await receipt_for(session, quote.id)
+    receipt = await repository.receipt_for(session, quote.id)
     if receipt is not None:
         if receipt.idempotency_key == key:
             replayed = ["Replayed: this purchase already happened."]

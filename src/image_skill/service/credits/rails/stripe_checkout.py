@@ -14,21 +14,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
-from image_skill.contract.ids import iso, new_id, utc_now
+from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.activity.recorder import record
+from image_skill.service.credits import repository
 from image_skill.service.credits.fulfillment import grant_for_quote
-from image_skill.service.credits.quotes import is_expired, owned_quote, receipt_for
 from image_skill.service.credits.rails.stripe_api import (
     FAILING_EVENTS,
     FULFILLING_EVENTS,
     StripeRail,
 )
 from image_skill.service.credits.references import checked, checked_event_type
+from image_skill.service.credits.schemas import is_expired
+from image_skill.service.credits.service import owned_quote
 from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import CreditQuote, PaymentAttempt, ProviderEvent
 from image_skill.service.idempotency import require_key
@@ -40,21 +41,6 @@ AFTER_PAYMENT = (
     "poll image-skill credits status --payment-attempt-id {id} --json or image-skill usage "
     "quota --json; credits arrive only after verified webhook fulfillment"
 )
-
-
-def attempt_view(attempt: PaymentAttempt | None) -> dict[str, Any] | None:
-    """Public form of a payment attempt."""
-    if attempt is None:
-        return None
-    return {
-        "payment_attempt_id": attempt.id,
-        "provider": attempt.provider,
-        "checkout_session_id": attempt.checkout_session_id,
-        "checkout_url": attempt.checkout_url,
-        "attempt_status": attempt.status,
-        "created_at": iso(attempt.created_at),
-        "updated_at": iso(attempt.updated_at),
-    }
 
 
 def _buy_data(quote: CreditQuote, attempt: PaymentAttempt) -> dict[str, Any]:
@@ -81,8 +67,7 @@ def _buy_data(quote: CreditQuote, attempt: PaymentAttempt) -> dict[str, Any]:
 
 async def _existing_attempt(engine: AsyncEngine, quote_id: str) -> PaymentAttempt | None:
     async with session_scope(engine, write=False) as session:
-        query = select(PaymentAttempt).where(PaymentAttempt.quote_id == quote_id)
-        return (await session.execute(query)).scalar_one_or_none()
+        return await repository.attempt_for(session, quote_id)
 
 
 async def buy_with_stripe(
@@ -98,7 +83,7 @@ async def buy_with_stripe(
     key = require_key(idempotency_key, "a retried buy must find its first checkout session")
     async with session_scope(engine, write=False) as session:
         quote = await owned_quote(session, principal, quote_id)
-        receipt = await receipt_for(session, quote.id)
+        receipt = await repository.receipt_for(session, quote.id)
     if quote.payment_method != "stripe_checkout":
         raise invalid_arguments(
             "This quote is for the fake rail; request one with --payment-method stripe_checkout.",
@@ -194,12 +179,10 @@ async def _stripe_verdict(
 ) -> bool | None:
     """Stripe's word on whether the session is paid, asked only when our record disagrees."""
     async with session_scope(engine, write=False) as session:
-        if await session.get(ProviderEvent, event_id) is not None:
+        if await repository.provider_event(session, event_id) is not None:
             return None
-        query = select(PaymentAttempt.status).where(
-            PaymentAttempt.checkout_session_id == session_id
-        )
-        status = (await session.execute(query)).scalar_one_or_none()
+        attempt = await repository.attempt_by_checkout_session(session, session_id)
+        status = attempt.status if attempt else None
     if status not in DOUBTFUL:
         return None
     return await StripeRail(settings).payment_status_of(session_id) == "paid"
@@ -215,15 +198,12 @@ async def handle_stripe_event(
         verdict = await _stripe_verdict(engine, settings, event_id, session_id)
     try:
         async with session_scope(engine, write=True) as session:
-            if await session.get(ProviderEvent, event_id) is not None:
+            if await repository.provider_event(session, event_id) is not None:
                 return {"received": True, "event_id": event_id, "duplicate": True}
             outcome = "ignored"
             attempt = None
             if session_id:
-                query = select(PaymentAttempt).where(
-                    PaymentAttempt.checkout_session_id == session_id
-                )
-                attempt = (await session.execute(query)).scalar_one_or_none()
+                attempt = await repository.attempt_by_checkout_session(session, session_id)
             if attempt is not None:
                 outcome = await _apply(session, attempt, event_type, obj, event_id, verdict)
             elif session_id and event_type in FULFILLING_EVENTS:
@@ -252,11 +232,8 @@ async def _apply(
     event_id: str,
     verdict: bool | None,
 ) -> str:
-    quote = (
-        await session.execute(
-            select(CreditQuote).where(CreditQuote.id == attempt.quote_id).with_for_update()
-        )
-    ).scalar_one()
+    quote = await repository.quote(session, attempt.quote_id, lock=True)
+    assert quote is not None, "a payment attempt exists without its quote"
     # Under the quote's lock: the attempt as it is now, not as it was before the lock.
     await session.refresh(attempt)
     previous = attempt.status
