@@ -21,7 +21,8 @@ from image_skill.service import telemetry
 from image_skill.service.credits import ledger
 from image_skill.service.db.models import Actor
 from image_skill.service.identity.principal import Principal
-from image_skill.service.quota.service import creative_jobs_since, daily_job_cap, utc_day_bounds
+from image_skill.service.quota.repository import creative_jobs_since
+from image_skill.service.quota.service import daily_job_cap, utc_day_bounds
 from image_skill.service.settings import Settings
 
 

@@ -35,7 +35,8 @@ from image_skill.service.credits import ledger
 from image_skill.service.db.engine import in_transaction
 from image_skill.service.db.models import Asset, Job
 from image_skill.service.identity.principal import Principal
-from image_skill.service.quota.service import creative_jobs_since, daily_job_cap, utc_day_bounds
+from image_skill.service.quota.repository import creative_jobs_since
+from image_skill.service.quota.service import daily_job_cap, utc_day_bounds
 from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.runtime import Runtime
 from image_skill.service.storage.base import StoreError

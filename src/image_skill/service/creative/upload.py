@@ -41,7 +41,8 @@ from image_skill.service.creative.schemas import UploadRequest
 from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import Asset, Job
 from image_skill.service.identity.principal import Principal
-from image_skill.service.quota.service import daily_upload_cap, uploads_since, utc_day_bounds
+from image_skill.service.quota.repository import uploads_since
+from image_skill.service.quota.service import daily_upload_cap, utc_day_bounds
 from image_skill.service.runtime import Runtime
 from image_skill.service.settings import Settings
 from image_skill.service.storage.base import StoreError

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import iso, utc_now
 from image_skill.service.credits import ledger
-from image_skill.service.db.models import Job
 from image_skill.service.identity.principal import Principal
+from image_skill.service.quota.repository import creative_jobs_since, uploads_since
 from image_skill.service.settings import Settings
 
 CREDIT_UNIT_USD = 0.01
@@ -28,39 +27,11 @@ def daily_job_cap(settings: Settings, principal: Principal) -> int | None:
     }.get(principal.claim_state, 0)
 
 
-async def creative_jobs_since(session: AsyncSession, actor_id: str, since: datetime) -> int:
-    """Create/edit jobs that count against the daily cap: running or completed."""
-    total = await session.scalar(
-        select(func.count(Job.id)).where(
-            Job.actor_id == actor_id,
-            Job.operation.in_(("create", "edit")),
-            Job.status.in_(("queued", "running", "completed")),
-            Job.created_at >= since,
-        )
-    )
-    return int(total or 0)
-
-
 def daily_upload_cap(settings: Settings, principal: Principal) -> int | None:
     """Uploads per UTC day for this actor (None: not capped); only unclaimed agents are."""
     if principal.is_local_owner or principal.claim_state != "unclaimed":
         return None
     return settings.daily_upload_cap_unclaimed
-
-
-async def uploads_since(
-    session: AsyncSession, organization_id: str, actor_id: str, since: datetime
-) -> int:
-    """Upload jobs ``actor_id`` made since ``since`` (served by ix_jobs_org_created)."""
-    total = await session.scalar(
-        select(func.count(Job.id)).where(
-            Job.organization_id == organization_id,
-            Job.created_at >= since,
-            Job.actor_id == actor_id,
-            Job.operation == "upload",
-        )
-    )
-    return int(total or 0)
 
 
 def utc_day_bounds(now: datetime) -> tuple[datetime, datetime]:
