@@ -76,11 +76,6 @@ def _size(aspect_ratio: str, long_edge: int) -> tuple[int, int]:
     return max(1, round(long_edge * w / h)), long_edge
 
 
-def png_bytes(width: int, height: int, color: tuple[int, int, int] = (200, 40, 90)) -> bytes:
-    """A real, small image encoded by Pillow."""
-    return encode(Image.new("RGB", (width, height), color), "png")
-
-
 def encode(image: Image.Image, fmt: str) -> bytes:
     """``image`` in ``fmt`` (png, jpeg or webp)."""
     buffer = io.BytesIO()
