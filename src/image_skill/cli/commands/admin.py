@@ -157,70 +157,74 @@ def _count(value: str | None, flag: str) -> int:
 
 def run_agents_list(context: Context, args: Namespace) -> Result:
     """List agents."""
-    from image_skill.service.admin import operations
+    from image_skill.service.admin import service as admin_service
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        return await operations.list_agents(session, claim_state=args.claim_state, limit=args.limit)
+        return await admin_service.list_agents(
+            session, claim_state=args.claim_state, limit=args.limit
+        )
 
     return _run(context, work, write=False)
 
 
 def run_agents_claim(context: Context, args: Namespace) -> Result:
     """Claim an agent."""
-    from image_skill.service.admin import operations
+    from image_skill.service.admin import service as admin_service
 
     actor_id = str(context.require(args.actor_id, "ACTOR_ID"))
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        return await operations.claim_agent(session, actor_id)
+        return await admin_service.claim_agent(session, actor_id)
 
     return _run(context, work, write=True)
 
 
 def run_tokens_revoke(context: Context, args: Namespace) -> Result:
     """Revoke an agent's tokens (and with --agent the agent)."""
-    from image_skill.service.admin import operations
+    from image_skill.service.admin import service as admin_service
 
     actor_id = str(context.require(args.actor_id, "ACTOR_ID"))
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        return await operations.revoke_tokens(session, actor_id, revoke_agent=args.agent)
+        return await admin_service.revoke_tokens(session, actor_id, revoke_agent=args.agent)
 
     return _run(context, work, write=True)
 
 
 def run_credits_grant(context: Context, args: Namespace) -> Result:
     """Grant credits."""
-    from image_skill.service.admin import operations
+    from image_skill.service.admin import service as admin_service
 
     actor_id = str(context.require(args.actor_id, "ACTOR_ID"))
     credits = _count(args.credits, "--credits")
     reason = str(context.require(args.reason, "--reason"))
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        return await operations.grant_credits(session, actor_id, credits=credits, reason=reason)
+        return await admin_service.grant_credits(session, actor_id, credits=credits, reason=reason)
 
     return _run(context, work, write=True)
 
 
 def run_feedback_list(context: Context, args: Namespace) -> Result:
     """List feedback."""
-    from image_skill.service.admin import operations
+    from image_skill.service.admin import service as admin_service
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        return await operations.list_feedback(session, next_state=args.next_state, limit=args.limit)
+        return await admin_service.list_feedback(
+            session, next_state=args.next_state, limit=args.limit
+        )
 
     return _run(context, work, write=False)
 
 
 def run_feedback_triage(context: Context, args: Namespace) -> Result:
     """Triage one feedback item."""
-    from image_skill.service.admin import operations
+    from image_skill.service.admin import service as admin_service
 
     feedback_id = str(context.require(args.feedback_id, "FEEDBACK_ID"))
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        return await operations.triage_feedback(
+        return await admin_service.triage_feedback(
             session, feedback_id, next_state=args.next_state, note=args.note
         )
 

@@ -11,13 +11,13 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
+from image_skill.service.admin import repository as admin_repository
 from image_skill.service.credits import ledger
-from image_skill.service.db.models import Actor, ApiToken, CreditLedgerEntry, Feedback
+from image_skill.service.db.models import Actor, Feedback
 from image_skill.service.identity import repository
 from image_skill.service.identity.principal import CLAIM_STATES
 
@@ -137,10 +137,7 @@ def feedback_view(row: Feedback) -> dict[str, Any]:
 
 
 async def _agent(session: AsyncSession, actor_id: str, *, for_update: bool = False) -> Actor:
-    query = select(Actor).where(Actor.id == actor_id.strip(), Actor.actor_type == "agent")
-    if for_update:
-        query = query.with_for_update()
-    agent = (await session.execute(query)).scalar_one_or_none()
+    agent = await admin_repository.agent(session, actor_id.strip(), for_update=for_update)
     if agent is None:
         raise ImageSkillError(
             ErrorCode.NOT_FOUND,
@@ -170,7 +167,11 @@ def _sponsor_view(agent: Actor, sponsor: Actor | None) -> dict[str, Any] | None:
 
 
 async def _sponsor(session: AsyncSession, agent: Actor) -> Actor | None:
-    return None if agent.sponsor_id is None else await session.get(Actor, agent.sponsor_id)
+    return (
+        None
+        if agent.sponsor_id is None
+        else await admin_repository.actor(session, agent.sponsor_id)
+    )
 
 
 async def list_agents(
@@ -179,32 +180,12 @@ async def list_agents(
     """Agents, newest first, with their sponsor, balance and live token count."""
     state = check_claim_state(claim_state)
     size = check_limit(limit)
-    query = select(Actor).where(Actor.actor_type == "agent")
-    if state is not None:
-        query = query.where(Actor.claim_state == state)
-    query = query.order_by(Actor.created_at.desc(), Actor.id.desc()).limit(size)
-    agents = list((await session.execute(query)).scalars())
+    agents = await admin_repository.agents(session, claim_state=state, limit=size)
     ids = [agent.id for agent in agents]
     sponsor_ids = {agent.sponsor_id for agent in agents if agent.sponsor_id}
-    sponsors: dict[str, Actor] = {}
-    balances: dict[str, int] = {}
-    live: dict[str, int] = {}
-    if ids:
-        if sponsor_ids:
-            rows = await session.execute(select(Actor).where(Actor.id.in_(sponsor_ids)))
-            sponsors = {row.id: row for row in rows.scalars()}
-        sums = await session.execute(
-            select(CreditLedgerEntry.actor_id, func.coalesce(func.sum(CreditLedgerEntry.amount), 0))
-            .where(CreditLedgerEntry.actor_id.in_(ids))
-            .group_by(CreditLedgerEntry.actor_id)
-        )
-        balances = {actor_id: int(total) for actor_id, total in sums.all()}
-        counts = await session.execute(
-            select(ApiToken.actor_id, func.count(ApiToken.id))
-            .where(ApiToken.actor_id.in_(ids), ApiToken.revoked_at.is_(None))
-            .group_by(ApiToken.actor_id)
-        )
-        live = {actor_id: int(count) for actor_id, count in counts.all()}
+    sponsors = await admin_repository.actors_by_id(session, sponsor_ids)
+    balances = await admin_repository.balances(session, ids)
+    live = await admin_repository.live_token_counts(session, ids)
     views = []
     for agent in agents:
         view = agent_view(agent, sponsors.get(agent.sponsor_id or ""))
@@ -307,11 +288,7 @@ async def list_feedback(
     """Feedback, newest first, optionally only in one state."""
     state = check_next_state(next_state, required=False)
     size = check_limit(limit)
-    query = select(Feedback)
-    if state is not None:
-        query = query.where(Feedback.next_state == state)
-    query = query.order_by(Feedback.created_at.desc(), Feedback.id.desc()).limit(size)
-    rows = list((await session.execute(query)).scalars())
+    rows = await admin_repository.feedback_rows(session, next_state=state, limit=size)
     return {
         "feedback": [feedback_view(row) for row in rows],
         "count": len(rows),
@@ -326,11 +303,7 @@ async def triage_feedback(
     state = check_next_state(next_state, required=True)
     assert state is not None
     text = None if note is None else _check_note(note)
-    row = (
-        await session.execute(
-            select(Feedback).where(Feedback.id == feedback_id.strip()).with_for_update()
-        )
-    ).scalar_one_or_none()
+    row = await admin_repository.feedback_for_update(session, feedback_id.strip())
     if row is None:
         raise ImageSkillError(
             ErrorCode.NOT_FOUND,
