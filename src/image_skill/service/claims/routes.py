@@ -1,36 +1,33 @@
 """HTTP routes for agents: ask to be claimed and follow the claim.
 
-The claim row is committed before the email is sent, so a link in a message
-always names a stored claim; a failed send is a retryable error and the agent
-simply asks again (which supersedes the unsent link).
+Asking is rate limited per IP and per sponsor email before anything is
+written; the claim itself is opened and mailed by ``claims.service``.
 """
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import utc_now
 from image_skill.service.abuse.limiter import client_ip, enforce
-from image_skill.service.claims import links, repository
-from image_skill.service.claims.message import claim_message
-from image_skill.service.claims.service import agent_claim, claim_view, claimable_agent, open_claim
-from image_skill.service.db.engine import session_scope
+from image_skill.service.claims import repository
+from image_skill.service.claims.service import (
+    agent_claim,
+    claim_sponsor_email,
+    claim_view,
+    send_claim,
+)
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import ClaimId
-from image_skill.service.mail import MailBackend, MailDeliveryFailed, backend_for
+from image_skill.service.mail import MailBackend, backend_for
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
 
-log = logging.getLogger("image_skill.service")
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404, 409))
 
 _LIST_LIMIT = 20
-_RETRY_AFTER_SECONDS = 30
 
 
 def mail_backend(request: Request) -> MailBackend:
@@ -54,33 +51,10 @@ async def request_claim(
     agent signed up with, never to an address given here.
     """
     engine = request.app.state.engine
-    async with session_scope(engine, write=False) as session:
-        agent = await claimable_agent(session, principal)
-    assert agent.sponsor_email is not None
+    sponsor_email = await claim_sponsor_email(engine, principal)
     await enforce(request, "rate_limit_claim_per_ip", client_ip(request))
-    await enforce(request, "rate_limit_claim_per_email", agent.sponsor_email)
-    async with session_scope(engine, write=True) as session:
-        claim, agent, token = await open_claim(
-            session,
-            principal,
-            pepper=settings.token_pepper,
-            ttl_seconds=settings.claim_link_ttl_seconds,
-        )
-    message = claim_message(claim, agent, links.link_url(settings, token))
-    backend = mail_backend(request)
-    try:
-        await backend.send(message)
-    except MailDeliveryFailed as exc:
-        cause = type(exc.__cause__).__name__ if exc.__cause__ else "none"
-        log.warning("claim mail not sent: backend=%s cause=%s", backend.name, cause)
-        raise ImageSkillError(
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "The claim email could not be sent right now; request the claim again shortly.",
-            recovery={
-                "suggested_command": "image-skill claim request --json",
-                "retry_after_seconds": _RETRY_AFTER_SECONDS,
-            },
-        ) from None
+    await enforce(request, "rate_limit_claim_per_email", sponsor_email)
+    claim = await send_claim(engine, settings, principal, mail_backend(request))
     data = {
         "claim": claim_view(claim, utc_now()),
         "next": [

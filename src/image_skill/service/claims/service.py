@@ -8,30 +8,43 @@ first verified claim) and only then does the agent move into that
 organization. Links are bound to one claim, expire, work once, and a newer
 request supersedes an older link. Only a keyed hash of a link's token is
 stored, and the token never appears in any API answer.
+
+``claim_sponsor_email`` and ``send_claim`` take the engine rather than a
+request session: the claim row is committed before the email is sent, so a
+link in a message always names a stored claim; a failed send is a retryable
+error and the agent simply asks again (which supersedes the unsent link).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.activity.recorder import record
 from image_skill.service.claims import links, repository
+from image_skill.service.claims.message import claim_message
 from image_skill.service.claims.repository import CONFIRMED, PENDING, SUPERSEDED
 from image_skill.service.claims.transfer import move_agent
+from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import Actor, Claim, Organization
 from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.principal import Principal
 from image_skill.service.identity.schemas import mask_email
+from image_skill.service.mail import MailBackend, MailDeliveryFailed
+from image_skill.service.settings import Settings
+
+log = logging.getLogger("image_skill.service")
 
 CLAIMABLE_STATES = ("unclaimed", "payment_backed_unclaimed")
 EXPIRED = "expired"
+_RETRY_AFTER_SECONDS = 30
 
 
 class LinkProblem(Exception):
@@ -123,6 +136,41 @@ async def open_claim(
     session.add(claim)
     await session.flush()
     return claim, agent, token
+
+
+async def claim_sponsor_email(engine: AsyncEngine, principal: Principal) -> str:
+    """The address a claim of this agent goes to; refuses an agent that cannot be claimed."""
+    async with session_scope(engine, write=False) as session:
+        agent = await claimable_agent(session, principal)
+    assert agent.sponsor_email is not None
+    return agent.sponsor_email
+
+
+async def send_claim(
+    engine: AsyncEngine, settings: Settings, principal: Principal, mailer: MailBackend
+) -> Claim:
+    """Open a claim (committed first), then mail its one-time link to the sponsor."""
+    async with session_scope(engine, write=True) as session:
+        claim, agent, token = await open_claim(
+            session,
+            principal,
+            pepper=settings.token_pepper,
+            ttl_seconds=settings.claim_link_ttl_seconds,
+        )
+    try:
+        await mailer.send(claim_message(claim, agent, links.link_url(settings, token)))
+    except MailDeliveryFailed as exc:
+        cause = type(exc.__cause__).__name__ if exc.__cause__ else "none"
+        log.warning("claim mail not sent: backend=%s cause=%s", mailer.name, cause)
+        raise ImageSkillError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "The claim email could not be sent right now; request the claim again shortly.",
+            recovery={
+                "suggested_command": "image-skill claim request --json",
+                "retry_after_seconds": _RETRY_AFTER_SECONDS,
+            },
+        ) from None
+    return claim
 
 
 async def agent_claim(session: AsyncSession, principal: Principal, claim_id: str) -> Claim:
