@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from image_skill import __version__
+from image_skill.contract.creative import CreativeOperation, CreativeOptions
 from image_skill.contract.envelope import EXIT_CODE_HEADER, failure
 from image_skill.contract.errors import ImageSkillError, exit_code_for_status
 from image_skill.contract.ids import new_trace_id
@@ -205,37 +206,12 @@ class Client:
 
     # -- creative ---------------------------------------------------------------
 
-    def create(
-        self,
-        prompt: str,
-        *,
-        provider: str | None = None,
-        model: str | None = None,
-        intent: str | None = None,
-        aspect_ratio: str = "1:1",
-        max_estimated_usd_per_image: float | None = None,
-        max_usd: float | None = None,
-        model_parameters: dict[str, Any] | None = None,
-        output: dict[str, Any] | None = None,
-        dry_run: bool = False,
-        accept_unknown_cost: bool = False,
-        idempotency_key: str | None = None,
-    ) -> Result:
-        """``POST /v1/create``: generate an image (or plan one with ``dry_run``)."""
-        body = _creative_body(
-            prompt=prompt,
-            provider=provider,
-            model=model,
-            intent=intent,
-            aspect_ratio=aspect_ratio,
-            max_estimated_usd_per_image=max_estimated_usd_per_image,
-            max_usd=max_usd,
-            model_parameters=model_parameters,
-            output=output,
-        )
-        body["dry_run"] = bool(dry_run)
-        body["accept_unknown_cost"] = bool(accept_unknown_cost)
-        return self.request("POST", "/v1/create", body=body, headers=_idempotency(idempotency_key))
+    def create(self, prompt: str, *, idempotency_key: str | None = None, **options: Any) -> Result:
+        """``POST /v1/create``: generate an image (or plan one with ``dry_run=True``).
+
+        ``options`` are the other fields of ``CreativeOptions`` (model, aspect_ratio ...).
+        """
+        return self.creative("create", CreativeOptions(prompt, **options), idempotency_key)
 
     def upload(
         self,
@@ -264,37 +240,25 @@ class Client:
         input_asset_id: str,
         prompt: str,
         *,
-        provider: str | None = None,
-        model: str | None = None,
-        intent: str | None = None,
-        aspect_ratio: str = "auto",
-        max_estimated_usd_per_image: float | None = None,
-        max_usd: float | None = None,
-        model_parameters: dict[str, Any] | None = None,
-        output: dict[str, Any] | None = None,
-        dry_run: bool = False,
-        accept_unknown_cost: bool = False,
         idempotency_key: str | None = None,
+        **options: Any,
     ) -> Result:
-        """``POST /v1/edit``: edit an owned input asset."""
-        body: dict[str, Any] = {"input_asset_id": input_asset_id}
-        body.update(
-            _creative_body(
-                prompt=prompt,
-                provider=provider,
-                model=model,
-                intent=intent,
-                aspect_ratio=aspect_ratio,
-                max_estimated_usd_per_image=max_estimated_usd_per_image,
-                max_usd=max_usd,
-                model_parameters=model_parameters,
-                output=output,
-            )
-        )
-        if dry_run:
-            body["dry_run"] = True
-        body["accept_unknown_cost"] = bool(accept_unknown_cost)
-        return self.request("POST", "/v1/edit", body=body, headers=_idempotency(idempotency_key))
+        """``POST /v1/edit``: edit an owned input asset; ``options`` as for ``create``."""
+        chosen = CreativeOptions(prompt, **options)
+        return self.creative("edit", chosen, idempotency_key, input_asset_id=input_asset_id)
+
+    def creative(
+        self,
+        operation: CreativeOperation,
+        options: CreativeOptions,
+        idempotency_key: str | None = None,
+        *,
+        input_asset_id: str | None = None,
+    ) -> Result:
+        """``POST /v1/create`` or ``/v1/edit`` with ``options`` (an edit names its input)."""
+        body = options.body(operation, input_asset_id=input_asset_id)
+        headers = _idempotency(idempotency_key)
+        return self.request("POST", f"/v1/{operation}", body=body, headers=headers)
 
     # -- assets and jobs --------------------------------------------------------
 
@@ -414,11 +378,6 @@ class Client:
 
         timeout = deadline_seconds(self.timeout)
         return fetch_url(url, timeout=timeout, max_bytes=max_bytes, allow_file=allow_file)
-
-
-def _creative_body(**fields: Any) -> dict[str, Any]:
-    # Optional creative fields are sent only when set (aspect_ratio always has a value).
-    return {key: value for key, value in fields.items() if value is not None}
 
 
 def _idempotency(key: str | None) -> dict[str, str] | None:

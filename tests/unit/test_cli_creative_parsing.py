@@ -11,6 +11,7 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from image_skill.cli import uploads
 from image_skill.cli.context import Context
 from image_skill.cli.runner import run
 from image_skill.client import Client, Result
+from image_skill.contract.creative import CreativeOptions
 from image_skill.contract.envelope import success
 from image_skill.contract.errors import ImageSkillError
 from image_skill.transport import RawResponse
@@ -65,12 +67,19 @@ class FakeClient:
         self.calls.append(("upload", fields))
         return self.upload_result
 
-    def edit(self, asset_id: str, prompt: str, **fields: Any) -> Result:
-        self.calls.append(("edit", {"asset_id": asset_id, "prompt": prompt, **fields}))
-        return self.edit_result
-
-    def create(self, prompt: str, **fields: Any) -> Result:
-        self.calls.append(("create", {"prompt": prompt, **fields}))
+    def creative(
+        self,
+        operation: str,
+        options: CreativeOptions,
+        idempotency_key: str | None = None,
+        *,
+        input_asset_id: str | None = None,
+    ) -> Result:
+        fields = {**asdict(options), "idempotency_key": idempotency_key}
+        if operation == "edit":
+            self.calls.append(("edit", {"asset_id": input_asset_id, **fields}))
+            return self.edit_result
+        self.calls.append(("create", fields))
         return ok({"job_id": "job_1", "assets": []})
 
     def job(self, job_id: str) -> Result:

@@ -18,6 +18,7 @@ from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
 from image_skill.cli.values import optional_text
 from image_skill.client import Result
+from image_skill.contract.creative import CreativeOptions
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 
@@ -138,31 +139,28 @@ def parse_model_parameters(value: str | None) -> dict[str, Any] | None:
     return parsed
 
 
-def creative_fields(args: Namespace) -> dict[str, Any]:
-    """The request fields shared by create and edit, validated."""
+def creative_options(args: Namespace) -> CreativeOptions:
+    """The request options shared by create and edit, validated."""
     prompt = read_prompt(args)
     aspect = (args.aspect_ratio or "").strip()
     if not aspect:
         raise _invalid("--aspect-ratio must not be empty.", "--aspect-ratio")
-    fields: dict[str, Any] = {
-        "prompt": prompt,
-        "provider": optional_text(args.provider),
-        "model": optional_text(args.model),
-        "intent": optional_text(args.intent),
-        "aspect_ratio": aspect,
-        "max_estimated_usd_per_image": parse_usd(
+    output_format = optional_text(args.output_format)
+    return CreativeOptions(
+        prompt=prompt,
+        provider=optional_text(args.provider),
+        model=optional_text(args.model),
+        intent=optional_text(args.intent),
+        aspect_ratio=aspect,
+        max_estimated_usd_per_image=parse_usd(
             args.max_estimated_usd_per_image, "--max-estimated-usd-per-image"
         ),
-        "max_usd": parse_usd(args.max_usd, "--max-usd"),
-        "model_parameters": parse_model_parameters(args.model_parameters_json),
-        "output": {"format": args.output_format.strip()}
-        if optional_text(args.output_format)
-        else None,
-        "dry_run": bool(args.dry_run),
-        "accept_unknown_cost": bool(args.accept_unknown_cost),
-        "idempotency_key": optional_text(args.idempotency_key),
-    }
-    return fields
+        max_usd=parse_usd(args.max_usd, "--max-usd"),
+        model_parameters=parse_model_parameters(args.model_parameters_json),
+        output={"format": output_format} if output_format else None,
+        dry_run=bool(args.dry_run),
+        accept_unknown_cost=bool(args.accept_unknown_cost),
+    )
 
 
 # -- handlers -------------------------------------------------------------------
@@ -170,9 +168,8 @@ def creative_fields(args: Namespace) -> dict[str, Any]:
 
 def run_create(context: Context, args: Namespace) -> Result:
     """``POST /v1/create``."""
-    fields = creative_fields(args)
-    prompt = fields.pop("prompt")
-    return context.client().create(prompt, **fields)
+    options = creative_options(args)
+    return context.client().creative("create", options, optional_text(args.idempotency_key))
 
 
 def run_upload(context: Context, args: Namespace) -> Result:
@@ -185,8 +182,7 @@ def run_upload(context: Context, args: Namespace) -> Result:
 def run_edit(context: Context, args: Namespace) -> Result:
     """Resolve ``--input`` to an owned asset id (uploading if needed), then edit it."""
     reference = str(context.require(args.input, "--input")).strip()
-    fields = creative_fields(args)  # checked before any upload
-    prompt = fields.pop("prompt")
+    options = creative_options(args)  # checked before any upload
     uploaded: str | None = None
     kind = uploads.classify(reference)
     owned = uploads.owned_asset_id(reference) if kind in ("asset_id", "owned_url") else None
@@ -198,7 +194,8 @@ def run_edit(context: Context, args: Namespace) -> Result:
         if new_id is None:
             return upload_result
         asset_id = uploaded = new_id
-    result = context.client().edit(asset_id, prompt, **fields)
+    key = optional_text(args.idempotency_key)
+    result = context.client().creative("edit", options, key, input_asset_id=asset_id)
     if uploaded is not None:
         if result.ok and isinstance(result.data, dict):
             result.data["input_upload"] = {"asset_id": uploaded}
