@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, auth_required
 from image_skill.service.db.engine import session_scope
 from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.principal import Principal
@@ -71,13 +71,10 @@ async def require_principal(
 ) -> Principal:
     """The authenticated caller, or AUTH_REQUIRED."""
     if principal is None:
-        raise ImageSkillError(
-            ErrorCode.AUTH_REQUIRED,
+        raise auth_required(
             "This call needs an agent token.",
-            recovery={
-                "suggested_command": "image-skill signup --agent --human-email EMAIL "
-                "--agent-name NAME --save --json"
-            },
+            suggested_command="image-skill signup --agent --human-email EMAIL "
+            "--agent-name NAME --save --json",
         )
     return principal
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, not_found
 from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.responses import error_response, trace_id_of
 
@@ -70,9 +70,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            error = ImageSkillError(
-                ErrorCode.NOT_FOUND, "No such route. See /openapi.json for the API."
-            )
+            error = not_found("No such route. See /openapi.json for the API.")
         elif exc.status_code == 405:
             error = ImageSkillError(
                 ErrorCode.METHOD_NOT_ALLOWED,

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments, not_found
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.admin import repository as admin_repository
 from image_skill.service.credits import ledger
@@ -139,10 +139,8 @@ def feedback_view(row: Feedback) -> dict[str, Any]:
 async def _agent(session: AsyncSession, actor_id: str, *, for_update: bool = False) -> Actor:
     agent = await admin_repository.agent(session, actor_id.strip(), for_update=for_update)
     if agent is None:
-        raise ImageSkillError(
-            ErrorCode.NOT_FOUND,
-            "No agent has that id.",
-            recovery={"suggested_command": "image-skill admin agents list --json"},
+        raise not_found(
+            "No agent has that id.", suggested_command="image-skill admin agents list --json"
         )
     return agent
 
@@ -305,10 +303,8 @@ async def triage_feedback(
     text = None if note is None else _check_note(note)
     row = await admin_repository.feedback_for_update(session, feedback_id.strip())
     if row is None:
-        raise ImageSkillError(
-            ErrorCode.NOT_FOUND,
-            "No feedback has that id.",
-            recovery={"suggested_command": "image-skill admin feedback list --json"},
+        raise not_found(
+            "No feedback has that id.", suggested_command="image-skill admin feedback list --json"
         )
     previous = row.next_state
     row.next_state = state

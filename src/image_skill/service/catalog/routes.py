@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, not_found
 from image_skill.service.catalog.schemas import (
     CAPABILITIES,
     capability_view,
@@ -69,10 +69,8 @@ async def list_capabilities(request: Request) -> JSONResponse:
 async def show_capability(capability_id: str, request: Request) -> JSONResponse:
     """One capability."""
     if capability_id not in CAPABILITIES:
-        raise ImageSkillError(
-            ErrorCode.NOT_FOUND,
-            "No such capability.",
-            recovery={"suggested_command": "image-skill capabilities list --json"},
+        raise not_found(
+            "No such capability.", suggested_command="image-skill capabilities list --json"
         )
     rt = _runtime(request)
     data = {"capability": capability_view(capability_id, list(rt.models.values()), rt.pricing)}

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, conflict, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.activity.recorder import record
 from image_skill.service.claims import links, repository
@@ -97,10 +97,8 @@ async def claimable_agent(session: AsyncSession, principal: Principal) -> Actor:
         )
     agent = await session.get(Actor, principal.actor_id)
     if agent is None or agent.claim_state == "claimed":
-        raise ImageSkillError(
-            ErrorCode.CONFLICT,
-            "This agent is already claimed.",
-            recovery={"suggested_command": "image-skill whoami --json"},
+        raise conflict(
+            "This agent is already claimed.", suggested_command="image-skill whoami --json"
         )
     if agent.claim_state not in CLAIMABLE_STATES:
         raise ImageSkillError(ErrorCode.TOKEN_REVOKED, "This token has been revoked.")

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments, not_found
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.credits import repository
 from image_skill.service.credits.packs import (
@@ -169,10 +169,9 @@ async def owned_quote(
     """The caller's quote (row-locked when asked), or NOT_FOUND."""
     quote = await repository.quote(session, quote_id, lock=lock)
     if quote is None or quote.actor_id != principal.actor_id:
-        raise ImageSkillError(
-            ErrorCode.NOT_FOUND,
+        raise not_found(
             "No such quote for this agent.",
-            recovery={"suggested_command": "image-skill credits quote --pack starter-500 --json"},
+            suggested_command="image-skill credits quote --pack starter-500 --json",
         )
     return quote
 

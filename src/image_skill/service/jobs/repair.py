@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import conflict, not_found
 from image_skill.contract.ids import utc_now
 from image_skill.imaging.input_policy import sniff_mime
 from image_skill.providers.base import GeneratedImage
@@ -68,11 +68,10 @@ async def repairable_job_ids(engine: AsyncEngine, job_id: str | None = None) -> 
         if job_id is not None and not ids:
             exists = await session.get(Job, job_id)
             if exists is None:
-                raise ImageSkillError(ErrorCode.NOT_FOUND, f"No job {job_id}.")
-            raise ImageSkillError(
-                ErrorCode.CONFLICT,
+                raise not_found(f"No job {job_id}.")
+            raise conflict(
                 f"Job {job_id} has no spooled output to repair (status {exists.status}).",
-                recovery={"suggested_command": f"image-skill jobs show {job_id} --json"},
+                suggested_command=f"image-skill jobs show {job_id} --json",
             )
     return ids
 
