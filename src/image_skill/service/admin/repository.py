@@ -18,11 +18,6 @@ async def agent(session: AsyncSession, actor_id: str, *, for_update: bool = Fals
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def actor(session: AsyncSession, actor_id: str) -> Actor | None:
-    """Any actor by id."""
-    return await session.get(Actor, actor_id)
-
-
 async def agents(session: AsyncSession, *, claim_state: str | None, limit: int) -> list[Actor]:
     """Agents, newest first, optionally only in one claim state."""
     query = select(Actor).where(Actor.actor_type == "agent")

@@ -165,11 +165,7 @@ def _sponsor_view(agent: Actor, sponsor: Actor | None) -> dict[str, Any] | None:
 
 
 async def _sponsor(session: AsyncSession, agent: Actor) -> Actor | None:
-    return (
-        None
-        if agent.sponsor_id is None
-        else await admin_repository.actor(session, agent.sponsor_id)
-    )
+    return None if agent.sponsor_id is None else await repository.actor(session, agent.sponsor_id)
 
 
 async def list_agents(

@@ -95,7 +95,7 @@ async def claimable_agent(session: AsyncSession, principal: Principal) -> Actor:
             "Only an agent can ask to be claimed; this token belongs to a human.",
             recovery={"suggested_command": "image-skill whoami --json"},
         )
-    agent = await session.get(Actor, principal.actor_id)
+    agent = await identity_repository.actor(session, principal.actor_id)
     if agent is None or agent.claim_state == "claimed":
         raise conflict(
             "This agent is already claimed.", suggested_command="image-skill whoami --json"
@@ -188,13 +188,13 @@ async def whoami_claim(session: AsyncSession, principal: Principal) -> dict[str,
     """The ``claim`` block of whoami for an agent (None for other actors)."""
     if principal.actor_type != "agent":
         return None
-    agent = await session.get(Actor, principal.actor_id)
+    agent = await identity_repository.actor(session, principal.actor_id)
     if agent is None:
         return None
     now = utc_now()
     confirmed = await repository.latest_in_state(session, agent.id, CONFIRMED)
     pending = await repository.latest_in_state(session, agent.id, PENDING)
-    human = await session.get(Actor, agent.sponsor_id) if agent.sponsor_id else None
+    human = await identity_repository.actor(session, agent.sponsor_id) if agent.sponsor_id else None
     return {
         "state": agent.claim_state,
         "claimed_at": iso(confirmed.confirmed_at) if confirmed else None,
@@ -281,7 +281,7 @@ async def _usable(
             "This link has expired",
             "Ask the agent to request a new claim (image-skill claim request).",
         )
-    agent = await session.get(Actor, claim.agent_id)
+    agent = await identity_repository.actor(session, claim.agent_id)
     if agent is None or agent.claim_state not in CLAIMABLE_STATES:
         raise LinkProblem(
             410, "This agent can no longer be claimed", "It was claimed or revoked meanwhile."

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.activity.recorder import record
 from image_skill.service.credits import ledger, repository
-from image_skill.service.db.models import Actor, CreditQuote, Receipt
+from image_skill.service.db.models import CreditQuote, Receipt
+from image_skill.service.identity import repository as identity_repository
 
 
 async def grant_for_quote(
@@ -58,7 +59,7 @@ async def grant_for_quote(
         created_at=utc_now(),
     )
     session.add(receipt)
-    actor = await session.get(Actor, quote.actor_id)
+    actor = await identity_repository.actor(session, quote.actor_id)
     if actor is not None and actor.claim_state == "unclaimed":
         actor.claim_state = "payment_backed_unclaimed"
         actor.updated_at = utc_now()

@@ -81,6 +81,11 @@ async def live_token(session: AsyncSession, token_id: str) -> ApiToken | None:
     return await session.get(ApiToken, token_id)
 
 
+async def actor(session: AsyncSession, actor_id: str) -> Actor | None:
+    """An actor (agent or human) by id."""
+    return await session.get(Actor, actor_id)
+
+
 async def organization(session: AsyncSession, organization_id: str) -> Organization | None:
     """An organization by id."""
     return await session.get(Organization, organization_id)

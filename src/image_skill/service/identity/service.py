@@ -153,7 +153,7 @@ async def _rotate(
     """A new token for the presenting agent when it names itself; None means "create"."""
     if presented is None or presented.actor_type != "agent" or presented.token_id is None:
         return None
-    agent = await session.get(Actor, presented.actor_id)
+    agent = await repository.actor(session, presented.actor_id)
     if agent is None or agent.name != name or agent.claim_state == "revoked":
         return None
     # Two rotations with one token must not both leave a live token behind.

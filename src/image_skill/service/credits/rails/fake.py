@@ -17,8 +17,9 @@ from image_skill.service.credits.fulfillment import grant_for_quote
 from image_skill.service.credits.rails.fake_switch import fake_rail_enabled, fake_rail_refusal
 from image_skill.service.credits.schemas import is_expired
 from image_skill.service.credits.service import owned_quote
-from image_skill.service.db.models import Actor, Receipt
+from image_skill.service.db.models import Receipt
 from image_skill.service.idempotency import require_key
+from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.principal import Principal
 from image_skill.service.outcome import Outcome
 from image_skill.service.settings import Settings
@@ -71,7 +72,7 @@ async def fake_purchase(
 
 
 async def _data(session: AsyncSession, receipt: Receipt, key: str) -> dict[str, Any]:
-    actor = await session.get(Actor, receipt.actor_id)
+    actor = await identity_repository.actor(session, receipt.actor_id)
     return {
         "state": "succeeded",
         "quote_id": receipt.quote_id,
