@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.service.db.models import IdempotencyRecord
 
 _KEY = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
@@ -40,7 +40,7 @@ def require_key(key: str | None, why: str) -> str:
     checked = check_key(key)
     if checked is None:
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             f"idempotency_key is required: {why}.",
             details={"field": "idempotency_key"},
             recovery={"required_flag": "--idempotency-key"},
@@ -69,7 +69,7 @@ async def find(
 def reused() -> ImageSkillError:
     """The refusal for a key bound to a different request."""
     return ImageSkillError(
-        "IDEMPOTENCY_KEY_REUSED",
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
         "This idempotency key was already used for a different request.",
         details={"field": "idempotency_key"},
         recovery={"required_flag": "--idempotency-key"},
@@ -81,7 +81,7 @@ def stored_error(response: dict[str, Any]) -> ImageSkillError | None:
     error = response.get("error")
     if not isinstance(error, dict):
         return None
-    return ImageSkillError(
+    return ImageSkillError.from_wire(
         str(error.get("code")),
         str(error.get("message")),
         recovery=error.get("recovery"),
