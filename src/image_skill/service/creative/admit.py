@@ -21,7 +21,7 @@ from image_skill.service import idempotency, telemetry
 from image_skill.service.catalog.schemas import CAPABILITY_FOR_OPERATION
 from image_skill.service.creative import accounting, responses
 from image_skill.service.creative.plan import Plan
-from image_skill.service.creative.responses import Outcome
+from image_skill.service.creative.responses import CreativeOutcome
 from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import IdempotencyRecord, Job
 from image_skill.service.identity.principal import Principal
@@ -47,7 +47,7 @@ def credits_for(principal: Principal, plan: Plan) -> int:
 
 async def replay(
     runtime: Runtime, principal: Principal, operation: str, key: str, fingerprint: str
-) -> Outcome | None:
+) -> CreativeOutcome | None:
     """The answer a key already has, or None when the key is new."""
     async with session_scope(runtime.engine, write=False) as session:
         record = await idempotency.find(session, principal.actor_id, operation, key)
@@ -67,7 +67,7 @@ async def replay(
 
 async def admit(
     runtime: Runtime, principal: Principal, plan: Plan, trace_id: str
-) -> Admitted | Outcome:
+) -> Admitted | CreativeOutcome:
     """Write the job, its reservation and its key; a replay when a twin got there first."""
     key = plan.idempotency_key
     try:

@@ -30,11 +30,12 @@ from image_skill.service.catalog.pricing import Quote
 from image_skill.service.creative import accounting, responses
 from image_skill.service.creative.outputs import store_output
 from image_skill.service.creative.plan import Plan
-from image_skill.service.creative.responses import Outcome
+from image_skill.service.creative.responses import CreativeOutcome
 from image_skill.service.credits import ledger
 from image_skill.service.db.engine import in_transaction
 from image_skill.service.db.models import Asset, Job
 from image_skill.service.identity.principal import Principal
+from image_skill.service.outcome import Outcome
 from image_skill.service.quota.repository import creative_jobs_since
 from image_skill.service.quota.service import daily_job_cap, utc_day_bounds
 from image_skill.service.redacted_traceback import redacted_traceback
@@ -101,7 +102,7 @@ async def execute(
     principal: Principal,
     urls: AssetUrls,
     lend: Lend = nullcontext,
-) -> Outcome:
+) -> CreativeOutcome:
     """Run an admitted job to its end: the finished job, or its error raised."""
     model = runtime.models[order.model_id]
     try:
@@ -113,7 +114,7 @@ async def execute(
         await fail_job(runtime, order, failed.error, spool_ref=failed.spool_ref)
         raise failed.error from failed.__cause__
     telemetry.job_finished(order.operation, "completed", outputs=len(assets))
-    return Outcome(201, data)
+    return Outcome(data, status_code=201)
 
 
 async def fail_job(

@@ -7,7 +7,6 @@ names wherever they overlap (``resolved``, ``cost``, ``quota``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,18 +17,13 @@ from image_skill.service.catalog.schemas import CAPABILITY_FOR_OPERATION
 from image_skill.service.creative.accounting import QuotaSnapshot
 from image_skill.service.creative.plan import Plan
 from image_skill.service.db.models import Asset, Job
+from image_skill.service.outcome import Outcome
 
 REPLAYED = "Replayed: this idempotency key already produced this result."
 STILL_RUNNING = "A request with this idempotency key is still running; poll jobs wait."
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a creative route answers: HTTP status, envelope data and warnings."""
-
-    status_code: int
-    data: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
+CreativeOutcome = Outcome[dict[str, Any]]
 
 
 def resolved_view(
@@ -119,14 +113,15 @@ def completed_view(
     }
 
 
-def replayed(status_code: int, data: dict[str, Any]) -> Outcome:
+def replayed(status_code: int, data: dict[str, Any]) -> CreativeOutcome:
     """The stored answer of a key's first request."""
-    return Outcome(status_code, data, [REPLAYED])
+    return Outcome(data, [REPLAYED], status_code=status_code)
 
 
-def still_running(job_id: str | None, status: str) -> Outcome:
+def still_running(job_id: str | None, status: str) -> CreativeOutcome:
     """A key whose first request has not finished yet."""
-    return Outcome(202, {"job_id": job_id, "status": status, "replayed": True}, [STILL_RUNNING])
+    data = {"job_id": job_id, "status": status, "replayed": True}
+    return Outcome(data, [STILL_RUNNING], status_code=202)
 
 
 def _safety() -> dict[str, Any]:

@@ -20,10 +20,11 @@ from image_skill.service.creative.admission_gate import AdmissionPlace
 from image_skill.service.creative.admit import admit, credits_for, replay
 from image_skill.service.creative.execute import Order, execute
 from image_skill.service.creative.plan import CreativeRequest, fingerprint, make_plan
-from image_skill.service.creative.responses import Outcome
+from image_skill.service.creative.responses import CreativeOutcome
 from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import Asset
 from image_skill.service.identity.principal import Principal
+from image_skill.service.outcome import Outcome
 from image_skill.service.runtime import Runtime
 from image_skill.service.storage.base import StoreError
 
@@ -38,7 +39,7 @@ async def run_creative(
     trace_id: str,
     urls: AssetUrls,
     place: AdmissionPlace,
-) -> Outcome:
+) -> CreativeOutcome:
     """Answer one create or edit (a replay, a dry run, or a finished job)."""
     key = idempotency.check_key(idempotency_key)
     request_fingerprint = fingerprint(runtime, operation, body)
@@ -60,7 +61,7 @@ async def run_creative(
             quota = await accounting.quota_snapshot(
                 session, runtime.settings, principal, plan.quote.credits_required
             )
-        return Outcome(200, responses.dry_run_view(plan, quota, credits, urls))
+        return Outcome(responses.dry_run_view(plan, quota, credits, urls))
     plan.raise_if_blocked()
     admitted = await admit(runtime, principal, plan, trace_id)
     if isinstance(admitted, Outcome):
