@@ -7,12 +7,8 @@ from io import BytesIO
 import pytest
 from PIL import Image
 
-from image_skill.providers.sketch_render import (
-    RenderedImage,
-    dimensions_for,
-    encode_image,
-    render_sketch,
-)
+from image_skill.providers.image_output import RenderedImage, dimensions_for, encode_image
+from image_skill.providers.sketch_render import render_sketch
 
 
 def _decode(result: RenderedImage) -> Image.Image:

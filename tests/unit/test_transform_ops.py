@@ -9,7 +9,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from PIL import Image, ImageCms
 
-from image_skill.providers.sketch_render import RenderedImage
+from image_skill.providers.image_output import RenderedImage
 from image_skill.providers.transform_ops import (
     GRAMMAR_SUMMARY,
     OPERATIONS,

@@ -38,8 +38,8 @@ from image_skill.providers.base import (
 )
 from image_skill.providers.diffusers_pipelines import DEVICE_ENV, DEVICES, MODEL_DIR_ENV
 from image_skill.providers.hookspecs import hookimpl
+from image_skill.providers.image_output import dimensions_for, encode_image
 from image_skill.providers.local_sketch import ASPECT_RATIOS as SKETCH_ASPECT_RATIOS
-from image_skill.providers.sketch_render import dimensions_for, encode_image
 
 log = logging.getLogger("image_skill.providers.diffusers")
 

@@ -19,7 +19,8 @@ from image_skill.providers.base import (
     Model,
 )
 from image_skill.providers.hookspecs import hookimpl
-from image_skill.providers.sketch_render import dimensions_for, render_sketch
+from image_skill.providers.image_output import dimensions_for
+from image_skill.providers.sketch_render import render_sketch
 
 ASPECT_RATIOS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "5:4", "4:5")
 

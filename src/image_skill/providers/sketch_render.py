@@ -13,161 +13,31 @@ byte-identical output with the same Pillow build.
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 import re
-from dataclasses import dataclass
-from io import BytesIO
 
-from PIL import Image, ImageDraw
+from PIL import ImageDraw
 
-__all__ = [
-    "MAX_SIDE",
-    "MIN_SIDE",
-    "OUTPUT_FORMATS",
-    "RenderedImage",
-    "dimensions_for",
-    "encode_image",
-    "normalize_format",
-    "render_sketch",
-]
+from image_skill.providers.image_output import (
+    MAX_SIDE,
+    MIN_SIDE,
+    RenderedImage,
+    check_quality,
+    encode_image,
+    normalize_format,
+)
+from image_skill.providers.sketch_shapes import (
+    Color,
+    draw_bands,
+    draw_blocks,
+    draw_focal_disc,
+    draw_orbs,
+    draw_shards,
+    gradient,
+    jitter,
+)
 
-MIN_SIDE = 16
-MAX_SIDE = 4096
-
-#: Canonical output formats and their MIME types.
-OUTPUT_FORMATS: dict[str, str] = {
-    "png": "image/png",
-    "jpeg": "image/jpeg",
-    "webp": "image/webp",
-}
-_FORMAT_ALIASES = {"jpg": "jpeg"}
-
-DEFAULT_JPEG_QUALITY = 90
-DEFAULT_WEBP_QUALITY = 85
-_WEBP_METHOD = 2  # 0 (fastest) .. 6 (slowest); 2 is a good speed/size trade-off.
-_PNG_COMPRESS_LEVEL = 1
-
-Color = tuple[int, int, int]
-
-
-@dataclass(frozen=True)
-class RenderedImage:
-    """An encoded image produced by a built-in provider."""
-
-    data: bytes
-    mime_type: str
-    width: int
-    height: int
-
-
-# --------------------------------------------------------------------------- formats
-
-
-def normalize_format(output_format: str) -> str:
-    """Return the canonical format name (``png``/``jpeg``/``webp``) or raise ``ValueError``."""
-    if not isinstance(output_format, str):
-        raise ValueError("output_format must be a string: one of png, jpeg, webp")
-    name = output_format.strip().lower()
-    name = _FORMAT_ALIASES.get(name, name)
-    if name not in OUTPUT_FORMATS:
-        raise ValueError("output_format must be one of png, jpeg (jpg), webp")
-    return name
-
-
-def _check_quality(quality: int | None) -> None:
-    if quality is None:
-        return
-    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise ValueError("quality must be an integer between 1 and 100")
-
-
-def encode_image(
-    image: Image.Image, output_format: str, quality: int | None = None
-) -> RenderedImage:
-    """Encode ``image`` without any metadata.
-
-    ``image`` must be in mode ``L``, ``LA``, ``RGB`` or ``RGBA``; it is converted as
-    needed for the target format (alpha is flattened onto white for JPEG). ``quality``
-    applies to JPEG and WebP and is ignored for PNG.
-    """
-    fmt = normalize_format(output_format)
-    _check_quality(quality)
-    image = _prepare_mode(image, fmt)
-    buf = BytesIO()
-    if fmt == "png":
-        image.save(buf, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
-    elif fmt == "jpeg":
-        q = DEFAULT_JPEG_QUALITY if quality is None else quality
-        image.save(buf, format="JPEG", quality=q)
-    else:
-        q = DEFAULT_WEBP_QUALITY if quality is None else quality
-        image.save(buf, format="WEBP", quality=q, method=_WEBP_METHOD)
-    return RenderedImage(
-        data=buf.getvalue(),
-        mime_type=OUTPUT_FORMATS[fmt],
-        width=image.width,
-        height=image.height,
-    )
-
-
-def _prepare_mode(image: Image.Image, fmt: str) -> Image.Image:
-    mode = image.mode
-    if fmt == "jpeg":
-        if mode in ("L", "RGB"):
-            return image
-        if mode in ("LA", "RGBA"):
-            base_mode = "L" if mode == "LA" else "RGB"
-            white = 255 if base_mode == "L" else (255, 255, 255)
-            background = Image.new(base_mode, image.size, white)
-            background.paste(image.convert(base_mode), mask=image.getchannel("A"))
-            return background
-        return image.convert("RGB")
-    if fmt == "webp":
-        if mode in ("RGB", "RGBA"):
-            return image
-        return image.convert("RGBA" if "A" in mode else "RGB")
-    # PNG
-    if mode in ("L", "LA", "RGB", "RGBA"):
-        return image
-    return image.convert("RGBA" if "A" in mode else "RGB")
-
-
-# --------------------------------------------------------------------------- sizes
-
-_RATIO_RE = re.compile(r"^\s*(\d{1,3})\s*:\s*(\d{1,3})\s*$")
-
-
-def _round16(value: float) -> int:
-    return max(16, int(value / 16.0 + 0.5) * 16)  # round half up
-
-
-def dimensions_for(aspect_ratio: str, long_edge: int = 1024) -> tuple[int, int]:
-    """Map an ``"W:H"`` aspect ratio to ``(width, height)``.
-
-    The long edge equals ``long_edge`` (rounded to a multiple of 16) and the short
-    edge is rounded to the nearest multiple of 16 (at least 16). Both ratio terms
-    must be positive integers no greater than 100.
-    """
-    if not isinstance(aspect_ratio, str):
-        raise ValueError("aspect_ratio must be a string like '16:9'")
-    match = _RATIO_RE.match(aspect_ratio)
-    if match is None:
-        raise ValueError("aspect_ratio must look like 'W:H' with positive integers, e.g. '16:9'")
-    rw, rh = int(match.group(1)), int(match.group(2))
-    if not (1 <= rw <= 100 and 1 <= rh <= 100):
-        raise ValueError("aspect_ratio terms must be integers between 1 and 100")
-    if (
-        isinstance(long_edge, bool)
-        or not isinstance(long_edge, int)
-        or not MIN_SIDE <= long_edge <= MAX_SIDE
-    ):
-        raise ValueError(f"long_edge must be an integer between {MIN_SIDE} and {MAX_SIDE}")
-    long_px = min(MAX_SIDE, _round16(long_edge))
-    if rw >= rh:
-        return long_px, min(long_px, _round16(long_px * rh / rw))
-    return min(long_px, _round16(long_px * rw / rh)), long_px
-
+__all__ = ["render_sketch"]
 
 # --------------------------------------------------------------------------- palettes
 
@@ -231,114 +101,6 @@ def _seed_material(prompt: str, seed: int | None) -> bytes:
     return hashlib.sha256(material.encode("utf-8")).digest()
 
 
-def _mix(a: Color, b: Color, t: float) -> Color:
-    return (
-        int(a[0] + (b[0] - a[0]) * t),
-        int(a[1] + (b[1] - a[1]) * t),
-        int(a[2] + (b[2] - a[2]) * t),
-    )
-
-
-def _jitter(rng: random.Random, color: Color, amount: int = 18) -> Color:
-    return (
-        max(0, min(255, color[0] + rng.randint(-amount, amount))),
-        max(0, min(255, color[1] + rng.randint(-amount, amount))),
-        max(0, min(255, color[2] + rng.randint(-amount, amount))),
-    )
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def _gradient(size: tuple[int, int], stops: list[Color], vertical: bool) -> Image.Image:
-    """A smooth multi-stop gradient, built as a 1x256 strip and resized (cheap)."""
-    steps = 256
-    segments = len(stops) - 1
-    pixels: list[Color] = []
-    for i in range(steps):
-        pos = i / (steps - 1) * segments
-        idx = min(int(pos), segments - 1)
-        pixels.append(_mix(stops[idx], stops[idx + 1], pos - idx))
-    strip = Image.new("RGB", (1, steps))
-    strip.putdata(pixels)
-    if not vertical:
-        strip = strip.transpose(Image.Transpose.ROTATE_90)
-    return strip.resize(size, Image.Resampling.BILINEAR)
-
-
-def _rgba(color: Color, alpha: int) -> tuple[int, int, int, int]:
-    return (color[0], color[1], color[2], alpha)
-
-
-def _draw_orbs(
-    draw: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, colors: list[Color], n: int
-) -> None:
-    unit = min(w, h)
-    for _ in range(n):
-        r = rng.uniform(0.03, 0.22) * unit
-        cx, cy = rng.uniform(-0.05, 1.05) * w, rng.uniform(-0.05, 1.05) * h
-        fill = _rgba(_jitter(rng, rng.choice(colors)), rng.randint(60, 170))
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
-        if rng.random() < 0.35:
-            ring = _rgba(rng.choice(colors), rng.randint(90, 200))
-            width = max(1, int(unit * rng.uniform(0.003, 0.012)))
-            r2 = r * rng.uniform(1.1, 1.5)
-            draw.ellipse((cx - r2, cy - r2, cx + r2, cy + r2), outline=ring, width=width)
-
-
-def _draw_blocks(
-    draw: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, colors: list[Color], n: int
-) -> None:
-    for _ in range(n):
-        bw, bh = rng.uniform(0.05, 0.45) * w, rng.uniform(0.03, 0.35) * h
-        x, y = rng.uniform(-0.1, 1.0) * w, rng.uniform(-0.1, 1.0) * h
-        fill = _rgba(_jitter(rng, rng.choice(colors)), rng.randint(50, 160))
-        if rng.random() < 0.4:
-            radius = int(min(bw, bh) * rng.uniform(0.1, 0.5))
-            draw.rounded_rectangle((x, y, x + bw, y + bh), radius=radius, fill=fill)
-        else:
-            draw.rectangle((x, y, x + bw, y + bh), fill=fill)
-
-
-def _draw_shards(
-    draw: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, colors: list[Color], n: int
-) -> None:
-    unit = min(w, h)
-    for _ in range(n):
-        cx, cy = rng.uniform(0.0, 1.0) * w, rng.uniform(0.0, 1.0) * h
-        r = rng.uniform(0.06, 0.3) * unit
-        sides = rng.randint(3, 6)
-        start = rng.uniform(0, 2 * math.pi)
-        points = [
-            (
-                cx + r * rng.uniform(0.6, 1.0) * math.cos(start + 2 * math.pi * k / sides),
-                cy + r * rng.uniform(0.6, 1.0) * math.sin(start + 2 * math.pi * k / sides),
-            )
-            for k in range(sides)
-        ]
-        fill = _rgba(_jitter(rng, rng.choice(colors)), rng.randint(60, 170))
-        draw.polygon(points, fill=fill)
-
-
-def _draw_bands(
-    draw: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, colors: list[Color], n: int
-) -> None:
-    """Layered wavy bands (hills / waves) from back to front."""
-    segments = 32
-    for i in range(n):
-        base = h * (0.45 + 0.5 * (i + rng.random() * 0.5) / max(n, 1))
-        amp = h * rng.uniform(0.02, 0.09)
-        freq = rng.uniform(0.6, 2.6)
-        phase = rng.uniform(0, 2 * math.pi)
-        points = [
-            (w * k / segments, base + amp * math.sin(phase + freq * 2 * math.pi * k / segments))
-            for k in range(segments + 1)
-        ]
-        points += [(w, h), (0, h)]
-        fill = _rgba(_jitter(rng, colors[i % len(colors)], 10), rng.randint(150, 230))
-        draw.polygon(points, fill=fill)
-
-
 def _validate_side(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer between {MIN_SIDE} and {MAX_SIDE}")
@@ -368,7 +130,7 @@ def render_sketch(
     w = _validate_side("width", width)
     h = _validate_side("height", height)
     fmt = normalize_format(output_format)
-    _check_quality(quality)
+    check_quality(quality)
 
     rng = random.Random(_seed_material(prompt, seed))
     words = _WORD_RE.findall(prompt.lower())
@@ -385,12 +147,12 @@ def render_sketch(
 
     # Background: 2-3 stop gradient from the darker/lighter ends of the palette.
     by_luma = sorted(colors, key=lambda c: 299 * c[0] + 587 * c[1] + 114 * c[2])
-    stops = [_jitter(rng, by_luma[0], 10), _jitter(rng, by_luma[-1], 10)]
+    stops = [jitter(rng, by_luma[0], 10), jitter(rng, by_luma[-1], 10)]
     if rng.random() < 0.5:
         stops.reverse()
     if rng.random() < 0.6:
-        stops.insert(1, _jitter(rng, by_luma[len(by_luma) // 2], 10))
-    image = _gradient((w, h), stops, vertical=rng.random() < 0.75)
+        stops.insert(1, jitter(rng, by_luma[len(by_luma) // 2], 10))
+    image = gradient((w, h), stops, vertical=rng.random() < 0.75)
     draw = ImageDraw.Draw(image, "RGBA")
 
     # Shape counts grow gently with prompt length; total primitives stay <= ~40.
@@ -400,22 +162,15 @@ def render_sketch(
     primary = styles[(len(words) + rng.randint(0, 3)) % len(styles)]
     secondary = rng.choice([s for s in styles if s != primary])
 
-    if rng.random() < 0.6:  # a large "sun"/"moon" focal disc
-        unit = min(w, h)
-        r = unit * rng.uniform(0.12, 0.28)
-        cx, cy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.15, 0.55) * h
-        glow = by_luma[-1]
-        draw.ellipse(
-            (cx - r * 1.35, cy - r * 1.35, cx + r * 1.35, cy + r * 1.35), fill=_rgba(glow, 50)
-        )
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_rgba(glow, 210))
+    if rng.random() < 0.6:
+        draw_focal_disc(draw, rng, w, h, by_luma[-1])
         total -= 2
 
     painters = {
-        "orbs": _draw_orbs,
-        "blocks": _draw_blocks,
-        "shards": _draw_shards,
-        "bands": _draw_bands,
+        "orbs": draw_orbs,
+        "blocks": draw_blocks,
+        "shards": draw_shards,
+        "bands": draw_bands,
     }
     primary_n = total * 2 // 3
     secondary_n = total - primary_n

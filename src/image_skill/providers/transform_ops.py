@@ -30,7 +30,7 @@ from typing import Any
 
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError, features
 
-from image_skill.providers.sketch_render import RenderedImage, encode_image, normalize_format
+from image_skill.providers.image_output import RenderedImage, encode_image, normalize_format
 
 __all__ = [
     "GRAMMAR_SUMMARY",
