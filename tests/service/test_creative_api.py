@@ -25,7 +25,7 @@ from PIL import Image
 from sqlalchemy import Engine
 
 from image_skill.contract.errors import ImageSkillError
-from image_skill.providers.transform_ops import GRAMMAR_SUMMARY
+from image_skill.providers.transform_grammar import GRAMMAR_SUMMARY
 from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.storage.memory import MemoryAssetStore
 from tests.support.agents import Agent, sign_up

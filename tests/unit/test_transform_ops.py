@@ -10,15 +10,17 @@ from jsonschema import Draft202012Validator
 from PIL import Image, ImageCms
 
 from image_skill.providers.image_output import RenderedImage
-from image_skill.providers.transform_ops import (
+from image_skill.providers.transform_apply import apply_operations
+from image_skill.providers.transform_grammar import (
     GRAMMAR_SUMMARY,
+    InstructionNotUnderstood,
+    parse_instructions,
+)
+from image_skill.providers.transform_ops import (
     OPERATIONS,
     PARAMETERS_SCHEMA,
-    InstructionNotUnderstood,
     Operation,
-    apply_operations,
     operations_from_parameters,
-    parse_instructions,
 )
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)

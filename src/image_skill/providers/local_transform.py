@@ -20,14 +20,13 @@ from image_skill.providers.base import (
     Operation,
 )
 from image_skill.providers.hookspecs import hookimpl
-from image_skill.providers.transform_ops import (
+from image_skill.providers.transform_apply import apply_operations
+from image_skill.providers.transform_grammar import (
     GRAMMAR_SUMMARY,
-    PARAMETERS_SCHEMA,
     InstructionNotUnderstood,
-    apply_operations,
-    operations_from_parameters,
     parse_instructions,
 )
+from image_skill.providers.transform_ops import PARAMETERS_SCHEMA, operations_from_parameters
 from image_skill.providers.transform_ops import Operation as TransformOperation
 
 
