@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 from image_skill import __version__
 from image_skill.contract.creative import CreativeOperation, CreativeOptions
 from image_skill.contract.envelope import EXIT_CODE_HEADER, failure
-from image_skill.contract.errors import ImageSkillError, exit_code_for_status
+from image_skill.contract.errors import ErrorCode, ImageSkillError, exit_code_for_status
 from image_skill.contract.ids import new_trace_id
 from image_skill.transport import RawResponse, Transport, TransportError
 
@@ -49,8 +49,8 @@ class Result:
         """Raise ``ImageSkillError`` if the call failed; return self otherwise."""
         if not self.ok:
             error = self.error or {}
-            raise ImageSkillError(
-                str(error.get("code", "PUBLIC_CLI_FAILED")),
+            raise ImageSkillError.from_wire(
+                str(error.get("code", ErrorCode.PUBLIC_CLI_FAILED)),
                 str(error.get("message", "The call failed.")),
                 recovery=error.get("recovery"),
             )
@@ -132,7 +132,7 @@ class Client:
         return _to_result(raw, self.command or "image-skill api")
 
     def _transport_failure(self, exc: TransportError) -> Result:
-        code = "TIMEOUT" if exc.timed_out else "HOSTED_API_REQUEST_FAILED"
+        code = ErrorCode.TIMEOUT if exc.timed_out else ErrorCode.HOSTED_API_REQUEST_FAILED
         error = ImageSkillError(
             code,
             f"{exc} ({self.transport.description})",
@@ -414,7 +414,7 @@ def _to_result(raw: RawResponse, command: str) -> Result:
             raise ValueError("not an envelope")
     except ValueError:
         error = ImageSkillError(
-            "HOSTED_API_REQUEST_FAILED",
+            ErrorCode.HOSTED_API_REQUEST_FAILED,
             f"The service answered HTTP {raw.status} without a JSON envelope.",
             recovery={"suggested_command": "image-skill doctor --json"},
             retryable=raw.status >= 500,

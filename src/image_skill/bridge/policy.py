@@ -12,7 +12,7 @@ from __future__ import annotations
 from argparse import Namespace
 
 from image_skill.cli import uploads
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 ROUTE = "POST /v1/cli"
 MAX_WAIT_MS = 120_000
@@ -100,7 +100,7 @@ _REFUSED_FLAGS = (
 def not_available(command: str, route: str, hint: str) -> ImageSkillError:
     """The refusal of a command that would act on the server's machine."""
     return ImageSkillError(
-        "PUBLIC_CLI_COMMAND_NOT_AVAILABLE",
+        ErrorCode.PUBLIC_CLI_COMMAND_NOT_AVAILABLE,
         f"'{command}' is not available over {ROUTE}: it would act on the server's machine. {hint}",
         details={"route": route},
     )
@@ -109,7 +109,7 @@ def not_available(command: str, route: str, hint: str) -> ImageSkillError:
 def refused_flag(flag: str, hint: str) -> ImageSkillError:
     """The refusal of a global flag the bridge does not take."""
     return ImageSkillError(
-        "INVALID_ARGUMENTS",
+        ErrorCode.INVALID_ARGUMENTS,
         f"{flag} is not accepted by {ROUTE}. {hint}",
         details={"field": flag, "route": ROUTE},
     )
@@ -158,7 +158,7 @@ def check(args: Namespace, *, service_base_url: str) -> None:
         timeout = getattr(args, "timeout_ms", None)
         if isinstance(timeout, int) and timeout > MAX_WAIT_MS:
             raise ImageSkillError(
-                "INVALID_ARGUMENTS",
+                ErrorCode.INVALID_ARGUMENTS,
                 f"--timeout-ms may be at most {MAX_WAIT_MS} over {ROUTE}; "
                 "call again to keep waiting.",
                 details={"field": "--timeout-ms"},

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 Handler = Callable[..., Any]
 
@@ -21,7 +21,7 @@ class CliUsageError(ImageSkillError):
 
     def __init__(self, message: str, prog: str) -> None:
         super().__init__(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             message,
             recovery={"suggested_command": f"{prog} --help"},
         )

@@ -7,7 +7,12 @@ halves can never disagree about what a failure means::
     ImageSkillError(code: ErrorCode, message, recovery)
      ├── raised by service domains (identity, quota, creative, credits …)
      ├── raised by provider adapters after mapping vendor errors
-     └── raised by the SDK for transport failures (HOSTED_API_REQUEST_FAILED)
+     ├── raised by the SDK for transport failures (HOSTED_API_REQUEST_FAILED)
+     └── read back from an envelope with ``ImageSkillError.from_wire`` (a code
+         this build does not know stays the string it was, with generic rules)
+
+Codes are ``ErrorCode`` members, so a misspelt code fails type checking
+instead of silently becoming a 500.
 """
 
 from __future__ import annotations
@@ -167,7 +172,7 @@ class ImageSkillError(Exception):
 
     def __init__(
         self,
-        code: ErrorCode | str,
+        code: ErrorCode,
         message: str,
         *,
         recovery: dict[str, Any] | None = None,

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from image_skill import __version__
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 __all__ = ["DEADLINE_ENV", "deadline_seconds", "fetch_url"]
 
@@ -43,7 +43,7 @@ def deadline_seconds(default: float) -> float:
 
 
 def _download_failed(message: str, *, retryable: bool = True) -> ImageSkillError:
-    return ImageSkillError("ASSET_DOWNLOAD_FAILED", message, retryable=retryable)
+    return ImageSkillError(ErrorCode.ASSET_DOWNLOAD_FAILED, message, retryable=retryable)
 
 
 def _too_large(max_bytes: int) -> ImageSkillError:
@@ -54,7 +54,9 @@ def _too_large(max_bytes: int) -> ImageSkillError:
 
 def _timed_out(seconds: float) -> ImageSkillError:
     return ImageSkillError(
-        "TIMEOUT", f"The download did not finish within {seconds:g} seconds.", retryable=True
+        ErrorCode.TIMEOUT,
+        f"The download did not finish within {seconds:g} seconds.",
+        retryable=True,
     )
 
 

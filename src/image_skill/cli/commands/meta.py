@@ -9,7 +9,7 @@ from typing import Any
 from image_skill import __version__
 from image_skill.cli.parser import Registrar
 from image_skill.client import Result
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 
 def register(reg: Registrar) -> None:
@@ -48,7 +48,7 @@ def help_result(args: Namespace, *, explicit: bool, topic: list[str] | None = No
         found = registrar.find(topic)
         if found is None:
             raise ImageSkillError(
-                "INVALID_ARGUMENTS",
+                ErrorCode.INVALID_ARGUMENTS,
                 f"No command '{' '.join(topic)}'.",
                 recovery={"suggested_command": "image-skill help"},
             )
@@ -57,7 +57,7 @@ def help_result(args: Namespace, *, explicit: bool, topic: list[str] | None = No
     if topic is None and not explicit and words:
         choices = ", ".join(registrar.children(words))
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             f"'{target.prog}' needs a subcommand: {choices}.",
             recovery={"suggested_command": f"{target.prog} --help"},
         )

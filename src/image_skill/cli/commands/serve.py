@@ -8,7 +8,7 @@ from typing import Any
 
 from image_skill.cli.parser import Registrar
 from image_skill.client import Result
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 
 def register(reg: Registrar) -> None:
@@ -48,7 +48,7 @@ def run_serve(_context: Any, args: Namespace) -> Result:
         )
     except SystemExit as exc:
         raise ImageSkillError(
-            "SERVICE_UNAVAILABLE",
+            ErrorCode.SERVICE_UNAVAILABLE,
             "The service could not start (port in use or database unreachable); see stderr.",
         ) from exc
     return local_result("image-skill serve", {"stopped": True})

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import utc_now
 from image_skill.service import telemetry
 from image_skill.service.credits import ledger
@@ -44,7 +44,7 @@ async def admission_refusal(
     if cap is not None and used >= cap:
         seconds = int((reset_at - utc_now()).total_seconds()) + 1
         return ImageSkillError(
-            "DAILY_JOB_CAP_REACHED",
+            ErrorCode.DAILY_JOB_CAP_REACHED,
             f"The daily limit of {cap} creative jobs is used up; it resets at 00:00 UTC.",
             recovery={
                 "retry_after_seconds": seconds,
@@ -55,7 +55,7 @@ async def admission_refusal(
     balance = await ledger.balance(session, principal.actor_id)
     if balance < credits:
         return ImageSkillError(
-            "INSUFFICIENT_CREDITS",
+            ErrorCode.INSUFFICIENT_CREDITS,
             f"This operation needs {credits} credits; the balance is {balance}.",
             recovery={
                 "suggested_command": "image-skill credits quote --credits "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 _BUILTIN_BLOCKED = {
     "sexual_minors": ("child porn", "csam", "underage nude", "minor nude", "loli nude"),
@@ -39,7 +39,7 @@ class PromptPolicy:
         for rule, terms in self.rules.items():
             if any(term in text for term in terms):
                 raise ImageSkillError(
-                    "CONTENT_POLICY_DENIED",
+                    ErrorCode.CONTENT_POLICY_DENIED,
                     f"The prompt was refused by the service policy (rule: {rule}).",
                     details={"rule": f"prompt.{rule}", "source": "service"},
                     recovery={"suggested_command": "image-skill feedback create --json"},

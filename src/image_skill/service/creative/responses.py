@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from image_skill.contract.errors import ErrorCode
 from image_skill.contract.ids import iso
 from image_skill.service.assets.schemas import AssetUrls, asset_view
 from image_skill.service.catalog.pricing import Quote
@@ -45,7 +46,7 @@ def dry_run_view(
     budget_refusal = plan.budget_refusal
     blockers = [e.code for e in (budget_refusal, quota.refusal) if e is not None]
     if not plan.availability.configured:
-        blockers.append("MODEL_NOT_CONFIGURED")
+        blockers.append(ErrorCode.MODEL_NOT_CONFIGURED)
     return {
         "dry_run": True,
         "would_execute": not blockers,

@@ -28,7 +28,7 @@ import anyio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.imaging.input_policy import SanitizedImage, sanitize_image, verify_declared
 from image_skill.imaging.limits import InputLimits, InputRejected
@@ -50,7 +50,7 @@ from image_skill.service.storage.base import StoreError
 
 def _refused(rule: str, message: str) -> ImageSkillError:
     return ImageSkillError(
-        "INPUT_POLICY_DENIED",
+        ErrorCode.INPUT_POLICY_DENIED,
         message,
         details={"rule": f"upload.{rule}"},
         recovery={"suggested_command": "upload a PNG, JPEG, WebP, GIF or AVIF image"},
@@ -87,7 +87,7 @@ def _decode(body: UploadRequest, limits: InputLimits) -> bytes:
         return base64.b64decode(body.bytes_base64, validate=True)
     except (binascii.Error, ValueError):
         raise ImageSkillError(
-            "INVALID_ARGUMENTS",
+            ErrorCode.INVALID_ARGUMENTS,
             "bytes_base64 is not valid base64.",
             details={"field": "bytes_base64"},
         ) from None
@@ -101,7 +101,9 @@ def _inspect(data: bytes, body: UploadRequest, limits: InputLimits) -> Sanitized
         declared_field = {"length_mismatch": "content_length", "sha256_mismatch": "sha256"}
         if exc.rule in declared_field:
             raise ImageSkillError(
-                "INVALID_ARGUMENTS", exc.message, details={"field": declared_field[exc.rule]}
+                ErrorCode.INVALID_ARGUMENTS,
+                exc.message,
+                details={"field": declared_field[exc.rule]},
             ) from None
         raise _refused(exc.rule, exc.message) from None
 
@@ -127,7 +129,7 @@ async def _upload_cap_refusal(
     if used < cap:
         return
     raise ImageSkillError(
-        "DAILY_JOB_CAP_REACHED",
+        ErrorCode.DAILY_JOB_CAP_REACHED,
         f"The daily limit of {cap} uploads for unclaimed agents is used up; "
         "it resets at 00:00 UTC.",
         recovery={
@@ -190,7 +192,7 @@ async def upload(
         )
     except StoreError:
         raise ImageSkillError(
-            "ARTIFACT_STORAGE_WRITE_FAILED",
+            ErrorCode.ARTIFACT_STORAGE_WRITE_FAILED,
             "The upload could not be stored; nothing was kept.",
             retryable=False,  # CONTRACT: this code is never retryable
         ) from None
