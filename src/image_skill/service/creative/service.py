@@ -14,6 +14,7 @@ from functools import partial
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.providers.base import Operation
 from image_skill.service import idempotency
+from image_skill.service.assets import repository as assets_repository
 from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.creative import accounting, responses
 from image_skill.service.creative.admission_gate import AdmissionPlace
@@ -73,8 +74,8 @@ async def run_creative(
 async def owned_input(runtime: Runtime, principal: Principal, asset_id: str) -> tuple[Asset, bytes]:
     """An input asset of the caller's organization and its bytes."""
     async with session_scope(runtime.engine, write=False) as session:
-        asset = await session.get(Asset, asset_id)
-    if asset is None or asset.organization_id != principal.organization_id:
+        asset = await assets_repository.owned(session, principal.organization_id, asset_id)
+    if asset is None:
         raise ImageSkillError(
             ErrorCode.NOT_FOUND,
             "No such input asset in your organization.",
