@@ -8,7 +8,8 @@ __version__ = "0.2.0"
 __all__ = ["Client", "Result", "__version__"]
 
 if TYPE_CHECKING:
-    from image_skill.client import Client, Result
+    from image_skill.client import Client
+    from image_skill.result import Result
 
 
 def __getattr__(name: str) -> Any:

@@ -7,54 +7,18 @@ so ``Client().whoami()`` works on a fresh machine with no server.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from image_skill import __version__
 from image_skill.contract.creative import CreativeOperation, CreativeOptions
-from image_skill.contract.envelope import EXIT_CODE_HEADER, failure
-from image_skill.contract.errors import ErrorCode, ImageSkillError, exit_code_for_status
+from image_skill.contract.envelope import failure
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import new_trace_id
-from image_skill.transport import RawResponse, Transport, TransportError
+from image_skill.result import Result, result_from_response
+from image_skill.transport import Transport, TransportError
 
 USER_AGENT = f"image-skill-python/{__version__}"
-
-
-@dataclass
-class Result:
-    """One API answer: the envelope and the exit code it stands for."""
-
-    envelope: dict[str, Any]
-    exit_code: int
-    status: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True on success."""
-        return bool(self.envelope.get("ok"))
-
-    @property
-    def data(self) -> Any:
-        """The envelope's ``data``."""
-        return self.envelope.get("data")
-
-    @property
-    def error(self) -> dict[str, Any] | None:
-        """The envelope's ``error`` (None on success)."""
-        error = self.envelope.get("error")
-        return error if isinstance(error, dict) else None
-
-    def raise_for_error(self) -> Result:
-        """Raise ``ImageSkillError`` if the call failed; return self otherwise."""
-        if not self.ok:
-            error = self.error or {}
-            raise ImageSkillError.from_wire(
-                str(error.get("code", ErrorCode.PUBLIC_CLI_FAILED)),
-                str(error.get("message", "The call failed.")),
-                recovery=error.get("recovery"),
-            )
-        return self
 
 
 class Client:
@@ -129,7 +93,7 @@ class Client:
             raw = self.transport.send(method, target, headers=sent, body=payload)
         except TransportError as exc:
             return self._transport_failure(exc)
-        return _to_result(raw, self.command or "image-skill api")
+        return result_from_response(raw, self.command or "image-skill api")
 
     def _transport_failure(self, exc: TransportError) -> Result:
         code = ErrorCode.TIMEOUT if exc.timed_out else ErrorCode.HOSTED_API_REQUEST_FAILED
@@ -404,24 +368,3 @@ def fetch_url(
 def path_segment(value: str) -> str:
     """Quote a user-supplied id for use in a URL path."""
     return quote(value, safe="")
-
-
-def _to_result(raw: RawResponse, command: str) -> Result:
-    header = raw.headers.get(EXIT_CODE_HEADER)
-    try:
-        envelope = json.loads(raw.body)
-        if not isinstance(envelope, dict) or "ok" not in envelope:
-            raise ValueError("not an envelope")
-    except ValueError:
-        error = ImageSkillError(
-            ErrorCode.HOSTED_API_REQUEST_FAILED,
-            f"The service answered HTTP {raw.status} without a JSON envelope.",
-            recovery={"suggested_command": "image-skill doctor --json"},
-            retryable=raw.status >= 500,
-        )
-        return Result(failure(command, error, trace_id=new_trace_id()), error.exit_code, raw.status)
-    if header is not None and header.strip().isdigit():
-        exit_code = int(header)
-    else:
-        exit_code = 0 if envelope.get("ok") else exit_code_for_status(raw.status)
-    return Result(envelope, exit_code, raw.status)

@@ -20,10 +20,11 @@ import pytest
 from image_skill.cli import uploads
 from image_skill.cli.context import Context
 from image_skill.cli.runner import run
-from image_skill.client import Client, Result
+from image_skill.client import Client
 from image_skill.contract.creative import CreativeOptions
 from image_skill.contract.envelope import success
 from image_skill.contract.errors import ImageSkillError
+from image_skill.result import Result
 from image_skill.transport import RawResponse
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

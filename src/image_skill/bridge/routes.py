@@ -24,10 +24,10 @@ from image_skill.bridge.policy import check
 from image_skill.bridge.schemas import CliRequest
 from image_skill.cli.context import Context, FixedService
 from image_skill.cli.runner import execute
-from image_skill.client import Result
 from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER
 from image_skill.contract.errors import spec_for
 from image_skill.contract.ids import new_trace_id
+from image_skill.result import Result
 from image_skill.service.abuse.limiter import client_ip
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.openapi_errors import error_responses

@@ -11,11 +11,11 @@ from image_skill.cli.commands import register_all
 from image_skill.cli.context import Context
 from image_skill.cli.output import emit
 from image_skill.cli.parser import CliUsageError, build_parser
-from image_skill.client import Result
 from image_skill.contract.envelope import failure, success
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import new_trace_id
 from image_skill.contract.tokens import scrub
+from image_skill.result import Result
 
 
 def local_result(command: str, data: object, *, warnings: list[str] | None = None) -> Result:

@@ -32,7 +32,8 @@ from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.imaging.sniff import SNIFF_BYTES, describe_allowed, sniff_mime
 
 if TYPE_CHECKING:
-    from image_skill.client import Client, Result
+    from image_skill.client import Client
+    from image_skill.result import Result
 
 ASSET_ID_RE = re.compile(r"^(asset|image|video|audio|mask|thumb|file)_[A-Za-z0-9._-]{1,128}$")
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024

@@ -8,8 +8,8 @@ from typing import Any
 from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
-from image_skill.client import Result
 from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.result import Result
 
 MAX_LIMIT = 100
 

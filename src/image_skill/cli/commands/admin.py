@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
-from image_skill.client import Result
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.result import Result
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

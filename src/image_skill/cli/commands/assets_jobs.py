@@ -12,8 +12,8 @@ from typing import Any
 from image_skill.cli import uploads
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
-from image_skill.client import Result
 from image_skill.contract.errors import ErrorCode, ImageSkillError, spec_for
+from image_skill.result import Result
 
 TERMINAL_STATUSES = ("completed", "failed", "canceled")
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024

@@ -8,7 +8,7 @@ from typing import Any
 from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
-from image_skill.client import Result
+from image_skill.result import Result
 
 
 def register(reg: Registrar) -> None:

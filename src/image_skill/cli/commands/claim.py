@@ -18,9 +18,9 @@ from pathlib import Path
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
 from image_skill.cli.runner import local_result
-from image_skill.client import Result
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.paths import data_home
+from image_skill.result import Result
 
 _CLAIM_ID = re.compile(r"claim_[A-Za-z0-9]{1,60}")
 _LINK = re.compile(r"https?://\S+/claim/[A-Za-z0-9_-]{32,64}")

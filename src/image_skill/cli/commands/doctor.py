@@ -10,7 +10,7 @@ from image_skill import __version__
 from image_skill.cli.config import config_mode
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
-from image_skill.client import Result
+from image_skill.result import Result
 
 
 def register(reg: Registrar) -> None:

@@ -17,8 +17,8 @@ from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
 from image_skill.cli.values import optional_text
-from image_skill.client import Result
 from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.result import Result
 
 # (flag, request field, help) for every free-text option, in the 0.1.0 client's order.
 TEXT_OPTIONS = (

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from image_skill.cli.config import check_writable, save_config
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
-from image_skill.client import Result
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.tokens import redact
+from image_skill.result import Result
 
 
 def register(reg: Registrar) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 from image_skill import __version__
 from image_skill.cli.parser import Registrar
-from image_skill.client import Result
 from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.result import Result
 
 
 def register(reg: Registrar) -> None:

@@ -7,8 +7,8 @@ from argparse import Namespace
 from typing import Any
 
 from image_skill.cli.parser import Registrar
-from image_skill.client import Result
 from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.result import Result
 
 
 def register(reg: Registrar) -> None:
