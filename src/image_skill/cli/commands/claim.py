@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 from argparse import Namespace
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 from image_skill.cli.context import Context
@@ -98,6 +96,10 @@ def _claim_id(value: str) -> str:
 
 
 def _newest_link(outbox: Path, claim_id: str) -> str | None:
+    # Imported here: the email package costs ~15 ms, and every CLI call loads this module.
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+
     try:
         files = sorted(outbox.glob("*.eml"), reverse=True)[:_OUTBOX_SCAN_LIMIT]
     except OSError:
