@@ -14,10 +14,12 @@ from sqlalchemy import Engine, create_engine
 
 from image_skill.server import create_server_app
 from image_skill.service.settings import to_async_url, to_sync_url
+from tests.fakes.stripe_api import FakeStripe
 from tests.support.agents import Signup
 from tests.support.apps import service_settings
 from tests.support.envelopes import assert_envelope
 from tests.support.plugins import counting
+from tests.support.stripe_shop import SECRET_KEY
 
 with warnings.catch_warnings():
     # Starlette nags about httpx vs httpx2 on import; the client works either way.
@@ -79,3 +81,29 @@ def counting_plugin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     """The counting provider registered for every app this test builds, unregistered after."""
     with counting(monkeypatch, tmp_path) as module:
         yield module
+
+
+# Payment settings a developer's shell may carry; payment tests start from none of them.
+PAYMENT_ENV = (
+    "IMAGE_SKILL_STRIPE_SECRET_KEY",
+    "STRIPE_SECRET_KEY",
+    "IMAGE_SKILL_STRIPE_WEBHOOK_SECRET",
+    "STRIPE_WEBHOOK_SECRET",
+    "IMAGE_SKILL_STRIPE_API_BASE",
+    "IMAGE_SKILL_FAKE_PAYMENTS_ENABLED",
+    "IMAGE_SKILL_ALLOW_FAKE_PAYMENTS_IN_PRODUCTION",
+)
+
+
+@pytest.fixture
+def no_ambient_payment_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset every payment variable for the test (use with ``pytest.mark.usefixtures``)."""
+    for name in PAYMENT_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake_stripe() -> Iterator[FakeStripe]:
+    """A fake Stripe API on loopback that speaks the SDK's wire format."""
+    with FakeStripe(SECRET_KEY) as fake:
+        yield fake

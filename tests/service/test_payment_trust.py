@@ -39,27 +39,7 @@ from tests.support.stripe_shop import (
 LIVE_KEY = "sk_live_51ImageSkillLiveKeyAbCdEfGhIjKlMnOpQrStUv"
 PRODUCTION_PEPPER = "production-pepper-0123456789abcdef0123456789"
 STATUS = "/v1/credit-purchases/status"
-_STRIPE_ENV = (
-    "IMAGE_SKILL_STRIPE_SECRET_KEY",
-    "STRIPE_SECRET_KEY",
-    "IMAGE_SKILL_STRIPE_WEBHOOK_SECRET",
-    "STRIPE_WEBHOOK_SECRET",
-    "IMAGE_SKILL_STRIPE_API_BASE",
-    "IMAGE_SKILL_FAKE_PAYMENTS_ENABLED",
-    "IMAGE_SKILL_ALLOW_FAKE_PAYMENTS_IN_PRODUCTION",
-)
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_payment_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _STRIPE_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def fake_stripe() -> Iterator[FakeStripe]:
-    with FakeStripe(SECRET_KEY) as fake:
-        yield fake
+pytestmark = pytest.mark.usefixtures("no_ambient_payment_settings")
 
 
 class Shops:

@@ -40,26 +40,8 @@ from tests.support.stripe_shop import (
     recorder,
 )
 
-_STRIPE_ENV = (
-    "IMAGE_SKILL_STRIPE_SECRET_KEY",
-    "STRIPE_SECRET_KEY",
-    "IMAGE_SKILL_STRIPE_WEBHOOK_SECRET",
-    "STRIPE_WEBHOOK_SECRET",
-    "IMAGE_SKILL_STRIPE_API_BASE",
-)
+pytestmark = pytest.mark.usefixtures("no_ambient_payment_settings")
 _UNSET: Any = object()
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_stripe(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _STRIPE_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def fake_stripe() -> Iterator[FakeStripe]:
-    with FakeStripe(SECRET_KEY) as fake:
-        yield fake
 
 
 MakeShop = Callable[..., Shop]
