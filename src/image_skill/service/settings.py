@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     quote_ttl_seconds: int = Field(default=1800, ge=60)
     # The fake settlement rail grants credits without money. Off unless enabled;
     # production refuses to start with it on unless the second switch is also set.
-    fake_payments_enabled: bool = False
+    # Unset (None) means: off, except in embedded mode without a Stripe key.
+    fake_payments_enabled: bool | None = None
     allow_fake_payments_in_production: bool = False
     # How far a Stripe-Signature timestamp may lie from now, either way.
     webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)

@@ -26,10 +26,8 @@ STRIPE_QUOTE = (
 
 def fake_rail_enabled(settings: Settings) -> bool:
     """Whether fake purchases settle here: the explicit switch, else embedded without Stripe."""
-    if settings.fake_payments_enabled:
-        return True
-    if "fake_payments_enabled" in settings.model_fields_set:
-        return False  # switched off explicitly, embedded or not
+    if settings.fake_payments_enabled is not None:
+        return settings.fake_payments_enabled  # an explicit switch, embedded or not
     return settings.embedded and not settings.stripe_secret_key
 
 
