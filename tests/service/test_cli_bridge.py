@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Engine, MetaData, create_engine, select
 
-from image_skill.bridge import policy
+from image_skill.bridge import allowed_commands
 from image_skill.bridge.routes import forwarded_token, status_for
 from image_skill.contract import commands
 from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER
@@ -284,16 +284,18 @@ def test_global_flags_that_redirect_or_read_secrets_are_refused(
 def test_every_cli_command_is_classified() -> None:
     """A command added to the CLI must be reviewed for the bridge (allowed or refused)."""
     seen = set(commands.COMMANDS)
-    refused = {name for name in seen if any(name.startswith(p) for p in policy.REFUSED)}
-    unclassified = seen - policy.ALLOWED - refused
-    assert unclassified == set(), f"classify these in bridge.policy: {sorted(unclassified)}"
-    stale = policy.ALLOWED - seen
+    refused = {name for name in seen if any(name.startswith(p) for p in allowed_commands.REFUSED)}
+    unclassified = seen - allowed_commands.ALLOWED - refused
+    assert unclassified == set(), f"classify these in allowed_commands: {sorted(unclassified)}"
+    stale = allowed_commands.ALLOWED - seen
     assert stale == set(), f"no longer CLI commands: {sorted(stale)}"
     assert {"image-skill whoami", "image-skill upload", "image-skill admin agents list"} <= seen
 
 
 def test_an_unreviewed_command_is_refused(monkeypatch: pytest.MonkeyPatch, bridge: Bridge) -> None:
-    monkeypatch.setattr(policy, "ALLOWED", policy.ALLOWED - {"image-skill models list"})
+    monkeypatch.setattr(
+        allowed_commands, "ALLOWED", allowed_commands.ALLOWED - {"image-skill models list"}
+    )
     envelope = answer(bridge("models", "list"), 2, "PUBLIC_CLI_COMMAND_NOT_AVAILABLE")
     assert envelope["command"] == "image-skill models list"
 

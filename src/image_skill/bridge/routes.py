@@ -5,7 +5,7 @@ same envelope), in a worker thread, with a client that calls this same app
 in-process (``LoopbackTransport``) using the caller's ``Authorization``
 header. It never sees the server's config file, environment tokens or stdin.
 Commands that would act on the server's machine are refused
-(``bridge.policy``).
+(``bridge.allowed_commands``).
 
 It lives above both the service and the CLI: ``image_skill.server`` mounts it
 on the served app, so the service itself never imports the CLI.
@@ -20,7 +20,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from image_skill.bridge.policy import check
+from image_skill.bridge.allowed_commands import check
 from image_skill.bridge.schemas import CliRequest
 from image_skill.cli.context import Context, FixedService
 from image_skill.cli.runner import execute

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 
-_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 # The shape every id and reference shares (ours, and Stripe's cs_... session ids).
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -55,10 +55,11 @@ def checked_id(value: str, *, field: str, max_length: int = MAX_ID_LENGTH) -> st
     )
 
 
-def _base32(value: int, length: int) -> str:
+def base32(value: int, length: int) -> str:
+    """``value`` as ``length`` characters of the ids' base32 alphabet (high digits first)."""
     chars = []
     for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
+        chars.append(ALPHABET[value & 31])
         value >>= 5
     return "".join(reversed(chars))
 
@@ -66,7 +67,7 @@ def _base32(value: int, length: int) -> str:
 def new_id(prefix: str) -> str:
     """A new time-sortable random id such as ``job_01jz…``."""
     millis = time.time_ns() // 1_000_000
-    return f"{prefix}_{_base32(millis, 10)}{_base32(secrets.randbits(80), 16)}"
+    return f"{prefix}_{base32(millis, 10)}{base32(secrets.randbits(80), 16)}"
 
 
 def new_trace_id() -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
-from image_skill.imaging.input_policy import sniff_mime
+from image_skill.imaging.acceptance import sniff_mime
 from image_skill.providers.base import (
     EXECUTION_KEY,
     GeneratedImage,

@@ -26,7 +26,7 @@ from image_skill.service.catalog.routes import router as catalog_router
 from image_skill.service.claims.pages import router as claim_pages_router
 from image_skill.service.claims.routes import router as claims_router
 from image_skill.service.creative.admission_gate import AdmissionMiddleware
-from image_skill.service.creative.policy import PromptPolicy
+from image_skill.service.creative.prompt_rules import PromptPolicy
 from image_skill.service.creative.routes import router as creative_router
 from image_skill.service.credits.routes import router as credits_router
 from image_skill.service.db.engine import (

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, auth_required
+from image_skill.contract.errors import auth_required
+from image_skill.service.bearer import parse_bearer
 from image_skill.service.db.engine import session_scope
 from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.principal import Principal
@@ -37,15 +38,7 @@ AppSettings = Annotated[Settings, Depends(settings_of)]
 
 def bearer_token(request: Request) -> str | None:
     """The raw bearer token of a request, if one was sent."""
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise ImageSkillError(
-            ErrorCode.AUTH_INVALID, "The Authorization header must be 'Bearer <token>'."
-        )
-    return value.strip()
+    return parse_bearer(request.headers.get("authorization"))
 
 
 async def optional_principal(request: Request, settings: AppSettings) -> Principal | None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from image_skill.providers.base import Model
 from image_skill.service.catalog.pricing import PricingPolicy
-from image_skill.service.creative.policy import PromptPolicy
+from image_skill.service.creative.prompt_rules import PromptPolicy
 from image_skill.service.settings import Settings
 from image_skill.service.storage.base import AssetStore
 

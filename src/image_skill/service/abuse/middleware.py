@@ -9,10 +9,13 @@ keep working while a client is being refused.
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from image_skill.contract.errors import ImageSkillError
 from image_skill.service.abuse.asgi import send_error
 from image_skill.service.abuse.limiter import client_ip_of, limiter_for, rate_limited
+from image_skill.service.bearer import parse_bearer
 
 EXEMPT_PATHS = frozenset({"/healthz"})
 
@@ -40,10 +43,11 @@ class RateLimitMiddleware:
 
 
 def bearer_token(scope: Scope) -> str | None:
-    """The request's bearer token (the limiter hashes it before counting), if any."""
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").strip().partition(" ")
-            token = token.strip()
-            return token if scheme.lower() == "bearer" and token else None
-    return None
+    """The request's bearer token (the limiter hashes it before counting), if any.
+
+    A malformed header counts as no token here; authentication refuses it later.
+    """
+    try:
+        return parse_bearer(Headers(scope=scope).get("authorization"))
+    except ImageSkillError:
+        return None

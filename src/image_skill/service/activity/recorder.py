@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.ids import new_id, utc_now
+from image_skill.contract.ids import ALPHABET, base32, new_id, utc_now
 from image_skill.service.db.models import ActivityEvent, ActivityRef
 
 REGISTRY: dict[str, tuple[str, str]] = {
@@ -112,7 +112,6 @@ def references(subject_id: str, trace_id: str | None, links: dict[str, Any]) -> 
 # transaction usually share a millisecond, so each id is made to sort after the
 # previous one of the same session: "newest first" then keeps the written order.
 _LAST_EVENT_ID = "image_skill_last_event_id"
-_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _RANDOM_CHARS = 16
 
 
@@ -131,21 +130,13 @@ def _successor(event_id: str) -> str:
     time_part, random_part = body[:-_RANDOM_CHARS], body[-_RANDOM_CHARS:]
     value = 0
     for char in random_part:
-        value = value * 32 + _ALPHABET.index(char)
+        value = value * 32 + ALPHABET.index(char)
     value += 1 + secrets.randbits(32)
     if value >= 32**_RANDOM_CHARS:
         # The random part is exhausted: step the time part by one millisecond.
         millis = 0
         for char in time_part:
-            millis = millis * 32 + _ALPHABET.index(char)
-        time_part = _encode(millis + 1, len(time_part))
+            millis = millis * 32 + ALPHABET.index(char)
+        time_part = base32(millis + 1, len(time_part))
         value = secrets.randbits(79)
-    return f"{prefix}_{time_part}{_encode(value, _RANDOM_CHARS)}"
-
-
-def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    return f"{prefix}_{time_part}{base32(value, _RANDOM_CHARS)}"

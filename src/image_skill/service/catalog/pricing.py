@@ -25,7 +25,7 @@ class PricingPolicy:
 
 
 @dataclass(frozen=True)
-class Quote:
+class PriceEstimate:
     """The priced plan of one operation."""
 
     outputs: int
@@ -56,14 +56,18 @@ class Quote:
         }
 
 
-def quote(model: Model, parameters: dict[str, Any], policy: PricingPolicy) -> Quote:
+def estimate_price(
+    model: Model, parameters: dict[str, Any], policy: PricingPolicy
+) -> PriceEstimate:
     """Price one call of ``model`` with ``parameters``."""
     outputs = model.output_count(parameters)
     per_image = model.estimate_usd_per_image(parameters)
     if per_image is None or model.pricing_confidence == "unknown":
-        return Quote(outputs, per_image, policy.unknown_cost_hold_credits * outputs, "unknown")
+        return PriceEstimate(
+            outputs, per_image, policy.unknown_cost_hold_credits * outputs, "unknown"
+        )
     per_image_credits = max(
         policy.minimum_credits_per_image,
         math.ceil(round(per_image * policy.markup / CREDIT_UNIT_USD, 6)),
     )
-    return Quote(outputs, per_image, per_image_credits * outputs, model.pricing_confidence)
+    return PriceEstimate(outputs, per_image, per_image_credits * outputs, model.pricing_confidence)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from image_skill.providers.base import Model
-from image_skill.service.catalog.pricing import PricingPolicy, quote
+from image_skill.service.catalog.pricing import PricingPolicy, estimate_price
 
 CAPABILITIES: dict[str, dict[str, Any]] = {
     "is.image.generate.preview.v1": {
@@ -38,7 +38,7 @@ NORMALIZED_CONTROLS: dict[str, dict[str, Any]] = {
 
 def model_summary(model: Model, policy: PricingPolicy) -> dict[str, Any]:
     """The list form of a model."""
-    priced = quote(model, {}, policy)
+    priced = estimate_price(model, {}, policy)
     return {
         "model_id": model.model_id,
         "provider": model.provider,

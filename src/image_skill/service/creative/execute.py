@@ -26,7 +26,7 @@ from image_skill.providers.base import GeneratedImage, GenerationRequest, Model,
 from image_skill.service import idempotency, telemetry
 from image_skill.service.activity import creative_events
 from image_skill.service.assets.schemas import AssetUrls
-from image_skill.service.catalog.pricing import Quote
+from image_skill.service.catalog.pricing import PriceEstimate
 from image_skill.service.creative import accounting, responses
 from image_skill.service.creative.outputs import store_output
 from image_skill.service.creative.plan import Plan
@@ -63,7 +63,7 @@ class Order:
     output_format: str | None
     input_asset_id: str | None
     input_images: tuple[bytes, ...]
-    cost: Quote
+    cost: PriceEstimate
     idempotency_key: str | None
     trace_id: str
 
@@ -81,7 +81,7 @@ class Order:
             output_format=plan.output_format,
             input_asset_id=plan.input_asset.id if plan.input_asset else None,
             input_images=(plan.input_bytes,) if plan.input_bytes is not None else (),
-            cost=plan.quote,
+            cost=plan.price,
             idempotency_key=plan.idempotency_key,
             trace_id=trace_id,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from image_skill.contract.ids import new_id, utc_now
-from image_skill.imaging.input_policy import sniff_mime
+from image_skill.imaging.acceptance import sniff_mime
 from image_skill.providers.base import GeneratedImage
 from image_skill.service.db.models import Asset, Job
 from image_skill.service.storage.base import AssetStore

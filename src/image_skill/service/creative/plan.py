@@ -19,7 +19,7 @@ from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_argu
 from image_skill.providers.base import Availability, Model, Operation
 from image_skill.service import idempotency, telemetry
 from image_skill.service.catalog.parameters import validate_parameters
-from image_skill.service.catalog.pricing import Quote, quote
+from image_skill.service.catalog.pricing import PriceEstimate, estimate_price
 from image_skill.service.creative.schemas import CreateRequest, EditRequest
 from image_skill.service.db.models import Asset
 from image_skill.service.runtime import Runtime
@@ -42,7 +42,7 @@ class Plan:
     parameters: dict[str, Any]
     aspect_ratio: str
     output_format: str | None
-    quote: Quote
+    price: PriceEstimate
     budget_refusal: ImageSkillError | None
     max_estimated_usd_per_image: float | None
     max_usd: float | None
@@ -93,7 +93,7 @@ async def make_plan(
     output_format = _output_format(model, body)
     aspect_ratio = _aspect_ratio(model, body)
     runtime.prompt_policy.check(body.prompt)
-    priced = quote(model, params, runtime.pricing)
+    priced = estimate_price(model, params, runtime.pricing)
     telemetry.annotate(credits=priced.credits_required, dry_run=body.dry_run)
     budget_refusal = _budget_refusal(priced, body)
     input_asset, input_bytes = (
@@ -109,7 +109,7 @@ async def make_plan(
         parameters=params,
         aspect_ratio=aspect_ratio,
         output_format=output_format,
-        quote=priced,
+        price=priced,
         budget_refusal=budget_refusal,
         max_estimated_usd_per_image=body.max_estimated_usd_per_image,
         max_usd=body.max_usd,
@@ -177,7 +177,7 @@ def _aspect_ratio(model: Model, body: CreativeRequest) -> str:
     )
 
 
-def _budget_refusal(priced: Quote, body: CreativeRequest) -> ImageSkillError | None:
+def _budget_refusal(priced: PriceEstimate, body: CreativeRequest) -> ImageSkillError | None:
     if priced.confidence == "unknown" and not body.accept_unknown_cost:
         return ImageSkillError(
             ErrorCode.BUDGET_REQUIRES_CONFIRMATION,

@@ -13,7 +13,7 @@ from typing import Any
 from image_skill.contract.errors import ErrorCode
 from image_skill.contract.ids import iso
 from image_skill.service.assets.schemas import AssetUrls, asset_view
-from image_skill.service.catalog.pricing import Quote
+from image_skill.service.catalog.pricing import PriceEstimate
 from image_skill.service.catalog.schemas import CAPABILITY_FOR_OPERATION
 from image_skill.service.creative.accounting import QuotaSnapshot
 from image_skill.service.creative.plan import Plan
@@ -57,7 +57,7 @@ def dry_run_view(
         "resolved": resolved_view(
             plan.aspect_ratio, plan.output_format, plan.intent, plan.parameters
         ),
-        "cost": plan.quote.view(),
+        "cost": plan.price.view(),
         "budget": {
             "max_estimated_usd_per_image": plan.max_estimated_usd_per_image,
             "max_usd": plan.max_usd,
@@ -82,7 +82,7 @@ def completed_view(
     job: Job,
     assets: list[Asset],
     *,
-    cost: Quote,
+    cost: PriceEstimate,
     resolved: dict[str, Any],
     input_asset: Asset | None,
     balance_after: int,

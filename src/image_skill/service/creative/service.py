@@ -17,8 +17,8 @@ from image_skill.service import idempotency
 from image_skill.service.assets import repository as assets_repository
 from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.creative import accounting, responses
+from image_skill.service.creative.admission import admit, credits_for, replay
 from image_skill.service.creative.admission_gate import AdmissionPlace
-from image_skill.service.creative.admit import admit, credits_for, replay
 from image_skill.service.creative.execute import Order, execute
 from image_skill.service.creative.plan import CreativeRequest, fingerprint, make_plan
 from image_skill.service.creative.responses import CreativeOutcome
@@ -60,7 +60,7 @@ async def run_creative(
     if plan.dry_run:
         async with session_scope(runtime.engine, write=False) as session:
             quota = await accounting.quota_snapshot(
-                session, runtime.settings, principal, plan.quote.credits_required
+                session, runtime.settings, principal, plan.price.credits_required
             )
         return Outcome(responses.dry_run_view(plan, quota, credits, urls))
     plan.raise_if_blocked()

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import new_id, utc_now
-from image_skill.imaging.input_policy import SanitizedImage, sanitize_image, verify_declared
+from image_skill.imaging.acceptance import SanitizedImage, sanitize_image, verify_declared
 from image_skill.imaging.limits import InputLimits, InputRejected
 from image_skill.service import telemetry
 from image_skill.service.activity import creative_events

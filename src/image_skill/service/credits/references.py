@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.contract.ids import MAX_ID_LENGTH, MAX_REFERENCE_LENGTH
 
-OUR_ID_MAX = 64
-STRIPE_ID_MAX = 255
+OUR_ID_MAX = MAX_ID_LENGTH
+STRIPE_ID_MAX = MAX_REFERENCE_LENGTH
 # kind -> (prefix, characters after the prefix, longest allowed value)
 _SHAPES = {
     "quote_id": ("quote", "[A-Za-z0-9]", OUR_ID_MAX),

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from image_skill.contract.errors import conflict, not_found
 from image_skill.contract.ids import utc_now
-from image_skill.imaging.input_policy import sniff_mime
+from image_skill.imaging.acceptance import sniff_mime
 from image_skill.providers.base import GeneratedImage
 from image_skill.service.activity.creative_events import job_succeeded
 from image_skill.service.creative.outputs import store_output

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from PIL import Image, ImageCms, ImageDraw, ImageFile, ImageOps, PngImagePlugin
 
-from image_skill.imaging import input_policy
-from image_skill.imaging.input_policy import (
+from image_skill.imaging import acceptance
+from image_skill.imaging.acceptance import (
     ALLOWED_MIME_TYPES,
     InputLimits,
     InputRejected,
@@ -299,7 +299,7 @@ def test_frame_limits() -> None:
 
 
 def test_avif_rejected_when_decoder_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(input_policy, "avif_supported", lambda: False)
+    monkeypatch.setattr(acceptance, "avif_supported", lambda: False)
     error = rejected(ftyp(b"avif", b"mif1"))
     assert error.rule == "unsupported_format"
     assert "AVIF decoding is unavailable" in error.message

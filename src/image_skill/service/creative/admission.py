@@ -42,7 +42,7 @@ class _KeyTaken(Exception):
 
 def credits_for(principal: Principal, plan: Plan) -> int:
     """What ``plan`` reserves for ``principal`` (the local owner is unlimited)."""
-    return 0 if principal.is_local_owner else plan.quote.credits_required
+    return 0 if principal.is_local_owner else plan.price.credits_required
 
 
 async def replay(
@@ -108,8 +108,8 @@ async def _write(runtime: Runtime, principal: Principal, plan: Plan, trace_id: s
         trace_id=trace_id,
         credits_reserved=credits,
         credits_debited=0,
-        estimated_usd=plan.quote.estimated_provider_cost_usd,
-        pricing_confidence=plan.quote.confidence,
+        estimated_usd=plan.price.estimated_provider_cost_usd,
+        pricing_confidence=plan.price.confidence,
         safety_status="allowed",
         worker_id=runtime.worker_id,
         lease_expires_at=now + timedelta(seconds=budget),
