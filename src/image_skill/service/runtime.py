@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from image_skill.providers.base import Model
 from image_skill.service.catalog.pricing import PricingPolicy
 from image_skill.service.creative.prompt_rules import PromptPolicy
+from image_skill.service.jobs.queue import WorkQueue
 from image_skill.service.settings import Settings
 from image_skill.service.storage.base import AssetStore
 
@@ -32,6 +33,8 @@ class Runtime:
     models: dict[str, Model]
     pricing: PricingPolicy
     prompt_policy: PromptPolicy
+    # Set by whatever composes the app (inline, in-process or PostgreSQL queue).
+    queue: WorkQueue | None = None
     worker_id: str = field(default_factory=_worker_id)
     provider_limiters: dict[str, anyio.CapacityLimiter] = field(default_factory=dict)
     account_locks: weakref.WeakValueDictionary[str, anyio.Lock] = field(
