@@ -171,6 +171,8 @@ class Job(Base):
     usage_event_id: Mapped[str | None] = mapped_column(String(64))
     # Provider output kept when our store failed, so a repair needs no second call.
     spool_ref: Mapped[str | None] = mapped_column(String(300))
+    # Where this job's completion webhook goes (else the organization's default, if any).
+    webhook_url: Mapped[str | None] = mapped_column(String(2048))
     worker_id: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
@@ -375,3 +377,7 @@ class ActivityRef(Base):
     event_id: Mapped[str] = mapped_column(ForeignKey("activity_events.id"), primary_key=True)
     ref: Mapped[str] = mapped_column(String(255), primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+
+
+# The webhook tables live in their own module; importing it here completes Base.metadata.
+from image_skill.service.db import webhook_models as _webhook_models  # noqa: E402, F401
