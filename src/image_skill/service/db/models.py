@@ -146,6 +146,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_org_created", "organization_id", "created_at"),
         Index("ix_jobs_status_lease", "status", "lease_expires_at"),
+        Index("ix_jobs_status_queued", "status", "queued_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -175,6 +176,13 @@ class Job(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
     worker_id: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # The whole error object of a failed job (code, message, retryable, recovery,
+    # details), so an answer read back from the row is the one the executor raised.
+    error_details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Status runs queued -> running -> completed | failed | canceled.
+    queued_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     completed_at: Mapped[datetime | None] = mapped_column(Timestamp)
@@ -380,4 +388,5 @@ class ActivityRef(Base):
 
 
 # The webhook tables live in their own module; importing it here completes Base.metadata.
+from image_skill.service.db import job_models as _job_models  # noqa: E402, F401
 from image_skill.service.db import webhook_models as _webhook_models  # noqa: E402, F401
