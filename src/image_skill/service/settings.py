@@ -138,6 +138,20 @@ class Settings(BaseSettings):
     # bursts of admissions and completions, not calls in flight.
     admission_concurrency: int = Field(default=8, ge=1)
 
+    # Job execution (docs/jobs.md). Where admitted jobs run: "inline" in the
+    # request (embedded CLI), "inprocess" in the server's own task group (one
+    # SQLite server), "queue" in procrastinate workers (PostgreSQL); "auto" picks
+    # by mode and database.
+    job_executor: Literal["auto", "inline", "inprocess", "queue"] = "auto"
+    # Whether an API process also runs queued jobs (an embedded procrastinate
+    # worker); a scale-out deploy sets it false and runs `image-skill worker`s.
+    api_runs_jobs: bool = True
+    # Jobs one worker (or one in-process executor) runs at once.
+    worker_concurrency: int = Field(default=8, ge=1, le=1000)
+    # How long a create/edit waits server-side for its job before answering 202
+    # with the job as it is (the 0.1.0 contract: the completed job, in time).
+    create_wait_seconds: float = Field(default=600, gt=0)
+
     @field_validator("telemetry", mode="before")
     @classmethod
     def _telemetry_switch(cls, value: object) -> object:
@@ -193,6 +207,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return to_async_url(self.database_url)
         return f"sqlite+aiosqlite:///{self.home / 'image-skill.db'}"
+
+    @property
+    def resolved_job_executor(self) -> Literal["inline", "inprocess", "queue"]:
+        """The executor in use: the setting, or by mode and database for "auto"."""
+        if self.job_executor != "auto":
+            return self.job_executor
+        if self.embedded:
+            return "inline"
+        return "inprocess" if self.is_sqlite else "queue"
 
     @property
     def is_sqlite(self) -> bool:
