@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 
@@ -117,6 +117,22 @@ class Model:
 
     async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
         """Produce images; raise ``ProviderError`` subclasses on failure."""
+        raise NotImplementedError
+
+    # Optional capabilities of providers with a request queue of their own (fal): a
+    # job whose executor died after the submit is resumed instead of submitted again,
+    # and a canceled job is canceled at the provider too.
+    supports_resume: ClassVar[bool] = False
+    supports_cancel: ClassVar[bool] = False
+
+    async def resume(
+        self, provider_request_id: str, request: GenerationRequest
+    ) -> list[GeneratedImage]:
+        """Wait for and fetch the result of an earlier submit (never submit again)."""
+        raise NotImplementedError
+
+    async def cancel(self, provider_request_id: str) -> bool:
+        """Ask the provider to stop ``provider_request_id``; True when it accepted."""
         raise NotImplementedError
 
     def executable_fields(self) -> list[str]:

@@ -1,8 +1,9 @@
 """fal.ai image models over fal's queue API: ``fal.nano-banana-2-edit`` and ``fal.flux-dev``.
 
-This module registers the models and runs one call end to end; the wire protocol
-(submit once, poll, download) is in ``fal_queue`` and what each model accepts and
-costs is in ``fal_params``.
+This module registers the models and runs one call end to end (or resumes one whose
+executor died after the submit, or cancels one); the wire protocol (submit once,
+poll, download, cancel) is in ``fal_queue`` and what each model accepts and costs
+is in ``fal_params``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from image_skill.providers.fal_params import (
 from image_skill.providers.fal_queue import (
     DOWNLOAD_TIMEOUT,
     KEY_ENV,
+    cancel_request,
     download,
+    handle_for,
     not_configured,
     submit,
     wait_for_result,
@@ -55,6 +58,8 @@ class FalImageModel(Model):
     endpoint: str = ""
     arguments_for: Callable[[GenerationRequest], dict[str, Any]] | None = None
     price_for: Callable[[dict[str, Any]], float] | None = None
+    supports_resume = True
+    supports_cancel = True
 
     def estimate_usd_per_image(self, parameters: dict[str, Any]) -> float | None:
         return None if self.price_for is None else round(self.price_for(parameters), 6)
@@ -63,13 +68,10 @@ class FalImageModel(Model):
         return int(parameters.get("num_images", 1))
 
     async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
-        key = os.environ.get(KEY_ENV, "").strip()
-        if not key:
-            raise not_configured(f"{KEY_ENV} is not set.")
+        headers = self._headers()
         if self.arguments_for is None:
             raise provider_failed("fal model is missing its argument builder.", retryable=False)
         arguments = self.arguments_for(request)
-        headers = {"Authorization": f"Key {key}", "User-Agent": "image-skill"}
         async with httpx.AsyncClient(headers=headers, follow_redirects=False) as fal:
             handle = await submit(fal, self.endpoint, arguments)
             log.info("fal request submitted", extra={"fal_request_id": handle.request_id})
@@ -77,6 +79,25 @@ class FalImageModel(Model):
                 await request.record_provider_request(handle.request_id)
             result = await wait_for_result(handle)
         return await self._outputs(result)
+
+    async def resume(
+        self, provider_request_id: str, request: GenerationRequest
+    ) -> list[GeneratedImage]:
+        headers = self._headers()
+        async with httpx.AsyncClient(headers=headers, follow_redirects=False) as fal:
+            log.info("fal request resumed", extra={"fal_request_id": provider_request_id})
+            result = await wait_for_result(handle_for(fal, self.endpoint, provider_request_id))
+        return await self._outputs(result)
+
+    async def cancel(self, provider_request_id: str) -> bool:
+        async with httpx.AsyncClient(headers=self._headers(), follow_redirects=False) as fal:
+            return await cancel_request(fal, self.endpoint, provider_request_id)
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(KEY_ENV, "").strip()
+        if not key:
+            raise not_configured(f"{KEY_ENV} is not set.")
+        return {"Authorization": f"Key {key}", "User-Agent": "image-skill"}
 
     async def _outputs(self, result: dict[str, Any]) -> list[GeneratedImage]:
         entries = result.get("images")

@@ -4,7 +4,10 @@ One call is: a single submit (``POST {queue}/{endpoint}``, never retried, so a j
 billed at most once) -> the fal request id recorded on our job -> polling through
 ``fal_client.AsyncRequestHandle`` (status/result retries are safe) -> each output
 URL downloaded (bounded, http(s) only) and handed to the pipeline, which stores it.
-Output URLs are never returned or logged.
+Output URLs are never returned or logged. Because the request id is recorded before
+polling, a job whose executor died can be resumed from it (``handle_for``: poll the
+same request again, no second submit), and a canceled job canceled at fal
+(``cancel``: ``PUT {queue}/{owner}/{app}/requests/{id}/cancel``).
 
 ``fal_client.AsyncClient.submit`` is deliberately not used for the submit: it retries
 the POST on timeouts and transport errors, which can enqueue (and bill) twice.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -44,6 +48,9 @@ SUBMIT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 MIME_BY_PIL = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 CONTENT_POLICY_TYPES = ("content_policy_violation", "content_policy", "nsfw")
+CANCEL_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# fal request ids are UUID-like; anything else never goes into a URL path.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 def queue_base_url() -> str:
@@ -149,6 +156,40 @@ async def submit(
         cancel_url=_checked_url(data.get("cancel_url") or data.get("response_url")),
         client=http,
     )
+
+
+def requests_url(endpoint: str, request_id: str) -> str:
+    """``{queue}/{owner}/{app}/requests/{id}``: fal names results by app, not by path."""
+    if not _REQUEST_ID.match(request_id):
+        raise provider_failed("The recorded fal request id is not usable.", retryable=False)
+    owner_app = "/".join(endpoint.split("/")[:2])
+    return f"{queue_base_url()}/{owner_app}/requests/{request_id}"
+
+
+def handle_for(http: httpx.AsyncClient, endpoint: str, request_id: str) -> AsyncRequestHandle:
+    """A handle on an earlier submit, to poll it again (resuming never submits)."""
+    from fal_client import AsyncRequestHandle
+
+    base = requests_url(endpoint, request_id)
+    return AsyncRequestHandle(
+        request_id=request_id,
+        response_url=base,
+        status_url=base + "/status",
+        cancel_url=base + "/cancel",
+        client=http,
+    )
+
+
+async def cancel_request(http: httpx.AsyncClient, endpoint: str, request_id: str) -> bool:
+    """Ask fal to cancel a request; True when fal accepted (best effort, never raises
+    for fal's answer: the job is canceled on our side either way)."""
+    try:
+        response = await http.put(
+            requests_url(endpoint, request_id) + "/cancel", timeout=CANCEL_TIMEOUT
+        )
+    except httpx.HTTPError:
+        return False
+    return response.status_code < 400
 
 
 async def wait_for_result(handle: AsyncRequestHandle) -> dict[str, Any]:

@@ -152,6 +152,15 @@ class Settings(BaseSettings):
     # with the job as it is (the 0.1.0 contract: the completed job, in time).
     create_wait_seconds: float = Field(default=600, gt=0)
 
+    # Leases and sweeping (docs/jobs.md): a running job's executor renews its lease
+    # every job_heartbeat_seconds to now + job_lease_seconds; every process sweeps
+    # every sweep_interval_seconds for lapsed leases and resumes (where the provider
+    # allows, at most job_resume_attempts times) or fails them with JOB_INTERRUPTED.
+    job_lease_seconds: float = Field(default=30, gt=0, le=3600)
+    job_heartbeat_seconds: float = Field(default=5, gt=0, le=600)
+    sweep_interval_seconds: float = Field(default=10, gt=0, le=3600)
+    job_resume_attempts: int = Field(default=3, ge=0, le=20)
+
     @field_validator("telemetry", mode="before")
     @classmethod
     def _telemetry_switch(cls, value: object) -> object:
@@ -183,6 +192,15 @@ class Settings(BaseSettings):
             if _env_key(name) == wanted:
                 return limit
         return self.provider_concurrency
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        if self.job_heartbeat_seconds * 2 > self.job_lease_seconds:
+            raise ValueError(
+                "IMAGE_SKILL_JOB_HEARTBEAT_SECONDS must be at most half of "
+                "IMAGE_SKILL_JOB_LEASE_SECONDS, so one late renewal does not lose the lease"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
