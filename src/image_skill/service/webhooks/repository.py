@@ -1,0 +1,49 @@
+"""Every query of the webhooks domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.service.db.webhook_models import WebhookDelivery, WebhookEndpoint
+
+
+async def endpoint(
+    session: AsyncSession, organization_id: str, *, for_update: bool = False
+) -> WebhookEndpoint | None:
+    """The organization's webhook settings, if it has any."""
+    query = select(WebhookEndpoint).where(WebhookEndpoint.organization_id == organization_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def delivery(
+    session: AsyncSession, delivery_id: str, *, for_update: bool = False
+) -> WebhookDelivery | None:
+    """One delivery by id (locked for the attempt that changes it)."""
+    return await session.get(WebhookDelivery, delivery_id, with_for_update=for_update)
+
+
+async def deliveries_page(
+    session: AsyncSession, organization_id: str, *, limit: int, before: str | None
+) -> list[WebhookDelivery]:
+    """Up to ``limit`` deliveries older than the id ``before``, newest first (ids sort by time)."""
+    query = select(WebhookDelivery).where(WebhookDelivery.organization_id == organization_id)
+    if before is not None:
+        query = query.where(WebhookDelivery.id < before)
+    query = query.order_by(WebhookDelivery.id.desc()).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def pending(session: AsyncSession, *, limit: int) -> list[tuple[str, datetime | None]]:
+    """Pending deliveries (id, next attempt), soonest first."""
+    query = (
+        select(WebhookDelivery.id, WebhookDelivery.next_attempt_at)
+        .where(WebhookDelivery.status == "pending")
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(limit)
+    )
+    return [(row.id, row.next_attempt_at) for row in await session.execute(query)]
