@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.cli import RunCli, run_cli
 from tests.support.databases import blank_database
+from tests.support.seaweed import Seaweed, start_seaweed, stop_seaweed
 from tests.support.servers import Server, start_server, stop_server
 
 _ISOLATED_VARS = (
@@ -72,3 +73,11 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
 def cli() -> RunCli:
     """Run the real CLI as a subprocess: ``cli("whoami", "--json", stdin=..., env=...)``."""
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    """A real S3 server (SeaweedFS) on loopback for the session; each test makes its bucket."""
+    running = start_seaweed(tmp_path_factory.mktemp("seaweed"))
+    yield running
+    stop_seaweed(running)

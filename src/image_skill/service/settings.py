@@ -123,44 +123,47 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("IMAGE_SKILL_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
 
-    # Webhooks (docs/webhooks.md): signed completion webhooks for claimed agents.
-    # Unset (None) means on, except in production without an encryption key.
-    webhooks_enabled: bool | None = None
-    # Encrypts the organizations' signing secrets at rest (comma-separated: the first
-    # encrypts, all decrypt, for rotation). Unset outside production, a key is made
-    # once and kept in <home>/webhook-encryption.key (mode 0600).
-    webhook_encryption_key: SecretStr | None = None
-    # Loopback, private, link-local ... targets and plain http:// (tests, private networks).
-    webhook_allow_private_targets: bool = False
-    webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
-    # Failed deliveries are retried with backoff until this long after the event.
-    webhook_retry_window_seconds: float = Field(default=26 * 3600, gt=0)
+    # Object store and media URLs (docs/storage.md). Asset bytes live on local disk
+    # ("local", under <home>/assets), in an S3-compatible bucket ("s3"), or in this
+    # process's memory ("memory": tests and throwaway demos; lost on exit).
+    asset_store: Literal["local", "s3", "memory"] = "local"
+    # Unset: AWS itself, for s3_region.
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    # Unset: the AWS_* environment variables (or the instance's role) are used.
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_addressing_style: Literal["path", "virtual"] = "path"
+    # One S3 request, connect to last byte; a failed write keeps the output in the spool.
+    s3_timeout_seconds: float = Field(default=30, gt=0, le=600)
+    # "proxy": the service streams the bytes; "redirect": a 302 to a presigned GET
+    # URL of the bucket, valid media_presign_seconds (S3 only).
+    media_delivery: Literal["proxy", "redirect"] = "proxy"
+    media_presign_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+    # Keys the ?sig= that makes a media URL its own permission. Unset, it is derived
+    # from token_pepper; changing either invalidates every media URL handed out.
+    media_signing_key: SecretStr | None = None
 
     @model_validator(mode="after")
-    def _webhook_key_usable(self) -> Settings:
-        key = self.webhook_encryption_key
-        parts = [part.strip() for part in key.get_secret_value().split(",")] if key else []
-        if key is not None and not all(parts):
-            raise ValueError("IMAGE_SKILL_WEBHOOK_ENCRYPTION_KEY has an empty entry")
-        if self.environment == "production" and self.webhooks_enabled is not False:
-            if key is None and self.webhooks_enabled:
-                raise ValueError(
-                    "IMAGE_SKILL_WEBHOOKS_ENABLED=true needs IMAGE_SKILL_WEBHOOK_ENCRYPTION_KEY "
-                    "(at least 32 characters) in production"
-                )
-            if any(len(part) < 32 for part in parts):
-                raise ValueError(
-                    "IMAGE_SKILL_WEBHOOK_ENCRYPTION_KEY must be at least 32 characters "
-                    "in production"
-                )
+    def _object_store_consistent(self) -> Settings:
+        if self.asset_store == "s3" and not self.s3_bucket:
+            raise ValueError("IMAGE_SKILL_ASSET_STORE=s3 needs IMAGE_SKILL_S3_BUCKET")
+        if self.media_delivery == "redirect" and self.asset_store != "s3":
+            raise ValueError(
+                "IMAGE_SKILL_MEDIA_DELIVERY=redirect needs IMAGE_SKILL_ASSET_STORE=s3 "
+                "(a local or memory store has no URL to redirect to); use proxy"
+            )
+        key = self.media_signing_key
+        if (
+            self.environment == "production"
+            and key is not None
+            and len(key.get_secret_value()) < 32
+        ):
+            raise ValueError(
+                "IMAGE_SKILL_MEDIA_SIGNING_KEY must be at least 32 characters in production"
+            )
         return self
-
-    @property
-    def webhooks_on(self) -> bool:
-        """Whether jobs may carry webhooks (the switch; unset: off only in keyless production)."""
-        if self.webhooks_enabled is not None:
-            return self.webhooks_enabled
-        return self.environment != "production" or self.webhook_encryption_key is not None
 
     # Provider concurrency (README "Provider concurrency"): at most this many
     # generate calls per provider at once, per server process; per-provider

@@ -1,13 +1,22 @@
 """The asset store contract: a tiny content-addressed blob interface.
 
 Keys are derived from the bytes' sha256, so writing the same image twice is a
-no-op and a key can never point at different bytes.
+no-op and a key can never point at different bytes. Implementations: local.py
+(files under the service's home), s3.py (an S3-compatible bucket) and memory.py
+(the test double); factory.py picks one from the settings.
+
+Every failure leaves a store as ``StoreError``, whose message is safe to show:
+it never carries a key, a bucket, a path or a credential.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
+
+# Media responses stream in chunks of this size.
+CHUNK_BYTES = 64 * 1024
 
 
 class StoreError(Exception):
@@ -43,6 +52,23 @@ class AssetStore(Protocol):
         """The bytes under ``key``. Raises ``StoreError`` (missing or unreadable)."""
         ...
 
+    async def open(self, key: str) -> AsyncIterator[bytes]:
+        """The bytes under ``key`` in chunks; a missing object raises ``StoreError`` here,
+        before the first chunk, so a caller can still answer with an error."""
+        ...
+
+    async def presigned_url(self, key: str, seconds: int) -> str | None:
+        """A URL that reads ``key`` without credentials for ``seconds``; None if unsupported."""
+        ...
+
     def alias_path(self, alias: str, extension: str) -> Path | None:
         """The published file of an asset when the store is local (for file:// URLs)."""
+        ...
+
+    async def check(self) -> None:
+        """Fail fast at start-up: ``StoreError`` naming the setting to fix."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections (the app calls it on shutdown)."""
         ...

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 
-from image_skill.service.storage.base import StoreError, alias_name, content_key
+from image_skill.service.storage.base import CHUNK_BYTES, StoreError, alias_name, content_key
 
 
 class LocalAssetStore:
@@ -69,6 +70,30 @@ class LocalAssetStore:
         except OSError as exc:
             raise StoreError("asset read failed") from exc
 
+    async def open(self, key: str) -> AsyncIterator[bytes]:
+        """Open the file now (a missing one fails here); read it a chunk at a time."""
+        try:
+            handle = await anyio.open_file(self.root / key, "rb")
+        except OSError as exc:
+            raise StoreError("asset read failed") from exc
+        return _chunks(handle)
+
+    async def presigned_url(self, key: str, seconds: int) -> str | None:
+        """Files have no URL of their own: the service serves them."""
+        return None
+
     def alias_path(self, alias: str, extension: str) -> Path | None:
         """Published assets are plain files."""
         return self.root / alias_name(alias, extension)
+
+    async def check(self) -> None:
+        """Nothing to reach: the directory is made on the first write."""
+
+    async def aclose(self) -> None:
+        """No connections to release."""
+
+
+async def _chunks(handle: anyio.AsyncFile[bytes]) -> AsyncIterator[bytes]:
+    async with handle:
+        while chunk := await handle.read(CHUNK_BYTES):
+            yield chunk

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from image_skill.service.storage.base import StoreError, content_key
@@ -33,6 +34,24 @@ class MemoryAssetStore:
         except KeyError as exc:
             raise StoreError("asset missing") from exc
 
+    async def open(self, key: str) -> AsyncIterator[bytes]:
+        """The whole object as one chunk."""
+        return _one(await self.get(key))
+
+    async def presigned_url(self, key: str, seconds: int) -> str | None:
+        """No URL outside this process."""
+        return None
+
     def alias_path(self, alias: str, extension: str) -> Path | None:
         """Not on disk."""
         return None
+
+    async def check(self) -> None:
+        """Always reachable."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
