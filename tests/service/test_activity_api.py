@@ -23,7 +23,7 @@ from sqlalchemy import Engine, create_engine, insert, text
 from image_skill.contract.envelope import EXIT_CODE_HEADER
 from image_skill.contract.errors import spec_for
 from image_skill.service.activity import recorder
-from image_skill.service.activity.recorder import LINK_KEYS, REGISTRY, record
+from image_skill.service.activity.recorder import LINK_KEYS, REGISTRY, Headline, Origin, record
 from image_skill.service.db.models import ActivityEvent, Organization
 from image_skill.service.settings import to_async_url, to_sync_url
 from tests.fakes.stripe_api import FakeStripe, checkout_event, signed_event
@@ -600,18 +600,11 @@ def test_reference_index_holds_every_id_each_event_refers_to(world: World) -> No
 # --- the recorder and the migration (no scenario needed) ------------------------------------
 
 
-def _record(**overrides: Any) -> None:
-    fields: dict[str, Any] = {
-        "event_type": "job.completed",
-        "organization_id": "org_x",
-        "actor_id": None,
-        "subject_id": "job_x",
-        "summary": "s",
-        "status": "completed",
-        "links": {"job_id": "job_x"},
-        "trace_id": None,
-    } | overrides
-    asyncio.run(record(None, **fields))  # type: ignore[arg-type]  # refused before any I/O
+def _record(event_type: str = "job.completed", **overrides: Any) -> None:
+    fields: dict[str, Any] = {"subject_id": "job_x", "links": {"job_id": "job_x"}} | overrides
+    headline = Headline(event_type, "s", "completed")
+    origin = Origin("org_x", None, None)
+    asyncio.run(record(None, headline, origin, **fields))  # type: ignore[arg-type]  # refused before any I/O
 
 
 def test_recorder_refuses_what_the_registry_does_not_allow() -> None:

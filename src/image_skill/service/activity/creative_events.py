@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import new_id
-from image_skill.service.activity.recorder import record
+from image_skill.service.activity.recorder import Headline, Origin, record
 from image_skill.service.db.models import Asset, Job
 
 
@@ -15,79 +13,67 @@ async def job_succeeded(session: AsyncSession, job: Job, assets: list[Asset]) ->
     """usage.credit_consumed, asset.created per output and job.completed; returns the usage id."""
     usage_id = new_id("usage")
     job.usage_event_id = usage_id
-    asset_ids = [asset.id for asset in assets]
-    verb = "Create" if job.operation == "create" else "Edit"
-    common: dict[str, Any] = {
-        "organization_id": job.organization_id,
-        "actor_id": job.actor_id,
-        "trace_id": job.trace_id,
-    }
+    verb = _verb(job)
+    origin = _origin(job)
     cost = {"credits": job.credits_debited, "estimated_usd": job.estimated_usd}
+    consumed = f"{verb} job consumed {job.credits_debited} credits"
     await record(
         session,
-        event_type="usage.credit_consumed",
+        Headline("usage.credit_consumed", consumed, "recorded"),
+        origin,
         subject_id=usage_id,
-        summary=f"{verb} job consumed {job.credits_debited} credits",
-        status="recorded",
         links={"job_id": job.id, "usage_event_id": usage_id},
         cost=cost,
         operation="usage",  # the registry's operation for usage events, whatever the job
-        **common,
     )
+    produced = Headline("asset.created", f"{verb} job produced an image", "available")
     for asset in assets:
+        links = {"job_id": job.id, "asset_ids": [asset.id], "usage_event_id": usage_id}
         await record(
-            session,
-            event_type="asset.created",
-            subject_id=asset.id,
-            summary=f"{verb} job produced an image",
-            status="available",
-            links={"job_id": job.id, "asset_ids": [asset.id], "usage_event_id": usage_id},
-            operation=job.operation,
-            **common,
+            session, produced, origin, subject_id=asset.id, links=links, operation=job.operation
         )
+    asset_ids = [asset.id for asset in assets]
     await record(
         session,
-        event_type="job.completed",
+        Headline("job.completed", f"{verb} job completed", "completed"),
+        origin,
         subject_id=job.id,
-        summary=f"{verb} job completed",
-        status="completed",
         links={"job_id": job.id, "asset_ids": asset_ids, "usage_event_id": usage_id},
         cost=cost,
         operation=job.operation,
-        **common,
     )
     return usage_id
 
 
 async def job_failed(session: AsyncSession, job: Job) -> None:
     """job.completed with status failed (a terminal state; nothing consumed)."""
-    verb = "Create" if job.operation == "create" else "Edit"
     await record(
         session,
-        event_type="job.completed",
-        organization_id=job.organization_id,
-        actor_id=job.actor_id,
+        Headline("job.completed", f"{_verb(job)} job failed", "failed"),
+        _origin(job),
         subject_id=job.id,
-        summary=f"{verb} job failed",
-        status="failed",
-        trace_id=job.trace_id,
-        operation=job.operation,
         links={"job_id": job.id, "asset_ids": [], "usage_event_id": None},
         cost={"credits": 0, "estimated_usd": job.estimated_usd},
+        operation=job.operation,
     )
 
 
 async def asset_uploaded(session: AsyncSession, job: Job, asset: Asset) -> None:
     """asset.uploaded for an upload."""
+    links = {"job_id": job.id, "asset_ids": [asset.id], "usage_event_id": None}
     await record(
         session,
-        event_type="asset.uploaded",
-        organization_id=job.organization_id,
-        actor_id=job.actor_id,
+        Headline("asset.uploaded", "Image uploaded", "available"),
+        _origin(job),
         subject_id=asset.id,
-        summary="Image uploaded",
-        status="available",
-        trace_id=job.trace_id,
+        links=links,
         operation="upload",
-        links={"job_id": job.id, "asset_ids": [asset.id], "usage_event_id": None},
     )
+
+
+def _verb(job: Job) -> str:
+    return "Create" if job.operation == "create" else "Edit"
+
+
+def _origin(job: Job) -> Origin:
+    return Origin(job.organization_id, job.actor_id, job.trace_id)

@@ -4,6 +4,10 @@ Only the registry's types exist; an unknown type is a programming error
 and fails loudly instead of leaking an unregistered event to clients.
 Summaries are fixed phrases: never prompts, provider names or storage keys.
 
+A call names what happened (``Headline``: type, summary, status) and on whose
+behalf (``Origin``: organization, actor, trace) as two small values, so every
+domain writes its events the same short way.
+
 Every event also gets one ``activity_refs`` row per distinct id it refers to
 (its subject, its trace and every link value), which is what ``activity show``
 and ``activity list --subject`` look up.
@@ -12,6 +16,7 @@ and ``activity list --subject`` look up.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,21 +55,36 @@ LINK_KEYS = (
 )
 
 
+@dataclass(frozen=True)
+class Headline:
+    """What happened, as the ledger shows it: a registry type, its fixed phrase and status."""
+
+    event_type: str
+    summary: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Origin:
+    """On whose behalf: the organization whose ledger it is, the actor and the request's trace."""
+
+    organization_id: str
+    actor_id: str | None
+    trace_id: str | None
+
+
 async def record(
     session: AsyncSession,
+    headline: Headline,
+    origin: Origin,
     *,
-    event_type: str,
-    organization_id: str,
-    actor_id: str | None,
     subject_id: str,
-    summary: str,
-    status: str,
     links: dict[str, Any],
-    trace_id: str | None,
     operation: str | None = None,
     cost: dict[str, Any] | None = None,
 ) -> ActivityEvent:
     """Append one registry event to the organization's ledger."""
+    event_type = headline.event_type
     subject_type, default_operation = REGISTRY[event_type]
     unknown = set(links) - set(LINK_KEYS)
     if unknown:
@@ -74,23 +94,23 @@ async def record(
         raise ValueError(f"{event_type} events cannot have the operation {operation!r}")
     event = ActivityEvent(
         id=_next_event_id(session),
-        organization_id=organization_id,
-        actor_id=actor_id,
+        organization_id=origin.organization_id,
+        actor_id=origin.actor_id,
         type=event_type,
         subject_type=subject_type,
         subject_id=subject_id,
         operation=operation,
-        summary=summary,
-        status=status,
+        summary=headline.summary,
+        status=headline.status,
         cost=cost,
         links=links,
-        trace_id=trace_id,
+        trace_id=origin.trace_id,
         occurred_at=utc_now(),
     )
     session.add(event)
     session.add_all(
-        ActivityRef(event_id=event.id, ref=ref, organization_id=organization_id)
-        for ref in references(subject_id, trace_id, links)
+        ActivityRef(event_id=event.id, ref=ref, organization_id=origin.organization_id)
+        for ref in references(subject_id, origin.trace_id, links)
     )
     await session.flush()
     return event

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, conflict, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
-from image_skill.service.activity.recorder import record
+from image_skill.service.activity.recorder import Headline, Origin, record
 from image_skill.service.claims import links, repository
 from image_skill.service.claims.message import claim_message
 from image_skill.service.claims.repository import CONFIRMED, PENDING, SUPERSEDED
@@ -45,6 +45,7 @@ log = logging.getLogger("image_skill.service")
 CLAIMABLE_STATES = ("unclaimed", "payment_backed_unclaimed")
 EXPIRED = "expired"
 _RETRY_AFTER_SECONDS = 30
+_CLAIMED = Headline("agent.claimed", "Agent claimed by its human sponsor", "completed")
 
 
 class LinkProblem(Exception):
@@ -234,17 +235,8 @@ async def confirm_link(
     claim.updated_at = now
     await session.flush()
     await repository.supersede_pending(session, agent.id, at=now)
-    await record(
-        session,
-        event_type="agent.claimed",
-        organization_id=human.organization_id,
-        actor_id=agent.id,
-        subject_id=agent.id,
-        summary="Agent claimed by its human sponsor",
-        status="completed",
-        links={"claim_id": claim.id},
-        trace_id=trace_id,
-    )
+    origin = Origin(human.organization_id, agent.id, trace_id)
+    await record(session, _CLAIMED, origin, subject_id=agent.id, links={"claim_id": claim.id})
     return ConfirmedClaim(claim, agent, human, organization)
 
 

@@ -70,15 +70,8 @@ async def reserve(session: AsyncSession, principal: Principal, job_id: str, cred
     """Hold ``credits`` for a job (a negative reservation row)."""
     if principal.is_local_owner or credits <= 0:
         return
-    await ledger.append(
-        session,
-        principal,
-        kind=ledger.RESERVATION,
-        amount=-credits,
-        reason="job_reservation",
-        job_id=job_id,
-        scope=f"reserve:{job_id}",
-    )
+    job = _JobCredits(principal.organization_id, principal.actor_id, job_id, credits)
+    await job.move(session, ledger.RESERVATION, "job_reservation")
     telemetry.credits_on_commit(session, "reserved", credits)
 
 
@@ -86,24 +79,9 @@ async def settle(session: AsyncSession, principal: Principal, job_id: str, credi
     """Turn a reservation into a debit: release it and debit the same amount."""
     if principal.is_local_owner or credits <= 0:
         return
-    await ledger.append(
-        session,
-        principal,
-        kind=ledger.RELEASE,
-        amount=credits,
-        reason="job_settled",
-        job_id=job_id,
-        scope=f"release:{job_id}",
-    )
-    await ledger.append(
-        session,
-        principal,
-        kind=ledger.DEBIT,
-        amount=-credits,
-        reason="job_debit",
-        job_id=job_id,
-        scope=f"debit:{job_id}",
-    )
+    job = _JobCredits(principal.organization_id, principal.actor_id, job_id, credits)
+    await job.move(session, ledger.RELEASE, "job_settled")
+    await job.move(session, ledger.DEBIT, "job_debit")
     telemetry.credits_on_commit(session, "debited", credits)
 
 
@@ -113,17 +91,42 @@ async def release(
     """Give a failed job's reservation back (once)."""
     if credits <= 0:
         return
-    await ledger.append_raw(
-        session,
-        organization_id=organization_id,
-        actor_id=actor_id,
-        kind=ledger.RELEASE,
-        amount=credits,
-        reason="job_failed",
-        job_id=job_id,
-        scope=f"release:{job_id}",
+    await _JobCredits(organization_id, actor_id, job_id, credits).move(
+        session, ledger.RELEASE, "job_failed"
     )
     telemetry.credits_on_commit(session, "released", credits)
+
+
+# A job's movement kind -> the verb of its idempotency scope and the sign of its amount.
+# The scope ("release:<job id>" whether settled or failed) is what makes each happen once.
+_JOB_MOVES = {
+    ledger.RESERVATION: ("reserve", -1),
+    ledger.RELEASE: ("release", 1),
+    ledger.DEBIT: ("debit", -1),
+}
+
+
+@dataclass(frozen=True)
+class _JobCredits:
+    """One job's credits on its account, moved one ledger row at a time."""
+
+    organization_id: str
+    actor_id: str
+    job_id: str
+    credits: int
+
+    async def move(self, session: AsyncSession, kind: str, reason: str) -> None:
+        verb, sign = _JOB_MOVES[kind]
+        await ledger.append_raw(
+            session,
+            organization_id=self.organization_id,
+            actor_id=self.actor_id,
+            kind=kind,
+            amount=sign * self.credits,
+            reason=reason,
+            job_id=self.job_id,
+            scope=f"{verb}:{self.job_id}",
+        )
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import new_id, utc_now
-from image_skill.service.activity.recorder import record
+from image_skill.service.activity.recorder import Headline, Origin, record
 from image_skill.service.credits import ledger, repository
 from image_skill.service.db.models import CreditQuote, Receipt
 from image_skill.service.identity import repository as identity_repository
+
+_GRANTED = Headline("credits.payment_backed_granted", "Payment-backed credits granted", "succeeded")
 
 
 async def grant_for_quote(
@@ -65,14 +67,10 @@ async def grant_for_quote(
         actor.updated_at = utc_now()
     await record(
         session,
-        event_type="credits.payment_backed_granted",
-        organization_id=quote.organization_id,
-        actor_id=quote.actor_id,
+        _GRANTED,
+        Origin(quote.organization_id, quote.actor_id, trace_id),
         subject_id=entry.id,
-        summary="Payment-backed credits granted",
-        status="succeeded",
         links={"quote_id": quote.id, "receipt_id": receipt.id, "credit_event_id": entry.id},
-        trace_id=trace_id,
         cost={"credits": quote.credits, "amount_cents": quote.price_amount_cents},
     )
     await session.flush()

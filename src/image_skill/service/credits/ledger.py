@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.db.models import CreditLedgerEntry
-from image_skill.service.identity.principal import Principal
 
 GRANT = "grant"
 RESERVATION = "reservation"
@@ -29,19 +28,16 @@ async def grant_once(
     amount: int,
     reason: str,
     scope: str,
-    kind: str = GRANT,
-    reference_id: str | None = None,
 ) -> CreditLedgerEntry:
-    """Add credits exactly once per ``scope`` (returns the existing row on repeat)."""
+    """Grant credits exactly once per ``scope`` (returns the existing row on repeat)."""
     entry = await append_raw(
         session,
         organization_id=organization_id,
         actor_id=actor_id,
-        kind=kind,
+        kind=GRANT,
         amount=amount,
         reason=reason,
         scope=scope,
-        reference_id=reference_id,
     )
     if entry is not None:
         return entry
@@ -82,29 +78,6 @@ async def append_raw(
     session.add(entry)
     await session.flush()
     return entry
-
-
-async def append(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    kind: str,
-    amount: int,
-    reason: str,
-    scope: str,
-    job_id: str | None = None,
-) -> CreditLedgerEntry | None:
-    """``append_raw`` for the principal's own account."""
-    return await append_raw(
-        session,
-        organization_id=principal.organization_id,
-        actor_id=principal.actor_id,
-        kind=kind,
-        amount=amount,
-        reason=reason,
-        scope=scope,
-        job_id=job_id,
-    )
 
 
 async def balance(session: AsyncSession, actor_id: str) -> int:

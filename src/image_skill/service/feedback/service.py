@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import iso, new_id, utc_now
-from image_skill.service.activity.recorder import record
+from image_skill.service.activity.recorder import Headline, Origin, record
 from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import Feedback
 from image_skill.service.feedback.quality import Quality, assess
@@ -86,6 +86,7 @@ SCANNED = (
 MAX_MERGED_SURFACE = 40
 MAX_MERGED_EVIDENCE = 100
 _INSERT_ATTEMPTS = 3
+_CREATED = Headline("feedback.created", "Feedback accepted into product memory", "stored")
 
 
 @dataclass(frozen=True)
@@ -237,17 +238,8 @@ async def _store(
             if key is None:
                 raise
             continue  # a concurrent first report with this key won: merge into it
-        await record(
-            session,
-            event_type="feedback.created",
-            organization_id=principal.organization_id,
-            actor_id=principal.actor_id,
-            subject_id=row.id,
-            summary="Feedback accepted into product memory",
-            status="stored",
-            links={"feedback_id": row.id},
-            trace_id=trace_id,
-        )
+        origin = Origin(principal.organization_id, principal.actor_id, trace_id)
+        await record(session, _CREATED, origin, subject_id=row.id, links={"feedback_id": row.id})
         return row, False, quality
     raise storage_unavailable()  # the key kept conflicting without a row to merge into
 

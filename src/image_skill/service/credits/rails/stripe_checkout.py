@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import new_id, utc_now
-from image_skill.service.activity.recorder import record
+from image_skill.service.activity.recorder import Headline, Origin, record
 from image_skill.service.credits import repository
 from image_skill.service.credits.fulfillment import grant_for_quote
 from image_skill.service.credits.rails.stripe_api import (
@@ -40,6 +40,11 @@ from image_skill.service.settings import Settings
 AFTER_PAYMENT = (
     "poll image-skill credits status --payment-attempt-id {id} --json or image-skill usage "
     "quota --json; credits arrive only after verified webhook fulfillment"
+)
+_SESSION_CREATED = Headline(
+    "payment.checkout_session.created",
+    "Checkout session created; awaiting payment",
+    "action_required",
 )
 
 
@@ -130,13 +135,9 @@ async def buy_with_stripe(
             await session.flush()
             await record(
                 session,
-                event_type="payment.checkout_session.created",
-                organization_id=quote.organization_id,
-                actor_id=quote.actor_id,
+                _SESSION_CREATED,
+                Origin(quote.organization_id, quote.actor_id, trace_id),
                 subject_id=attempt.id,
-                summary="Checkout session created; awaiting payment",
-                status="action_required",
-                trace_id=trace_id,
                 links={
                     "quote_id": quote.id,
                     "payment_attempt_id": attempt.id,
