@@ -20,41 +20,13 @@ from image_skill.contract.ids import (
     MAX_REFERENCE_LENGTH,
 )
 
-JobId = Annotated[
-    str,
-    Path(
-        pattern=ID_PATTERN,
-        max_length=MAX_ID_LENGTH,
-        description="A job id (job_...).",
-        examples=["job_01jz0000000000000000000000"],
-    ),
-]
-AssetId = Annotated[
-    str,
-    Path(
-        pattern=ID_PATTERN,
-        max_length=MAX_ASSET_ID_LENGTH,
-        description="An asset id (image_..., asset_...).",
-        examples=["image_01jz0000000000000000000000"],
-    ),
-]
-ReferencePath = Annotated[
-    str,
-    Path(
-        pattern=ID_PATTERN,
-        max_length=MAX_REFERENCE_LENGTH,
-        description="An id this service issued (evt_, job_, image_, usage_, sig_, trace_ ...).",
-        examples=["job_01jz0000000000000000000000"],
-    ),
-]
-ClaimId = Annotated[
-    str,
-    Path(
-        pattern=ID_PATTERN,
-        max_length=MAX_ID_LENGTH,
-        description="A claim id.",
-    ),
-]
+
+def id_path(max_length: int, description: str, example: str | None = None) -> object:
+    """A ``Path`` for an id parameter of at most ``max_length`` characters."""
+    examples = [example] if example is not None else None
+    return Path(
+        pattern=ID_PATTERN, max_length=max_length, description=description, examples=examples
+    )
 
 
 def id_query(max_length: int = MAX_ID_LENGTH, description: str | None = None) -> object:
@@ -62,5 +34,25 @@ def id_query(max_length: int = MAX_ID_LENGTH, description: str | None = None) ->
     return Query(pattern=ID_PATTERN, max_length=max_length, description=description)
 
 
+_JOB_EXAMPLE = "job_01jz0000000000000000000000"
+
+JobId = Annotated[str, id_path(MAX_ID_LENGTH, "A job id (job_...).", _JOB_EXAMPLE)]
+AssetId = Annotated[
+    str,
+    id_path(
+        MAX_ASSET_ID_LENGTH,
+        "An asset id (image_..., asset_...).",
+        "image_01jz0000000000000000000000",
+    ),
+]
+ReferencePath = Annotated[
+    str,
+    id_path(
+        MAX_REFERENCE_LENGTH,
+        "An id this service issued (evt_, job_, image_, usage_, sig_, trace_ ...).",
+        _JOB_EXAMPLE,
+    ),
+]
+ClaimId = Annotated[str, id_path(MAX_ID_LENGTH, "A claim id.")]
 OptionalIdQuery = Annotated[str | None, id_query()]
 OptionalReferenceQuery = Annotated[str | None, id_query(MAX_REFERENCE_LENGTH)]
