@@ -241,6 +241,10 @@ class Client:
         params = {"limit": limit, "cursor": cursor, "status": status}
         return self.request("GET", "/v1/jobs", params=params)
 
+    def cancel_job(self, job_id: str) -> Result:
+        """``POST /v1/jobs/{id}/cancel``: cancel a queued job now, or ask a running one to stop."""
+        return self.request("POST", f"/v1/jobs/{path_segment(job_id)}/cancel", body={})
+
     # -- credits ------------------------------------------------------------------
 
     def credit_packs(self) -> Result:

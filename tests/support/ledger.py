@@ -13,7 +13,7 @@ Invariants (``c`` is a job's ``credits_reserved``):
     plus the job id) and point at an existing job of the same actor;
   * a job that reserved ``c > 0`` has exactly one reservation of ``-c``; a
     finished job has exactly one release of ``+c``; a completed job exactly one
-    debit of ``-c`` and ``credits_debited == c``; a failed job no debit;
+    debit of ``-c`` and ``credits_debited == c``; a failed or canceled job no debit;
   * a job that reserved nothing has no ledger rows at all;
   * the balance (the sum) is never negative and equals credits in (grants and
     purchase grants) minus debits minus what running jobs still hold.
@@ -129,7 +129,7 @@ def audit_account(engine: Engine, actor_id: str) -> Audit:
             continue
         if kinds[ledger.RESERVATION] != 1 or amounts.get(ledger.RESERVATION) != -held:
             problem(f"{job_id}: needs one reservation of {-held}, has {_rows(per_job[job_id])}")
-        finished = job.status in ("completed", "failed")
+        finished = job.status in ("completed", "failed", "canceled")
         want_release = 1 if finished else 0
         if kinds[ledger.RELEASE] != want_release or (
             finished and amounts.get(ledger.RELEASE) != held

@@ -38,6 +38,7 @@ ALLOWED = frozenset(
         "image-skill jobs show",
         "image-skill jobs list",
         "image-skill jobs wait",  # with a bounded --timeout-ms
+        "image-skill jobs cancel",
         "image-skill credits packs list",
         "image-skill credits quote",
         "image-skill credits buy",

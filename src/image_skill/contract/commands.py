@@ -39,6 +39,7 @@ COMMANDS: tuple[str, ...] = (
     "image-skill jobs show",
     "image-skill jobs list",
     "image-skill jobs wait",
+    "image-skill jobs cancel",
     "image-skill credits packs list",
     "image-skill credits quote",
     "image-skill credits buy",
@@ -55,6 +56,8 @@ COMMANDS: tuple[str, ...] = (
     "image-skill admin feedback list",
     "image-skill admin feedback triage",
     "image-skill admin jobs repair",
+    "image-skill admin jobs list",
+    "image-skill admin jobs resolve",
 )
 
 # Command groups that run nothing themselves: named alone, they answer with help.

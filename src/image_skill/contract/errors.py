@@ -31,7 +31,7 @@ class ErrorCode(StrEnum):
     QUOTE_EXPIRED = "QUOTE_EXPIRED"
     QUOTE_CONSUMED = "QUOTE_CONSUMED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
-    JOB_INTERRUPTED = "JOB_INTERRUPTED"
+    JOB_CANCELED = "JOB_CANCELED"
     PUBLIC_CLI_FAILED = "PUBLIC_CLI_FAILED"
     # CONTRACT.md: exit 1 travels as 404/409/500 (a 503 would read as exit 7 without the header).
     FEEDBACK_STORAGE_UNAVAILABLE = "FEEDBACK_STORAGE_UNAVAILABLE"
@@ -69,6 +69,7 @@ class ErrorCode(StrEnum):
     PROVIDER_FAILED = "PROVIDER_FAILED"
     PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    JOB_INTERRUPTED = "JOB_INTERRUPTED"
     HOSTED_API_REQUEST_FAILED = "HOSTED_API_REQUEST_FAILED"
     ASSET_DOWNLOAD_FAILED = "ASSET_DOWNLOAD_FAILED"
     # exit 8: timeout
@@ -99,7 +100,7 @@ ERROR_SPECS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.QUOTE_EXPIRED: ErrorSpec(409, 1),
     ErrorCode.QUOTE_CONSUMED: ErrorSpec(409, 1),
     ErrorCode.INTERNAL_ERROR: ErrorSpec(500, 1, retryable=True),
-    ErrorCode.JOB_INTERRUPTED: ErrorSpec(500, 1, retryable=True),
+    ErrorCode.JOB_CANCELED: ErrorSpec(409, 1),
     ErrorCode.PUBLIC_CLI_FAILED: ErrorSpec(500, 1),
     # CONTRACT.md: exit 1 travels as 404/409/500 (a 503 would read as exit 7 without the header).
     ErrorCode.FEEDBACK_STORAGE_UNAVAILABLE: ErrorSpec(500, 1, retryable=True),
@@ -137,6 +138,8 @@ ERROR_SPECS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.PROVIDER_FAILED: ErrorSpec(502, 7, retryable=True),
     ErrorCode.PROVIDER_UNAVAILABLE: ErrorSpec(503, 7, retryable=True),
     ErrorCode.SERVICE_UNAVAILABLE: ErrorSpec(503, 7, retryable=True),
+    # CONTRACT: a job whose executor died and could not be resumed (credits released).
+    ErrorCode.JOB_INTERRUPTED: ErrorSpec(503, 7, retryable=True),
     ErrorCode.HOSTED_API_REQUEST_FAILED: ErrorSpec(503, 7, retryable=True),
     ErrorCode.ASSET_DOWNLOAD_FAILED: ErrorSpec(502, 7, retryable=True),
     # exit 8: timeout

@@ -42,9 +42,9 @@ from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.routes import router as identity_router
 from image_skill.service.identity.service import ensure_local_owner
 from image_skill.service.input_guard import InputGuardMiddleware
-from image_skill.service.jobs.recovery import recover_stale_jobs
 from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.jobs.routes import router as jobs_router
+from image_skill.service.jobs.sweeper import sweeping
 from image_skill.service.mail import warn_about_mail_settings
 from image_skill.service.quota.routes import router as quota_router
 from image_skill.service.runtime import Runtime
@@ -84,7 +84,6 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         try:
             if settings.embedded:
                 await _ensure_owner(app)
-            await recover_stale_jobs(engine)
             if not settings.embedded:
                 repaired = await repair_spooled_jobs(engine, app.state.store, settings.home)
                 if repaired["jobs"]:
@@ -101,7 +100,9 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
                 # collection walks them all and pauses every request for
                 # ~0.2-0.3 s under load.
                 gc.freeze()
-            yield
+            # Jobs whose executor died (in any process) are resolved now and every interval.
+            async with sweeping(app.state.runtime):
+                yield
         finally:
             await engine.dispose()
             await app.state.health_engine.dispose()

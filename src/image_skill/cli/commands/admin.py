@@ -76,6 +76,23 @@ def register(reg: Registrar) -> None:
     repair.add_argument(
         "job_id", metavar="JOB_ID", nargs="?", help="one job (default: every repairable job)"
     )
+    jobs = reg.command(
+        "admin jobs list",
+        run_jobs_list,
+        "List jobs oldest first: unfinished ones (queued, running) with their lease, by default.",
+    )
+    jobs.add_argument("--status", metavar="STATUS", help="only jobs in this status")
+    _limit(jobs)
+    resolve = reg.command(
+        "admin jobs resolve",
+        run_jobs_resolve,
+        "End an unfinished job by hand: --fail fails it (JOB_INTERRUPTED) and releases its "
+        "credits (recorded in activity).",
+    )
+    resolve.add_argument("job_id", metavar="JOB_ID", nargs="?", help="a job id")
+    resolve.add_argument(
+        "--fail", action="store_true", help="fail the job and release its reservation"
+    )
 
 
 def _actor(parser: ArgumentParser) -> None:
@@ -229,6 +246,35 @@ def run_feedback_triage(context: Context, args: Namespace) -> Result:
         )
 
     return _run(context, work, write=True)
+
+
+def run_jobs_list(context: Context, args: Namespace) -> Result:
+    """List jobs (unfinished ones by default)."""
+    from image_skill.service.admin import jobs as admin_jobs
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        return await admin_jobs.list_jobs(session, status=args.status, limit=args.limit)
+
+    return _run(context, work, write=False)
+
+
+def run_jobs_resolve(context: Context, args: Namespace) -> Result:
+    """Fail one unfinished job by hand."""
+    job_id = str(context.require(args.job_id, "JOB_ID")).strip()
+    if not args.fail:
+        raise ImageSkillError(
+            ErrorCode.INVALID_ARGUMENTS,
+            "Say how to resolve the job: --fail fails it and releases its credits.",
+            recovery={"required_flag": "--fail"},
+            details={"field": "--fail"},
+        )
+
+    async def operation(settings: Settings) -> dict[str, Any]:
+        from image_skill.service.admin.jobs import resolve_job
+
+        return await resolve_job(settings, job_id)
+
+    return _run_on(context, operation)
 
 
 def run_jobs_repair(context: Context, args: Namespace) -> Result:

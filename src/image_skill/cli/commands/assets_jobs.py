@@ -1,4 +1,4 @@
-"""``assets show|get`` and ``jobs show|list|wait``."""
+"""``assets show|get`` and ``jobs show|list|wait|cancel``."""
 
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ def register(reg: Registrar) -> None:
     wait.add_argument(
         "--poll-interval-ms", type=int, default=1000, metavar="MS", help="poll every MS (1000)"
     )
+    cancel = reg.command(
+        "jobs cancel",
+        run_job_cancel,
+        "Cancel a job: a queued one at once, a running one as soon as its executor sees it "
+        "(never charged); data.cancel says which.",
+    )
+    cancel.add_argument("job_id", metavar="JOB_ID", nargs="?", help="a job id")
 
 
 # -- assets ---------------------------------------------------------------------
@@ -239,6 +246,11 @@ def run_job_list(context: Context, args: Namespace) -> Result:
             ErrorCode.INVALID_ARGUMENTS, "--limit must be at least 1.", details={"field": "--limit"}
         )
     return context.client().jobs(limit=args.limit, cursor=args.cursor, status=args.status)
+
+
+def run_job_cancel(context: Context, args: Namespace) -> Result:
+    """``POST /v1/jobs/{id}/cancel``."""
+    return context.client().cancel_job(str(context.require(args.job_id, "JOB_ID")).strip())
 
 
 def job_of(data: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``GET /v1/jobs/{id}`` and ``GET /v1/jobs``."""
+"""``GET /v1/jobs/{id}``, ``GET /v1/jobs`` and ``POST /v1/jobs/{id}/cancel``."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import JobId, OptionalIdQuery
-from image_skill.service.jobs import service
+from image_skill.service.jobs import cancel, service
 from image_skill.service.jobs.schemas import job_view
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
+from image_skill.service.runtime import Runtime
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 404))
 Status = Literal["queued", "running", "completed", "failed", "canceled"]
@@ -51,3 +52,22 @@ async def list_jobs(
     urls = AssetUrls(settings, request.app.state.store, str(request.base_url))
     views = [job_view(job, found.assets[job.id], urls) for job in found.jobs]
     return envelope_response(request, {"jobs": views, "next_cursor": found.next_cursor})
+
+
+@router.post("/v1/jobs/{job_id}/cancel", name="image-skill jobs cancel")
+async def cancel_job(
+    job_id: JobId,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: Session,
+    settings: AppSettings,
+) -> JSONResponse:
+    """Cancel a queued job now, or ask a running job's executor to stop; ``data.cancel``
+    says which (``canceled``, ``cancel_requested``, ``already_terminal``)."""
+    runtime: Runtime = request.app.state.runtime
+    done = await cancel.cancel_job(session, runtime, principal.organization_id, job_id)
+    job, produced = await service.owned_job(session, principal.organization_id, done.job.id)
+    urls = AssetUrls(settings, request.app.state.store, str(request.base_url))
+    return envelope_response(
+        request, {"cancel": done.outcome, "job": job_view(job, produced, urls)}
+    )

@@ -1,0 +1,168 @@
+"""The sweeper: every process resolves the jobs whose executor stopped renewing its lease.
+
+An executor renews its job's lease every few seconds (``lease.held``); one
+that died (kill -9, a lost machine, a frozen process) stops, and its lease
+lapses within ``job_lease_seconds``. Every API and worker process sweeps
+once at start-up and then every ``sweep_interval_seconds``, so a lapsed job
+is resolved within about lease + interval (30 + 10 s by default) as long as
+any process lives. Row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on
+SQLite a single writer) make exactly one process resolve each job, and the
+lease is checked again under the lock.
+
+A lapsed job is resolved, in this order:
+  * cancel was requested: it ends ``canceled`` (and is canceled at the
+    provider where the provider allows);
+  * its provider call has a recorded request id and the model can resume it
+    (fal's queue), and it has not used up ``job_resume_attempts``: it goes
+    back to ``queued`` and is enqueued again; the executor that claims it
+    polls the existing provider request instead of submitting a second one,
+    and stores and charges the result once;
+  * otherwise it ends ``failed`` with JOB_INTERRUPTED, its reservation
+    released (``recovery.end_unfinished``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.contract.ids import utc_now
+from image_skill.service.db.engine import in_transaction, session_scope
+from image_skill.service.db.models import Job
+from image_skill.service.jobs.cancel import cancel_at_provider
+from image_skill.service.jobs.recovery import canceled_error, end_unfinished, interrupted_error
+from image_skill.service.runtime import Runtime
+
+log = logging.getLogger("image_skill.jobs.sweeper")
+
+BATCH = 100  # lapsed jobs resolved per transaction; the next pass takes the rest
+
+
+@dataclass
+class Sweep:
+    """What one pass did, by job id."""
+
+    resumed: list[str] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)
+    canceled: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """How many jobs the pass resolved."""
+        return len(self.resumed) + len(self.interrupted) + len(self.canceled)
+
+
+async def sweep(runtime: Runtime) -> Sweep:
+    """Resolve up to ``BATCH`` jobs whose lease lapsed (one pass)."""
+    now = utc_now()
+    lapsed = (Job.status == "running", Job.lease_expires_at < now)
+    # A read first: on SQLite a pass that finds nothing never takes the write lock.
+    async with session_scope(runtime.engine, write=False) as session:
+        if (await session.execute(select(Job.id).where(*lapsed).limit(1))).first() is None:
+            return Sweep()
+    to_cancel: list[tuple[str | None, str]] = []
+
+    async def work(session: AsyncSession) -> Sweep:
+        done = Sweep()
+        to_cancel.clear()
+        query = (
+            select(Job)
+            .where(*lapsed)
+            .order_by(Job.lease_expires_at)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        for job in (await session.execute(query)).scalars().all():
+            if job.cancel_requested_at is not None:
+                await end_unfinished(
+                    session, runtime, job, canceled_error(job.id), status="canceled"
+                )
+                done.canceled.append(job.id)
+                if job.provider_request_id:
+                    to_cancel.append((job.model_id, job.provider_request_id))
+            elif _resumable(runtime, job):
+                await _requeue(session, runtime, job)
+                done.resumed.append(job.id)
+            else:
+                error = interrupted_error(job.id)
+                await end_unfinished(session, runtime, job, error, status="failed")
+                done.interrupted.append(job.id)
+        return done
+
+    done = await in_transaction(runtime.engine, work, write=True)
+    for model_id, request_id in to_cancel:
+        await cancel_at_provider(runtime, model_id, request_id)
+    if done.total:
+        log.warning(
+            "swept jobs with lapsed leases: %d resumed, %d interrupted, %d canceled",
+            len(done.resumed),
+            len(done.interrupted),
+            len(done.canceled),
+        )
+    return done
+
+
+def _resumable(runtime: Runtime, job: Job) -> bool:
+    """Whether the job's provider request can be picked up again by another executor."""
+    model = runtime.models.get(job.model_id or "")
+    return (
+        runtime.queue is not None
+        and not runtime.settings.embedded
+        and bool(job.provider_request_id)
+        and model is not None
+        and model.supports_resume
+        and (job.attempts or 0) <= runtime.settings.job_resume_attempts
+    )
+
+
+async def _requeue(session: AsyncSession, runtime: Runtime, job: Job) -> None:
+    """Hand the job back to the queue; its reservation and order stay as they are."""
+    assert runtime.queue is not None  # _resumable checked it
+    now = utc_now()
+    job.status = "queued"
+    job.worker_id = None
+    job.lease_expires_at = None
+    job.queued_at = now
+    job.updated_at = now
+    await runtime.queue.enqueue_job(session, job.id)
+
+
+async def sweep_forever(runtime: Runtime) -> None:
+    """Sweep every ``sweep_interval_seconds`` (with jitter) until cancelled."""
+    interval = runtime.settings.sweep_interval_seconds
+    while True:
+        # Jitter keeps the processes of one deploy from sweeping in lockstep.
+        await anyio.sleep(interval * random.uniform(0.8, 1.2))
+        try:
+            while (await sweep(runtime)).total >= BATCH:
+                pass  # a backlog (a mass crash): keep going until it is cleared
+        except SQLAlchemyError as exc:
+            log.warning("sweeping jobs failed (%s); retrying later", type(exc).__name__)
+
+
+@asynccontextmanager
+async def sweeping(runtime: Runtime) -> AsyncIterator[None]:
+    """One sweep now (what a crash before this start left behind), then one every interval."""
+    try:
+        await sweep(runtime)
+    except SQLAlchemyError as exc:
+        log.warning("start-up sweep failed (%s); the loop retries", type(exc).__name__)
+    failure: Exception | None = None
+    async with anyio.create_task_group() as loop:
+        loop.start_soon(sweep_forever, runtime)
+        try:
+            yield
+        except Exception as exc:  # re-raised below, outside the task group
+            failure = exc
+        finally:
+            loop.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
