@@ -56,7 +56,8 @@ def test_show_asset(api: TestClient, agent: Agent) -> None:
     assert asset["content_length"] == len(source)
     assert asset["sha256"] == hashlib.sha256(source).hexdigest()
     assert asset["job_id"] == uploaded["job_id"]
-    assert asset["url"] == f"http://testserver/a/{asset['asset_id']}.png"
+    signed = rf"http://testserver/a/{asset['asset_id']}\.png\?sig=[A-Za-z0-9_-]{{22}}"
+    assert re.fullmatch(signed, asset["url"])
     assert ISO_Z.fullmatch(asset["created_at"])
     job = ok(agent.get(f"/v1/jobs/{asset['job_id']}"), 200)["job"]
     assert job["operation"] == "upload"

@@ -76,7 +76,8 @@ def test_create_returns_an_owned_fetchable_asset(
     assert data["model_id"] == "test.counting"
     [asset] = data["assets"]
     assert re.fullmatch(r"image_[A-Za-z0-9._-]{1,128}", asset["asset_id"])
-    assert asset["url"] == f"http://testserver/a/{asset['asset_id']}.png"
+    signed = rf"http://testserver/a/{asset['asset_id']}\.png\?sig=[A-Za-z0-9_-]{{22}}"
+    assert re.fullmatch(signed, asset["url"])
     assert asset["mime_type"] == "image/png"
     assert (asset["width"], asset["height"]) == (64, 64)
     assert asset["job_id"] == data["job_id"]

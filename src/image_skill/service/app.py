@@ -42,15 +42,15 @@ from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.routes import router as identity_router
 from image_skill.service.identity.service import ensure_local_owner
 from image_skill.service.input_guard import InputGuardMiddleware
+from image_skill.service.jobs.recovery import recover_stale_jobs
 from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.jobs.routes import router as jobs_router
-from image_skill.service.jobs.sweeper import sweeping
 from image_skill.service.mail import warn_about_mail_settings
 from image_skill.service.quota.routes import router as quota_router
 from image_skill.service.runtime import Runtime
 from image_skill.service.settings import Settings
-from image_skill.service.storage.base import AssetStore
-from image_skill.service.storage.local import LocalAssetStore
+from image_skill.service.storage.base import AssetStore, StoreError
+from image_skill.service.storage.factory import build_store
 from image_skill.service.telemetry import install_telemetry
 from image_skill.service.telemetry.routes import router as telemetry_router
 from image_skill.service.warm_up import warm_up
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         engine = create_engine_for(settings)
         app.state.engine = engine
         app.state.health_engine = create_health_engine_for(settings)
-        app.state.store = store or LocalAssetStore(settings.home / "assets")
+        app.state.store = store or build_store(settings)
         app.state.runtime = Runtime(
             settings=settings,
             engine=engine,
@@ -82,8 +82,10 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
             prompt_policy=PromptPolicy.from_setting(settings.prompt_blocked_terms),
         )
         try:
+            await _check_store(app.state.store)
             if settings.embedded:
                 await _ensure_owner(app)
+            await recover_stale_jobs(engine)
             if not settings.embedded:
                 repaired = await repair_spooled_jobs(engine, app.state.store, settings.home)
                 if repaired["jobs"]:
@@ -100,10 +102,10 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
                 # collection walks them all and pauses every request for
                 # ~0.2-0.3 s under load.
                 gc.freeze()
-            # Jobs whose executor died (in any process) are resolved now and every interval.
-            async with sweeping(app.state.runtime):
-                yield
+            yield
         finally:
+            if store is None:  # built here, so closed here
+                await app.state.store.aclose()
             await engine.dispose()
             await app.state.health_engine.dispose()
 
@@ -143,6 +145,15 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
     for router in routers:
         app.include_router(router)
     return app
+
+
+async def _check_store(store: AssetStore) -> None:
+    """Refuse to start when the asset store cannot be reached (the error names the setting)."""
+    try:
+        await store.check()
+    except StoreError as exc:
+        log.error("the asset store is not usable: %s", exc)
+        raise
 
 
 async def _ensure_owner(app: FastAPI) -> None:

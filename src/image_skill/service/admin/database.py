@@ -11,7 +11,7 @@ from image_skill.service.db.engine import create_engine_for, session_scope
 from image_skill.service.db.migrate import upgrade_to_head
 from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.settings import Settings
-from image_skill.service.storage.local import LocalAssetStore
+from image_skill.service.storage.factory import build_store
 
 T = TypeVar("T")
 
@@ -38,7 +38,10 @@ async def repair_jobs(settings: Settings, job_id: str | None) -> dict[str, Any]:
     """``admin jobs repair``: the service's own store and spool, on its own engine."""
     engine = create_engine_for(settings)
     try:
-        store = LocalAssetStore(settings.home / "assets")
-        return await repair_spooled_jobs(engine, store, settings.home, job_id)
+        store = build_store(settings)
+        try:
+            return await repair_spooled_jobs(engine, store, settings.home, job_id)
+        finally:
+            await store.aclose()
     finally:
         await engine.dispose()

@@ -1,14 +1,15 @@
-"""Asset metadata (``/v1/assets/{id}``, organization-scoped) and media (``/a/{id}.{ext}``,
-capability URL: the unguessable id is the permission)."""
+"""Asset metadata (``/v1/assets/{id}``, organization-scoped) and media
+(``/a/{id}.{ext}?sig=...``: the signed URL is the permission, see assets/media.py)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
+from image_skill.service.assets import media as media_access
 from image_skill.service.assets import service
 from image_skill.service.assets.schemas import AssetUrls, asset_view
-from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
+from image_skill.service.deps import AppSettings, CurrentPrincipal, Session, bearer_token
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import AssetId
 from image_skill.service.openapi_errors import error_responses
@@ -41,9 +42,22 @@ async def show_asset(
 @router.api_route(
     "/a/{filename}", methods=["GET", "HEAD"], name="image-skill media", include_in_schema=False
 )
-async def media(filename: str, request: Request, session: Session) -> Response:
-    """The asset bytes with type, length, a strong ETag and immutable caching."""
-    asset = await service.media_asset(session, filename)
+async def media(
+    filename: str,
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    sig: str | None = None,
+) -> Response:
+    """The asset bytes with type, length, a strong ETag and immutable caching.
+
+    The URL's ``sig`` is the permission (or the owning organization's bearer
+    token); with ``IMAGE_SKILL_MEDIA_DELIVERY=redirect`` a GET is sent on to a
+    short-lived presigned URL of the bucket instead.
+    """
+    asset = await media_access.media_asset(
+        session, settings, filename, sig=sig, bearer=bearer_token(request)
+    )
     etag = f'"{asset.sha256}"'
     headers = {
         "etag": etag,
@@ -53,11 +67,21 @@ async def media(filename: str, request: Request, session: Session) -> Response:
     }
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
+    headers["content-length"] = str(asset.content_length)
     if request.method == "HEAD":
-        headers["content-length"] = str(asset.content_length)
         return Response(status_code=200, headers=headers, media_type=asset.mime_type)
-    data = await service.media_bytes(request.app.state.store, asset)
-    return Response(content=data, media_type=asset.mime_type, headers=headers)
+    store = request.app.state.store
+    if settings.media_delivery == "redirect":
+        location = await media_access.presigned_location(
+            store, asset, settings.media_presign_seconds
+        )
+        if location is not None:
+            # The presigned URL expires: neither it nor this answer may be cached.
+            return RedirectResponse(
+                location, status_code=302, headers={"cache-control": "no-store"}
+            )
+    chunks = await media_access.media_chunks(store, asset)
+    return StreamingResponse(chunks, media_type=asset.mime_type, headers=headers)
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from image_skill.contract.ids import iso
+from image_skill.service.assets.signing import media_signature, signing_key
 from image_skill.service.db.models import Asset
 from image_skill.service.settings import Settings
 from image_skill.service.storage.base import AssetStore
 
 
 class AssetUrls:
-    """Builds ``<media base>/a/<asset_id>.<ext>`` (or file:// in embedded mode)."""
+    """Builds ``<media base>/a/<asset_id>.<ext>?sig=<token>`` (or file:// in embedded mode)."""
 
     def __init__(self, settings: Settings, store: AssetStore, request_base_url: str | None) -> None:
         # Without a configured base, a server answers with the URL it was called on.
@@ -20,15 +21,16 @@ class AssetUrls:
             base = request_base_url
         self.base = base.rstrip("/") if base else None
         self.store = store
+        self.key = signing_key(settings)
 
     def url(self, asset: Asset) -> str:
-        """Where anyone holding the id can fetch the bytes (no token needed)."""
+        """Where the bytes can be fetched without a token: the URL carries its own signature."""
         if self.base is None:
             path = self.store.alias_path(asset.id, asset.extension)
             if path is not None:
                 return path.resolve().as_uri()
-            return f"/a/{asset.id}.{asset.extension}"
-        return f"{self.base}/a/{asset.id}.{asset.extension}"
+        sig = media_signature(self.key, asset.id, asset.extension)
+        return f"{self.base or ''}/a/{asset.id}.{asset.extension}?sig={sig}"
 
 
 def asset_view(asset: Asset, urls: AssetUrls) -> dict[str, Any]:
