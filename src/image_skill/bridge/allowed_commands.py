@@ -47,6 +47,11 @@ ALLOWED = frozenset(
         "image-skill activity list",
         "image-skill activity show",
         "image-skill feedback create",
+        "image-skill webhooks show",
+        "image-skill webhooks set-default",
+        "image-skill webhooks clear-default",
+        "image-skill webhooks rotate-secret",  # the new secret goes back to the caller only
+        "image-skill webhooks deliveries",
     }
 )
 

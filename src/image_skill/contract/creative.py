@@ -42,6 +42,8 @@ class CreativeOptions:
     output: dict[str, Any] | None = None
     dry_run: bool = False
     accept_unknown_cost: bool = False
+    # Claimed agents only: a public https URL for the signed completion webhook.
+    webhook_url: str | None = None
 
     def body(
         self, operation: CreativeOperation, *, input_asset_id: str | None = None

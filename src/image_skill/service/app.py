@@ -54,6 +54,7 @@ from image_skill.service.storage.factory import build_store
 from image_skill.service.telemetry import install_telemetry
 from image_skill.service.telemetry.routes import router as telemetry_router
 from image_skill.service.warm_up import warm_up
+from image_skill.service.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         credits_router,
         activity_router,
         feedback_router,
+        webhooks_router,
         telemetry_router,
     )
     for router in routers:

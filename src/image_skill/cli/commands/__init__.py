@@ -21,6 +21,7 @@ def register_all(reg: Registrar) -> None:
         identity,
         meta,
         serve,
+        webhooks,
     )
 
     for module in (
@@ -35,6 +36,7 @@ def register_all(reg: Registrar) -> None:
         credits,
         activity,
         feedback,
+        webhooks,
         serve,
         admin,
     ):

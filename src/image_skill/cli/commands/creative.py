@@ -72,6 +72,11 @@ def _creative_flags(parser: ArgumentParser, *, default_aspect: str) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="plan and price only; no spend")
     parser.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="claimed agents: a public https URL for the signed completion webhook",
+    )
+    parser.add_argument(
         "--idempotency-key", metavar="KEY", help="retry-safe key: a repeat returns the first result"
     )
 
@@ -160,6 +165,7 @@ def creative_options(args: Namespace) -> CreativeOptions:
         output={"format": output_format} if output_format else None,
         dry_run=bool(args.dry_run),
         accept_unknown_cost=bool(args.accept_unknown_cost),
+        webhook_url=optional_text(args.webhook_url),
     )
 
 

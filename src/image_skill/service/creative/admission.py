@@ -111,6 +111,7 @@ async def _write(runtime: Runtime, principal: Principal, plan: Plan, trace_id: s
         estimated_usd=plan.price.estimated_provider_cost_usd,
         pricing_confidence=plan.price.confidence,
         safety_status="allowed",
+        webhook_url=plan.webhook_url,
         worker_id=runtime.worker_id,
         lease_expires_at=now + timedelta(seconds=budget),
         created_at=now,

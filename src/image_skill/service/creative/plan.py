@@ -22,7 +22,9 @@ from image_skill.service.catalog.parameters import validate_parameters
 from image_skill.service.catalog.pricing import PriceEstimate, estimate_price
 from image_skill.service.creative.schemas import CreateRequest, EditRequest
 from image_skill.service.db.models import Asset
+from image_skill.service.identity.principal import Principal
 from image_skill.service.runtime import Runtime
+from image_skill.service.webhooks.service import accept_job_webhook
 
 CreativeRequest = CreateRequest | EditRequest
 # Reads an input asset the caller owns: its row and its bytes (or raises).
@@ -51,6 +53,8 @@ class Plan:
     idempotency_key: str | None
     fingerprint: str
     dry_run: bool
+    # Checked: the caller may use webhooks and the target is public (or allowed).
+    webhook_url: str | None = None
 
     def raise_if_blocked(self) -> None:
         """Refuse to run a plan the budget or the model's configuration forbids."""
@@ -72,9 +76,11 @@ class Plan:
 
 def fingerprint(runtime: Runtime, operation: Operation, body: CreativeRequest) -> str:
     """The keyed digest an idempotency key is bound to."""
-    return idempotency.request_hash(
-        operation, body.model_dump(mode="json"), runtime.settings.token_pepper
-    )
+    fields = body.model_dump(mode="json")
+    if fields.get("webhook_url") is None:
+        # A request without a webhook hashes as it did before the field existed.
+        fields.pop("webhook_url", None)
+    return idempotency.request_hash(operation, fields, runtime.settings.token_pepper)
 
 
 async def make_plan(
@@ -82,6 +88,7 @@ async def make_plan(
     operation: Operation,
     body: CreativeRequest,
     *,
+    principal: Principal,
     idempotency_key: str | None,
     request_fingerprint: str,
     find_input: InputLookup,
@@ -93,6 +100,7 @@ async def make_plan(
     output_format = _output_format(model, body)
     aspect_ratio = _aspect_ratio(model, body)
     runtime.prompt_policy.check(body.prompt)
+    webhook_url = await accept_job_webhook(runtime, principal, body.webhook_url)
     priced = estimate_price(model, params, runtime.pricing)
     telemetry.annotate(credits=priced.credits_required, dry_run=body.dry_run)
     budget_refusal = _budget_refusal(priced, body)
@@ -118,6 +126,7 @@ async def make_plan(
         idempotency_key=idempotency_key,
         fingerprint=request_fingerprint,
         dry_run=body.dry_run,
+        webhook_url=webhook_url,
     )
 
 

@@ -41,6 +41,8 @@ class CreativeFields(BaseModel):
     output: OutputOptions | None = None
     accept_unknown_cost: StrictBool = False
     dry_run: StrictBool = False
+    # Claimed agents only: where the signed completion webhook goes (docs/webhooks.md).
+    webhook_url: str | None = Field(default=None, max_length=2048)
 
 
 class CreateRequest(CreativeFields):

@@ -54,6 +54,7 @@ async def run_creative(
         body,
         idempotency_key=key,
         request_fingerprint=request_fingerprint,
+        principal=principal,
         find_input=partial(owned_input, runtime, principal),
     )
     credits = credits_for(principal, plan)
