@@ -97,7 +97,10 @@ def check_url(url: str, *, allow_private: bool, field: str = "webhook_url") -> S
 def address_refusal(address: IPAddress) -> str | None:
     """Why ``address`` may not receive webhooks, or None if it is publicly routable."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
+        if address.ipv4_mapped is not None:
+            # ::ffff:a.b.c.d is a.b.c.d on a dual-stack socket: judged as exactly that.
+            return address_refusal(address.ipv4_mapped)
+        embedded = address.sixtofour
         if embedded is None and address.teredo is not None:
             embedded = address.teredo[1]
         if embedded is None and address in _NAT64:
