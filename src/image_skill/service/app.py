@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from image_skill import __version__
 from image_skill.providers.plugins import default_models
@@ -43,6 +44,7 @@ from image_skill.service.identity.routes import router as identity_router
 from image_skill.service.identity.service import ensure_local_owner
 from image_skill.service.input_guard import InputGuardMiddleware
 from image_skill.service.jobs.recovery import recover_stale_jobs
+from image_skill.service.jobs.execution import job_execution
 from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.jobs.routes import router as jobs_router
 from image_skill.service.mail import warn_about_mail_settings
@@ -71,17 +73,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         app.state.engine = engine
         app.state.health_engine = create_health_engine_for(settings)
         app.state.store = store or build_store(settings)
-        app.state.runtime = Runtime(
-            settings=settings,
-            engine=engine,
-            store=app.state.store,
-            models=default_models(),
-            pricing=PricingPolicy(
-                markup=settings.pricing_markup,
-                unknown_cost_hold_credits=settings.unknown_cost_hold_credits,
-            ),
-            prompt_policy=PromptPolicy.from_setting(settings.prompt_blocked_terms),
-        )
+        app.state.runtime = build_runtime(settings, engine, app.state.store)
         try:
             await _check_store(app.state.store)
             if settings.embedded:
@@ -103,7 +95,9 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
                 # collection walks them all and pauses every request for
                 # ~0.2-0.3 s under load.
                 gc.freeze()
-            yield
+            # Jobs run where IMAGE_SKILL_JOB_EXECUTOR says (docs/jobs.md).
+            async with job_execution(app.state.runtime, runs_jobs=settings.api_runs_jobs):
+                yield
         finally:
             if store is None:  # built here, so closed here
                 await app.state.store.aclose()
@@ -156,6 +150,21 @@ async def _check_store(store: AssetStore) -> None:
     except StoreError as exc:
         log.error("the asset store is not usable: %s", exc)
         raise
+
+
+def build_runtime(settings: Settings, engine: AsyncEngine, store: AssetStore) -> Runtime:
+    """What every process that admits or runs jobs shares (API processes and workers)."""
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        store=store,
+        models=default_models(),
+        pricing=PricingPolicy(
+            markup=settings.pricing_markup,
+            unknown_cost_hold_credits=settings.unknown_cost_hold_credits,
+        ),
+        prompt_policy=PromptPolicy.from_setting(settings.prompt_blocked_terms),
+    )
 
 
 async def _ensure_owner(app: FastAPI) -> None:

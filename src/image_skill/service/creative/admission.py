@@ -1,17 +1,18 @@
 """Step two of a create or edit: admit the job, in one transaction.
 
-The job row is the truth of money, so the job (``running``, leased to this
-process), its credit reservation and the idempotency record are written in
-one transaction, under a per-account lock, after the daily cap and balance
-are checked again inside it: concurrent requests of one account cannot
-overdraw it, and a concurrent duplicate of an idempotent request replays the
-first instead of being refused for the credits the first one holds.
+The job row is the truth of money, so the job (``queued``), its order (the
+prompt and resolved request its executor needs), its credit reservation, the
+idempotency record and the enqueue (``Runtime.queue``) are written in one
+transaction, under a per-account lock, after the daily cap and balance are
+checked again inside it: concurrent requests of one account cannot overdraw
+it, a job exists exactly when its work is queued, and a concurrent duplicate
+of an idempotent request replays the first instead of being refused for the
+credits the first one holds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
@@ -20,9 +21,11 @@ from image_skill.contract.ids import new_id, utc_now
 from image_skill.service import idempotency, telemetry
 from image_skill.service.catalog.schemas import CAPABILITY_FOR_OPERATION
 from image_skill.service.creative import accounting, responses
+from image_skill.service.creative.order import Order
 from image_skill.service.creative.plan import Plan
 from image_skill.service.creative.responses import CreativeOutcome
 from image_skill.service.db.engine import session_scope
+from image_skill.service.db.job_models import JobOrder
 from image_skill.service.db.models import IdempotencyRecord, Job
 from image_skill.service.identity.principal import Principal
 from image_skill.service.runtime import Runtime
@@ -34,6 +37,7 @@ class Admitted:
 
     job_id: str
     credits_reserved: int
+    order: Order
 
 
 class _KeyTaken(Exception):
@@ -66,12 +70,15 @@ async def replay(
 
 
 async def admit(
-    runtime: Runtime, principal: Principal, plan: Plan, trace_id: str
+    runtime: Runtime, principal: Principal, plan: Plan, trace_id: str, base_url: str | None
 ) -> Admitted | CreativeOutcome:
-    """Write the job, its reservation and its key; a replay when a twin got there first."""
+    """Queue the job with its order, reservation and key; a replay when a twin got there first.
+
+    ``base_url`` is what the job's asset links are built on (``AssetUrls.base``).
+    """
     key = plan.idempotency_key
     try:
-        admitted = await _write(runtime, principal, plan, trace_id)
+        admitted = await _write(runtime, principal, plan, trace_id, base_url)
     except _KeyTaken:
         replayed = await replay(runtime, principal, plan.operation, key or "", plan.fingerprint)
         if replayed is None:
@@ -86,19 +93,22 @@ async def admit(
     return admitted
 
 
-async def _write(runtime: Runtime, principal: Principal, plan: Plan, trace_id: str) -> Admitted:
+async def _write(
+    runtime: Runtime, principal: Principal, plan: Plan, trace_id: str, base_url: str | None
+) -> Admitted:
+    if runtime.queue is None:
+        raise RuntimeError("Runtime.queue must be set before jobs are admitted")
+    queue = runtime.queue
     now = utc_now()
     credits = credits_for(principal, plan)
     settings = runtime.settings
     key = plan.idempotency_key
-    # The lease covers the wait for a provider slot as well as the call itself.
-    budget = settings.provider_queue_timeout_seconds + settings.provider_timeout_seconds + 60
     job = Job(
         id=new_id("job"),
         organization_id=principal.organization_id,
         actor_id=principal.actor_id,
         operation=plan.operation,
-        status="running",
+        status="queued",
         capability_id=CAPABILITY_FOR_OPERATION[plan.operation],
         model_id=plan.model_id,
         provider=plan.provider,
@@ -112,12 +122,12 @@ async def _write(runtime: Runtime, principal: Principal, plan: Plan, trace_id: s
         pricing_confidence=plan.price.confidence,
         safety_status="allowed",
         webhook_url=plan.webhook_url,
-        worker_id=runtime.worker_id,
-        lease_expires_at=now + timedelta(seconds=budget),
+        attempts=0,
+        queued_at=now,
         created_at=now,
-        started_at=now,
         updated_at=now,
     )
+    order = Order.of(plan, job.id, trace_id, base_url)
     # Admissions of one account queue here, in the process, before taking a pooled
     # connection: a burst for one agent can no longer starve other requests.
     async with runtime.account_lock(principal.actor_id):
@@ -133,6 +143,7 @@ async def _write(runtime: Runtime, principal: Principal, plan: Plan, trace_id: s
                     raise refusal
                 session.add(job)
                 await session.flush()
+                session.add(JobOrder(job_id=job.id, payload=order.payload(), created_at=now))
                 await accounting.reserve(session, principal, job.id, credits)
                 if key:
                     session.add(
@@ -147,8 +158,9 @@ async def _write(runtime: Runtime, principal: Principal, plan: Plan, trace_id: s
                         )
                     )
                     await session.flush()
+                await queue.enqueue_job(session, job.id)
         except IntegrityError as exc:
             if key:
                 raise _KeyTaken from exc
             raise
-    return Admitted(job_id=job.id, credits_reserved=credits)
+    return Admitted(job_id=job.id, credits_reserved=credits, order=order)

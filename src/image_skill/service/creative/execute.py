@@ -14,7 +14,6 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -22,69 +21,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import utc_now
-from image_skill.providers.base import GeneratedImage, GenerationRequest, Model, Operation
+from image_skill.providers.base import GeneratedImage, GenerationRequest, Model
 from image_skill.service import idempotency, telemetry
 from image_skill.service.activity import creative_events
 from image_skill.service.assets.schemas import AssetUrls
-from image_skill.service.catalog.pricing import PriceEstimate
-from image_skill.service.creative import accounting, responses
+from image_skill.service.creative import accounting
+from image_skill.service.creative.answer import completed_answer
+from image_skill.service.creative.order import Order
 from image_skill.service.creative.outputs import store_output
-from image_skill.service.creative.plan import Plan
 from image_skill.service.creative.responses import CreativeOutcome
-from image_skill.service.credits import ledger
 from image_skill.service.db.engine import in_transaction
 from image_skill.service.db.models import Asset, Job
 from image_skill.service.identity.principal import Principal
+from image_skill.service.jobs.waiter import announce_terminal
 from image_skill.service.outcome import Outcome
-from image_skill.service.quota.repository import creative_jobs_since
-from image_skill.service.quota.service import daily_job_cap, utc_day_bounds
 from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.runtime import Runtime
 from image_skill.service.storage.base import StoreError
 from image_skill.service.storage.spool import spool_outputs
+from image_skill.service.webhooks.dispatch import job_reached_terminal
 
 log = logging.getLogger("image_skill.creative")
 
 # While the provider runs, the request may lend out what it holds (its admission place).
 Lend = Callable[[], AbstractAsyncContextManager[None]]
-
-
-@dataclass(frozen=True)
-class Order:
-    """What an admitted job needs to run, as plain data."""
-
-    job_id: str
-    operation: Operation
-    model_id: str
-    prompt: str
-    intent: str | None
-    parameters: dict[str, Any]
-    aspect_ratio: str
-    output_format: str | None
-    input_asset_id: str | None
-    input_images: tuple[bytes, ...]
-    cost: PriceEstimate
-    idempotency_key: str | None
-    trace_id: str
-
-    @classmethod
-    def of(cls, plan: Plan, job_id: str, trace_id: str) -> Order:
-        """The order for the job admitted from ``plan``."""
-        return cls(
-            job_id=job_id,
-            operation=plan.operation,
-            model_id=plan.model_id,
-            prompt=plan.prompt,
-            intent=plan.intent,
-            parameters=plan.parameters,
-            aspect_ratio=plan.aspect_ratio,
-            output_format=plan.output_format,
-            input_asset_id=plan.input_asset.id if plan.input_asset else None,
-            input_images=(plan.input_bytes,) if plan.input_bytes is not None else (),
-            cost=plan.price,
-            idempotency_key=plan.idempotency_key,
-            trace_id=trace_id,
-        )
 
 
 class _JobFailed(Exception):
@@ -104,8 +64,17 @@ async def execute(
     lend: Lend = nullcontext,
 ) -> CreativeOutcome:
     """Run an admitted job to its end: the finished job, or its error raised."""
-    model = runtime.models[order.model_id]
+    model = runtime.models.get(order.model_id)
     try:
+        if model is None:  # a worker built without the admitting process's plugins
+            raise _JobFailed(
+                ImageSkillError(
+                    ErrorCode.MODEL_NOT_FOUND,
+                    f"The process that ran this job has no model '{order.model_id}'; "
+                    "no credits were spent.",
+                    retryable=True,
+                )
+            )
         async with lend():
             images = await _generate(runtime, model, order)
         assets = await _store(runtime, order, principal, images)
@@ -126,11 +95,12 @@ async def fail_job(
     async def work(session: AsyncSession) -> None:
         now = utc_now()
         row = await session.get(Job, order.job_id, with_for_update=True)
-        if row is None or row.status != "running":
-            return  # already resolved (e.g. by crash recovery)
+        if row is None or row.status != "running" or row.worker_id != runtime.worker_id:
+            return  # already resolved (crash recovery, cancel) or handed to another executor
         row.status = "failed"
         row.error_code = error.code
         row.error_message = error.message[:500]
+        row.error_details = error.to_error()
         row.spool_ref = spool_ref
         row.completed_at = now
         row.updated_at = now
@@ -148,6 +118,8 @@ async def fail_job(
                 if record is not None:
                     record.response = {"error": error.to_error()}
                     record.status_code = error.http_status
+        await announce_terminal(session, row)
+        await job_reached_terminal(session, runtime, row)
 
     await in_transaction(runtime.engine, work, write=True)
     telemetry.job_finished(order.operation, "failed")
@@ -168,7 +140,7 @@ async def _generate(runtime: Runtime, model: Model, order: Order) -> list[Genera
     )
     limiter = await _provider_slot(runtime, model)
     try:
-        return await _call_provider(runtime, model, request, order.trace_id)
+        return await _call_provider(runtime, model, request, order)
     finally:
         limiter.release()
 
@@ -207,14 +179,21 @@ async def _provider_slot(runtime: Runtime, model: Model) -> anyio.CapacityLimite
 
 
 async def _call_provider(
-    runtime: Runtime, model: Model, request: GenerationRequest, trace_id: str
+    runtime: Runtime, model: Model, request: GenerationRequest, order: Order
 ) -> list[GeneratedImage]:
+    trace_id = order.trace_id
+    # A job re-queued after its executor died mid-call resumes the provider request
+    # it already submitted (where the provider can), so it is never submitted twice.
+    resume_id = order.provider_request_id if model.supports_resume else None
     try:
         with (
             anyio.fail_after(runtime.settings.provider_timeout_seconds),
             telemetry.provider_call(model.model_id),
         ):
-            images = await model.generate(request)
+            if resume_id is not None:
+                images = await model.resume(resume_id, request)
+            else:
+                images = await model.generate(request)
     except TimeoutError:
         raise _JobFailed(
             ImageSkillError(
@@ -292,7 +271,7 @@ async def _settle(
     async def work(session: AsyncSession) -> dict[str, Any]:
         now = utc_now()
         row = await session.get(Job, order.job_id, with_for_update=True)
-        if row is None or row.status != "running":
+        if row is None or row.status != "running" or row.worker_id != runtime.worker_id:
             raise ImageSkillError(
                 ErrorCode.JOB_INTERRUPTED,
                 "The job was resolved by crash recovery before it could finish; "
@@ -307,25 +286,9 @@ async def _settle(
         row.credits_debited = row.credits_reserved
         await accounting.settle(session, principal, row.id, row.credits_reserved)
         await creative_events.job_succeeded(session, row, fresh)
-        input_asset = (
-            await session.get(Asset, order.input_asset_id) if order.input_asset_id else None
-        )
-        data = responses.completed_view(
-            row,
-            fresh,
-            cost=order.cost,
-            resolved=responses.resolved_view(
-                order.aspect_ratio, order.output_format, order.intent, order.parameters
-            ),
-            input_asset=input_asset,
-            balance_after=await ledger.balance(session, principal.actor_id),
-            daily_cap=daily_job_cap(runtime.settings, principal),
-            used_today=await creative_jobs_since(
-                session, principal.actor_id, utc_day_bounds(now)[0]
-            ),
-            completed_at=now,
-            urls=urls,
-        )
+        await announce_terminal(session, row)
+        await job_reached_terminal(session, runtime, row)
+        data = await completed_answer(session, runtime.settings, order, principal, row, fresh, urls)
         if order.idempotency_key:
             record = await idempotency.find(
                 session, row.actor_id, row.operation, order.idempotency_key

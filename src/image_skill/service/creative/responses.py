@@ -22,6 +22,8 @@ from image_skill.service.outcome import Outcome
 
 REPLAYED = "Replayed: this idempotency key already produced this result."
 STILL_RUNNING = "A request with this idempotency key is still running; poll jobs wait."
+ACCEPTED = "Queued (Prefer: respond-async); wait for it with jobs wait."
+STILL_WAITING = "The job did not finish within the server's wait limit; wait for it with jobs wait."
 
 
 CreativeOutcome = Outcome[dict[str, Any]]

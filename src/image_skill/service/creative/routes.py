@@ -23,6 +23,8 @@ from image_skill.service.runtime import Runtime
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404))
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+# RFC 7240: "Prefer: respond-async" answers 202 with the queued job at once.
+Prefer = Annotated[str | None, Header(alias="Prefer", max_length=200)]
 
 
 @router.post("/v1/create", name="image-skill create")
@@ -32,9 +34,10 @@ async def create(
     principal: CurrentPrincipal,
     admission: Admission,
     idempotency_key: IdempotencyKey = None,
+    prefer: Prefer = None,
 ) -> JSONResponse:
     """Create an image, or plan one with ``dry_run``."""
-    return await _creative("create", body, request, principal, admission, idempotency_key)
+    return await _creative("create", body, request, principal, admission, idempotency_key, prefer)
 
 
 @router.post("/v1/edit", name="image-skill edit")
@@ -44,9 +47,10 @@ async def edit(
     principal: CurrentPrincipal,
     admission: Admission,
     idempotency_key: IdempotencyKey = None,
+    prefer: Prefer = None,
 ) -> JSONResponse:
     """Edit an owned asset into a new one."""
-    return await _creative("edit", body, request, principal, admission, idempotency_key)
+    return await _creative("edit", body, request, principal, admission, idempotency_key, prefer)
 
 
 async def _creative(
@@ -56,8 +60,10 @@ async def _creative(
     principal: Principal,
     place: AdmissionPlace,
     idempotency_key: str | None,
+    prefer: str | None,
 ) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
+    respond_async = _prefers_async(prefer)
     outcome = await run_creative(
         runtime,
         principal,
@@ -67,10 +73,21 @@ async def _creative(
         trace_id=trace_id_of(request),
         urls=AssetUrls(runtime.settings, runtime.store, str(request.base_url)),
         place=place,
+        respond_async=respond_async,
     )
-    return envelope_response(
+    response = envelope_response(
         request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
     )
+    if respond_async and outcome.status_code == 202:
+        response.headers["Preference-Applied"] = "respond-async"
+    return response
+
+
+def _prefers_async(prefer: str | None) -> bool:
+    """Whether the ``Prefer`` header asks for ``respond-async`` (among other preferences)."""
+    if not prefer:
+        return False
+    return any(part.split(";")[0].strip().lower() == "respond-async" for part in prefer.split(","))
 
 
 @router.post("/v1/upload", name="image-skill upload")

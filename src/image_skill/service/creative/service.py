@@ -1,10 +1,18 @@
-"""One create or edit, end to end: replay, plan, then dry run or admit and execute.
+"""One create or edit, end to end: replay, plan, then dry run or admit and answer.
 
 Each step lives in its own module (``plan``, ``admit``, ``execute``) and
 hands the next plain data; this module only puts them in order. A key that
 already has an answer replays before anything is planned, so a replay
 answers the same even if the model has since changed; nothing is spent
 before admission.
+
+After admission the job runs wherever the executor runs it: in this request
+(embedded CLI), or elsewhere (the server's task group, a worker process).
+Then the request waits for it server-side (``jobs.waiter``, no polling loop)
+up to ``create_wait_seconds`` and answers as a synchronous create always has:
+201 with the completed job, or the job's error. With ``Prefer: respond-async``
+it answers 202 with the queued job at once; past the wait limit, 202 with the
+job as it is and how to wait for the rest.
 """
 
 from __future__ import annotations
@@ -17,14 +25,18 @@ from image_skill.service import idempotency
 from image_skill.service.assets import repository as assets_repository
 from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.creative import accounting, responses
-from image_skill.service.creative.admission import admit, credits_for, replay
+from image_skill.service.creative.admission import Admitted, admit, credits_for, replay
 from image_skill.service.creative.admission_gate import AdmissionPlace
-from image_skill.service.creative.execute import Order, execute
+from image_skill.service.creative.answer import answer_of_job
 from image_skill.service.creative.plan import CreativeRequest, fingerprint, make_plan
 from image_skill.service.creative.responses import CreativeOutcome
 from image_skill.service.db.engine import session_scope
-from image_skill.service.db.models import Asset
+from image_skill.service.db.models import Asset, Job
 from image_skill.service.identity.principal import Principal
+from image_skill.service.jobs import executor
+from image_skill.service.jobs import repository as jobs_repository
+from image_skill.service.jobs.schemas import job_view
+from image_skill.service.jobs.waiter import wait_until_terminal
 from image_skill.service.outcome import Outcome
 from image_skill.service.runtime import Runtime
 from image_skill.service.storage.base import StoreError
@@ -40,8 +52,9 @@ async def run_creative(
     trace_id: str,
     urls: AssetUrls,
     place: AdmissionPlace,
+    respond_async: bool = False,
 ) -> CreativeOutcome:
-    """Answer one create or edit (a replay, a dry run, or a finished job)."""
+    """Answer one create or edit (a replay, a dry run, a finished job, or a queued one)."""
     key = idempotency.check_key(idempotency_key)
     request_fingerprint = fingerprint(runtime, operation, body)
     if key and not body.dry_run:
@@ -65,11 +78,68 @@ async def run_creative(
             )
         return Outcome(responses.dry_run_view(plan, quota, credits, urls))
     plan.raise_if_blocked()
-    admitted = await admit(runtime, principal, plan, trace_id)
+    admitted = await admit(runtime, principal, plan, trace_id, urls.base)
     if isinstance(admitted, Outcome):
         return admitted
-    order = Order.of(plan, admitted.job_id, trace_id)
-    return await execute(runtime, order, principal, urls, lend=place.lent)
+    if runtime.settings.resolved_job_executor == "inline":
+        # The embedded CLI's process ends with the request: the job runs here, now.
+        return await _run_inline(runtime, admitted, principal, urls, place)
+    if respond_async:
+        return await _queued_answer(runtime, admitted.job_id, urls, async_requested=True)
+    wait = runtime.settings.create_wait_seconds
+    async with place.lent():
+        finished = await wait_until_terminal(
+            admitted.job_id, wait, partial(_status, runtime, admitted.job_id)
+        )
+    if not finished:
+        return await _queued_answer(runtime, admitted.job_id, urls, async_requested=False)
+    async with session_scope(runtime.engine, write=False) as session:
+        job = await session.get(Job, admitted.job_id)
+        assert job is not None
+        data = await answer_of_job(session, runtime.settings, admitted.order, principal, job, urls)
+    return Outcome(data, status_code=201)
+
+
+async def _run_inline(
+    runtime: Runtime,
+    admitted: Admitted,
+    principal: Principal,
+    urls: AssetUrls,
+    place: AdmissionPlace,
+) -> CreativeOutcome:
+    claimed = await executor.claim(runtime, admitted.job_id, admitted.order)
+    outcome = None
+    if claimed is not None:
+        outcome = await executor.run_claimed(
+            runtime, admitted.order, claimed.principal, urls, lend=place.lent
+        )
+    if outcome is not None:
+        return outcome
+    # Canceled (or taken over) before it could finish: answer what the job says.
+    async with session_scope(runtime.engine, write=False) as session:
+        job = await session.get(Job, admitted.job_id)
+        assert job is not None
+        data = await answer_of_job(session, runtime.settings, admitted.order, principal, job, urls)
+    return Outcome(data, status_code=201)
+
+
+async def _status(runtime: Runtime, job_id: str) -> str | None:
+    async with session_scope(runtime.engine, write=False) as session:
+        return await jobs_repository.status_of(session, job_id)
+
+
+async def _queued_answer(
+    runtime: Runtime, job_id: str, urls: AssetUrls, *, async_requested: bool
+) -> CreativeOutcome:
+    """202: the job as it is now, and how to wait for the rest."""
+    async with session_scope(runtime.engine, write=False) as session:
+        job = await session.get(Job, job_id)
+        assert job is not None
+        data = job_view(job, [], urls)
+        data["queue_position"] = await jobs_repository.queue_position(session, job)
+    data["recovery"] = {"suggested_command": f"image-skill jobs wait {job_id} --json"}
+    warning = responses.ACCEPTED if async_requested else responses.STILL_WAITING
+    return Outcome(data, [warning], status_code=202)
 
 
 async def owned_input(runtime: Runtime, principal: Principal, asset_id: str) -> tuple[Asset, bytes]:

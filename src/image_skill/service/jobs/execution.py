@@ -1,0 +1,114 @@
+"""Where this process's jobs run: the one place that picks the executor.
+
+``IMAGE_SKILL_JOB_EXECUTOR`` (``auto`` by default) chooses:
+  * ``inline`` (embedded CLI): each request runs its own job;
+  * ``inprocess`` (one SQLite server): the server's task group runs them;
+  * ``queue`` (PostgreSQL): procrastinate carries job ids to workers; an API
+    process runs an embedded worker too unless ``IMAGE_SKILL_API_RUNS_JOBS``
+    is false, and ``image-skill worker`` processes run one each.
+On PostgreSQL every process also keeps one LISTEN connection so requests
+waiting for a job wake when any process finishes it. (The lease sweeper runs
+beside this, entered after it: ``jobs.sweeper.sweeping``.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+import procrastinate
+
+from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.service.jobs import pg_queue
+from image_skill.service.jobs.inline_queue import InlineQueue
+from image_skill.service.jobs.inprocess_queue import InprocessQueue
+from image_skill.service.jobs.waiter import TerminalListener
+from image_skill.service.runtime import Runtime
+from image_skill.service.webhooks.delivery import deliver
+
+log = logging.getLogger("image_skill.jobs.execution")
+
+SHUTDOWN_GRACE_SECONDS = 30.0
+CLEAR_STALLED_SECONDS = 60.0
+
+
+@dataclass
+class Execution:
+    """What ``job_execution`` started; ``worker_stopped`` is set when the queue worker ends."""
+
+    worker_stopped: anyio.Event = field(default_factory=anyio.Event)
+
+
+@asynccontextmanager
+async def job_execution(
+    runtime: Runtime, *, runs_jobs: bool, handle_signals: bool = False
+) -> AsyncIterator[Execution]:
+    """Set ``runtime.queue`` and run what this process runs until the block ends.
+
+    ``handle_signals`` (a worker process): SIGTERM/SIGINT stop the queue worker
+    gracefully (running jobs get ``SHUTDOWN_GRACE_SECONDS`` to finish), and
+    ``worker_stopped`` is set once it has.
+    """
+    settings = runtime.settings
+    mode = settings.resolved_job_executor
+    execution = Execution()
+    if mode == "queue" and settings.is_sqlite:
+        raise ImageSkillError(
+            ErrorCode.INVALID_ARGUMENTS,
+            "IMAGE_SKILL_JOB_EXECUTOR=queue needs PostgreSQL; a SQLite server runs its "
+            "jobs in process (inprocess).",
+        )
+    if mode == "inline":
+        runtime.queue = InlineQueue()
+        yield execution
+        return
+    # Unwound last in, first out: in-process drain, background tasks
+    # (cancelled, then awaited), and last the procrastinate pool they use.
+    async with AsyncExitStack() as stack:
+        app: procrastinate.App | None = None
+        if mode == "queue":
+            app = pg_queue.procrastinate_app(settings)
+            runtime.queue = pg_queue.PgQueue(app)
+            if runs_jobs:
+                pg_queue.register_tasks(app, runtime, deliver)
+                await stack.enter_async_context(app.open_async())
+        tasks = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tasks.cancel_scope.cancel)
+        if not settings.is_sqlite:
+            tasks.start_soon(TerminalListener(pg_queue.libpq_url(settings)).run)
+        if mode == "inprocess":
+            inprocess = InprocessQueue(runtime, deliver)
+            runtime.queue = inprocess
+            await tasks.start(inprocess.serve)
+            stack.push_async_callback(inprocess.drain, SHUTDOWN_GRACE_SECONDS)
+        elif app is not None and runs_jobs:
+            tasks.start_soon(_procrastinate_worker, app, runtime, execution, handle_signals)
+            tasks.start_soon(_clear_stalled_forever, app)
+        yield execution
+
+
+async def _procrastinate_worker(
+    app: procrastinate.App, runtime: Runtime, execution: Execution, handle_signals: bool
+) -> None:
+    try:
+        await pg_queue.run_worker(
+            app,
+            name=runtime.worker_id,
+            concurrency=runtime.settings.worker_concurrency,
+            install_signal_handlers=handle_signals,
+            graceful_seconds=SHUTDOWN_GRACE_SECONDS,
+        )
+    finally:
+        execution.worker_stopped.set()
+
+
+async def _clear_stalled_forever(app: procrastinate.App) -> None:
+    while True:
+        await anyio.sleep(CLEAR_STALLED_SECONDS)
+        try:
+            await pg_queue.clear_stalled(app)
+        except Exception as exc:  # the database may be away for a while; try again later
+            log.warning("clearing stalled queue rows failed (%s)", type(exc).__name__)

@@ -1,0 +1,163 @@
+"""Running one admitted job: the entry point every executor shares.
+
+A worker process, the SQLite server's task group and the embedded CLI's
+request all run a job the same way: claim it (``queued`` -> ``running``
+under a row lock, so exactly one executor wins however many were handed the
+id), rebuild its order from ``job_orders`` and the input bytes from the
+asset store, then execute it while ``lease.held`` renews the lease and
+watches for cancel. Whatever the outcome, it is recorded on the job row;
+nothing here answers a request.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.ids import utc_now
+from image_skill.service.assets import repository as assets_repository
+from image_skill.service.assets.schemas import AssetUrls
+from image_skill.service.creative import accounting
+from image_skill.service.creative.execute import Lend, execute, fail_job
+from image_skill.service.creative.order import Order
+from image_skill.service.creative.responses import CreativeOutcome
+from image_skill.service.db.engine import in_transaction, session_scope
+from image_skill.service.db.job_models import JobOrder
+from image_skill.service.db.models import Actor, Job
+from image_skill.service.identity.principal import Principal
+from image_skill.service.jobs import cancel, lease
+from image_skill.service.jobs.waiter import announce_terminal
+from image_skill.service.redacted_traceback import redacted_traceback
+from image_skill.service.runtime import Runtime
+from image_skill.service.storage.base import StoreError
+from image_skill.service.webhooks.dispatch import job_reached_terminal
+
+log = logging.getLogger("image_skill.jobs.executor")
+
+EXECUTOR_TOKEN_CLASS = "job_executor"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A job this process now runs: its order and the account it runs for."""
+
+    order: Order
+    principal: Principal
+
+
+async def run_job(runtime: Runtime, job_id: str) -> None:
+    """Run ``job_id`` here if it is still queued; its outcome lands on the job row."""
+    claimed = await claim(runtime, job_id)
+    if claimed is None:
+        return
+    try:
+        order = await _with_input(runtime, claimed)
+        urls = AssetUrls(runtime.settings, runtime.store, order.base_url)
+        await run_claimed(runtime, order, claimed.principal, urls)
+    except ImageSkillError:
+        return  # recorded on the job by execute
+    except Exception as exc:
+        # A bug or a lost database: the lease lapses and a sweeper resolves the job.
+        log.error(
+            "running job %s crashed (%s)\n%s",
+            job_id,
+            claimed.order.trace_id,
+            redacted_traceback(exc),
+            extra={"trace_id": claimed.order.trace_id},
+        )
+
+
+async def run_claimed(
+    runtime: Runtime, order: Order, principal: Principal, urls: AssetUrls, lend: Lend = nullcontext
+) -> CreativeOutcome | None:
+    """Execute a job this process claimed; None when a cancel or a lost lease cut it short."""
+    outcome: CreativeOutcome | None = None
+    async with lease.held(runtime, order.job_id) as hold:
+        outcome = await execute(runtime, order, principal, urls, lend=lend)
+    if hold.reason == lease.CANCELED:
+        await cancel.finish_canceled(runtime, order.job_id)
+    return outcome if hold.reason is None else None
+
+
+async def claim(runtime: Runtime, job_id: str, order: Order | None = None) -> Claimed | None:
+    """Take a queued job for this process (None: gone, or another executor has it).
+
+    ``order`` spares reading ``job_orders`` when the caller admitted the job itself.
+    """
+
+    async def work(session: AsyncSession) -> Claimed | None:
+        row = await session.get(Job, job_id, with_for_update=True)
+        if row is None or row.status != "queued":
+            return None
+        stored = order
+        if stored is None:
+            record = await session.get(JobOrder, job_id)
+            stored = Order.from_payload(job_id, record.payload) if record else None
+        actor = await session.get(Actor, row.actor_id)
+        if stored is None or actor is None:
+            await _fail_unrunnable(session, runtime, row)
+            return None
+        now = utc_now()
+        row.status = "running"
+        row.worker_id = runtime.worker_id
+        row.started_at = now
+        row.updated_at = now
+        row.attempts = (row.attempts or 0) + 1
+        row.lease_expires_at = lease.lease_deadline(runtime.settings, now)
+        return Claimed(stored.resuming(row.provider_request_id), _principal_of(actor, row))
+
+    return await in_transaction(runtime.engine, work, write=True)
+
+
+def _principal_of(actor: Actor, job: Job) -> Principal:
+    """The account a job runs for, as its admission saw it (the owner reserves nothing)."""
+    return Principal(
+        actor_id=actor.id,
+        actor_type=actor.actor_type,
+        organization_id=job.organization_id,
+        claim_state=actor.claim_state,
+        token_class=EXECUTOR_TOKEN_CLASS,
+        is_local_owner=actor.is_local_owner and job.credits_reserved == 0,
+    )
+
+
+async def _fail_unrunnable(session: AsyncSession, runtime: Runtime, job: Job) -> None:
+    """A queued job without its order cannot run: fail it and release its credits."""
+    now = utc_now()
+    job.status = "failed"
+    job.error_code = ErrorCode.JOB_INTERRUPTED.value
+    job.error_message = "The job's request was lost before it could run; no credits were spent."
+    job.completed_at = now
+    job.updated_at = now
+    await accounting.release(
+        session, job.actor_id, job.organization_id, job.id, job.credits_reserved
+    )
+    await announce_terminal(session, job)
+    await job_reached_terminal(session, runtime, job)
+    log.error("job %s was queued without its order; failed", job.id)
+
+
+async def _with_input(runtime: Runtime, claimed: Claimed) -> Order:
+    """The order with its input image's bytes read back from the store (edits only)."""
+    order = claimed.order
+    if order.input_asset_id is None or order.input_images:
+        return order
+    organization_id = claimed.principal.organization_id
+    async with session_scope(runtime.engine, write=False) as session:
+        asset = await assets_repository.owned(session, organization_id, order.input_asset_id)
+    try:
+        if asset is None:
+            raise StoreError("input asset row is gone")
+        return order.with_input(await runtime.store.get(asset.storage_key))
+    except StoreError:
+        error = ImageSkillError(
+            ErrorCode.ASSET_DOWNLOAD_FAILED,
+            "The input asset's bytes are unavailable; no credits were spent.",
+            retryable=True,
+        )
+        await fail_job(runtime, order, error)
+        raise error from None

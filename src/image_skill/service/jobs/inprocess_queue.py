@@ -1,0 +1,130 @@
+"""One SQLite server's queue: jobs run in the server's own task group, apart from requests.
+
+SQLite has one writer and no queue library, and a single server process is
+the whole deployment, so the process runs its jobs itself: ``enqueue_job``
+starts a job once the admitting transaction commits, at most
+``worker_concurrency`` at once, in admission order. The job row stays the
+truth: at start-up every job still ``queued`` (its process stopped before
+running it) is picked up again, and on shutdown the queue stops taking new
+jobs and lets running ones finish for a grace period; what is cut short is
+left to the lease sweeper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import partial
+
+import anyio
+from anyio.abc import TaskStatus
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.contract.ids import utc_now
+from image_skill.service.db.engine import session_scope
+from image_skill.service.jobs import repository
+from image_skill.service.jobs.after_commit import on_commit
+from image_skill.service.jobs.executor import run_job
+from image_skill.service.runtime import Runtime
+
+log = logging.getLogger("image_skill.jobs.inprocess")
+
+# Delivers one webhook delivery (the webhook module's entry point).
+WebhookRunner = Callable[[Runtime, str], Awaitable[None]]
+LEFTOVER_LIMIT = 100_000
+
+
+class InprocessQueue:
+    """``WorkQueue`` for a single server on SQLite (see the module docstring)."""
+
+    def __init__(self, runtime: Runtime, webhook_runner: WebhookRunner | None = None) -> None:
+        self.runtime = runtime
+        self.webhook_runner = webhook_runner
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._jobs: asyncio.Queue[str] | None = None
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self._accepting = False
+        self._running = 0
+        self._idle = asyncio.Event()
+
+    async def enqueue_job(self, session: AsyncSession, job_id: str) -> None:
+        """Start ``job_id`` in this process once ``session`` commits."""
+        on_commit(session, partial(self._submit, job_id))
+
+    async def enqueue_webhook(
+        self, session: AsyncSession, delivery_id: str, *, not_before: datetime
+    ) -> None:
+        """Attempt delivery ``delivery_id`` at ``not_before`` once ``session`` commits."""
+        on_commit(session, partial(self._submit_webhook, delivery_id, not_before))
+
+    async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run jobs until cancelled: the ones left queued first, then each one enqueued."""
+        self._loop = asyncio.get_running_loop()
+        self._jobs = asyncio.Queue()
+        slots = anyio.Semaphore(self.runtime.settings.worker_concurrency)
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            self._accepting = True
+            for job_id in await self._leftovers():
+                self._jobs.put_nowait(job_id)
+            task_status.started()
+            while True:
+                job_id = await self._jobs.get()
+                await slots.acquire()
+                if not self._accepting:
+                    slots.release()
+                    continue
+                self._running += 1
+                self._idle.clear()
+                tasks.start_soon(self._run, job_id, slots)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Take no new jobs; wait up to ``grace_seconds`` for running ones to end."""
+        self._accepting = False
+        if self._running:
+            with anyio.move_on_after(grace_seconds):
+                await self._idle.wait()
+
+    def _submit(self, job_id: str) -> None:
+        if self._loop is None or self._jobs is None or not self._accepting:
+            return  # stays queued; picked up when the server starts again
+        self._loop.call_soon_threadsafe(self._jobs.put_nowait, job_id)
+
+    def _submit_webhook(self, delivery_id: str, not_before: datetime) -> None:
+        if self._loop is None or self._tasks is None or not self._accepting:
+            return
+        if self.webhook_runner is None:
+            log.warning("webhook delivery %s queued but no webhook runner is set", delivery_id)
+            return
+        tasks = self._tasks
+        self._loop.call_soon_threadsafe(tasks.start_soon, self._deliver, delivery_id, not_before)
+
+    async def _run(self, job_id: str, slots: anyio.Semaphore) -> None:
+        try:
+            await run_job(self.runtime, job_id)
+        except Exception as exc:  # the job row says what happened; keep the queue alive
+            log.error("job %s: executor failed (%s)", job_id, type(exc).__name__)
+        finally:
+            slots.release()
+            self._running -= 1
+            if not self._running:
+                self._idle.set()
+
+    async def _deliver(self, delivery_id: str, not_before: datetime) -> None:
+        delay = (not_before - utc_now()).total_seconds()
+        if delay > 0:
+            await anyio.sleep(delay)
+        if self.webhook_runner is not None and self._accepting:
+            try:
+                await self.webhook_runner(self.runtime, delivery_id)
+            except Exception as exc:
+                log.error("webhook delivery %s failed (%s)", delivery_id, type(exc).__name__)
+
+    async def _leftovers(self) -> list[str]:
+        async with session_scope(self.runtime.engine, write=False) as session:
+            found = await repository.queued_ids(session, LEFTOVER_LIMIT)
+        if found:
+            log.info("picking up %d queued jobs left from before", len(found))
+        return found

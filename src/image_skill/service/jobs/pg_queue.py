@@ -1,0 +1,150 @@
+"""PostgreSQL's queue: procrastinate, deferred inside the admitting transaction.
+
+Procrastinate keeps its queue in the same PostgreSQL database, and its
+``configure(connection=...)`` defers on a connection we hand it, so the
+procrastinate job is inserted in the very transaction that writes our job
+row, its order and its reservation: the work is queued exactly when the job
+is committed. The queue carries only the job id; the job row stays the truth
+of money and state.
+
+Why procrastinate (over pgqueuer): it defers on an external connection (the
+one thing the money rule needs), it is typed, async-first, runs on psycopg 3
+(our driver), wakes workers by LISTEN/NOTIFY, and schedules (``schedule_at``)
+the webhook retries. Its known stuck-job problem, a job left ``doing`` by a
+worker that died, does not strand our jobs: executors claim by our row lock
+and lease, the sweeper resolves lapsed leases, and ``clear_stalled`` (run by
+every worker) closes the orphaned procrastinate rows of pruned workers.
+
+Procrastinate's objects live in the ``procrastinate`` schema (migration
+0008): its own pool sets that search path, and ``enqueue_*`` adds it, for
+the rest of the transaction only, to the admitting connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import procrastinate
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from image_skill.service.jobs.executor import run_job
+from image_skill.service.runtime import Runtime
+from image_skill.service.settings import Settings
+
+log = logging.getLogger("image_skill.jobs.pg_queue")
+
+SCHEMA = "procrastinate"
+JOB_TASK = "image_skill.execute_job"
+WEBHOOK_TASK = "image_skill.deliver_webhook"
+JOBS_QUEUE = "image_skill_jobs"
+WEBHOOKS_QUEUE = "image_skill_webhooks"
+# Delivers one webhook delivery (the webhook module's entry point).
+WebhookRunner = Callable[[Runtime, str], Awaitable[None]]
+
+
+def libpq_url(settings: Settings) -> str:
+    """The database URL as libpq (psycopg) takes it, without SQLAlchemy's driver tag."""
+    return "postgresql://" + settings.resolved_database_url.split("://", 1)[1]
+
+
+def procrastinate_app(settings: Settings) -> procrastinate.App:
+    """A procrastinate app on the configured database (its pool opens on first use)."""
+    connector = procrastinate.PsycopgConnector(
+        conninfo=libpq_url(settings),
+        kwargs={"options": f"-c search_path={SCHEMA}"},
+        min_size=1,
+        max_size=max(4, min(settings.worker_concurrency + 2, 20)),
+    )
+    return procrastinate.App(connector=connector)
+
+
+class PgQueue:
+    """``WorkQueue`` on PostgreSQL: one procrastinate job per admitted job id."""
+
+    def __init__(self, app: procrastinate.App) -> None:
+        self.app = app
+
+    async def enqueue_job(self, session: AsyncSession, job_id: str) -> None:
+        """Defer ``execute_job(job_id)`` inside ``session``'s transaction."""
+        connection = await _admitting_connection(session)
+        deferrer = self.app.configure_task(JOB_TASK, connection=connection, queue=JOBS_QUEUE)
+        await deferrer.defer_async(job_id=job_id)
+
+    async def enqueue_webhook(
+        self, session: AsyncSession, delivery_id: str, *, not_before: datetime
+    ) -> None:
+        """Defer ``deliver_webhook(delivery_id)`` at ``not_before``, inside the transaction."""
+        connection = await _admitting_connection(session)
+        deferrer = self.app.configure_task(
+            WEBHOOK_TASK, connection=connection, queue=WEBHOOKS_QUEUE, schedule_at=not_before
+        )
+        await deferrer.defer_async(delivery_id=delivery_id)
+
+
+async def _admitting_connection(session: AsyncSession) -> Any:
+    """The session's psycopg connection, with procrastinate's schema on its search path."""
+    await session.execute(
+        text(
+            "SELECT set_config('search_path', "
+            "current_setting('search_path') || ', ' || :schema, true)"
+        ),
+        {"schema": SCHEMA},
+    )
+    raw = await (await session.connection()).get_raw_connection()
+    return raw.driver_connection
+
+
+def register_tasks(
+    app: procrastinate.App, runtime: Runtime, webhook_runner: WebhookRunner | None
+) -> None:
+    """Teach ``app`` what its jobs do in this process (run a job, deliver a webhook)."""
+
+    @app.task(name=JOB_TASK, queue=JOBS_QUEUE)
+    async def execute_job(job_id: str) -> None:
+        await run_job(runtime, job_id)
+
+    if webhook_runner is not None:
+        runner = webhook_runner
+
+        @app.task(name=WEBHOOK_TASK, queue=WEBHOOKS_QUEUE)
+        async def deliver_webhook(delivery_id: str) -> None:
+            await runner(runtime, delivery_id)
+
+
+async def run_worker(
+    app: procrastinate.App,
+    *,
+    name: str,
+    concurrency: int,
+    install_signal_handlers: bool,
+    graceful_seconds: float,
+) -> None:
+    """Run a procrastinate worker on our queues until cancelled (or signalled)."""
+    await app.run_worker_async(
+        queues=[JOBS_QUEUE, WEBHOOKS_QUEUE],
+        name=name,
+        concurrency=concurrency,
+        delete_jobs="successful",
+        install_signal_handlers=install_signal_handlers,
+        shutdown_graceful_timeout=graceful_seconds,
+    )
+
+
+async def clear_stalled(app: procrastinate.App) -> int:
+    """Close procrastinate rows left ``doing`` by workers that stopped heartbeating.
+
+    Our job rows are resolved by the lease sweeper; these rows only clutter the
+    queue (and would block a queueing lock), so they are marked failed and deleted.
+    """
+    stalled = list(await app.job_manager.get_stalled_jobs())
+    for job in stalled:
+        await app.job_manager.finish_job(
+            job, status=procrastinate.jobs.Status.FAILED, delete_job=True
+        )
+    if stalled:
+        log.info("cleared %d procrastinate jobs of stopped workers", len(stalled))
+    return len(stalled)

@@ -1,0 +1,67 @@
+"""``image-skill worker``: a process that only runs jobs (PostgreSQL deployments).
+
+A worker holds no HTTP port. It migrates the database if asked to, builds
+the same runtime an API process does (models, store, pricing), runs a
+procrastinate worker on the job and webhook queues with
+``IMAGE_SKILL_WORKER_CONCURRENCY`` slots, and the lease sweeper. SIGTERM or
+SIGINT stops it gracefully: it takes no new job and gives running ones
+``SHUTDOWN_GRACE_SECONDS`` to finish; a job cut short keeps its lease until
+it lapses, and then any live process's sweeper resolves it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.service.app import build_runtime
+from image_skill.service.db.engine import create_engine_for
+from image_skill.service.db.migrate import upgrade_to_head
+from image_skill.service.jobs.execution import job_execution
+from image_skill.service.jobs.sweeper import sweeping
+from image_skill.service.settings import Settings
+from image_skill.service.storage.factory import build_store
+from image_skill.service.warm_up import warm_up
+
+log = logging.getLogger("image_skill.worker")
+
+
+def check_worker_settings(settings: Settings) -> None:
+    """Refuse a configuration no worker can serve (INVALID_ARGUMENTS naming the fix)."""
+    if settings.is_sqlite:
+        raise ImageSkillError(
+            ErrorCode.INVALID_ARGUMENTS,
+            "image-skill worker needs PostgreSQL (IMAGE_SKILL_DATABASE_URL=postgresql://...); "
+            "a SQLite server runs its own jobs.",
+        )
+    if settings.resolved_job_executor != "queue":
+        raise ImageSkillError(
+            ErrorCode.INVALID_ARGUMENTS,
+            "image-skill worker runs the PostgreSQL queue; unset IMAGE_SKILL_JOB_EXECUTOR "
+            "or set it to queue.",
+        )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run jobs until SIGTERM/SIGINT (see the module docstring)."""
+    check_worker_settings(settings)
+    if settings.auto_migrate:
+        await anyio.to_thread.run_sync(upgrade_to_head, settings)
+    engine = create_engine_for(settings)
+    store = build_store(settings)
+    try:
+        await store.check()
+        runtime = build_runtime(settings, engine, store)
+        await anyio.to_thread.run_sync(warm_up, runtime.models)
+        async with (
+            job_execution(runtime, runs_jobs=True, handle_signals=True) as execution,
+            sweeping(runtime),
+        ):
+            log.info("worker %s running jobs", runtime.worker_id)
+            await execution.worker_stopped.wait()
+        log.info("worker %s stopped", runtime.worker_id)
+    finally:
+        await store.aclose()
+        await engine.dispose()
