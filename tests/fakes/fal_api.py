@@ -13,12 +13,15 @@ speaks fal's documented queue wire format, so the adapter runs unchanged once
   ``metrics``); 202 while pending, 200 when complete.
 * ``GET .../requests/{id}``: ``{"images": [{"url", "content_type", "width",
   "height"}], "seed", "has_nsfw_concepts", "prompt"}``, or the injected error.
-* ``PUT .../requests/{id}/cancel``: recorded.
+* ``PUT .../requests/{id}/cancel``: recorded; the request then ends with fal's
+  cancellation error (a held request is let go).
 * ``GET /files/{id}/{n}.png``: the output images (real PNGs made by Pillow).
 
 Every submit is recorded (endpoint, JSON body, Authorization). Tests script the
 next request (``outcome``), inject errors for the next submit or the next N
-status polls, hold a request pending, and run a callback on each status poll.
+status polls, hold a request pending (``never``, or ``hold`` until ``release``:
+how a test kills the process polling it and lets a resumed executor finish it),
+wait for a submit (``wait_for_submits``) and run a callback on each status poll.
 """
 
 from __future__ import annotations
@@ -61,7 +64,8 @@ class Outcome:
     """How the next submitted request ends.
 
     ``kind``: ``ok``; ``error`` (the result endpoint answers ``error``);
-    ``nsfw`` (every image flagged); ``never`` (stays ``IN_QUEUE``).
+    ``nsfw`` (every image flagged); ``never`` (stays ``IN_QUEUE``); ``hold``
+    (stays ``IN_QUEUE`` until ``FakeFal.release``, then completes like ``ok``).
     """
 
     kind: str = "ok"
@@ -76,6 +80,8 @@ class QueuedRequest:
     outcome: Outcome
     polls: int = 0
     images: list[bytes] = field(default_factory=list)
+    held: bool = False
+    canceled: bool = False
 
 
 @dataclass
@@ -103,6 +109,7 @@ class FakeFal:
         self.status_callback_errors: list[BaseException] = []
         self.file_requests = 0
         self.lock = threading.Lock()
+        self.submitted = threading.Condition(self.lock)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -115,6 +122,19 @@ class FakeFal:
     @property
     def url(self) -> str:
         return f"http://{self.host}"
+
+    def release(self) -> None:
+        """Let every held request complete (its next status poll starts the countdown)."""
+        with self.lock:
+            for queued in self.requests.values():
+                if queued.held:
+                    queued.held = False
+                    queued.polls = 0
+
+    def wait_for_submits(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` requests were accepted (False on timeout)."""
+        with self.submitted:
+            return self.submitted.wait_for(lambda: len(self.requests) >= count, timeout)
 
     def __enter__(self) -> FakeFal:
         self.thread.start()
@@ -176,10 +196,13 @@ class FakeFal:
                 owner, app = endpoint.split("/")[:2]
                 request_id = secrets.token_hex(8) + "-fal"
                 with fake.lock:
-                    fake.requests[request_id] = QueuedRequest(
+                    queued = QueuedRequest(
                         request_id, endpoint, fake.submits[-1].arguments, fake.outcome
                     )
+                    queued.held = queued.outcome.kind == "hold"
+                    fake.requests[request_id] = queued
                     fake.outcome = Outcome()
+                    fake.submitted.notify_all()
                 base = f"{fake.url}/{owner}/{app}/requests/{request_id}"
                 self._send(
                     200,
@@ -200,6 +223,9 @@ class FakeFal:
                 if len(parts) == 5 and parts[4] == "cancel":
                     with fake.lock:
                         fake.cancels.append(parts[3])
+                        queued = fake.requests.get(parts[3])
+                        if queued is not None:
+                            queued.canceled, queued.held = True, False
                     self._send(202, {"status": "CANCELLATION_REQUESTED"})
                     return
                 self._send(404, {"detail": "not found"})
@@ -238,7 +264,9 @@ class FakeFal:
                     polls = queued.polls
                 if injected is not None:
                     self._send_error(injected)
-                elif queued.outcome.kind == "never" or polls == 1:
+                elif queued.canceled:
+                    self._send(200, {"status": "COMPLETED", "logs": None, "metrics": {}})
+                elif queued.outcome.kind == "never" or queued.held or polls == 1:
                     self._send(202, {"status": "IN_QUEUE", "queue_position": 0})
                 elif polls == 2:
                     self._send(202, {"status": "IN_PROGRESS", "logs": None})
@@ -247,10 +275,13 @@ class FakeFal:
 
             def _result(self, queued: QueuedRequest) -> None:
                 outcome = queued.outcome
+                if queued.canceled:
+                    self._send(400, {"detail": "Request was cancelled", "error_type": "cancelled"})
+                    return
                 if outcome.kind == "error" and outcome.error is not None:
                     self._send_error(outcome.error)
                     return
-                if outcome.kind == "never":
+                if outcome.kind == "never" or queued.held:
                     self._send(400, {"detail": "Request is still in progress"})
                     return
                 self._send(200, fake.result_of(queued))
