@@ -40,11 +40,7 @@ def save_config(values: dict[str, Any], path: Path | None = None) -> Path:
             Path(tmp_name).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise ImageSkillError(
-            ErrorCode.LOCAL_FILE_ERROR,
-            "Could not write the CLI config file.",
-            recovery={"suggested_command": "image-skill doctor --json"},
-        ) from exc
+        raise _unwritable("Could not write the CLI config file.") from exc
     return target
 
 
@@ -60,11 +56,7 @@ def check_writable(path: Path | None = None) -> None:
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".config-check-"):
             pass
     except OSError as exc:
-        raise ImageSkillError(
-            ErrorCode.LOCAL_FILE_ERROR,
-            "The CLI config file cannot be written; nothing was changed.",
-            recovery={"suggested_command": "image-skill doctor --json"},
-        ) from exc
+        raise _unwritable("The CLI config file cannot be written; nothing was changed.") from exc
 
 
 def delete_config(path: Path | None = None) -> bool:
@@ -87,3 +79,11 @@ def config_mode(path: Path | None = None) -> int | None:
         return (path or config_path()).stat().st_mode & 0o777
     except OSError:
         return None
+
+
+def _unwritable(message: str) -> ImageSkillError:
+    return ImageSkillError(
+        ErrorCode.LOCAL_FILE_ERROR,
+        message,
+        recovery={"suggested_command": "image-skill doctor --json"},
+    )

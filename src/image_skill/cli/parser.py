@@ -137,6 +137,11 @@ class Registrar:
             self.help_groups.append(f"image-skill {words}")
         return parser
 
+    def listed_group(self, words: str, help_text: str, run_list: Handler, list_help: str) -> None:
+        """Register a group whose bare name runs its ``list`` command, and that command."""
+        self.group(words, help_text, default=run_list, default_words=f"{words} list")
+        self.command(f"{words} list", run_list, list_help)
+
     def find(self, words: list[str]) -> argparse.ArgumentParser | None:
         """The parser of the command or group ``words`` (the root for none)."""
         return self.parsers.get(tuple(words))

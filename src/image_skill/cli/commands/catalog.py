@@ -13,22 +13,17 @@ from image_skill.result import Result
 
 def register(reg: Registrar) -> None:
     """Add the catalog commands."""
-    reg.group(
+    reg.listed_group(
         "models",
         "Creative models and their parameter schemas.",
-        default=run_models_list,
-        default_words="models list",
+        run_models_list,
+        "List the public models.",
     )
-    reg.command("models list", run_models_list, "List the public models.")
     show = reg.command("models show", run_model_show, "Show one model's full schema.")
     show.add_argument("model_id", metavar="MODEL_ID", help="e.g. openai.gpt-image-2")
-    reg.group(
-        "capabilities",
-        "The capability catalog.",
-        default=run_capabilities_list,
-        default_words="capabilities list",
+    reg.listed_group(
+        "capabilities", "The capability catalog.", run_capabilities_list, "List the capabilities."
     )
-    reg.command("capabilities list", run_capabilities_list, "List the capabilities.")
     cap = reg.command("capabilities show", run_capability_show, "Show one capability.")
     cap.add_argument("capability_id", metavar="CAPABILITY_ID", help="a capability id")
     HUMAN_RENDERERS["image-skill models list"] = render_models

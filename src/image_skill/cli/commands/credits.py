@@ -33,13 +33,9 @@ STATUS_REFS = (
 def register(reg: Registrar) -> None:
     """Add the credits commands."""
     reg.group("credits", "Credit packs, quotes and purchases.")
-    reg.group(
-        "credits packs",
-        "Credit packs.",
-        default=run_packs_list,
-        default_words="credits packs list",
+    reg.listed_group(
+        "credits packs", "Credit packs.", run_packs_list, "List the credit packs (no token needed)."
     )
-    reg.command("credits packs list", run_packs_list, "List the credit packs (no token needed).")
 
     quote = reg.command(
         "credits quote", run_quote, "Request a bounded, expiring credit quote (grants nothing)."

@@ -209,14 +209,8 @@ async def authenticate(session: AsyncSession, raw: str, *, pepper: str) -> Princ
             reason,
             recovery={"suggested_command": "image-skill auth status --json"},
         )
-    return Principal(
-        actor_id=actor.id,
-        actor_type=actor.actor_type,
-        organization_id=actor.organization_id,
-        claim_state=actor.claim_state,
-        token_class=token.token_class,
-        token_id=token.id,
-        is_local_owner=actor.is_local_owner,
+    return actor_principal(
+        actor, token.token_class, token_id=token.id, is_local_owner=actor.is_local_owner
     )
 
 
@@ -233,13 +227,21 @@ def _auth_invalid() -> ImageSkillError:
 
 def owner_principal(owner: Actor) -> Principal:
     """The principal of the embedded mode's local owner."""
+    return actor_principal(owner, TOKEN_CLASS_LOCAL_OWNER, is_local_owner=True)
+
+
+def actor_principal(
+    actor: Actor, token_class: str, *, token_id: str | None = None, is_local_owner: bool = False
+) -> Principal:
+    """The principal of ``actor`` acting with a token of ``token_class``."""
     return Principal(
-        actor_id=owner.id,
-        actor_type=owner.actor_type,
-        organization_id=owner.organization_id,
-        claim_state=owner.claim_state,
-        token_class=TOKEN_CLASS_LOCAL_OWNER,
-        is_local_owner=True,
+        actor_id=actor.id,
+        actor_type=actor.actor_type,
+        organization_id=actor.organization_id,
+        claim_state=actor.claim_state,
+        token_class=token_class,
+        token_id=token_id,
+        is_local_owner=is_local_owner,
     )
 
 
