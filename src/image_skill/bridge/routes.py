@@ -29,6 +29,7 @@ from image_skill.contract.errors import spec_for
 from image_skill.contract.ids import new_trace_id
 from image_skill.result import Result
 from image_skill.service.abuse.limiter import client_ip
+from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.openapi_errors import error_responses
 from image_skill.transport.loopback import LoopbackTransport
@@ -77,7 +78,8 @@ def status_for(envelope: dict[str, Any]) -> int:
     return spec_for(str(error.get("code", ""))).http_status
 
 
-@router.post("/v1/cli", name="image-skill cli")
+# The command's own envelope: its ``data`` is whatever that command answers.
+@router.post("/v1/cli", name="image-skill cli", **answers(Any))
 async def run_cli(body: CliRequest, request: Request) -> JSONResponse:
     """Run ``argv`` as ``image-skill <argv> --json`` with the caller's token."""
     base_url = str(request.base_url).rstrip("/")

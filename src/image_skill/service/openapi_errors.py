@@ -4,43 +4,18 @@ Every error is the same envelope (``ok`` false, ``error.code``); the status
 follows the code (``contract.errors``). Routers pass ``error_responses(...)``
 with the statuses they can answer; every route can also answer 400 (bad
 input), 413 (body too large) and 429 (rate limited). The ranges cover the
-rest: ``2XX`` success envelopes with other statuses (201, 202), ``4XX`` (402
-quota, 422 content policy) and ``5XX`` (provider or service failures).
+rest: ``2XX`` any success status a route does not name (each JSON route names
+its own with ``envelopes.answers``), ``4XX`` (402 quota, 422 content policy)
+and ``5XX`` (provider or service failures).
 Declaring ``4XX`` also stops FastAPI from advertising a 422 for validation
 errors, which this service answers with 400 ``INVALID_ARGUMENTS``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class ErrorDetail(BaseModel):
-    """``error`` of an error envelope."""
-
-    model_config = ConfigDict(extra="allow")
-
-    code: str = Field(examples=["INVALID_ARGUMENTS"])
-    message: str
-    retryable: bool
-    recovery: dict[str, Any] | None = None
-    details: dict[str, Any] | None = None
-
-
-class ErrorEnvelope(BaseModel):
-    """The envelope of every failure; the header ``x-image-skill-exit-code`` carries the
-    exit code a CLI must exit with."""
-
-    ok: Literal[False]
-    command: str
-    trace_id: str
-    actor: dict[str, Any] | None
-    data: None
-    warnings: list[Any]
-    error: ErrorDetail
-
+from image_skill.service.envelopes import ErrorEnvelope
 
 _WHAT = {
     400: "Invalid arguments (INVALID_ARGUMENTS and other exit-2 codes), naming the field.",

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.service.activity import service
-from image_skill.service.activity.schemas import SOURCE, event_view
+from image_skill.service.activity.schemas import SOURCE, ActivityAbout, ActivityPage, event_view
 from image_skill.service.deps import CurrentPrincipal, Session
+from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import OptionalIdQuery, OptionalReferenceQuery, ReferencePath
 from image_skill.service.openapi_errors import error_responses
@@ -18,7 +19,7 @@ from image_skill.service.responses import envelope_response
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 404))
 
 
-@router.get("/v1/activity", name="image-skill activity list")
+@router.get("/v1/activity", name="image-skill activity list", **answers(ActivityPage))
 async def list_activity(
     request: Request,
     principal: CurrentPrincipal,
@@ -39,7 +40,7 @@ async def list_activity(
     return envelope_response(request, data)
 
 
-@router.get("/v1/activity/{reference}", name="image-skill activity show")
+@router.get("/v1/activity/{reference}", name="image-skill activity show", **answers(ActivityAbout))
 async def show_activity(
     reference: ReferencePath,
     request: Request,

@@ -8,8 +8,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 
 from image_skill.service.assets import media as media_access
 from image_skill.service.assets import service
-from image_skill.service.assets.schemas import AssetUrls, asset_view
+from image_skill.service.assets.schemas import AssetShown, AssetUrls, asset_view
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session, bearer_token
+from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import AssetId
 from image_skill.service.openapi_errors import error_responses
@@ -18,7 +19,7 @@ from image_skill.service.responses import envelope_response
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 404))
 
 
-@router.get("/v1/assets/{asset_id}", name="image-skill assets show")
+@router.get("/v1/assets/{asset_id}", name="image-skill assets show", **answers(AssetShown))
 async def show_asset(
     asset_id: AssetId,
     request: Request,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from image_skill.contract.ids import iso
 from image_skill.service.assets.signing import media_signature, signing_key
@@ -50,3 +52,34 @@ def asset_view(asset: Asset, urls: AssetUrls) -> dict[str, Any]:
         "created_at": iso(asset.created_at),
         "source": "hosted_metadata",
     }
+
+
+class AssetView(BaseModel):
+    """The public form ``asset_view`` builds (no key, bucket or local path)."""
+
+    asset_id: str = Field(examples=["image_01m93fg2c0zphb068sz6q9q60n"])
+    job_id: str | None
+    kind: str
+    url: str = Field(description="Fetch without a token; file:// in embedded mode.")
+    path: str = Field(description="The same as url (0.1.0 clients read either).")
+    mime_type: str
+    content_length: int
+    width: int
+    height: int
+    sha256: str
+    created_at: str
+    source: Literal["hosted_metadata"]
+
+
+class AssetReference(BaseModel):
+    """How the asset was asked for."""
+
+    reference: str
+    reference_type: Literal["asset_id"]
+
+
+class AssetShown(BaseModel):
+    """``GET /v1/assets/{asset_id}``."""
+
+    request: AssetReference
+    asset: AssetView

@@ -8,10 +8,15 @@ from fastapi.responses import JSONResponse
 from image_skill.contract.errors import ErrorCode, ImageSkillError, not_found
 from image_skill.service.catalog.schemas import (
     CAPABILITIES,
+    CapabilityList,
+    CapabilityShown,
+    ModelList,
+    ModelShown,
     capability_view,
     model_detail,
     model_summary,
 )
+from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
@@ -25,7 +30,7 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-@router.get("/v1/models", name="image-skill models list")
+@router.get("/v1/models", name="image-skill models list", **answers(ModelList))
 async def list_models(request: Request) -> JSONResponse:
     """Every model with availability and price."""
     rt = _runtime(request)
@@ -42,7 +47,7 @@ async def list_models(request: Request) -> JSONResponse:
     return envelope_response(request, data)
 
 
-@router.get("/v1/models/{model_id:path}", name="image-skill models show")
+@router.get("/v1/models/{model_id:path}", name="image-skill models show", **answers(ModelShown))
 async def show_model(model_id: str, request: Request) -> JSONResponse:
     """One model's full capability-preserving description."""
     rt = _runtime(request)
@@ -56,7 +61,7 @@ async def show_model(model_id: str, request: Request) -> JSONResponse:
     return envelope_response(request, {"model": model_detail(model, rt.pricing)})
 
 
-@router.get("/v1/capabilities", name="image-skill capabilities list")
+@router.get("/v1/capabilities", name="image-skill capabilities list", **answers(CapabilityList))
 async def list_capabilities(request: Request) -> JSONResponse:
     """The capability catalog."""
     rt = _runtime(request)
@@ -65,7 +70,11 @@ async def list_capabilities(request: Request) -> JSONResponse:
     return envelope_response(request, data)
 
 
-@router.get("/v1/capabilities/{capability_id}", name="image-skill capabilities show")
+@router.get(
+    "/v1/capabilities/{capability_id}",
+    name="image-skill capabilities show",
+    **answers(CapabilityShown),
+)
 async def show_capability(capability_id: str, request: Request) -> JSONResponse:
     """One capability."""
     if capability_id not in CAPABILITIES:

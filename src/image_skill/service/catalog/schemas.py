@@ -1,8 +1,11 @@
-"""Public shapes of models and capabilities."""
+"""Public shapes of models and capabilities: the views that build them, then the models
+that describe them for OpenAPI."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from image_skill.providers.base import Model
 from image_skill.service.catalog.pricing import PricingPolicy, estimate_price
@@ -99,3 +102,141 @@ def capability_view(
         ],
         "deprecations": [],
     }
+
+
+class AvailabilityView(BaseModel):
+    """Whether a model can run here, and what to set if not (names, never values)."""
+
+    configured: bool
+    missing_env: list[str]
+    how_to_enable: str | None
+
+
+class CreditPricing(BaseModel):
+    """What an operation costs in credits (1 credit = $0.01)."""
+
+    credit_unit_usd: float
+    credits_required: int
+    estimated_provider_cost_usd: float | None
+    estimated_revenue_usd: float
+    pricing_confidence: str = Field(examples=["known"])
+
+
+class CostView(BaseModel):
+    """The ``cost`` object of models, plans and jobs."""
+
+    estimated_usd: float | None
+    estimated_usd_per_image: float | None
+    outputs: int
+    credit_pricing: CreditPricing
+
+
+class ModelSummary(BaseModel):
+    """A model in ``GET /v1/models``."""
+
+    model_id: str = Field(examples=["local.sketch"])
+    provider: str
+    display_name: str
+    operations: list[str]
+    capability_ids: list[str]
+    availability: AvailabilityView
+    latency_class: str
+    cost: CostView
+
+
+class ModelMedia(BaseModel):
+    """Media types a model reads and writes."""
+
+    inputs: list[str]
+    outputs: list[str]
+
+
+class ModelControls(BaseModel):
+    """The normalized controls a model accepts."""
+
+    aspect_ratios: list[str]
+    output_formats: list[str]
+    intents: list[str]
+
+
+class ModelParameters(BaseModel):
+    """A model's own parameters: a JSON Schema and which fields reach the provider."""
+
+    parameters_schema: dict[str, Any] = Field(alias="schema")
+    executable: list[str]
+    planning_only: list[str]
+    unknown_fields: Literal["rejected"]
+
+
+class ModelDetail(ModelSummary):
+    """Everything an agent needs to plan with a model (``GET /v1/models/{id}``)."""
+
+    description: str
+    media: ModelMedia
+    normalized_controls: ModelControls
+    fixed_controls: dict[str, Any]
+    model_parameters: ModelParameters
+    safety: dict[str, Any]
+    migration_hints: list[str]
+
+
+class ModelDefaults(BaseModel):
+    """The model used when a request names none."""
+
+    create: str
+    edit: str
+
+
+class ModelList(BaseModel):
+    """``GET /v1/models``."""
+
+    models: list[ModelSummary]
+    defaults: ModelDefaults
+
+
+class ModelShown(BaseModel):
+    """``GET /v1/models/{model_id}``."""
+
+    model: ModelDetail
+
+
+class CapabilityAuth(BaseModel):
+    """What calling a capability needs."""
+
+    required: bool
+    grants: list[str]
+
+
+class CapabilityModel(BaseModel):
+    """A model that implements a capability."""
+
+    model_id: str
+    configured: bool
+    model_parameters_schema: dict[str, Any]
+
+
+class CapabilityView(BaseModel):
+    """A capability with its controls and the models that implement it."""
+
+    capability_id: str = Field(examples=["is.image.generate.preview.v1"])
+    id: str
+    operation: str
+    summary: str
+    endpoint: str
+    command: str
+    auth: CapabilityAuth
+    normalized_controls: dict[str, dict[str, Any]]
+    models: list[CapabilityModel]
+    deprecations: list[Any]
+
+
+class CapabilityList(BaseModel):
+    """``GET /v1/capabilities``."""
+
+    capabilities: list[CapabilityView]
+
+
+class CapabilityShown(BaseModel):
+    """``GET /v1/capabilities/{capability_id}``."""
+
+    capability: CapabilityView

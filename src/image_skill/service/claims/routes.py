@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from image_skill.contract.ids import utc_now
 from image_skill.service.abuse.limiter import client_ip, enforce
 from image_skill.service.claims import repository
+from image_skill.service.claims.schemas import ClaimList, ClaimRequested, ClaimShown
 from image_skill.service.claims.service import (
     agent_claim,
     claim_sponsor_email,
@@ -19,6 +20,7 @@ from image_skill.service.claims.service import (
     send_claim,
 )
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
+from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import ClaimId
 from image_skill.service.mail import MailBackend, backend_for
@@ -39,7 +41,7 @@ def mail_backend(request: Request) -> MailBackend:
     return backend
 
 
-@router.post("/v1/claims", name="image-skill claim request", status_code=201)
+@router.post("/v1/claims", name="image-skill claim request", **answers(ClaimRequested, status=201))
 async def request_claim(
     request: Request,
     principal: CurrentPrincipal,
@@ -65,7 +67,7 @@ async def request_claim(
     return envelope_response(request, data, status_code=201)
 
 
-@router.get("/v1/claims", name="image-skill claim status")
+@router.get("/v1/claims", name="image-skill claim status", **answers(ClaimList))
 async def list_claims(
     request: Request, principal: CurrentPrincipal, session: Session
 ) -> JSONResponse:
@@ -75,7 +77,7 @@ async def list_claims(
     return envelope_response(request, {"claims": [claim_view(claim, now) for claim in claims]})
 
 
-@router.get("/v1/claims/{claim_id}", name="image-skill claim status")
+@router.get("/v1/claims/{claim_id}", name="image-skill claim status", **answers(ClaimShown))
 async def show_claim(
     claim_id: ClaimId, request: Request, principal: CurrentPrincipal, session: Session
 ) -> JSONResponse:

@@ -11,10 +11,19 @@ from image_skill.providers.base import Operation
 from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.creative.admission_gate import Admission, AdmissionPlace
 from image_skill.service.creative.plan import CreativeRequest
-from image_skill.service.creative.schemas import CreateRequest, EditRequest, UploadRequest
+from image_skill.service.creative.schemas import (
+    AcceptedData,
+    CompletedData,
+    CreateRequest,
+    DryRunData,
+    EditRequest,
+    UploadData,
+    UploadRequest,
+)
 from image_skill.service.creative.service import run_creative
 from image_skill.service.creative.upload import upload
 from image_skill.service.deps import CurrentPrincipal
+from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.identity.principal import Principal
 from image_skill.service.openapi_errors import error_responses
@@ -23,11 +32,13 @@ from image_skill.service.runtime import Runtime
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404))
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+# A finished job is 201 (also replayed by its key), a dry run 200, a job still running 202.
+_CREATIVE_ANSWERS = answers(CompletedData, status=201, others={200: DryRunData, 202: AcceptedData})
 # RFC 7240: "Prefer: respond-async" answers 202 with the queued job at once.
 Prefer = Annotated[str | None, Header(alias="Prefer", max_length=200)]
 
 
-@router.post("/v1/create", name="image-skill create")
+@router.post("/v1/create", name="image-skill create", **_CREATIVE_ANSWERS)
 async def create(
     body: CreateRequest,
     request: Request,
@@ -40,7 +51,7 @@ async def create(
     return await _creative("create", body, request, principal, admission, idempotency_key, prefer)
 
 
-@router.post("/v1/edit", name="image-skill edit")
+@router.post("/v1/edit", name="image-skill edit", **_CREATIVE_ANSWERS)
 async def edit(
     body: EditRequest,
     request: Request,
@@ -90,7 +101,7 @@ def _prefers_async(prefer: str | None) -> bool:
     return any(part.split(";")[0].strip().lower() == "respond-async" for part in prefer.split(","))
 
 
-@router.post("/v1/upload", name="image-skill upload")
+@router.post("/v1/upload", name="image-skill upload", **answers(UploadData, status=201))
 async def upload_route(
     body: UploadRequest, request: Request, principal: CurrentPrincipal, admission: Admission
 ) -> JSONResponse:

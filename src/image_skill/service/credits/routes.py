@@ -13,9 +13,20 @@ from image_skill.service.credits.payment_guard import refuse_payment_credentials
 from image_skill.service.credits.rails.fake import fake_purchase
 from image_skill.service.credits.rails.stripe_api import verify_event
 from image_skill.service.credits.rails.stripe_checkout import buy_with_stripe, handle_stripe_event
-from image_skill.service.credits.schemas import PurchaseRequest, QuoteRequest, quote_view
+from image_skill.service.credits.schemas import (
+    CheckoutStarted,
+    FakePurchase,
+    PackCatalog,
+    PurchaseRequest,
+    PurchaseStatus,
+    QuoteRequest,
+    QuoteView,
+    WebhookReceipt,
+    quote_view,
+)
 from image_skill.service.credits.service import create_quote, purchase_status
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
+from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import OptionalIdQuery, OptionalReferenceQuery
 from image_skill.service.openapi_errors import error_responses
@@ -39,13 +50,18 @@ async def no_payment_credentials(request: Request) -> None:
 Guarded = Depends(no_payment_credentials)
 
 
-@router.get("/v1/credit-packs", name="image-skill credits packs list")
+@router.get("/v1/credit-packs", name="image-skill credits packs list", **answers(PackCatalog))
 async def credit_packs(request: Request) -> JSONResponse:
     """The pack catalog (public)."""
     return envelope_response(request, catalog())
 
 
-@router.post("/v1/credit-quotes", name="image-skill credits quote", dependencies=[Guarded])
+@router.post(
+    "/v1/credit-quotes",
+    name="image-skill credits quote",
+    dependencies=[Guarded],
+    **answers(QuoteView, status=201),
+)
 async def credit_quote(
     body: QuoteRequest,
     request: Request,
@@ -72,7 +88,10 @@ async def credit_quote(
 
 
 @router.post(
-    "/v1/credit-purchases", name="image-skill credits fake-purchase", dependencies=[Guarded]
+    "/v1/credit-purchases",
+    name="image-skill credits fake-purchase",
+    dependencies=[Guarded],
+    **answers(FakePurchase, status=201),
 )
 async def credit_fake_purchase(
     body: PurchaseRequest,
@@ -102,6 +121,7 @@ async def credit_fake_purchase(
     "/v1/credit-purchases/stripe-checkout-sessions",
     name="image-skill credits buy",
     dependencies=[Guarded],
+    **answers(CheckoutStarted, status=201),
 )
 async def credit_buy(
     body: PurchaseRequest,
@@ -123,7 +143,9 @@ async def credit_buy(
     )
 
 
-@router.get("/v1/credit-purchases/status", name="image-skill credits status")
+@router.get(
+    "/v1/credit-purchases/status", name="image-skill credits status", **answers(PurchaseStatus)
+)
 async def credit_status(
     request: Request,
     principal: CurrentPrincipal,
@@ -144,7 +166,7 @@ async def credit_status(
     return envelope_response(request, await purchase_status(session, settings, principal, refs))
 
 
-@router.post("/v1/webhooks/stripe", name="image-skill webhooks stripe")
+@router.post("/v1/webhooks/stripe", name="image-skill webhooks stripe", **answers(WebhookReceipt))
 async def stripe_webhook(request: Request, settings: AppSettings) -> JSONResponse:
     """Verify the signature on the raw body, then record and fulfill once."""
     payload = await request.body()

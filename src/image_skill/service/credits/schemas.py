@@ -1,5 +1,5 @@
 """Request bodies of the credits routes and the public shapes of quotes, receipts and
-payment attempts.
+payment attempts (the views that build them, then the models that describe every answer).
 
 Request bodies carry exactly the public fields, nothing else. Numbers are
 strict: a JSON ``true`` or ``"500"`` is not a credit amount (lax pydantic would
@@ -9,7 +9,7 @@ read ``true`` as 1), and OpenAPI documents the real types.
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -18,6 +18,7 @@ from image_skill.service.credits import ledger
 from image_skill.service.credits.packs import PACKS
 from image_skill.service.credits.references import OUR_ID_MAX, QUOTE_ID_PATTERN
 from image_skill.service.db.models import CreditQuote, PaymentAttempt, Receipt
+from image_skill.service.quota.schemas import QuotaData
 
 
 class QuoteRequest(BaseModel):
@@ -121,3 +122,166 @@ def attempt_view(attempt: PaymentAttempt | None) -> dict[str, Any] | None:
         "created_at": iso(attempt.created_at),
         "updated_at": iso(attempt.updated_at),
     }
+
+
+class PackView(BaseModel):
+    """A credit pack."""
+
+    pack_id: str = Field(examples=["starter-500"])
+    name: str
+    credits: int
+    amount_cents: int
+    amount_usd: float
+    currency: str
+    summary: str
+
+
+class CustomQuotes(BaseModel):
+    """Bounds of a quote for a custom number of credits."""
+
+    supported: bool
+    min_credits: int
+    max_credits: int
+
+
+class PackCatalog(BaseModel):
+    """``GET /v1/credit-packs``."""
+
+    credit_unit_cents: int
+    credit_unit_usd: float
+    currency: str
+    default_pack_id: str
+    packs: list[PackView]
+    custom_quotes: CustomQuotes
+    payment_methods: list[str]
+
+
+class QuoteView(BaseModel):
+    """A quote (``POST /v1/credit-quotes``, 201 also when its key replays it)."""
+
+    quote_id: str
+    state: Literal["created", "consumed", "expired"]
+    credits: int
+    price_amount_cents: int
+    currency: str
+    expires_at: str
+    accepted_payment_method: str
+    idempotency_key: str | None
+    pack_id: str | None
+    pack: PackView | None
+    live_money: bool
+    created_at: str
+
+
+class ReceiptView(BaseModel):
+    """A receipt: the quote paid and the credits granted."""
+
+    receipt_id: str
+    quote_id: str
+    payment_attempt_id: str | None
+    credits: int
+    amount_cents: int
+    currency: str
+    accepted_payment_method: str
+    live_money: bool
+    created_at: str
+
+
+class CreditEventView(BaseModel):
+    """The ledger movement a receipt produced."""
+
+    credit_event_id: str
+    kind: str
+    credits: int
+    created_at: str
+
+
+class AttemptView(BaseModel):
+    """A payment attempt (a Stripe Checkout Session)."""
+
+    payment_attempt_id: str
+    provider: str
+    checkout_session_id: str | None
+    checkout_url: str | None
+    attempt_status: str
+    created_at: str
+    updated_at: str
+
+
+class FakePurchase(BaseModel):
+    """``POST /v1/credit-purchases`` (201): credits granted on the fake rail."""
+
+    state: Literal["succeeded"]
+    quote_id: str
+    receipt_id: str
+    credit_event_id: str
+    credits_granted: int
+    amount_cents: int
+    currency: str
+    accepted_payment_method: Literal["fake"]
+    idempotency_key: str | None
+    balance_after: int
+    claim_state: str | None
+    live_money: Literal[False]
+
+
+class CheckoutNext(BaseModel):
+    """What the human does next, and how the agent learns the outcome."""
+
+    human_action: str | None
+    after_payment: str
+
+
+class CheckoutStarted(BaseModel):
+    """``POST /v1/credit-purchases/stripe-checkout-sessions`` (201)."""
+
+    state: str = Field(examples=["action_required"])
+    quote_id: str
+    payment_attempt_id: str
+    provider: Literal["stripe"]
+    accepted_payment_method: Literal["stripe_checkout"]
+    checkout_session_id: str | None
+    checkout_url: str | None
+    credits: int
+    amount_cents: int
+    currency: str
+    live_money: bool
+    next: CheckoutNext
+
+
+class StatusReference(BaseModel):
+    """The one reference the status was asked by."""
+
+    type: str
+    id: str
+
+
+class ProviderEventView(BaseModel):
+    """The last payment-provider event applied to the attempt."""
+
+    event_id: str
+    type: str
+    outcome: str
+
+
+class PurchaseStatus(BaseModel):
+    """``GET /v1/credit-purchases/status``: where a purchase stands."""
+
+    state: str = Field(examples=["succeeded"])
+    reference: StatusReference
+    quote: QuoteView
+    payment_attempt: AttemptView | None
+    receipt: ReceiptView | None
+    credit_event: CreditEventView | None
+    provider_event: ProviderEventView | None
+    limits: QuotaData
+    next: dict[str, Any] | None = Field(description="Its fields depend on the state.")
+
+
+class WebhookReceipt(BaseModel):
+    """``POST /v1/webhooks/stripe``: the event was verified and recorded once."""
+
+    received: Literal[True]
+    event_id: str
+    duplicate: bool
+    outcome: str | None = Field(default=None, description="Absent on a duplicate.")

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.service.deps import CurrentPrincipal
-from image_skill.service.feedback.schemas import FeedbackRequest
+from image_skill.service.envelopes import answers
+from image_skill.service.feedback.schemas import FeedbackAnswer, FeedbackRequest, FeedbackStored
 from image_skill.service.feedback.service import submit
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.openapi_errors import error_responses
@@ -15,7 +16,11 @@ from image_skill.service.responses import envelope_response, trace_id_of
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401))
 
 
-@router.post("/v1/feedback", name="image-skill feedback create")
+@router.post(
+    "/v1/feedback",
+    name="image-skill feedback create",
+    **answers(FeedbackStored, status=201, others={200: FeedbackAnswer}),
+)
 async def create_feedback(
     body: FeedbackRequest, request: Request, principal: CurrentPrincipal
 ) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""The request body of ``POST /v1/feedback``: the 0.1.0 client's fields, bounded.
+"""The request body of ``POST /v1/feedback``: the 0.1.0 client's fields, bounded; and the
+two answers (stored or merged, or refused because it looked like a secret).
 
 Every optional field may be absent or null (the 0.1.0 client sends nulls for
 flags it was not given). Text is trimmed; an empty string counts as absent.
@@ -7,7 +8,7 @@ Length bounds follow the storage columns, so a valid request always fits.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -51,3 +52,41 @@ class FeedbackRequest(BaseModel):
     )
     evidence: list[EvidenceItem] | None = Field(default=None, max_length=MAX_EVIDENCE_ITEMS)
     allow_weak_signal: bool | None = None
+
+
+class FeedbackQuality(BaseModel):
+    """How useful the signal is and what it lacks."""
+
+    level: str
+    missing: list[str]
+    warnings: list[str]
+    weak_signal_allowed: bool
+
+
+class FeedbackStored(BaseModel):
+    """Stored (201) or merged into an earlier signal with the same ``dedupe_key`` (200)."""
+
+    feedback_id: str
+    stored: Literal[True]
+    deduplicated: bool
+    occurrences: int
+    quality: FeedbackQuality
+    type: str
+    severity: str
+    confidence: str
+    next_state: str
+    dedupe_key: str | None
+    created_at: str
+    updated_at: str
+
+
+class FeedbackRefused(BaseModel):
+    """Not stored (200): a field looked like a secret; the answer names the field."""
+
+    stored: Literal[False]
+    feedback_id: None
+    reason: str = Field(examples=["possible_secret"])
+    field: str
+
+
+FeedbackAnswer = FeedbackStored | FeedbackRefused

@@ -11,14 +11,16 @@ from image_skill.contract.envelope import API_VERSION
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import iso, utc_now
 from image_skill.service.deps import AppSettings
+from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
+from image_skill.service.health.schemas import HealthData
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses())
 
 
-@router.get("/healthz", name="image-skill doctor")
+@router.get("/healthz", name="image-skill doctor", **answers(HealthData))
 async def healthz(request: Request, settings: AppSettings) -> JSONResponse:
     """Service status, API version and database reachability.
 

@@ -9,11 +9,14 @@ from image_skill.contract.errors import ImageSkillError
 from image_skill.service.abuse.limiter import client_ip, enforce
 from image_skill.service.claims.service import whoami_claim
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session, bearer_token
+from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.identity import repository
 from image_skill.service.identity.principal import Principal
 from image_skill.service.identity.schemas import (
+    SignupData,
     SignupRequest,
+    WhoamiData,
     actor_view,
     grants_view,
     mask_email,
@@ -34,7 +37,11 @@ from image_skill.service.storage_info import storage_view
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403))
 
 
-@router.post("/v1/agent-signups", name="image-skill signup")
+@router.post(
+    "/v1/agent-signups",
+    name="image-skill signup",
+    **answers(SignupData, status=201, others={200: SignupData}),
+)
 async def signup(
     body: SignupRequest, request: Request, session: Session, settings: AppSettings
 ) -> JSONResponse:
@@ -112,7 +119,7 @@ async def _presented_principal(request: Request, session: Session, pepper: str) 
         return None
 
 
-@router.get("/v1/whoami", name="image-skill whoami")
+@router.get("/v1/whoami", name="image-skill whoami", **answers(WhoamiData))
 async def whoami(request: Request, principal: CurrentPrincipal, session: Session) -> JSONResponse:
     """The caller's actor, organization, claim state, token class and grants."""
     token = await repository.live_token(session, principal.token_id) if principal.token_id else None

@@ -1,4 +1,7 @@
-"""Request bodies and public shapes of identity objects (never the raw token, never a hash)."""
+"""Request bodies and public shapes of identity objects (never the raw token, never a hash).
+
+The ``*View`` functions build the answers; the models below describe them for OpenAPI.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from image_skill.contract.ids import iso
+from image_skill.service.claims.schemas import WhoamiClaim
 from image_skill.service.db.models import Actor, ApiToken, Organization
+from image_skill.service.envelopes import EnvelopeActor
 from image_skill.service.identity.grants import grants_for
 from image_skill.service.identity.principal import Principal
 
@@ -66,3 +71,87 @@ def token_view(token: ApiToken | None, principal: Principal) -> dict[str, Any]:
 def grants_view(principal: Principal) -> list[str]:
     """The grant names of a principal."""
     return grants_for(principal.claim_state, is_local_owner=principal.is_local_owner)
+
+
+class ActorView(BaseModel):
+    """Public fields of an actor."""
+
+    actor_type: str
+    actor_id: str
+    organization_id: str
+    claim_state: str
+    name: str
+    runtime: str | None
+    created_at: str
+
+
+class OrganizationView(BaseModel):
+    """Public fields of an organization."""
+
+    organization_id: str
+    name: str
+    created_at: str
+
+
+class TokenInfo(BaseModel):
+    """Token metadata (``token_id`` absent when the token row is not at hand)."""
+
+    token_id: str | None = None
+    token_class: str
+    display_prefix: str | None
+    created_at: str | None
+
+
+class SponsorView(BaseModel):
+    """The human an agent may ask to be claimed by (email masked)."""
+
+    human_id: str | None
+    email: str | None
+    verified: bool
+
+
+class StorageView(BaseModel):
+    """Where assets are kept, without paths, buckets or keys."""
+
+    artifact_storage: str
+    backend: str
+    owned_asset_urls: bool
+    url_scheme: str = Field(examples=["https"])
+
+
+class SignupQuota(BaseModel):
+    """The free preview granted at signup and the daily job cap."""
+
+    free_preview_credits_granted: int
+    daily_job_cap: int | None
+
+
+class SignupData(BaseModel):
+    """``POST /v1/agent-signups``: the token (once, when asked for) and the new agent."""
+
+    token: str | None = Field(description="Shown once; null unless return_token.")
+    token_returned: bool
+    token_info: TokenInfo
+    rotated: bool
+    actor: EnvelopeActor
+    agent: ActorView
+    organization: OrganizationView | None
+    human: SponsorView
+    claim_state: str
+    grants: list[str]
+    storage: StorageView
+    quota: SignupQuota
+    next: list[str]
+
+
+class WhoamiData(BaseModel):
+    """``GET /v1/whoami``: actor, organization, claim state, token class and grants."""
+
+    actor: EnvelopeActor
+    organization: OrganizationView | None
+    claim_state: str
+    token_class: str
+    token: TokenInfo
+    grants: list[str]
+    local_owner: bool
+    claim: WhoamiClaim | None

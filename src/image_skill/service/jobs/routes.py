@@ -9,10 +9,11 @@ from fastapi.responses import JSONResponse
 
 from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
+from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import JobId, OptionalIdQuery
 from image_skill.service.jobs import cancel, service
-from image_skill.service.jobs.schemas import job_view
+from image_skill.service.jobs.schemas import JobCancel, JobPage, JobShown, job_view
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
 from image_skill.service.runtime import Runtime
@@ -21,7 +22,7 @@ router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 404)
 Status = Literal["queued", "running", "completed", "failed", "canceled"]
 
 
-@router.get("/v1/jobs/{job_id}", name="image-skill jobs show")
+@router.get("/v1/jobs/{job_id}", name="image-skill jobs show", **answers(JobShown))
 async def show_job(
     job_id: JobId,
     request: Request,
@@ -35,7 +36,7 @@ async def show_job(
     return envelope_response(request, {"job": job_view(job, produced, urls)})
 
 
-@router.get("/v1/jobs", name="image-skill jobs list")
+@router.get("/v1/jobs", name="image-skill jobs list", **answers(JobPage))
 async def list_jobs(
     request: Request,
     principal: CurrentPrincipal,
@@ -54,7 +55,7 @@ async def list_jobs(
     return envelope_response(request, {"jobs": views, "next_cursor": found.next_cursor})
 
 
-@router.post("/v1/jobs/{job_id}/cancel", name="image-skill jobs cancel")
+@router.post("/v1/jobs/{job_id}/cancel", name="image-skill jobs cancel", **answers(JobCancel))
 async def cancel_job(
     job_id: JobId,
     request: Request,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from image_skill.contract.ids import iso
-from image_skill.service.assets.schemas import AssetUrls, asset_view
+from image_skill.service.assets.schemas import AssetUrls, AssetView, asset_view
 from image_skill.service.db.models import Asset, Job
 
 TERMINAL = ("completed", "failed", "canceled")
@@ -44,3 +46,83 @@ def job_view(job: Job, assets: list[Asset], urls: AssetUrls) -> dict[str, Any]:
             else None
         ),
     }
+
+
+class JobCapability(BaseModel):
+    """The capability a job ran under."""
+
+    id: str
+
+
+class JobCost(BaseModel):
+    """What a job was estimated at, held and charged."""
+
+    estimated_usd: float | None
+    pricing_confidence: str | None
+    credits_reserved: int
+    credits_debited: int
+
+
+class JobSafety(BaseModel):
+    """The safety verdict on a job."""
+
+    status: str
+
+
+class JobError(BaseModel):
+    """Why a job failed (``repairable``: its output waits in the spool)."""
+
+    code: str
+    message: str | None
+    repairable: bool
+
+
+class JobView(BaseModel):
+    """The public form ``job_view`` builds."""
+
+    job_id: str
+    status: Literal["queued", "running", "completed", "failed", "canceled"]
+    terminal: bool
+    operation: str
+    capability: JobCapability | None
+    model_id: str | None
+    intent: str | None
+    trace_id: str | None
+    input_asset_id: str | None
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    cost: JobCost
+    safety: JobSafety
+    assets: list[AssetView]
+    error: JobError | None
+
+
+class JobDetail(JobView):
+    """One job as ``jobs show`` and ``jobs wait`` answer it: with where it stands."""
+
+    progress: dict[str, Any] | None = Field(
+        default=None,
+        description="Queued: its queue_position; running: provider status, attempts and "
+        "lease; null once terminal.",
+    )
+
+
+class JobShown(BaseModel):
+    """``GET /v1/jobs/{job_id}`` (and its long-poll ``wait``)."""
+
+    job: JobDetail
+
+
+class JobCancel(BaseModel):
+    """``POST /v1/jobs/{job_id}/cancel``: what the cancel did, and the job as it now is."""
+
+    cancel: Literal["canceled", "cancel_requested", "already_terminal"]
+    job: JobView
+
+
+class JobPage(BaseModel):
+    """``GET /v1/jobs``: newest first; pass ``next_cursor`` back for the next page."""
+
+    jobs: list[JobView]
+    next_cursor: str | None

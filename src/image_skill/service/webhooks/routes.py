@@ -8,13 +8,19 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.service.deps import CurrentPrincipal, Session
+from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import OptionalIdQuery
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
 from image_skill.service.runtime import Runtime
 from image_skill.service.webhooks import service
-from image_skill.service.webhooks.schemas import WebhookSettingsRequest
+from image_skill.service.webhooks.schemas import (
+    DeliveryPage,
+    WebhooksChanged,
+    WebhookSettingsRequest,
+    WebhooksShown,
+)
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 409))
 
@@ -23,7 +29,7 @@ _SECRET_WARNING = (
 )
 
 
-@router.get("/v1/webhooks", name="image-skill webhooks show")
+@router.get("/v1/webhooks", name="image-skill webhooks show", **answers(WebhooksShown))
 async def show_webhooks(
     request: Request, principal: CurrentPrincipal, session: Session
 ) -> JSONResponse:
@@ -31,7 +37,7 @@ async def show_webhooks(
     return envelope_response(request, {"webhooks": await service.settings_view(session, principal)})
 
 
-@router.put("/v1/webhooks", name="image-skill webhooks set-default")
+@router.put("/v1/webhooks", name="image-skill webhooks set-default", **answers(WebhooksChanged))
 async def set_webhooks(
     body: WebhookSettingsRequest, request: Request, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -42,7 +48,11 @@ async def set_webhooks(
     return envelope_response(request, data, warnings=[_SECRET_WARNING] if secret else [])
 
 
-@router.post("/v1/webhooks/secret", name="image-skill webhooks rotate-secret", status_code=201)
+@router.post(
+    "/v1/webhooks/secret",
+    name="image-skill webhooks rotate-secret",
+    **answers(WebhooksChanged, status=201),
+)
 async def rotate_secret(request: Request, principal: CurrentPrincipal) -> JSONResponse:
     """Make a new signing secret (the old one stops signing at once), shown this once."""
     runtime: Runtime = request.app.state.runtime
@@ -51,7 +61,9 @@ async def rotate_secret(request: Request, principal: CurrentPrincipal) -> JSONRe
     return envelope_response(request, data, status_code=201, warnings=[_SECRET_WARNING])
 
 
-@router.get("/v1/webhooks/deliveries", name="image-skill webhooks deliveries")
+@router.get(
+    "/v1/webhooks/deliveries", name="image-skill webhooks deliveries", **answers(DeliveryPage)
+)
 async def list_deliveries(
     request: Request,
     principal: CurrentPrincipal,

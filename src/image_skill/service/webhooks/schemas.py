@@ -1,4 +1,5 @@
-"""Request bodies and public shapes of the webhooks routes (never a secret's ciphertext)."""
+"""Request bodies and public shapes of the webhooks routes (never a secret's ciphertext):
+the views that build the answers, then the models that describe them for OpenAPI."""
 
 from __future__ import annotations
 
@@ -50,3 +51,57 @@ def delivery_view(delivery: WebhookDelivery) -> dict[str, Any]:
         "created_at": iso(delivery.created_at),
         "delivered_at": iso(delivery.delivered_at),
     }
+
+
+class SigningSecretInfo(BaseModel):
+    """Whether the organization has a signing secret (never the secret itself)."""
+
+    exists: bool
+    created_at: str | None
+
+
+class WebhookSettings(BaseModel):
+    """The organization's webhook settings, as ``endpoint_view`` builds them."""
+
+    default_url: str | None
+    signing_secret: SigningSecretInfo
+    event_types: list[str]
+    signature_scheme: str
+
+
+class WebhooksShown(BaseModel):
+    """``GET /v1/webhooks``."""
+
+    webhooks: WebhookSettings
+
+
+class WebhooksChanged(BaseModel):
+    """``PUT /v1/webhooks`` and ``POST /v1/webhooks/secret``: the settings, and a new signing
+    secret shown this once (``null`` when none was made)."""
+
+    webhooks: WebhookSettings
+    signing_secret: str | None = Field(examples=["whsec_..."])
+
+
+class DeliveryView(BaseModel):
+    """One delivery of the log."""
+
+    delivery_id: str
+    webhook_id: str
+    event_type: str
+    job_id: str
+    url: str
+    status: str
+    attempts: int
+    next_attempt_at: str | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+
+
+class DeliveryPage(BaseModel):
+    """``GET /v1/webhooks/deliveries``: newest first; pass ``next_cursor`` for more."""
+
+    deliveries: list[DeliveryView]
+    next_cursor: str | None
