@@ -12,10 +12,12 @@ fail in CI, where a skip would hide a broken install.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -28,12 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from tests.support.servers import free_port
 
 ACCESS_KEY = "seaweed-test-access"
 SECRET_KEY = "seaweed-test-secret-" + "s" * 20
 REGION = "us-east-1"
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -61,8 +65,19 @@ class Seaweed:
             "s3_bucket": bucket,
             "s3_region": REGION,
             "s3_access_key_id": ACCESS_KEY,
-            "s3_secret_access_key": SECRET_KEY,
+            "s3_secret_access_key": SecretStr(SECRET_KEY),
             "s3_timeout_seconds": 5,
+        }
+
+    def env(self, bucket: str) -> dict[str, str]:
+        """The same settings as ``IMAGE_SKILL_*`` environment variables (for a real server)."""
+        return {
+            "IMAGE_SKILL_ASSET_STORE": "s3",
+            "IMAGE_SKILL_S3_ENDPOINT_URL": self.endpoint_url,
+            "IMAGE_SKILL_S3_BUCKET": bucket,
+            "IMAGE_SKILL_S3_REGION": REGION,
+            "IMAGE_SKILL_S3_ACCESS_KEY_ID": ACCESS_KEY,
+            "IMAGE_SKILL_S3_SECRET_ACCESS_KEY": SECRET_KEY,
         }
 
 
@@ -99,6 +114,7 @@ def start_seaweed(workdir: Path) -> Seaweed:
         "-ip.bind=127.0.0.1",
         "-master.volumeSizeLimitMB=64",
         "-volume.max=0",
+        "-volume.preStopSeconds=0",
         "-filer",
         "-s3",
         f"-s3.config={config}",
@@ -110,7 +126,9 @@ def start_seaweed(workdir: Path) -> Seaweed:
     ]
     log_path = workdir / "weed.log"
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
     server = Seaweed(
         endpoint_url=f"http://127.0.0.1:{ports['s3'][0]}",
         filer_url=f"http://127.0.0.1:{ports['filer'][0]}",
@@ -128,6 +146,12 @@ def start_seaweed(workdir: Path) -> Seaweed:
     raise RuntimeError(f"weed did not start:\n{log_path.read_text(errors='replace')}")
 
 
+def _die_with_parent() -> None:
+    """In the child: a SIGKILL when the test process dies, however it dies (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _answers(url: str) -> bool:
     """True once anything at ``url`` answers HTTP (S3 answers 403 to an anonymous GET)."""
     try:
@@ -140,13 +164,13 @@ def _answers(url: str) -> bool:
 
 
 def stop_seaweed(server: Seaweed) -> None:
-    """Stop the server started by ``start_seaweed``."""
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait(timeout=5)
+    """Stop the server started by ``start_seaweed``.
+
+    Killed, not terminated: its data is thrown away with the tmp dir, and weed's
+    graceful stop waits ~15 s on its own internal connections.
+    """
+    server.process.kill()
+    server.process.wait(timeout=10)
 
 
 class SwitchableProxy:
