@@ -5,15 +5,23 @@
 database, so lease, sweeper and cancel tests start from an exact state.
 ``RecordingJobs`` is a work queue that only remembers what was enqueued, for
 tests that must see a job handed back without anything running it.
-``job_row`` reads a job back; ``wait_for`` polls a condition with a deadline.
+``job_row`` reads a job back; ``wait_for`` polls a condition with a deadline;
+``call`` sends one request to a real server and ``kill_hard`` kill -9s one.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -162,3 +170,32 @@ def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.
             raise AssertionError(f"condition not met within {timeout:g} s")
         time.sleep(interval)
     return time.monotonic() - start
+
+
+def call(
+    base_url: str,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> tuple[int, dict[str, Any]]:
+    """One JSON request to a real server: ``(status, envelope)``, HTTP errors included."""
+    sent = {"content-type": "application/json", **(headers or {})}
+    if token:
+        sent["authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base_url + path, data, sent, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def kill_hard(process: subprocess.Popen[bytes]) -> None:
+    """``kill -9``: no shutdown hook, no lease handed back, no transaction finished."""
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
