@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from image_skill import __version__
-from image_skill.contract.creative import CreativeOperation, CreativeOptions
+from image_skill.contract.creative import RESPOND_ASYNC, CreativeOperation, CreativeOptions
 from image_skill.contract.envelope import failure
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import new_trace_id
@@ -170,12 +170,21 @@ class Client:
 
     # -- creative ---------------------------------------------------------------
 
-    def create(self, prompt: str, *, idempotency_key: str | None = None, **options: Any) -> Result:
+    def create(
+        self,
+        prompt: str,
+        *,
+        idempotency_key: str | None = None,
+        wait: bool = True,
+        **options: Any,
+    ) -> Result:
         """``POST /v1/create``: generate an image (or plan one with ``dry_run=True``).
 
-        ``options`` are the other fields of ``CreativeOptions`` (model, aspect_ratio ...).
+        ``options`` are the other fields of ``CreativeOptions`` (model, aspect_ratio ...);
+        ``wait=False`` answers 202 with the queued job at once (``Prefer: respond-async``).
         """
-        return self.creative("create", CreativeOptions(prompt, **options), idempotency_key)
+        chosen = CreativeOptions(prompt, **options)
+        return self.creative("create", chosen, idempotency_key, wait=wait)
 
     def upload(
         self,
@@ -205,11 +214,14 @@ class Client:
         prompt: str,
         *,
         idempotency_key: str | None = None,
+        wait: bool = True,
         **options: Any,
     ) -> Result:
-        """``POST /v1/edit``: edit an owned input asset; ``options`` as for ``create``."""
+        """``POST /v1/edit``: edit an owned input asset; the rest as for ``create``."""
         chosen = CreativeOptions(prompt, **options)
-        return self.creative("edit", chosen, idempotency_key, input_asset_id=input_asset_id)
+        return self.creative(
+            "edit", chosen, idempotency_key, input_asset_id=input_asset_id, wait=wait
+        )
 
     def creative(
         self,
@@ -218,11 +230,15 @@ class Client:
         idempotency_key: str | None = None,
         *,
         input_asset_id: str | None = None,
+        wait: bool = True,
     ) -> Result:
-        """``POST /v1/create`` or ``/v1/edit`` with ``options`` (an edit names its input)."""
+        """``POST /v1/create`` or ``/v1/edit`` with ``options`` (an edit names its input).
+
+        The service waits for the job (up to its limit) unless ``wait`` is False.
+        """
         body = options.body(operation, input_asset_id=input_asset_id)
-        headers = _idempotency(idempotency_key)
-        return self.request("POST", f"/v1/{operation}", body=body, headers=headers)
+        headers = {**(_idempotency(idempotency_key) or {}), **({} if wait else RESPOND_ASYNC)}
+        return self.request("POST", f"/v1/{operation}", body=body, headers=headers or None)
 
     # -- assets and jobs --------------------------------------------------------
 
@@ -233,6 +249,14 @@ class Client:
     def job(self, job_id: str) -> Result:
         """``GET /v1/jobs/{id}``."""
         return self.request("GET", f"/v1/jobs/{path_segment(job_id)}")
+
+    def wait_job(self, job_id: str, *, timeout_seconds: float = 30) -> Result:
+        """``GET /v1/jobs/{id}/wait``: the job once terminal, or as it is after the timeout.
+
+        The service holds the request (up to 60 s) instead of the client polling.
+        """
+        params = {"timeout_seconds": f"{timeout_seconds:g}"}
+        return self.request("GET", f"/v1/jobs/{path_segment(job_id)}/wait", params=params)
 
     def jobs(
         self, *, limit: int | None = None, cursor: str | None = None, status: str | None = None

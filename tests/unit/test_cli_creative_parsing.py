@@ -75,8 +75,9 @@ class FakeClient:
         idempotency_key: str | None = None,
         *,
         input_asset_id: str | None = None,
+        wait: bool = True,
     ) -> Result:
-        fields = {**asdict(options), "idempotency_key": idempotency_key}
+        fields = {**asdict(options), "idempotency_key": idempotency_key, "wait": wait}
         if operation == "edit":
             self.calls.append(("edit", {"asset_id": input_asset_id, **fields}))
             return self.edit_result
@@ -85,6 +86,10 @@ class FakeClient:
 
     def job(self, job_id: str) -> Result:
         self.calls.append(("job", job_id))
+        return self.job_results.pop(0) if len(self.job_results) > 1 else self.job_results[0]
+
+    def wait_job(self, job_id: str, *, timeout_seconds: float) -> Result:
+        self.calls.append(("wait_job", (job_id, timeout_seconds)))
         return self.job_results.pop(0) if len(self.job_results) > 1 else self.job_results[0]
 
     def asset(self, asset_id: str) -> Result:

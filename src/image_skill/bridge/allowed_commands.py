@@ -81,6 +81,10 @@ REFUSED: dict[str, tuple[str, str]] = {
         "GET /v1/claims/{claim_id}.",
     ),
     "image-skill serve": ("GET /healthz", "The service is already running: GET /healthz."),
+    "image-skill worker": (
+        "GET /healthz",
+        "Workers are started by the operator on the service's own machines, never over HTTP.",
+    ),
     "image-skill admin": (
         ROUTE,
         "Operator commands run only on the service's own machine, never over HTTP.",

@@ -54,6 +54,7 @@ COMMANDS: tuple[str, ...] = (
     "image-skill webhooks rotate-secret",
     "image-skill webhooks deliveries",
     "image-skill serve",
+    "image-skill worker",
     "image-skill admin agents list",
     "image-skill admin agents claim",
     "image-skill admin tokens revoke",

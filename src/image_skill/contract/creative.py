@@ -26,6 +26,11 @@ ALWAYS_SENT: dict[CreativeOperation, frozenset[str]] = {
 }
 
 
+# RFC 7240: answer 202 with the queued job at once instead of waiting for it
+# (the CLI's ``--no-wait``); a header, not a body field, so 0.1.0 bodies stay the same.
+RESPOND_ASYNC = {"Prefer": "respond-async"}
+
+
 @dataclass(frozen=True)
 class CreativeOptions:
     """How to make one image: the fields create and edit share (CONTRACT.md)."""

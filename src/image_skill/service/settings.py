@@ -191,8 +191,9 @@ class Settings(BaseSettings):
     # Jobs one worker (or one in-process executor) runs at once.
     worker_concurrency: int = Field(default=8, ge=1, le=1000)
     # How long a create/edit waits server-side for its job before answering 202
-    # with the job as it is (the 0.1.0 contract: the completed job, in time).
-    create_wait_seconds: float = Field(default=600, gt=0)
+    # with the job as it is (the 0.1.0 contract: the completed job, in time). Below
+    # the clients' 120 s read timeout, so a slow job answers 202 rather than a timeout.
+    create_wait_seconds: float = Field(default=100, gt=0)
 
     # Leases and sweeping (docs/jobs.md): a running job's executor renews its lease
     # every job_heartbeat_seconds to now + job_lease_seconds; every process sweeps

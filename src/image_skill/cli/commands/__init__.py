@@ -19,9 +19,11 @@ def register_all(reg: Registrar) -> None:
         doctor,
         feedback,
         identity,
+        jobs,
         meta,
         serve,
         webhooks,
+        worker,
     )
 
     for module in (
@@ -33,11 +35,13 @@ def register_all(reg: Registrar) -> None:
         catalog,
         creative,
         assets_jobs,
+        jobs,
         credits,
         activity,
         feedback,
         webhooks,
         serve,
+        worker,
         admin,
     ):
         module.register(reg)

@@ -1,21 +1,19 @@
-"""``assets show|get`` and ``jobs show|list|wait|cancel``."""
+"""``assets show|get`` (the job commands live in ``jobs.py``)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
-import time
 from argparse import Namespace
 from typing import Any
 
 from image_skill.cli import uploads
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
-from image_skill.contract.errors import ErrorCode, ImageSkillError, spec_for
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.result import Result
 
-TERMINAL_STATUSES = ("completed", "failed", "canceled")
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 
 
@@ -30,31 +28,6 @@ def register(reg: Registrar) -> None:
     get.add_argument("reference", metavar="ASSET_ID_OR_URL", nargs="?", help="asset id or URL")
     get.add_argument("--output", metavar="PATH", help="the file to write")
     get.add_argument("--overwrite", action="store_true", help="replace an existing file")
-
-    reg.group("jobs", "Creative jobs.")
-    job_show = reg.command("jobs show", run_job_show, "Show a job.")
-    job_show.add_argument("job_id", metavar="JOB_ID", nargs="?", help="a job id")
-    job_list = reg.command("jobs list", run_job_list, "List this agent's jobs, newest first.")
-    job_list.add_argument("--limit", type=int, metavar="N", help="at most N jobs")
-    job_list.add_argument("--cursor", metavar="CURSOR", help="continue from a previous page")
-    job_list.add_argument("--status", metavar="STATUS", help="only jobs in this status")
-    wait = reg.command(
-        "jobs wait", run_job_wait, "Wait until a job completes, fails or is canceled."
-    )
-    wait.add_argument("job_id", metavar="JOB_ID", nargs="?", help="a job id")
-    wait.add_argument(
-        "--timeout-ms", type=int, default=30000, metavar="MS", help="give up after MS (30000)"
-    )
-    wait.add_argument(
-        "--poll-interval-ms", type=int, default=1000, metavar="MS", help="poll every MS (1000)"
-    )
-    cancel = reg.command(
-        "jobs cancel",
-        run_job_cancel,
-        "Cancel a job: a queued one at once, a running one as soon as its executor sees it "
-        "(never charged); data.cancel says which.",
-    )
-    cancel.add_argument("job_id", metavar="JOB_ID", nargs="?", help="a job id")
 
 
 # -- assets ---------------------------------------------------------------------
@@ -229,85 +202,3 @@ def _place_new(tmp: str, output: str) -> None:
         if os.path.lexists(output):
             raise _output_exists() from None
         _replace(tmp, output)  # file systems without hard links
-
-
-# -- jobs -----------------------------------------------------------------------
-
-
-def run_job_show(context: Context, args: Namespace) -> Result:
-    """``GET /v1/jobs/{id}``."""
-    return context.client().job(str(context.require(args.job_id, "JOB_ID")).strip())
-
-
-def run_job_list(context: Context, args: Namespace) -> Result:
-    """``GET /v1/jobs``."""
-    if args.limit is not None and args.limit < 1:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS, "--limit must be at least 1.", details={"field": "--limit"}
-        )
-    return context.client().jobs(limit=args.limit, cursor=args.cursor, status=args.status)
-
-
-def run_job_cancel(context: Context, args: Namespace) -> Result:
-    """``POST /v1/jobs/{id}/cancel``."""
-    return context.client().cancel_job(str(context.require(args.job_id, "JOB_ID")).strip())
-
-
-def job_of(data: Any) -> dict[str, Any]:
-    """The job object of a job response (``data.job``, or ``data`` itself)."""
-    if isinstance(data, dict):
-        inner = data.get("job")
-        if isinstance(inner, dict):
-            return inner
-        return data
-    return {}
-
-
-def job_exit_code(job: dict[str, Any]) -> int:
-    """0 unless a terminal job carries an error code, then that code's exit code."""
-    error = job.get("error")
-    if isinstance(error, dict) and error.get("code"):
-        return spec_for(str(error["code"])).exit_code
-    return 0
-
-
-def run_job_wait(context: Context, args: Namespace) -> Result:
-    """Poll ``GET /v1/jobs/{id}`` until a terminal status or the timeout."""
-    job_id = str(context.require(args.job_id, "JOB_ID")).strip()
-    if args.timeout_ms < 0:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "--timeout-ms must be 0 or more.",
-            details={"field": "--timeout-ms"},
-        )
-    if args.poll_interval_ms < 1:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "--poll-interval-ms must be at least 1.",
-            details={"field": "--poll-interval-ms"},
-        )
-    client = context.client()
-    deadline = time.monotonic() + args.timeout_ms / 1000
-    interval = args.poll_interval_ms / 1000
-    while True:
-        result = client.job(job_id)
-        if not result.ok:
-            return result
-        job = job_of(result.data)
-        status = job.get("status")
-        if status in TERMINAL_STATUSES:
-            return Result(result.envelope, job_exit_code(job), result.status)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        time.sleep(min(interval, remaining))
-    raise ImageSkillError(
-        ErrorCode.TIMEOUT,
-        f"The job did not finish within {args.timeout_ms} ms (last status: {status}).",
-        recovery={
-            "suggested_command": f"image-skill jobs wait {job_id} --timeout-ms {args.timeout_ms} "
-            f"--poll-interval-ms {args.poll_interval_ms} --json"
-        },
-        retryable=True,
-        details={"job_id": job_id, "status": status},
-    )

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import math
 from argparse import ArgumentParser, Namespace
+from collections.abc import Callable
 from typing import Any
 
 from image_skill.cli import uploads
+from image_skill.cli.commands.jobs import wait_for_job
 from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
@@ -20,6 +22,10 @@ from image_skill.cli.values import optional_text
 from image_skill.contract.creative import CreativeOptions
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.result import Result
+
+# How long create/edit keep waiting, client-side, after the service's own wait
+# limit answered 202 (``--no-wait`` skips both).
+FOLLOW_SECONDS = 900.0
 
 
 def register(reg: Registrar) -> None:
@@ -78,6 +84,11 @@ def _creative_flags(parser: ArgumentParser, *, default_aspect: str) -> None:
     )
     parser.add_argument(
         "--idempotency-key", metavar="KEY", help="retry-safe key: a repeat returns the first result"
+    )
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="answer at once with the queued job (202); follow it with 'jobs wait JOB_ID'",
     )
 
 
@@ -175,7 +186,11 @@ def creative_options(args: Namespace) -> CreativeOptions:
 def run_create(context: Context, args: Namespace) -> Result:
     """``POST /v1/create``."""
     options = creative_options(args)
-    return context.client().creative("create", options, optional_text(args.idempotency_key))
+    key = optional_text(args.idempotency_key)
+    wait = not args.no_wait
+    result = context.client().creative("create", options, key, wait=wait)
+    replay = None if key is None else lambda: context.client().creative("create", options, key)
+    return _followed(context, result, wait, replay)
 
 
 def run_upload(context: Context, args: Namespace) -> Result:
@@ -201,7 +216,15 @@ def run_edit(context: Context, args: Namespace) -> Result:
             return upload_result
         asset_id = uploaded = new_id
     key = optional_text(args.idempotency_key)
-    result = context.client().creative("edit", options, key, input_asset_id=asset_id)
+    wait = not args.no_wait
+    client = context.client()
+    result = client.creative("edit", options, key, input_asset_id=asset_id, wait=wait)
+    replay = (
+        None
+        if key is None
+        else lambda: client.creative("edit", options, key, input_asset_id=asset_id)
+    )
+    result = _followed(context, result, wait, replay)
     if uploaded is not None:
         if result.ok and isinstance(result.data, dict):
             result.data["input_upload"] = {"asset_id": uploaded}
@@ -211,6 +234,24 @@ def run_edit(context: Context, args: Namespace) -> Result:
                 "to skip a new upload."
             )
     return result
+
+
+def _followed(
+    context: Context, result: Result, wait: bool, replay: Callable[[], Result] | None
+) -> Result:
+    """A create the service stopped waiting for (202): wait on, then answer as if it had.
+
+    Once the job is terminal, a request with an idempotency key is replayed for
+    the exact answer a waiting create gives; without one, the job's state is.
+    """
+    data = result.data if isinstance(result.data, dict) else {}
+    job_id = data.get("job_id")
+    if not wait or not result.ok or result.status != 202 or not isinstance(job_id, str):
+        return result
+    finished, _status = wait_for_job(context.client(), job_id, FOLLOW_SECONDS, 1.0)
+    if finished is None:
+        return result  # still not done: the 202 already says how to wait for it
+    return replay() if replay is not None else finished
 
 
 # -- human output ---------------------------------------------------------------

@@ -30,10 +30,31 @@ async def show_job(
     session: Session,
     settings: AppSettings,
 ) -> JSONResponse:
-    """One job of the caller's organization."""
+    """One job of the caller's organization (with its queue position or progress)."""
     job, produced = await service.owned_job(session, principal.organization_id, job_id)
     urls = AssetUrls(settings, request.app.state.store, str(request.base_url))
-    return envelope_response(request, {"job": job_view(job, produced, urls)})
+    view = job_view(job, produced, urls)
+    view["progress"] = await service.progress_view(session, job)
+    return envelope_response(request, {"job": view})
+
+
+@router.get("/v1/jobs/{job_id}/wait", name="image-skill jobs wait")
+async def wait_job(
+    job_id: JobId,
+    request: Request,
+    principal: CurrentPrincipal,
+    settings: AppSettings,
+    timeout_seconds: Annotated[float, Query(gt=0, le=service.MAX_WAIT_SECONDS)] = 30,
+) -> JSONResponse:
+    """Long poll: the job once it is terminal, or as it is after ``timeout_seconds``."""
+    runtime: Runtime = request.app.state.runtime
+    job, produced, progress = await service.wait_for_job(
+        runtime, principal.organization_id, job_id, timeout_seconds
+    )
+    urls = AssetUrls(settings, request.app.state.store, str(request.base_url))
+    view = job_view(job, produced, urls)
+    view["progress"] = progress
+    return envelope_response(request, {"job": view})
 
 
 @router.get("/v1/jobs", name="image-skill jobs list", **answers(JobPage))
