@@ -4,7 +4,8 @@ A real ``image-skill serve`` per database (SQLite and PostgreSQL), probed with
 property-based requests for every operation in the spec, positive (valid by
 the schema) and negative (invalid), without a token and with an agent's token.
 Checks: ``not_a_server_error`` (with the server log free of unhandled errors),
-documented status codes and content types. Kept short (``MAX_EXAMPLES``) so a
+documented status codes, content types and response bodies (every answer matches
+the envelope schema the spec documents for its status). Kept short (``MAX_EXAMPLES``) so a
 run stays well under a minute; ``scripts/fuzz-api`` runs the long version.
 """
 
@@ -24,6 +25,7 @@ from schemathesis import Case, GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
+    response_schema_conformance,
     status_code_conformance,
 )
 from schemathesis.core.failures import FailureGroup
@@ -34,7 +36,12 @@ from tests.support.servers import Server, start_server, stop_server
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 4}
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 # Limits that would only turn later probes into 429s; they have their own tests.
 SERVER_ENV = {
     "IMAGE_SKILL_RATE_LIMITS_ENABLED": "false",
