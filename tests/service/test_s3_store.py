@@ -7,6 +7,7 @@ import hashlib
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import pytest
@@ -20,8 +21,8 @@ from tests.support.seaweed import ACCESS_KEY, REGION, SECRET_KEY, Seaweed, switc
 from tests.support.servers import free_port
 
 
-def store_for(seaweed: Seaweed, bucket: str, /, **changes: object) -> S3AssetStore:
-    fields: dict[str, object] = {
+def store_for(seaweed: Seaweed, bucket: str, /, **changes: Any) -> S3AssetStore:
+    fields: dict[str, Any] = {
         "bucket": bucket,
         "endpoint_url": seaweed.endpoint_url,
         "region": REGION,
@@ -30,7 +31,7 @@ def store_for(seaweed: Seaweed, bucket: str, /, **changes: object) -> S3AssetSto
         "timeout_seconds": 5,
     }
     fields.update(changes)
-    return S3AssetStore(S3Location(**fields))  # type: ignore[arg-type]
+    return S3AssetStore(S3Location(**fields))
 
 
 async def collect(chunks: AsyncIterator[bytes]) -> bytes:
@@ -126,11 +127,11 @@ def test_presigned_url_reads_without_credentials_and_is_bounded(seaweed: Seaweed
 @pytest.mark.parametrize("problem", ["no bucket", "bad secret", "unreachable"])
 def test_startup_check_names_the_setting_never_the_value(seaweed: Seaweed, problem: str) -> None:
     bucket = seaweed.bucket()
-    changes: dict[str, object] = {
+    changes: dict[str, Any] = {
         "no bucket": {"bucket": "missing-" + bucket},
         "bad secret": {"secret_access_key": "not-the-secret-" + "x" * 20},
         "unreachable": {"endpoint_url": f"http://127.0.0.1:{free_port()}"},
-    }[problem]  # type: ignore[assignment]
+    }[problem]
     store = store_for(seaweed, bucket, **changes)
 
     async def scenario() -> StoreError:
@@ -169,10 +170,12 @@ def test_writes_fail_fast_while_s3_is_down_and_work_once_it_is_back(seaweed: Sea
         anyio.run(scenario)
 
 
-def test_the_factory_builds_the_configured_store(seaweed: Seaweed, tmp_path: object) -> None:
+def test_the_factory_builds_the_configured_store(seaweed: Seaweed) -> None:
     bucket = seaweed.bucket()
     settings = Settings(
-        environment="test", embedded=False, **seaweed.settings(bucket)  # type: ignore[arg-type]
+        environment="test",
+        embedded=False,
+        **seaweed.settings(bucket),
     )
     store = build_store(settings)
     assert isinstance(store, S3AssetStore)

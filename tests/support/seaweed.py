@@ -28,6 +28,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -57,7 +58,7 @@ class Seaweed:
             assert response.status in (200, 201), response.status
         return name
 
-    def settings(self, bucket: str, endpoint_url: str | None = None) -> dict[str, object]:
+    def settings(self, bucket: str, endpoint_url: str | None = None) -> dict[str, Any]:
         """Settings overrides that put a service's assets in ``bucket``."""
         return {
             "asset_store": "s3",
