@@ -20,15 +20,7 @@ def success(
     warnings: list[Any] | None = None,
 ) -> dict[str, Any]:
     """A success envelope."""
-    return {
-        "ok": True,
-        "command": command,
-        "trace_id": trace_id,
-        "actor": actor,
-        "data": data,
-        "warnings": list(warnings or []),
-        "error": None,
-    }
+    return _envelope(command, trace_id, actor, warnings, data=data)
 
 
 def failure(
@@ -40,14 +32,26 @@ def failure(
     warnings: list[Any] | None = None,
 ) -> dict[str, Any]:
     """An error envelope: ``ok`` false, ``data`` null, ``error`` filled."""
+    return _envelope(command, trace_id, actor, warnings, error=error.to_error())
+
+
+def _envelope(
+    command: str,
+    trace_id: str,
+    actor: dict[str, Any] | None,
+    warnings: list[Any] | None,
+    *,
+    data: Any = None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     return {
-        "ok": False,
+        "ok": error is None,
         "command": command,
         "trace_id": trace_id,
         "actor": actor,
-        "data": None,
+        "data": data,
         "warnings": list(warnings or []),
-        "error": error.to_error(),
+        "error": error,
     }
 
 

@@ -45,18 +45,17 @@ def annotate(
     record = _record_of(target)
     if record is None:
         return
-    if job_id is not None:
-        record.job_id = job_id
-    if capability_id is not None:
-        record.capability_id = capability_id
-    if credits is not None:
-        record.credits = credits
-    if outputs is not None:
-        record.outputs = outputs
-    if replayed is not None:
-        record.replayed = replayed
-    if dry_run is not None:
-        record.dry_run = dry_run
+    details = {
+        "job_id": job_id,
+        "capability_id": capability_id,
+        "credits": credits,
+        "outputs": outputs,
+        "replayed": replayed,
+        "dry_run": dry_run,
+    }
+    for name, value in details.items():
+        if value is not None:
+            setattr(record, name, value)
 
 
 def job_finished(operation: str, status: str, *, outputs: int | None = None) -> None:

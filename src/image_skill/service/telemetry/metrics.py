@@ -69,49 +69,47 @@ class Metrics:
         Info("image_skill_build", "The running service version.", registry=registry).info(
             {"version": __version__}
         )
-        self.requests = Counter(
+
+        def counter(name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
+            return Counter(name, documentation, labels, registry=registry)
+
+        call = ("route", "method", "status")
+        self.requests = counter(
             "image_skill_http_requests",
             "API calls by route template, method and HTTP status.",
-            ["route", "method", "status"],
-            registry=registry,
+            call,
         )
         self.latency = Histogram(
             "image_skill_http_request_duration_seconds",
             "API call latency by route template, method and HTTP status.",
-            ["route", "method", "status"],
+            call,
             buckets=REQUEST_BUCKETS,
             registry=registry,
         )
-        self.errors = Counter(
+        self.errors = counter(
             "image_skill_http_errors",
             "Error envelopes by route template and error code.",
-            ["route", "code"],
-            registry=registry,
+            ("route", "code"),
         )
-        self.jobs = Counter(
+        self.jobs = counter(
             "image_skill_jobs",
             "Creative jobs finished, by operation and final status.",
-            ["operation", "status"],
-            registry=registry,
+            ("operation", "status"),
         )
         self.provider_latency = Histogram(
             "image_skill_provider_latency_seconds",
             "Provider (model) call latency by model and outcome.",
-            ["model", "outcome"],
+            ("model", "outcome"),
             buckets=PROVIDER_BUCKETS,
             registry=registry,
         )
-        self.credits = Counter(
+        self.credits = counter(
             "image_skill_credits",
             "Credits moved by creative jobs (reserved, debited, released), counted on commit.",
-            ["movement"],
-            registry=registry,
+            ("movement",),
         )
-        self.uploads = Counter(
-            "image_skill_uploads",
-            "Uploads by outcome (stored, or the error code).",
-            ["outcome"],
-            registry=registry,
+        self.uploads = counter(
+            "image_skill_uploads", "Uploads by outcome (stored, or the error code).", ("outcome",)
         )
 
     def observe_request(
