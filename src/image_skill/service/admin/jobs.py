@@ -13,6 +13,7 @@ job and stores and charges nothing.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
@@ -35,8 +36,9 @@ STATUSES = ("queued", "running", "completed", "failed", "canceled")
 
 def job_row_view(job: Job) -> dict[str, Any]:
     """A job as the operator sees it: who, what, and where its lease stands (no prompt)."""
-    now = utc_now()
     lease = job.lease_expires_at
+    if lease is not None and lease.tzinfo is None:  # SQLite hands timestamps back naive
+        lease = lease.replace(tzinfo=UTC)
     return {
         "job_id": job.id,
         "status": job.status,
@@ -49,7 +51,7 @@ def job_row_view(job: Job) -> dict[str, Any]:
         "attempts": job.attempts,
         "worker_id": job.worker_id,
         "lease_expires_at": iso(lease),
-        "lease_lapsed": job.status == "running" and lease is not None and lease < now,
+        "lease_lapsed": job.status == "running" and lease is not None and lease < utc_now(),
         "provider_request_recorded": job.provider_request_id is not None,
         "cancel_requested_at": iso(job.cancel_requested_at),
         "created_at": iso(job.created_at),
