@@ -5,9 +5,10 @@ must not import pydantic); these models only describe it. Routes still return
 the ``JSONResponse`` that ``responses.envelope_response`` builds, and FastAPI
 hands a returned response through untouched, so declaring a model changes the
 spec and never a byte on the wire. One generic ``Envelope[Data]`` serves every
-success; each route names its ``data`` model with ``answers(...)``. The models
-allow fields they do not name (an added field is not a broken promise); a test
-validates real answers against the published schemas so the models stay true.
+success; each route names its ``data`` model with ``answers(...)``. The published
+schemas allow fields they do not name (a client must not break on an added
+field), but ``tests/service/test_openapi_responses.py`` validates real answers
+with every object closed, so a field the models do not name fails there.
 """
 
 from __future__ import annotations
@@ -83,7 +84,12 @@ def answers(
         code: {"model": envelope_of(other), "description": _STATUS_WHAT.get(code, "Success.")}
         for code, other in (others or {}).items()
     }
-    return {"status_code": status, "response_model": envelope_of(data), "responses": responses}
+    return {
+        "status_code": status,
+        "response_model": envelope_of(data),
+        "response_description": _STATUS_WHAT.get(status, "Success."),
+        "responses": responses,
+    }
 
 
 def envelope_of(data: Any) -> type[BaseModel]:
