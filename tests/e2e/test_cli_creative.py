@@ -175,7 +175,7 @@ def test_create_options_idempotency_and_unknown_cost(
 
         webp = expect(run("create", "--prompt", "a fox", "--format", "webp", "--json"), 0)
         (asset,) = webp["data"]["assets"]
-        assert asset["mime_type"] == "image/webp" and asset["url"].endswith(".webp")
+        assert asset["mime_type"] == "image/webp" and ".webp?sig=" in asset["url"]
         body = assert_fetched_asset(asset, server.base_url)
         assert body[:4] == b"RIFF" and body[8:12] == b"WEBP"
         assert webp["data"]["resolved"]["output_format"] == "webp"
