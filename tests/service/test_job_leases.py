@@ -255,6 +255,8 @@ def test_cancel_of_a_queued_job_ends_it_at_once_and_is_idempotent(
     assert not order_exists(db, job_id)
     again = ok(cancel(agent, job_id), 200)
     assert again["cancel"] == "already_terminal" and again["job"]["status"] == "canceled"
+    events = ok(agent.get("/v1/activity", params={"subject": job_id}), 200)["events"]
+    assert [(e["type"], e["status"]) for e in events] == [("job.completed", "canceled")]
     answer = idempotent_answer(db, agent.actor_id, "key-q")
     assert answer is not None and answer["error"]["code"] == "JOB_CANCELED"  # type: ignore[index]
     audit = audit_account(db, agent.actor_id)

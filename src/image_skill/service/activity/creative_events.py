@@ -46,10 +46,11 @@ async def job_succeeded(session: AsyncSession, job: Job, assets: list[Asset]) ->
 
 
 async def job_failed(session: AsyncSession, job: Job) -> None:
-    """job.completed with status failed (a terminal state; nothing consumed)."""
+    """job.completed with status failed, or canceled for a canceled job (nothing consumed)."""
+    ended = "canceled" if job.status == "canceled" else "failed"
     await record(
         session,
-        Headline("job.completed", f"{_verb(job)} job failed", "failed"),
+        Headline("job.completed", f"{_verb(job)} job {ended}", ended),
         _origin(job),
         subject_id=job.id,
         links={"job_id": job.id, "asset_ids": [], "usage_event_id": None},
