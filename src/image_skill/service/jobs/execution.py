@@ -28,6 +28,7 @@ from image_skill.service.jobs.inprocess_queue import InprocessQueue
 from image_skill.service.jobs.waiter import TerminalListener
 from image_skill.service.runtime import Runtime
 from image_skill.service.webhooks.delivery import deliver
+from image_skill.service.webhooks.service import enqueue_pending
 
 log = logging.getLogger("image_skill.jobs.execution")
 
@@ -83,6 +84,8 @@ async def job_execution(
             inprocess = InprocessQueue(runtime, deliver)
             runtime.queue = inprocess
             await tasks.start(inprocess.serve)
+            # Deliveries waiting for a retry lived only in the last process's timers.
+            await enqueue_pending(runtime)
             stack.push_async_callback(inprocess.drain, SHUTDOWN_GRACE_SECONDS)
         elif app is not None and runs_jobs:
             tasks.start_soon(_procrastinate_worker, app, runtime, execution, handle_signals)

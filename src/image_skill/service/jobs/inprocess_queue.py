@@ -44,7 +44,8 @@ class InprocessQueue:
         self.webhook_runner = webhook_runner
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs: asyncio.Queue[str] | None = None
-        self._tasks: anyio.abc.TaskGroup | None = None
+        # Deliveries to start: filled from commit hooks, emptied by a task of serve().
+        self._webhooks: asyncio.Queue[tuple[str, datetime]] | None = None
         self._accepting = False
         self._running = 0
         self._idle = asyncio.Event()
@@ -63,9 +64,10 @@ class InprocessQueue:
         """Run jobs until cancelled: the ones left queued first, then each one enqueued."""
         self._loop = asyncio.get_running_loop()
         self._jobs = asyncio.Queue()
+        self._webhooks = asyncio.Queue()
         slots = anyio.Semaphore(self.runtime.settings.worker_concurrency)
         async with anyio.create_task_group() as tasks:
-            self._tasks = tasks
+            tasks.start_soon(self._start_deliveries, tasks)
             self._accepting = True
             for job_id in await self._leftovers():
                 self._jobs.put_nowait(job_id)
@@ -93,13 +95,20 @@ class InprocessQueue:
         self._loop.call_soon_threadsafe(self._jobs.put_nowait, job_id)
 
     def _submit_webhook(self, delivery_id: str, not_before: datetime) -> None:
-        if self._loop is None or self._tasks is None or not self._accepting:
+        if self._loop is None or self._webhooks is None or not self._accepting:
             return
         if self.webhook_runner is None:
             log.warning("webhook delivery %s queued but no webhook runner is set", delivery_id)
             return
-        tasks = self._tasks
-        self._loop.call_soon_threadsafe(tasks.start_soon, self._deliver, delivery_id, not_before)
+        # A commit hook is not inside a task: hand over through the queue (a task group
+        # can only start tasks from inside the event loop's tasks).
+        self._loop.call_soon_threadsafe(self._webhooks.put_nowait, (delivery_id, not_before))
+
+    async def _start_deliveries(self, tasks: anyio.abc.TaskGroup) -> None:
+        assert self._webhooks is not None
+        while True:
+            delivery_id, not_before = await self._webhooks.get()
+            tasks.start_soon(self._deliver, delivery_id, not_before)
 
     async def _run(self, job_id: str, slots: anyio.Semaphore) -> None:
         try:

@@ -18,7 +18,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import anyio
 import httpx
@@ -29,6 +29,7 @@ from image_skill.contract.ids import utc_now
 from image_skill.service.db.engine import in_transaction
 from image_skill.service.runtime import Runtime
 from image_skill.service.webhooks import repository, signing
+from image_skill.service.webhooks.repository import as_utc
 from image_skill.service.webhooks.targets import resolve_target
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def next_attempt_at(
     attempts: int, created_at: datetime, now: datetime, window_seconds: float
 ) -> datetime | None:
     """When to try again after ``attempts`` failed attempts, or None once the window is over."""
-    deadline = _aware(created_at) + timedelta(seconds=window_seconds)
+    deadline = as_utc(created_at) + timedelta(seconds=window_seconds)
     if now >= deadline:
         return None
     base = BACKOFF_SECONDS[attempts - 1] if attempts <= len(BACKOFF_SECONDS) else STEADY_SECONDS
@@ -99,7 +100,7 @@ async def _begin(session: AsyncSession, runtime: Runtime, delivery_id: str) -> _
     now = utc_now()
     if row is None or row.status != "pending":
         return None
-    if row.next_attempt_at is not None and _aware(row.next_attempt_at) > now + _EARLY:
+    if row.next_attempt_at is not None and as_utc(row.next_attempt_at) > now + _EARLY:
         return None  # not due: a later enqueue owns it, or another process is attempting it
     # Hold the attempt: a duplicate run sees it as not due until this one has had its time.
     hold = runtime.settings.webhook_timeout_seconds + 30
@@ -180,8 +181,3 @@ async def _record(
     row.next_attempt_at = retry_at
     if runtime.queue is not None:
         await runtime.queue.enqueue_webhook(session, row.id, not_before=retry_at)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands timestamps back without a zone; they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -70,14 +70,14 @@ async def job_reached_terminal(session: AsyncSession, runtime: Runtime, job: Job
 async def _job_data(session: AsyncSession, runtime: Runtime, job: Job) -> dict[str, Any]:
     """The job's public view; assets keep their ids and signed URLs, never a local path.
 
-    URLs are absolute when the service knows its public address
-    (``IMAGE_SKILL_PUBLIC_BASE_URL`` or ``IMAGE_SKILL_MEDIA_BASE_URL``), else
-    relative to the service; an embedded install's file:// URLs are left out.
+    There is no request to take an address from, so an asset's URL is sent only
+    when the service knows its public address (``IMAGE_SKILL_PUBLIC_BASE_URL`` or
+    ``IMAGE_SKILL_MEDIA_BASE_URL``); otherwise it is null (``assets show`` has it).
     """
     produced = (await assets_repository.of_jobs(session, [job.id]))[job.id]
     data = job_view(job, produced, AssetUrls(runtime.settings, runtime.store, None))
     for asset in data["assets"]:
         asset.pop("path", None)
-        if str(asset.get("url", "")).startswith("file:"):
+        if not str(asset.get("url", "")).startswith(("https://", "http://")):
             asset["url"] = None
     return data

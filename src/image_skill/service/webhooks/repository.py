@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.service.db.webhook_models import WebhookDelivery, WebhookEndpoint
+
+Moment = TypeVar("Moment", datetime, datetime | None)
 
 
 async def endpoint(
@@ -46,4 +49,11 @@ async def pending(session: AsyncSession, *, limit: int) -> list[tuple[str, datet
         .order_by(WebhookDelivery.next_attempt_at)
         .limit(limit)
     )
-    return [(row.id, row.next_attempt_at) for row in await session.execute(query)]
+    return [(row.id, as_utc(row.next_attempt_at)) for row in await session.execute(query)]
+
+
+def as_utc(moment: Moment) -> Moment:
+    """A timestamp with its zone: SQLite hands them back without one, and they are UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)

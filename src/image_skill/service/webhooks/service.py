@@ -47,6 +47,14 @@ def require_webhooks(runtime: Runtime, principal: Principal) -> None:
             "Webhooks are turned off on this service.",
             details={"field": "webhook_url"},
         )
+    if runtime.settings.embedded:
+        raise ImageSkillError(
+            ErrorCode.CAPABILITY_DENIED,
+            "Embedded mode sends no webhooks: no process outlives the command to deliver or "
+            "retry them. Run the service (image-skill serve) and point the CLI at it.",
+            details={"field": "webhook_url"},
+            recovery={"suggested_command": "image-skill serve --port 8787"},
+        )
     if principal.claim_state != "claimed" and not principal.is_local_owner:
         raise ImageSkillError(
             ErrorCode.CLAIM_REQUIRED,
