@@ -184,10 +184,9 @@ async def cancel_request(http: httpx.AsyncClient, endpoint: str, request_id: str
     """Ask fal to cancel a request; True when fal accepted (best effort, never raises
     for fal's answer: the job is canceled on our side either way)."""
     try:
-        response = await http.put(
-            requests_url(endpoint, request_id) + "/cancel", timeout=CANCEL_TIMEOUT
-        )
-    except httpx.HTTPError:
+        url = requests_url(endpoint, request_id) + "/cancel"
+        response = await http.put(url, timeout=CANCEL_TIMEOUT)
+    except (ProviderError, httpx.HTTPError):
         return False
     return response.status_code < 400
 
