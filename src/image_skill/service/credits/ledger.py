@@ -28,16 +28,19 @@ async def grant_once(
     amount: int,
     reason: str,
     scope: str,
+    kind: str = GRANT,
+    reference_id: str | None = None,
 ) -> CreditLedgerEntry:
-    """Grant credits exactly once per ``scope`` (returns the existing row on repeat)."""
+    """Add credits exactly once per ``scope`` (returns the existing row on repeat)."""
     entry = await append_raw(
         session,
         organization_id=organization_id,
         actor_id=actor_id,
-        kind=GRANT,
+        kind=kind,
         amount=amount,
         reason=reason,
         scope=scope,
+        reference_id=reference_id,
     )
     if entry is not None:
         return entry
