@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from image_skill.service.settings import Settings
 
 
-Work = Callable[["AsyncSession"], Awaitable[dict[str, Any]]]
+P = ParamSpec("P")
+# A service function of the admin domain: a session first, then its own arguments.
+Call = Callable[Concatenate["AsyncSession", P], Awaitable[dict[str, Any]]]
 _REMOTE_FLAGS = (("api_base_url", "--api-base-url"), ("token", "--token"))
 
 
@@ -106,8 +108,19 @@ def _limit(parser: ArgumentParser) -> None:
 # -- plumbing ---------------------------------------------------------------------------
 
 
-def _run(context: Context, work: Work, *, write: bool) -> Result:
-    """Migrate, run ``work`` in one transaction, answer its data as a local envelope."""
+def _read(context: Context, call: Call[P], *args: P.args, **kwargs: P.kwargs) -> Result:
+    """Migrate, run ``call`` in a read-only transaction, answer a local envelope."""
+    return _in_session(context, False, lambda session: call(session, *args, **kwargs))
+
+
+def _write(context: Context, call: Call[P], *args: P.args, **kwargs: P.kwargs) -> Result:
+    """Migrate, run ``call`` in one write transaction, answer a local envelope."""
+    return _in_session(context, True, lambda session: call(session, *args, **kwargs))
+
+
+def _in_session(
+    context: Context, write: bool, work: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+) -> Result:
     from image_skill.service.admin.database import in_session
 
     return _run_on(context, lambda settings: in_session(settings, work, write=write))
@@ -174,88 +187,58 @@ def _count(value: str | None, flag: str) -> int:
 
 def run_agents_list(context: Context, args: Namespace) -> Result:
     """List agents."""
-    from image_skill.service.admin import service as admin_service
+    from image_skill.service.admin import service as admin
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        return await admin_service.list_agents(
-            session, claim_state=args.claim_state, limit=args.limit
-        )
-
-    return _run(context, work, write=False)
+    return _read(context, admin.list_agents, claim_state=args.claim_state, limit=args.limit)
 
 
 def run_agents_claim(context: Context, args: Namespace) -> Result:
     """Claim an agent."""
-    from image_skill.service.admin import service as admin_service
+    from image_skill.service.admin import service as admin
 
-    actor_id = str(context.require(args.actor_id, "ACTOR_ID"))
-
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        return await admin_service.claim_agent(session, actor_id)
-
-    return _run(context, work, write=True)
+    return _write(context, admin.claim_agent, str(context.require(args.actor_id, "ACTOR_ID")))
 
 
 def run_tokens_revoke(context: Context, args: Namespace) -> Result:
     """Revoke an agent's tokens (and with --agent the agent)."""
-    from image_skill.service.admin import service as admin_service
+    from image_skill.service.admin import service as admin
 
     actor_id = str(context.require(args.actor_id, "ACTOR_ID"))
-
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        return await admin_service.revoke_tokens(session, actor_id, revoke_agent=args.agent)
-
-    return _run(context, work, write=True)
+    return _write(context, admin.revoke_tokens, actor_id, revoke_agent=args.agent)
 
 
 def run_credits_grant(context: Context, args: Namespace) -> Result:
     """Grant credits."""
-    from image_skill.service.admin import service as admin_service
+    from image_skill.service.admin import service as admin
 
     actor_id = str(context.require(args.actor_id, "ACTOR_ID"))
     credits = _count(args.credits, "--credits")
     reason = str(context.require(args.reason, "--reason"))
-
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        return await admin_service.grant_credits(session, actor_id, credits=credits, reason=reason)
-
-    return _run(context, work, write=True)
+    return _write(context, admin.grant_credits, actor_id, credits=credits, reason=reason)
 
 
 def run_feedback_list(context: Context, args: Namespace) -> Result:
     """List feedback."""
-    from image_skill.service.admin import service as admin_service
+    from image_skill.service.admin import service as admin
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        return await admin_service.list_feedback(
-            session, next_state=args.next_state, limit=args.limit
-        )
-
-    return _run(context, work, write=False)
+    return _read(context, admin.list_feedback, next_state=args.next_state, limit=args.limit)
 
 
 def run_feedback_triage(context: Context, args: Namespace) -> Result:
     """Triage one feedback item."""
-    from image_skill.service.admin import service as admin_service
+    from image_skill.service.admin import service as admin
 
     feedback_id = str(context.require(args.feedback_id, "FEEDBACK_ID"))
-
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        return await admin_service.triage_feedback(
-            session, feedback_id, next_state=args.next_state, note=args.note
-        )
-
-    return _run(context, work, write=True)
+    return _write(
+        context, admin.triage_feedback, feedback_id, next_state=args.next_state, note=args.note
+    )
 
 
 def run_jobs_list(context: Context, args: Namespace) -> Result:
     """List jobs (unfinished ones by default)."""
     from image_skill.service.admin import jobs as admin_jobs
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        return await admin_jobs.list_jobs(session, status=args.status, limit=args.limit)
-
-    return _run(context, work, write=False)
+    return _read(context, admin_jobs.list_jobs, status=args.status, limit=args.limit)
 
 
 def run_jobs_resolve(context: Context, args: Namespace) -> Result:
