@@ -103,6 +103,34 @@ def test_a_claimed_agent_gets_signed_webhooks_retried_across_a_restart(
             stop_server(server)
 
 
+@pytest.mark.slow
+def test_the_server_delivers_by_itself_on_either_database(
+    cli: RunCli, database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    server = start_server(database_url, tmp_path, extra_env=SERVER_ENV)
+    try:
+        agent = cli_sign_up(cli, server.base_url)
+        claim(cli, database_url, tmp_path, agent)
+        secret = expect(cli("webhooks", "rotate-secret", "--json", env=agent.env), 0)["data"]
+        made = cli(
+            "create", "--prompt", PROMPT, "--webhook-url", receiver.url, "--json", env=agent.env
+        )
+        job_id = expect(made, 0)["data"]["job_id"]
+        wait_for(lambda: len(receiver.received) == 1, "the webhook")
+        payload = receiver.received[0].verified(secret["signing_secret"])
+        assert (payload["type"], payload["data"]["job"]["job_id"]) == ("job.completed", job_id)
+        asset = payload["data"]["job"]["assets"][0]
+        assert asset["url"].startswith(server.base_url + "/a/")  # the server's public base URL
+        wait_for(lambda: delivered(cli, agent) == [("delivered", 1)], "the delivery log to say so")
+    finally:
+        stop_server(server)
+
+
+def delivered(cli: RunCli, agent: CliAgent) -> list[tuple[str, int]]:
+    listed = expect(cli("webhooks", "deliveries", "--json", env=agent.env), 0)["data"]
+    return [(d["status"], d["attempts"]) for d in listed["deliveries"]]
+
+
 def claim(cli: RunCli, database_url: str, workdir: Path, agent: CliAgent) -> None:
     """The operator marks the agent claimed, on the server's database."""
     env = {"IMAGE_SKILL_DATABASE_URL": database_url, "IMAGE_SKILL_HOME": str(workdir / "data")}

@@ -283,3 +283,16 @@ def test_the_target_is_checked_again_before_every_attempt(
     assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, None)
     # The rules of acceptance hold at delivery (here the first to fail: loopback means http).
     assert row.last_error == "This webhook URL is refused: it must be an https:// URL."
+
+
+def test_embedded_mode_refuses_webhooks_nothing_would_deliver_them(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    with hooked_app(database_url, tmp_path / "home", embedded=True) as app:
+        agent = app.claimed_agent()
+        for response in (
+            agent.post("/v1/webhooks/secret", {}),
+            agent.create(webhook_url=receiver.url),
+        ):
+            error = refused(response, "CAPABILITY_DENIED", 403, 4)
+            assert "image-skill serve" in error["recovery"]["suggested_command"]
