@@ -34,6 +34,7 @@ from tests.support.crashes import (
     job_row,
     leftover_job,
     order_exists,
+    wait_for,
 )
 from tests.support.envelopes import check_error, ok
 from tests.support.ledger import audit_account, ledger_rows
@@ -286,3 +287,25 @@ def test_cancel_of_another_organizations_job_is_not_found(
     check_error(cancel(stranger, job_id), "NOT_FOUND", 1)
     check_error(cancel(stranger, "job_doesnotexist0000000000"), "NOT_FOUND", 1)
     assert job_row(db, job_id).status == "queued"
+
+
+def test_the_sweep_loop_outlives_failing_passes(
+    database_url: str, tmp_path: Path, db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = sweeper.sweep
+    passes: list[int] = []
+
+    async def flaky(runtime: Runtime) -> sweeper.Sweep:
+        passes.append(1)
+        if len(passes) <= 2:  # the start-up pass and the first loop pass
+            raise RuntimeError("a bug in one pass")
+        return await real(runtime)
+
+    monkeypatch.setattr(sweeper, "sweep", flaky)
+    settings = {**LEASE, "sweep_interval_seconds": 0.2}
+    with started_app(database_url, tmp_path / "home", **settings) as client:
+        agent = sign_up(client)
+        job_id = leftover_job(db, agent)
+        wait_for(lambda: job_row(db, job_id).status == "failed", timeout=15)
+        assert client.get("/healthz").status_code == 200
+    assert len(passes) >= 3

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from image_skill.contract.ids import utc_now
 from image_skill.service.db.engine import in_transaction
 from image_skill.service.db.models import Job
+from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.runtime import Runtime
 from image_skill.service.settings import Settings
 
@@ -106,6 +107,9 @@ async def _heartbeat(runtime: Runtime, hold: Hold) -> None:
             # The database is unreachable for now: keep working. If the lease lapses
             # meanwhile, a sweeper takes the job and the next renewal sees it lost.
             log.warning("lease renewal of %s failed (%s)", hold.job_id, type(exc).__name__)
+            continue
+        except Exception as exc:  # a bug here must not take the job's work down with it
+            log.error("lease renewal of %s failed\n%s", hold.job_id, redacted_traceback(exc))
             continue
         hold.renewals += 1
         if reason is not None:

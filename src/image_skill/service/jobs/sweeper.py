@@ -39,6 +39,7 @@ from image_skill.service.db.engine import in_transaction, session_scope
 from image_skill.service.db.models import Job
 from image_skill.service.jobs.cancel import cancel_at_provider
 from image_skill.service.jobs.recovery import canceled_error, end_unfinished, interrupted_error
+from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.runtime import Runtime
 
 log = logging.getLogger("image_skill.jobs.sweeper")
@@ -141,20 +142,25 @@ async def sweep_forever(runtime: Runtime) -> None:
     while True:
         # Jitter keeps the processes of one deploy from sweeping in lockstep.
         await anyio.sleep(interval * random.uniform(0.8, 1.2))
-        try:
-            while (await sweep(runtime)).total >= BATCH:
-                pass  # a backlog (a mass crash): keep going until it is cleared
-        except SQLAlchemyError as exc:
-            log.warning("sweeping jobs failed (%s); retrying later", type(exc).__name__)
+        await _sweep_logged(runtime)
+
+
+async def _sweep_logged(runtime: Runtime) -> None:
+    """Sweep until no backlog is left; a failure is logged, never raised (the loop must
+    outlive a database outage or a bug in one job's resolution, and so must the app)."""
+    try:
+        while (await sweep(runtime)).total >= BATCH:
+            pass  # a backlog (a mass crash): keep going until it is cleared
+    except SQLAlchemyError as exc:
+        log.warning("sweeping jobs failed (%s); retrying later", type(exc).__name__)
+    except Exception as exc:
+        log.error("sweeping jobs failed; retrying later\n%s", redacted_traceback(exc))
 
 
 @asynccontextmanager
 async def sweeping(runtime: Runtime) -> AsyncIterator[None]:
     """One sweep now (what a crash before this start left behind), then one every interval."""
-    try:
-        await sweep(runtime)
-    except SQLAlchemyError as exc:
-        log.warning("start-up sweep failed (%s); the loop retries", type(exc).__name__)
+    await _sweep_logged(runtime)
     failure: Exception | None = None
     async with anyio.create_task_group() as loop:
         loop.start_soon(sweep_forever, runtime)
