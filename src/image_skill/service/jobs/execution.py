@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import anyio
 import procrastinate
+import procrastinate.worker
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.jobs import pg_queue
@@ -88,24 +89,32 @@ async def job_execution(
             await enqueue_pending(runtime)
             stack.push_async_callback(inprocess.drain, SHUTDOWN_GRACE_SECONDS)
         elif app is not None and runs_jobs:
-            tasks.start_soon(_procrastinate_worker, app, runtime, execution, handle_signals)
+            worker = pg_queue.make_worker(
+                app,
+                name=runtime.worker_id,
+                concurrency=settings.worker_concurrency,
+                install_signal_handlers=handle_signals,
+                graceful_seconds=SHUTDOWN_GRACE_SECONDS,
+            )
+            tasks.start_soon(_run_worker, worker, execution)
             tasks.start_soon(_clear_stalled_forever, app)
+            # Unwound before the task group is cancelled: running jobs get their grace.
+            stack.push_async_callback(_stop_worker, worker, execution)
         yield execution
 
 
-async def _procrastinate_worker(
-    app: procrastinate.App, runtime: Runtime, execution: Execution, handle_signals: bool
-) -> None:
+async def _run_worker(worker: procrastinate.worker.Worker, execution: Execution) -> None:
     try:
-        await pg_queue.run_worker(
-            app,
-            name=runtime.worker_id,
-            concurrency=runtime.settings.worker_concurrency,
-            install_signal_handlers=handle_signals,
-            graceful_seconds=SHUTDOWN_GRACE_SECONDS,
-        )
+        await worker.run()
     finally:
         execution.worker_stopped.set()
+
+
+async def _stop_worker(worker: procrastinate.worker.Worker, execution: Execution) -> None:
+    """Take no new job; let running ones finish (procrastinate aborts them after the grace)."""
+    worker.stop()
+    with anyio.move_on_after(SHUTDOWN_GRACE_SECONDS + 5):
+        await execution.worker_stopped.wait()
 
 
 async def _clear_stalled_forever(app: procrastinate.App) -> None:

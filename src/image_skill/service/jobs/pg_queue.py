@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 import procrastinate
+import procrastinate.worker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -115,16 +116,17 @@ def register_tasks(
             await runner(runtime, delivery_id)
 
 
-async def run_worker(
+def make_worker(
     app: procrastinate.App,
     *,
     name: str,
     concurrency: int,
     install_signal_handlers: bool,
     graceful_seconds: float,
-) -> None:
-    """Run a procrastinate worker on our queues until cancelled (or signalled)."""
-    await app.run_worker_async(
+) -> procrastinate.worker.Worker:
+    """A procrastinate worker on our queues; ``run()`` it, ``stop()`` it gracefully."""
+    return procrastinate.worker.Worker(
+        app=app,
         queues=[JOBS_QUEUE, WEBHOOKS_QUEUE],
         name=name,
         concurrency=concurrency,
