@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from image_skill.service.webhooks.service import requeue_overdue
 from tests.fakes.webhook_receiver import Receiver, webhook_receiver
 from tests.support.agents import Agent, sign_up
 from tests.support.webhooks import HookedApp, hooked_app
@@ -296,3 +297,28 @@ def test_embedded_mode_refuses_webhooks_nothing_would_deliver_them(
         ):
             error = refused(response, "CAPABILITY_DENIED", 403, 4)
             assert "image-skill serve" in error["recovery"]["suggested_command"]
+
+
+def test_a_delivery_whose_queue_entry_was_lost_is_handed_over_again(
+    app: HookedApp, receiver: Receiver
+) -> None:
+    agent = app.claimed_agent()
+    new_secret(agent)
+    ok(agent.create(webhook_url=receiver.url), 201)
+    (delivery_id,) = app.deliveries()
+    portal = app.client.portal
+    assert portal is not None
+    # Due a minute ago: its entry may still be on its way; nothing is handed over.
+    app.sql("UPDATE webhook_deliveries SET next_attempt_at = :at", at=ago(minutes=1))
+    assert portal.call(requeue_overdue, app.runtime) == 0
+    # Overdue by more than the grace (a worker died holding it): handed over once, due now.
+    app.sql("UPDATE webhook_deliveries SET next_attempt_at = :at", at=ago(minutes=6))
+    assert portal.call(requeue_overdue, app.runtime) == 1
+    assert portal.call(requeue_overdue, app.runtime) == 0
+    assert app.deliveries() == [delivery_id, delivery_id]
+    app.attempt(delivery_id)
+    assert delivery_row(app, delivery_id).status == "delivered" and len(receiver.received) == 1
+
+
+def ago(*, minutes: int) -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=minutes)

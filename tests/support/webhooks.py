@@ -63,7 +63,14 @@ class HookedApp:
 @contextmanager
 def hooked_app(database_url: str, home: Path, **overrides: Any) -> Iterator[HookedApp]:
     """``started_app`` (loopback targets allowed unless overridden) with webhooks recorded."""
-    settings: dict[str, Any] = {"webhook_allow_private_targets": True, **overrides}
+    settings: dict[str, Any] = {
+        "webhook_allow_private_targets": True,
+        # As a deployed server has it: webhooks then carry absolute asset URLs.
+        "public_base_url": "https://images.example.test",
+        # The test runs every attempt (and every hand-over) itself; no sweep between its steps.
+        "sweep_interval_seconds": 3600,
+        **overrides,
+    }
     with started_app(database_url, home, **settings) as client:
         runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
         queue = RecordingQueue(runtime.queue)

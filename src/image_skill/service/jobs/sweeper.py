@@ -41,6 +41,7 @@ from image_skill.service.jobs.cancel import cancel_at_provider
 from image_skill.service.jobs.recovery import canceled_error, end_unfinished, interrupted_error
 from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.runtime import Runtime
+from image_skill.service.webhooks.service import requeue_overdue
 
 log = logging.getLogger("image_skill.jobs.sweeper")
 
@@ -151,6 +152,8 @@ async def _sweep_logged(runtime: Runtime) -> None:
     try:
         while (await sweep(runtime)).total >= BATCH:
             pass  # a backlog (a mass crash): keep going until it is cleared
+        # Webhook deliveries whose queue entry died with a worker are handed over again.
+        await requeue_overdue(runtime)
     except SQLAlchemyError as exc:
         log.warning("sweeping jobs failed (%s); retrying later", type(exc).__name__)
     except Exception as exc:

@@ -52,6 +52,21 @@ async def pending(session: AsyncSession, *, limit: int) -> list[tuple[str, datet
     return [(row.id, as_utc(row.next_attempt_at)) for row in await session.execute(query)]
 
 
+async def overdue(
+    session: AsyncSession, *, due_before: datetime, limit: int
+) -> list[WebhookDelivery]:
+    """Pending deliveries whose next attempt was due before ``due_before``, locked (skipping
+    rows another process holds)."""
+    query = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at < due_before)
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(query)).scalars())
+
+
 def as_utc(moment: Moment) -> Moment:
     """A timestamp with its zone: SQLite hands them back without one, and they are UTC."""
     if moment is None or moment.tzinfo is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +30,8 @@ from image_skill.service.webhooks.targets import resolve_target
 
 ROTATE_COMMAND = "image-skill webhooks rotate-secret --json"
 T = TypeVar("T")
+# A healthy queue runs a due delivery within seconds; past this, its entry is presumed lost.
+OVERDUE_GRACE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,20 @@ async def enqueue_pending(runtime: Runtime, *, limit: int = 10_000) -> int:
                 session, delivery_id, not_before=next_attempt_at or now
             )
     return len(due)
+
+
+async def requeue_overdue(runtime: Runtime, *, limit: int = 500) -> int:
+    """Hand deliveries overdue by ``OVERDUE_GRACE`` to the queue again (their queue entry was
+    lost, e.g. with a killed worker); run by every process's sweep, row locks pick one."""
+    if runtime.queue is None:
+        return 0
+    now = utc_now()
+    async with session_scope(runtime.engine, write=True) as session:
+        rows = await repository.overdue(session, due_before=now - OVERDUE_GRACE, limit=limit)
+        for row in rows:
+            row.next_attempt_at = row.updated_at = now
+            await runtime.queue.enqueue_webhook(session, row.id, not_before=now)
+    return len(rows)
 
 
 async def _edit_endpoint(
