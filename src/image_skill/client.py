@@ -366,7 +366,8 @@ class Client:
             allow_file = self.embedded
         if url.startswith("/") and not url.startswith("//") and self.base_url:
             url = self.base_url.rstrip("/") + url  # a service-relative media path
-        from image_skill.transport.download import deadline_seconds
+        # Imported on first use, so commands that download nothing never load urllib.request.
+        from image_skill.transport.download import deadline_seconds, fetch_url
 
         timeout = deadline_seconds(self.timeout)
         return fetch_url(url, timeout=timeout, max_bytes=max_bytes, allow_file=allow_file)
@@ -374,23 +375,6 @@ class Client:
 
 def _idempotency(key: str | None) -> dict[str, str] | None:
     return {"Idempotency-Key": key} if key else None
-
-
-def fetch_url(
-    url: str,
-    *,
-    timeout: float = 60.0,
-    max_bytes: int | None = None,
-    allow_file: bool = False,
-) -> tuple[int, dict[str, str], bytes]:
-    """GET ``url`` with no credentials under an overall deadline and a size cap.
-
-    See :func:`image_skill.transport.download.fetch_url` (imported on first use,
-    so commands that download nothing never load ``urllib.request``).
-    """
-    from image_skill.transport.download import fetch_url as fetch
-
-    return fetch(url, timeout=timeout, max_bytes=max_bytes, allow_file=allow_file)
 
 
 def path_segment(value: str) -> str:
