@@ -49,6 +49,7 @@ def run_serve(_context: Any, args: Namespace) -> Result:
     except SystemExit as exc:
         raise ImageSkillError(
             ErrorCode.SERVICE_UNAVAILABLE,
-            "The service could not start (port in use or database unreachable); see stderr.",
+            "The service could not start (port in use, or database or asset store "
+            "unreachable); see stderr.",
         ) from exc
     return local_result("image-skill serve", {"stopped": True})
