@@ -16,6 +16,8 @@ The ledger of every account is audited at the end (tests/support/ledger.py).
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from sqlalchemy import Engine, create_engine
 
 from image_skill.service.settings import to_async_url, to_sync_url
 from tests.fakes.fal_api import FakeFal, Outcome
+from tests.support.cli import CLI
 from tests.support.crashes import call, job_row, kill_hard, wait_for
 from tests.support.databases import blank_database
 from tests.support.ledger import assert_settled, audit_account
@@ -53,16 +56,38 @@ class Servers:
         self.workdir = workdir
         self.env = env
         self.started: list[Server] = []
+        self.workers: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> Server:
         server = start_server(self.database_url, self.workdir, extra_env=self.env)
         self.started.append(server)
         return server
 
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """An ``image-skill worker`` process on the same database and home as the servers."""
+        env = {
+            **os.environ,
+            **self.env,
+            "IMAGE_SKILL_DATABASE_URL": self.database_url,
+            "IMAGE_SKILL_HOME": str(self.workdir / "server-data"),
+        }
+        log = (self.workdir / f"worker-{len(self.workers)}.log").open("wb")
+        worker = subprocess.Popen([*CLI, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.workers.append(worker)
+        return worker
+
     def stop_all(self) -> None:
         for server in self.started:
             if server.process.poll() is None:
                 stop_server(server)
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.terminate()
+                try:
+                    worker.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()
 
 
 @pytest.fixture
@@ -137,7 +162,12 @@ def job(server: Server, token: str, job_id: str) -> dict[str, Any]:
 
 def running_here(db: Engine, job_id: str, server: Server, calls: Path) -> None:
     """Wait until ``server``'s process holds the job and its provider call started."""
-    pid = f":{server.process.pid}:"
+    running_in(db, job_id, server.process, calls)
+
+
+def running_in(db: Engine, job_id: str, process: subprocess.Popen[bytes], calls: Path) -> None:
+    """Wait until ``process`` holds the job and its provider call started."""
+    pid = f":{process.pid}:"
     wait_for(
         lambda: (
             job_row(db, job_id).status == "running"
@@ -287,3 +317,40 @@ def test_cancel_of_a_running_fal_job_cancels_it_at_fal(
     assert len(fal.submits) == 1
     audit = assert_settled(db, actor_id)
     assert audit.debited == 0
+
+
+@pytest.mark.parametrize("model", ["test.failing", "fal.flux-dev"])
+def test_kill_9_of_a_worker_process_mid_call(
+    pg: tuple[Servers, Engine], fal: FakeFal, tmp_path: Path, model: str
+) -> None:
+    """API processes that run no jobs, two workers: the other worker resolves the job."""
+    group, db = pg
+    group.env["IMAGE_SKILL_API_RUNS_JOBS"] = "false"
+    api = group.start()
+    token, actor_id = signup(api)
+    first = group.start_worker()
+    if model == "fal.flux-dev":
+        fal.outcome = Outcome(kind="hold")
+        body: dict[str, Any] = {"prompt": "a harbour at dusk", "model": model}
+        status, envelope = call(
+            api.base_url, "POST", "/v1/create", token=token, body=body, headers=ASYNC
+        )
+        assert status == 202, envelope
+        job_id = str(envelope["data"]["job_id"])
+        wait_for(lambda: job_row(db, job_id).provider_request_id is not None, timeout=60)
+    else:
+        job_id = hanging_create(api, token, key="crash-worker-1")
+        running_in(db, job_id, first, tmp_path / "calls.log")
+    second = group.start_worker()
+
+    kill_hard(first)
+    fal.release()
+    ending = "completed" if model == "fal.flux-dev" else "failed"
+    wait_for(lambda: job_row(db, job_id).status == ending, timeout=RESOLVED_WITHIN)
+    row = job_row(db, job_id)
+    if model == "fal.flux-dev":
+        assert len(fal.submits) == 1 and f":{second.pid}:" in (row.worker_id or "")
+    else:
+        assert row.error_code == "JOB_INTERRUPTED"
+    assert job(api, token, job_id)["status"] == ending
+    assert_settled(db, actor_id)
