@@ -15,6 +15,8 @@ from io import BytesIO
 from PIL import Image
 
 __all__ = [
+    "ENCODED_FORMATS",
+    "ENCODED_MEDIA_TYPES",
     "MAX_SIDE",
     "MIN_SIDE",
     "OUTPUT_FORMATS",
@@ -34,6 +36,10 @@ OUTPUT_FORMATS: dict[str, str] = {
     "jpeg": "image/jpeg",
     "webp": "image/webp",
 }
+#: The catalog's ``output_formats`` and ``media_outputs`` of a model whose images
+#: this module encodes (every local model): what the encoder can write.
+ENCODED_FORMATS = tuple(OUTPUT_FORMATS)
+ENCODED_MEDIA_TYPES = tuple(OUTPUT_FORMATS.values())
 _FORMAT_ALIASES = {"jpg": "jpeg"}
 
 DEFAULT_JPEG_QUALITY = 90

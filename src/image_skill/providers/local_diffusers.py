@@ -38,7 +38,12 @@ from image_skill.providers.base import (
 )
 from image_skill.providers.diffusers_pipelines import DEVICE_ENV, DEVICES, MODEL_DIR_ENV
 from image_skill.providers.hookspecs import hookimpl
-from image_skill.providers.image_output import dimensions_for, encode_image
+from image_skill.providers.image_output import (
+    ENCODED_FORMATS,
+    ENCODED_MEDIA_TYPES,
+    dimensions_for,
+    encode_image,
+)
 from image_skill.providers.local_sketch import ASPECT_RATIOS as SKETCH_ASPECT_RATIOS
 
 log = logging.getLogger("image_skill.providers.diffusers")
@@ -230,9 +235,9 @@ def build() -> LocalDiffusers:
         operations=("create", "edit"),
         parameters_schema=PARAMETERS_SCHEMA,
         media_inputs=("text/plain", "image/png", "image/jpeg", "image/webp"),
-        media_outputs=("image/png", "image/jpeg", "image/webp"),
+        media_outputs=ENCODED_MEDIA_TYPES,
         aspect_ratios=(*SKETCH_ASPECT_RATIOS, "auto"),
-        output_formats=("png", "jpeg", "webp"),
+        output_formats=ENCODED_FORMATS,
         fixed_controls={"output_count": 1, "weights": "local directory only, never a hub"},
         pricing_confidence="known",
         latency_class="slow",

@@ -19,7 +19,11 @@ from image_skill.providers.base import (
     Model,
 )
 from image_skill.providers.hookspecs import hookimpl
-from image_skill.providers.image_output import dimensions_for
+from image_skill.providers.image_output import (
+    ENCODED_FORMATS,
+    ENCODED_MEDIA_TYPES,
+    dimensions_for,
+)
 from image_skill.providers.sketch_render import render_sketch
 
 ASPECT_RATIOS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "5:4", "4:5")
@@ -95,9 +99,9 @@ def build() -> LocalSketch:
         operations=("create",),
         parameters_schema=PARAMETERS_SCHEMA,
         media_inputs=("text/plain",),
-        media_outputs=("image/png", "image/jpeg", "image/webp"),
+        media_outputs=ENCODED_MEDIA_TYPES,
         aspect_ratios=ASPECT_RATIOS,
-        output_formats=("png", "jpeg", "webp"),
+        output_formats=ENCODED_FORMATS,
         fixed_controls={"output_count": 1, "text_rendering": False},
         pricing_confidence="known",
         latency_class="instant",

@@ -20,6 +20,7 @@ from image_skill.providers.base import (
     Operation,
 )
 from image_skill.providers.hookspecs import hookimpl
+from image_skill.providers.image_output import ENCODED_FORMATS, ENCODED_MEDIA_TYPES
 from image_skill.providers.transform_apply import apply_operations
 from image_skill.providers.transform_grammar import (
     GRAMMAR_SUMMARY,
@@ -88,9 +89,9 @@ def build() -> LocalTransform:
         operations=("edit",),
         parameters_schema=_schema(),
         media_inputs=("image/png", "image/jpeg", "image/webp", "image/gif", "image/avif"),
-        media_outputs=("image/png", "image/jpeg", "image/webp"),
+        media_outputs=ENCODED_MEDIA_TYPES,
         aspect_ratios=("auto",),
-        output_formats=("png", "jpeg", "webp"),
+        output_formats=ENCODED_FORMATS,
         fixed_controls={"output_count": 1, "generative": False},
         pricing_confidence="known",
         latency_class="instant",
