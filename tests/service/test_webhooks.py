@@ -16,10 +16,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from image_skill.service.webhooks.delivery import post_to_first_reachable
 from image_skill.service.webhooks.service import requeue_overdue
+from image_skill.service.webhooks.targets import Target
 from tests.fakes.webhook_receiver import Receiver, webhook_receiver
 from tests.support.agents import Agent, sign_up
 from tests.support.webhooks import HookedApp, hooked_app
@@ -322,3 +326,34 @@ def test_a_delivery_whose_queue_entry_was_lost_is_handed_over_again(
 
 def ago(*, minutes: int) -> datetime:
     return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+def test_the_attempt_connects_to_the_checked_address_under_the_url_host_name(
+    app: HookedApp, receiver: Receiver
+) -> None:
+    agent = app.claimed_agent()
+    secret = new_secret(agent)
+    by_name = receiver.url.replace("127.0.0.1", "localhost")
+    ok(agent.create(webhook_url=by_name), 201)
+    app.attempt(app.deliveries()[0])
+    (got,) = receiver.received
+    # Connected to the address resolved and checked just before; the Host is still the name.
+    assert got.headers["host"] == by_name.split("/")[2]
+    assert got.verified(secret)["type"] == "job.completed"
+
+
+def test_an_address_that_refuses_the_connection_gives_way_to_the_next(
+    receiver: Receiver,
+) -> None:
+    port = int(receiver.url.split(":")[2].split("/")[0])
+    # The receiver listens on 127.0.0.1 only: ::1 refuses (or is unreachable), 127.0.0.1 answers.
+    target = Target(receiver.url, "http", "localhost", port, "/hook", ("::1", "127.0.0.1"))
+
+    async def post() -> int:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            response = await post_to_first_reachable(client, target, b"{}", {"webhook-id": "x"})
+            return response.status_code
+
+    assert anyio.run(post) == 200
+    (got,) = receiver.received
+    assert got.path == "/hook" and got.headers["host"] == f"localhost:{port}"

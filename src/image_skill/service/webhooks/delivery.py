@@ -30,7 +30,7 @@ from image_skill.service.db.engine import in_transaction
 from image_skill.service.runtime import Runtime
 from image_skill.service.webhooks import repository, signing
 from image_skill.service.webhooks.repository import as_utc
-from image_skill.service.webhooks.targets import resolve_target
+from image_skill.service.webhooks.targets import Target, resolve_target
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +128,7 @@ async def _send(runtime: Runtime, delivery_id: str, attempt: _Attempt) -> _Resul
         )
     except ImageSkillError as refusal:
         return _Result(None, refusal.message[:300])
-    url, headers, extensions = target.pinned(target.addresses[0])
-    headers.update(signing.sign(attempt.secret, delivery_id, utc_now(), attempt.body))
-    headers.update({"content-type": "application/json", "user-agent": USER_AGENT})
+    signed = signing.sign(attempt.secret, delivery_id, utc_now(), attempt.body)
     timeout = settings.webhook_timeout_seconds
     try:
         # trust_env=False: an environment proxy would connect to the name, not the checked address.
@@ -138,11 +136,7 @@ async def _send(runtime: Runtime, delivery_id: str, attempt: _Attempt) -> _Resul
             timeout=timeout, follow_redirects=False, trust_env=False
         ) as client:
             with anyio.fail_after(timeout):
-                request = client.build_request(
-                    "POST", url, content=attempt.body, headers=headers, extensions=extensions
-                )
-                response = await client.send(request, stream=True)
-                await response.aclose()  # the body is never read: status is all we need
+                response = await post_to_first_reachable(client, target, attempt.body, signed)
     except TimeoutError:
         return _Result(None, "timed out")
     except httpx.HTTPError as exc:
@@ -152,6 +146,28 @@ async def _send(runtime: Runtime, delivery_id: str, attempt: _Attempt) -> _Resul
     if not 200 <= response.status_code < 300:
         return _Result(response.status_code, f"HTTP {response.status_code}")
     return _Result(response.status_code, None)
+
+
+async def post_to_first_reachable(
+    client: httpx.AsyncClient, target: Target, body: bytes, signed: dict[str, str]
+) -> httpx.Response:
+    """POST to the checked addresses in the resolver's order until one accepts a connection."""
+    for index, address in enumerate(target.addresses):
+        url, headers, extensions = target.pinned(address)
+        headers.update(signed)
+        headers.update({"content-type": "application/json", "user-agent": USER_AGENT})
+        request = client.build_request(
+            "POST", url, content=body, headers=headers, extensions=extensions
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.ConnectError:
+            if index == len(target.addresses) - 1:
+                raise
+            continue
+        await response.aclose()  # the body is never read: the status is all we need
+        return response
+    raise AssertionError("a target has at least one address")  # pragma: no cover
 
 
 async def _record(
