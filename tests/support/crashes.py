@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +30,16 @@ from sqlalchemy.orm import Session as SyncSession
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.db.job_models import JobOrder
 from image_skill.service.db.models import CreditLedgerEntry, IdempotencyRecord, Job
-from tests.support.agents import Agent
+
+
+class Owner(Protocol):
+    """Whose job it is (an ``Agent`` of tests/support/agents, or any such pair)."""
+
+    @property
+    def organization_id(self) -> str: ...
+
+    @property
+    def actor_id(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class Leftover:
     idempotency_key: str | None = None
 
 
-def leftover_job(db: Engine, agent: Agent, leftover: Leftover = Leftover()) -> str:
+def leftover_job(db: Engine, agent: Owner, leftover: Leftover = Leftover()) -> str:
     """Insert a job as a dead or live executor leaves it, with its reservation and order."""
     now = utc_now()
     job_id = new_id("job")

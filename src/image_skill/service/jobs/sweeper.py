@@ -162,8 +162,16 @@ async def _sweep_logged(runtime: Runtime) -> None:
 
 @asynccontextmanager
 async def sweeping(runtime: Runtime) -> AsyncIterator[None]:
-    """One sweep now (what a crash before this start left behind), then one every interval."""
+    """One sweep now (what a crash before this start left behind), then one every interval.
+
+    Embedded mode gets the start-up sweep only: the CLI process lives for one
+    command, and its transport enters and leaves the app's lifespan in different
+    tasks, where a task group cannot live.
+    """
     await _sweep_logged(runtime)
+    if runtime.settings.embedded:
+        yield
+        return
     failure: Exception | None = None
     async with anyio.create_task_group() as loop:
         loop.start_soon(sweep_forever, runtime)
