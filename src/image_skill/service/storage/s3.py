@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
 import obstore
 from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_SETTLE_SECONDS = 0.05
 _MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 # Objects never change under their key, so any cache may keep them for good.
 _IMMUTABLE = "public, max-age=31536000, immutable"
@@ -138,6 +140,11 @@ class S3AssetStore:
     async def aclose(self) -> None:
         """Drop the client; its connection pool closes with it."""
         self._store = None
+        # obstore completes each call on its own runtime thread, which lets go of
+        # its Python references just after the caller resumes. A process that
+        # exits at once (admin commands, a stopping worker) can finalize the
+        # interpreter under that thread and abort; a moment here lets it finish.
+        await anyio.sleep(_SETTLE_SECONDS)
 
 
 def _make_client(location: S3Location) -> S3Store:
