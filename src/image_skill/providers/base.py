@@ -22,6 +22,22 @@ PricingConfidence = Literal["known", "estimated", "unknown"]
 EXECUTION_KEY = "x-execution"
 
 
+def parameters_schema(title: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """A model's closed JSON Schema (Draft 2020-12) for its ``model_parameters``."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+def executable(spec: dict[str, Any], description: str) -> dict[str, Any]:
+    """A parameter the model carries out, with its description."""
+    return {**spec, "description": description, EXECUTION_KEY: "executable"}
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One validated creative call, as a provider sees it."""

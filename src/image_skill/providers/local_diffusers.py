@@ -27,13 +27,14 @@ from PIL import Image, ImageOps
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.providers import diffusers_pipelines as pipelines
 from image_skill.providers.base import (
-    EXECUTION_KEY,
     Availability,
     GeneratedImage,
     GenerationRequest,
     Model,
     Operation,
     content_refused,
+    executable,
+    parameters_schema,
     provider_failed,
 )
 from image_skill.providers.diffusers_pipelines import DEVICE_ENV, DEVICES, MODEL_DIR_ENV
@@ -56,44 +57,37 @@ DEFAULT_STRENGTH = 0.6
 MIN_EDGE, MAX_EDGE, EDGE_STEP = 64, 2048, 16
 
 
-def _prop(spec: dict[str, Any], description: str) -> dict[str, Any]:
-    return {**spec, "description": description, EXECUTION_KEY: "executable"}
-
-
-PARAMETERS_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": f"{MODEL_ID} model_parameters",
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "seed": _prop(
+PARAMETERS_SCHEMA = parameters_schema(
+    f"{MODEL_ID} model_parameters",
+    {
+        "seed": executable(
             {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
             "Same prompt, parameters and seed on the same device give the same image.",
         ),
-        "num_inference_steps": _prop(
+        "num_inference_steps": executable(
             {"type": "integer", "minimum": 1, "maximum": 150, "default": DEFAULT_STEPS},
             "Denoising steps: more is slower and usually cleaner.",
         ),
-        "guidance_scale": _prop(
+        "guidance_scale": executable(
             {"type": "number", "minimum": 0, "maximum": 30},
             "How closely to follow the prompt (default: the pipeline's own; distilled "
             "turbo models want 0).",
         ),
-        "negative_prompt": _prop(
+        "negative_prompt": executable(
             {"type": "string", "maxLength": 2000}, "What the image should not show."
         ),
-        "strength": _prop(
+        "strength": executable(
             {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": DEFAULT_STRENGTH},
             "Edit only: how far to move away from the input image (1 ignores it). "
             "strength x num_inference_steps must be at least 1.",
         ),
-        "long_edge": _prop(
+        "long_edge": executable(
             {"type": "integer", "minimum": MIN_EDGE, "maximum": MAX_EDGE, "multipleOf": EDGE_STEP},
             "Pixels on the longer side; the other follows the aspect ratio (edit 'auto': the "
             "input's), rounded to a multiple of 16. Default: the model's native size.",
         ),
     },
-}
+)
 
 
 def _invalid(field: str, message: str) -> ImageSkillError:

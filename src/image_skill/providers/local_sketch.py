@@ -8,7 +8,6 @@ the whole create -> asset -> edit loop.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import anyio
 
@@ -17,6 +16,7 @@ from image_skill.providers.base import (
     GeneratedImage,
     GenerationRequest,
     Model,
+    parameters_schema,
 )
 from image_skill.providers.hookspecs import hookimpl
 from image_skill.providers.image_output import (
@@ -28,12 +28,9 @@ from image_skill.providers.sketch_render import render_sketch
 
 ASPECT_RATIOS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "5:4", "4:5")
 
-PARAMETERS_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "local.sketch model_parameters",
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
+PARAMETERS_SCHEMA = parameters_schema(
+    "local.sketch model_parameters",
+    {
         "seed": {
             "type": "integer",
             "minimum": 0,
@@ -64,7 +61,7 @@ PARAMETERS_SCHEMA: dict[str, Any] = {
             EXECUTION_KEY: "planning_only",
         },
     },
-}
+)
 
 
 class LocalSketch(Model):

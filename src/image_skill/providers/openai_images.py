@@ -28,6 +28,8 @@ from image_skill.providers.base import (
     Model,
     Operation,
     PricingConfidence,
+    executable,
+    parameters_schema,
 )
 from image_skill.providers.hookspecs import hookimpl
 from image_skill.providers.openai_compat import Vendor, call, decode_images, record_request_id
@@ -83,10 +85,6 @@ GPT_IMAGE_2_RATIO_SIZES = {**RATIO_SIZES, "16:9": "2048x1152", "9:16": "1152x204
 _SIZE = re.compile(r"^([0-9]{2,4})x([0-9]{2,4})$")
 
 
-def _prop(spec: dict[str, Any], description: str) -> dict[str, Any]:
-    return {**spec, "description": description, EXECUTION_KEY: "executable"}
-
-
 def _schema(title: str, *, flexible_sizes: bool, transparent: bool, edit: bool) -> dict[str, Any]:
     sizes = GPT_IMAGE_2_SIZES if flexible_sizes else CLASSIC_SIZES
     size: dict[str, Any] = (
@@ -106,30 +104,30 @@ def _schema(title: str, *, flexible_sizes: bool, transparent: bool, edit: bool) 
         else "Output size; overrides aspect_ratio."
     )
     properties: dict[str, Any] = {
-        "size": _prop(size, size_help),
-        "quality": _prop(
+        "size": executable(size, size_help),
+        "quality": executable(
             {"enum": ["auto", *QUALITIES]}, "Rendering quality; decides most of the price."
         ),
-        "background": _prop(
+        "background": executable(
             {"enum": ["auto", "opaque", "transparent"] if transparent else ["auto", "opaque"]},
             "Background; transparent needs png or webp."
             if transparent
             else "Background (this model cannot make transparent backgrounds).",
         ),
-        "output_format": _prop(
+        "output_format": executable(
             {"enum": ["png", "jpeg", "webp"]}, "Encoded format; overrides output.format."
         ),
-        "output_compression": _prop(
+        "output_compression": executable(
             {"type": "integer", "minimum": 0, "maximum": 100},
             "Compression 0-100 for jpeg/webp (set output_format too).",
         ),
-        "n": _prop(
+        "n": executable(
             {"type": "integer", "minimum": 1, "maximum": 10},
             "Images per call; each is priced and debited.",
         ),
     }
     if not edit:
-        properties["moderation"] = _prop(
+        properties["moderation"] = executable(
             {"enum": ["auto", "low"]}, "OpenAI's own moderation strictness."
         )
     else:
@@ -139,13 +137,7 @@ def _schema(title: str, *, flexible_sizes: bool, transparent: bool, edit: bool) 
             "cannot send one yet; documented for planning, refused at run time.",
             EXECUTION_KEY: "planning_only",
         }
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": title,
-        "type": "object",
-        "additionalProperties": False,
-        "properties": properties,
-    }
+    return parameters_schema(title, properties)
 
 
 def _invalid(field: str, message: str) -> ImageSkillError:

@@ -21,6 +21,7 @@ from image_skill.providers.base import (
     GeneratedImage,
     GenerationRequest,
     Model,
+    parameters_schema,
 )
 from image_skill.providers.hookspecs import hookimpl
 from image_skill.providers.openai_compat import Vendor, call, decode_images, record_request_id
@@ -34,12 +35,9 @@ XAI = Vendor(
 API_MODEL = "grok-imagine-image"
 ASPECT_RATIOS = ("auto", "1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3")
 
-PARAMETERS_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "xai.grok-imagine-image model_parameters",
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
+PARAMETERS_SCHEMA = parameters_schema(
+    "xai.grok-imagine-image model_parameters",
+    {
         "n": {
             "type": "integer",
             "minimum": 1,
@@ -53,7 +51,7 @@ PARAMETERS_SCHEMA: dict[str, Any] = {
             EXECUTION_KEY: "executable",
         },
     },
-}
+)
 
 
 class XaiImageModel(Model):
