@@ -50,11 +50,13 @@ def require_webhooks(runtime: Runtime, principal: Principal) -> None:
             "Webhooks are turned off on this service.",
             details={"field": "webhook_url"},
         )
-    if runtime.settings.embedded:
+    if runtime.settings.resolved_job_executor == "inline":
+        # Embedded mode (or a server told to run jobs inline): nothing delivers or retries.
         raise ImageSkillError(
             ErrorCode.CAPABILITY_DENIED,
-            "Embedded mode sends no webhooks: no process outlives the command to deliver or "
-            "retry them. Run the service (image-skill serve) and point the CLI at it.",
+            "This service runs jobs inside each request and sends no webhooks: no process "
+            "outlives the command to deliver or retry them. Run the service (image-skill "
+            "serve) and point the CLI at it.",
             details={"field": "webhook_url"},
             recovery={"suggested_command": "image-skill serve --port 8787"},
         )
