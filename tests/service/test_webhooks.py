@@ -357,3 +357,19 @@ def test_an_address_that_refuses_the_connection_gives_way_to_the_next(
     assert anyio.run(post) == 200
     (got,) = receiver.received
     assert got.path == "/hook" and got.headers["host"] == f"localhost:{port}"
+
+
+def test_a_canceled_job_is_announced_too(app: HookedApp, receiver: Receiver) -> None:
+    agent = app.claimed_agent()
+    secret = new_secret(agent)
+    slow = {"model": "test.failing", "model_parameters": {"mode": "slow"}}
+    headers = {**agent.headers, "Prefer": "respond-async"}
+    body = {"prompt": "a slow harbour", "webhook_url": receiver.url, **slow}
+    job_id = ok(agent.client.post("/v1/create", json=body, headers=headers), 202)["job_id"]
+    ok(agent.post(f"/v1/jobs/{job_id}/cancel", {}))
+    waited = ok(agent.get(f"/v1/jobs/{job_id}/wait", params={"timeout_seconds": 30}))
+    assert waited["job"]["status"] == "canceled"
+    (delivery_id,) = app.deliveries()
+    app.attempt(delivery_id)
+    payload = receiver.received[0].verified(secret)
+    assert (payload["type"], payload["data"]["job"]["job_id"]) == ("job.canceled", job_id)
