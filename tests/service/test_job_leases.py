@@ -9,6 +9,7 @@ leases and sweeps run on the started app's own event loop and runtime
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,7 +19,7 @@ from typing import Any
 import anyio
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session as SyncSession
 
 from image_skill.contract.ids import utc_now
@@ -309,3 +310,37 @@ def test_the_sweep_loop_outlives_failing_passes(
         wait_for(lambda: job_row(db, job_id).status == "failed", timeout=15)
         assert client.get("/healthz").status_code == 200
     assert len(passes) >= 3
+
+
+def test_a_create_waiting_for_a_canceled_job_answers_job_canceled(
+    counting_plugin: Any, database_url: str, tmp_path: Path, db: Engine
+) -> None:
+    with started_app(database_url, tmp_path / "home", **LEASE) as client:
+        agent = sign_up(client)
+        answers: list[Any] = []
+        # The provider call takes 60 s: only the cancel can end the job in time.
+        body = {
+            "prompt": "a slow harbour",
+            "model": "test.failing",
+            "model_parameters": {"mode": "slow"},
+        }
+        waiting = threading.Thread(target=lambda: answers.append(agent.post("/v1/create", body)))
+        waiting.start()
+
+        def running_job() -> str | None:
+            with SyncSession(db) as session:
+                return session.scalar(
+                    select(Job.id).where(Job.actor_id == agent.actor_id, Job.status == "running")
+                )
+
+        wait_for(lambda: running_job() is not None, timeout=15)
+        job_id = running_job()
+        assert job_id is not None
+        assert ok(cancel(agent, job_id), 200)["cancel"] == "cancel_requested"
+        waiting.join(timeout=15)
+        assert not waiting.is_alive()
+    error = check_error(answers[0], "JOB_CANCELED", 1)
+    assert "no credits were spent" in error["message"]
+    audit = audit_account(db, agent.actor_id)
+    audit.check()
+    assert audit.jobs("canceled") == {job_id} and audit.debited == 0 and audit.held == 0
