@@ -9,6 +9,7 @@ it lists what is understood instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from image_skill.providers.transform_ops import MAX_OPERATIONS, Operation, validate_operation
@@ -40,117 +41,120 @@ _IT = r"(?:\s+(?:it|the image|the picture|the photo))?"
 _SPLIT_RE = re.compile(r"\s*(?:[,;]|\bthen\b|\band\b)\s*")
 _CROP_AT_RE = re.compile(r"\bat\s+(\d+)\s*,\s*(\d+)")
 
-_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+_Groups = tuple[Any, ...]
+
+
+def _op(name: str, **arguments: Any) -> Operation:
+    return validate_operation(name, arguments, name)
+
+
+def _optional(name: str, key: str, text: str | None, cast: Callable[[str], Any]) -> Operation:
+    """``name`` with ``key`` only when the instruction gave a value."""
+    return validate_operation(name, {} if text is None else {key: cast(text)}, name)
+
+
+def _rotate(g: _Groups) -> Operation:
+    degrees = float(g[0])
+    if g[1] is not None and g[1] not in ("clockwise", "cw"):
+        degrees = -degrees
+    return _op("rotate", degrees=degrees)
+
+
+def _crop(g: _Groups) -> Operation:
+    return _op("crop", width=int(g[0]), height=int(g[1]), left=int(g[2]), top=int(g[3]))
+
+
+def _convert(g: _Groups) -> Operation:
+    if g[1] is None:
+        return _op("convert", format=g[0])
+    return _op("convert", format=g[0], quality=int(g[1]))
+
+
+# Each instruction pattern (matched whole, on the lower-cased fragment) and the
+# operation it stands for, built from the pattern's groups.
+_RULES: list[tuple[re.Pattern[str], Callable[[_Groups], Operation]]] = [
     (
-        "grayscale",
         re.compile(
             rf"(?:(?:convert|make|turn){_IT}(?:\s+(?:to|into))?\s+)?"
             r"(?:grayscale|greyscale|gray|grey|monochrome|b&w)"
         ),
+        lambda _g: _op("grayscale"),
     ),
     (
-        "rotate",
         re.compile(
             rf"rotate{_IT}(?:\s+by)?\s+{_NUM}\s*(?:degrees?|deg|°)?"
             r"(?:\s+(clockwise|cw|counterclockwise|counter-clockwise|anticlockwise|"
             r"anti-clockwise|ccw))?"
         ),
+        _rotate,
     ),
     (
-        "flip",
         re.compile(rf"flip{_IT}\s+(horizontal|horizontally|vertical|vertically)"),
+        lambda g: _op(
+            "flip", direction="horizontal" if g[0].startswith("horizontal") else "vertical"
+        ),
     ),
-    ("mirror", re.compile(rf"mirror{_IT}(?:\s+(horizontally|horizontal|vertically|vertical))?")),
     (
-        "resize_wh",
+        re.compile(rf"mirror{_IT}(?:\s+(horizontally|horizontal|vertically|vertical))?"),
+        lambda g: _op(
+            "flip", direction="vertical" if g[0] and g[0].startswith("vertical") else "horizontal"
+        ),
+    ),
+    (
         re.compile(
             rf"(?:resize|scale){_IT}(?:\s+to)?\s+(\d+)\s*[x\u00d7*]\s*(\d+)(?:\s*(?:px|pixels))?"
         ),
+        lambda g: _op("resize", width=int(g[0]), height=int(g[1])),
     ),
-    ("resize_pct", re.compile(rf"(?:resize|scale){_IT}(?:\s+(?:to|by))?\s+(\d+(?:\.\d+)?)\s*%")),
     (
-        "resize_fit",
+        re.compile(rf"(?:resize|scale){_IT}(?:\s+(?:to|by))?\s+(\d+(?:\.\d+)?)\s*%"),
+        lambda g: _op("resize", scale=float(g[0]) / 100.0),
+    ),
+    (
         re.compile(
             rf"(?:(?:resize|scale){_IT}(?:\s+to)?\s+)?fit(?:\s+(?:within|in|to))?\s+(\d+)"
             r"(?:\s*(?:px|pixels))?"
         ),
+        lambda g: _op("resize", fit=int(g[0])),
     ),
+    (re.compile(rf"crop{_IT}(?:\s+to)?\s+(\d+)\s*x\s*(\d+)\s+at\s+(\d+)/(\d+)"), _crop),
+    (re.compile(rf"crop{_IT}(?:\s+to)?\s+(\d+)\s*x\s*(\d+)\s*\+(\d+)\s*\+(\d+)"), _crop),
     (
-        "crop_at",
-        re.compile(rf"crop{_IT}(?:\s+to)?\s+(\d+)\s*x\s*(\d+)\s+at\s+(\d+)/(\d+)"),
-    ),
-    ("crop_plus", re.compile(rf"crop{_IT}(?:\s+to)?\s+(\d+)\s*x\s*(\d+)\s*\+(\d+)\s*\+(\d+)")),
-    (
-        "blur",
         re.compile(
             rf"(?:gaussian\s+)?blur{_IT}(?:\s+(?:by|radius|with radius))?"
             r"(?:\s+(\d+(?:\.\d+)?)(?:\s*(?:px|pixels))?)?"
         ),
+        lambda g: _optional("blur", "radius", g[0], float),
     ),
-    ("sharpen", re.compile(rf"sharpen{_IT}(?:\s+(?:by\s+)?(\d+)\s*%?)?")),
     (
-        "autocontrast",
+        re.compile(rf"sharpen{_IT}(?:\s+(?:by\s+)?(\d+)\s*%?)?"),
+        lambda g: _optional("sharpen", "percent", g[0], int),
+    ),
+    (
         re.compile(
             rf"(?:apply\s+)?auto[\s-]?contrast{_IT}(?:\s+(?:cutoff\s+)?(\d+(?:\.\d+)?)\s*%?)?"
         ),
+        lambda g: _optional("autocontrast", "cutoff", g[0], float),
     ),
     (
-        "convert",
         re.compile(
             rf"(?:convert|save|export|encode|output){_IT}(?:\s+(?:to|as))?\s+(png|jpeg|jpg|webp)"
             r"(?:\s+(?:at\s+|with\s+)?quality\s+(\d+)\s*%?)?"
         ),
+        _convert,
     ),
-    ("quality", re.compile(r"(?:set\s+)?quality(?:\s+(?:to|of)|:)?\s*(\d+)\s*%?")),
+    (
+        re.compile(r"(?:set\s+)?quality(?:\s+(?:to|of)|:)?\s*(\d+)\s*%?"),
+        lambda g: validate_operation("convert", {"quality": int(g[0])}, "quality"),
+    ),
 ]
 
 
 def _fragment_to_operation(fragment: str) -> Operation:
-    for kind, pattern in _PATTERNS:
+    for pattern, build in _RULES:
         m = pattern.fullmatch(fragment)
-        if m is None:
-            continue
-        g = m.groups()
-        path = kind
-        if kind == "grayscale":
-            return validate_operation("grayscale", {}, path)
-        if kind == "rotate":
-            degrees = float(g[0])
-            if g[1] is not None and g[1] not in ("clockwise", "cw"):
-                degrees = -degrees
-            return validate_operation("rotate", {"degrees": degrees}, "rotate")
-        if kind == "flip":
-            direction = "horizontal" if g[0].startswith("horizontal") else "vertical"
-            return validate_operation("flip", {"direction": direction}, "flip")
-        if kind == "mirror":
-            direction = "vertical" if g[0] and g[0].startswith("vertical") else "horizontal"
-            return validate_operation("flip", {"direction": direction}, "flip")
-        if kind == "resize_wh":
-            return validate_operation("resize", {"width": int(g[0]), "height": int(g[1])}, "resize")
-        if kind == "resize_pct":
-            return validate_operation("resize", {"scale": float(g[0]) / 100.0}, "resize")
-        if kind == "resize_fit":
-            return validate_operation("resize", {"fit": int(g[0])}, "resize")
-        if kind in ("crop_at", "crop_plus"):
-            args = {"width": int(g[0]), "height": int(g[1]), "left": int(g[2]), "top": int(g[3])}
-            return validate_operation("crop", args, "crop")
-        if kind == "blur":
-            return validate_operation(
-                "blur", {} if g[0] is None else {"radius": float(g[0])}, "blur"
-            )
-        if kind == "sharpen":
-            return validate_operation(
-                "sharpen", {} if g[0] is None else {"percent": int(g[0])}, "sharpen"
-            )
-        if kind == "autocontrast":
-            cutoff = {} if g[0] is None else {"cutoff": float(g[0])}
-            return validate_operation("autocontrast", cutoff, "autocontrast")
-        if kind == "convert":
-            convert_args: dict[str, Any] = {"format": g[0]}
-            if g[1] is not None:
-                convert_args["quality"] = int(g[1])
-            return validate_operation("convert", convert_args, "convert")
-        return validate_operation("convert", {"quality": int(g[0])}, "quality")
+        if m is not None:
+            return build(m.groups())
     raise InstructionNotUnderstood()
 
 
