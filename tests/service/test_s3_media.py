@@ -9,6 +9,7 @@ import hashlib
 import urllib.request
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import anyio
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.storage.base import StoreError, content_key
 from image_skill.service.storage.s3 import S3AssetStore, S3Location
-from tests.support.agents import cli_sign_up, sign_up
+from tests.support.agents import Agent, cli_sign_up, sign_up
 from tests.support.apps import started_app, stored_files
 from tests.support.cli import RunCli, checked, expect
 from tests.support.databases import blank_database
@@ -42,6 +43,12 @@ def bucket_bytes(seaweed: Seaweed, bucket: str, sha256: str, extension: str = "p
         return await store.get(content_key(sha256, extension))
 
     return anyio.run(read)
+
+
+def created_jobs(agent: Agent) -> list[dict[str, Any]]:
+    """The agent's create jobs (uploads are jobs too)."""
+    jobs: list[dict[str, Any]] = ok(agent.get("/v1/jobs"), 200)["jobs"]
+    return [job for job in jobs if job["operation"] == "create"]
 
 
 def bare(url: str) -> str:
@@ -141,11 +148,18 @@ def test_spooled_output_is_repaired_into_s3_once_it_is_back(
         ) as client,
     ):
         agent = sign_up(client)
+        before = ok(agent.upload(png(10, 10)))["asset"]
         proxy.down()
+        # Media of a stored asset: a retryable envelope naming nothing of the bucket.
+        for delivery in (client.get(before["url"]), client.get(before["url"])):
+            error = check_error(delivery, "ASSET_DOWNLOAD_FAILED", 7)
+            assert delivery.status_code == 502 and error["retryable"] is True
+            assert bucket not in delivery.text and "objects/" not in delivery.text
+        assert client.head(before["url"]).status_code == 200  # metadata needs no S3
         response = agent.create(key="k-s3-down", model="test.counting")
         check_error(response, "ARTIFACT_STORAGE_WRITE_FAILED", 9)
         assert bucket not in response.text and "127.0.0.1" not in response.text
-        [job] = ok(agent.get("/v1/jobs"), 200)["jobs"]
+        [job] = created_jobs(agent)
         assert job["status"] == "failed" and job["error"]["repairable"] is True
         [spooled] = list((home / "spool" / job["job_id"]).iterdir())
         spooled_bytes = spooled.read_bytes()
@@ -159,12 +173,13 @@ def test_spooled_output_is_repaired_into_s3_once_it_is_back(
         proxy.restore()
         done = client.portal.call(repair_spooled_jobs, engine, store, home, job["job_id"])
         assert done["jobs"] == [{"job_id": job["job_id"], "outcome": "repaired"}]
-        [repaired] = ok(agent.get("/v1/jobs"), 200)["jobs"]
+        [repaired] = created_jobs(agent)
         assert repaired["status"] == "completed"
         [asset] = repaired["assets"]
         assert asset["sha256"] == hashlib.sha256(spooled_bytes).hexdigest()
         assert bucket_bytes(seaweed, bucket, asset["sha256"]) == spooled_bytes
         assert client.get(asset["url"]).content == spooled_bytes
+        assert client.get(before["url"]).status_code == 200
         assert repaired["cost"]["credits_debited"] == 0
         assert counting_plugin.calls() == 1
         assert not (home / "spool" / job["job_id"]).exists()

@@ -183,3 +183,36 @@ def test_the_factory_builds_the_configured_store(seaweed: Seaweed) -> None:
     anyio.run(store.check)
     assert build_store(Settings(environment="test", asset_store="memory")).backend == "memory"
     assert build_store(Settings(environment="test")).backend == "local_filesystem"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "style", "expected"),
+    [
+        ("https://s3.example.test:9000", "virtual", "https://bkt.s3.example.test:9000/objects/"),
+        ("https://s3.example.test:9000", "path", "https://s3.example.test:9000/bkt/objects/"),
+        (None, "virtual", "https://bkt.s3.eu-west-1.amazonaws.com/objects/"),
+        (None, "path", "https://s3.eu-west-1.amazonaws.com/bkt/objects/"),
+    ],
+)
+def test_addressing_styles_put_the_bucket_where_the_server_expects_it(
+    endpoint: str | None, style: str, expected: str
+) -> None:
+    location = S3Location(
+        bucket="bkt",
+        endpoint_url=endpoint,
+        region="eu-west-1",
+        access_key_id="akid",
+        secret_access_key="not-shown",
+        addressing_style=style,  # type: ignore[arg-type]
+    )
+    store = S3AssetStore(location)
+
+    async def sign() -> str | None:
+        try:
+            return await store.presigned_url(content_key("cd" * 32, "png"), 30)
+        finally:
+            await store.aclose()
+
+    url = anyio.run(sign)
+    assert url is not None and url.startswith(expected + "cd/"), url
+    assert "not-shown" not in url and "X-Amz-Credential=akid" in url
