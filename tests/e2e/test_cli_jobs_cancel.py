@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine
 
 from image_skill.service.settings import to_async_url, to_sync_url
@@ -58,6 +59,7 @@ def test_jobs_cancel_against_a_server(server: Server, database_url: str, cli: Ru
         db.dispose()
 
 
+@pytest.mark.slow  # two cold embedded CLI processes (the first migrates a new data dir)
 def test_jobs_cancel_embedded(cli: RunCli, tmp_path: Path) -> None:
     made = expect(cli("create", "--prompt", "a quiet harbour", "--json"), 0)["data"]
     data = expect(cli("jobs", "cancel", made["job_id"], "--json"), 0)["data"]
