@@ -43,10 +43,10 @@ from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.routes import router as identity_router
 from image_skill.service.identity.service import ensure_local_owner
 from image_skill.service.input_guard import InputGuardMiddleware
-from image_skill.service.jobs.recovery import recover_stale_jobs
 from image_skill.service.jobs.execution import job_execution
 from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.jobs.routes import router as jobs_router
+from image_skill.service.jobs.sweeper import sweeping
 from image_skill.service.mail import warn_about_mail_settings
 from image_skill.service.quota.routes import router as quota_router
 from image_skill.service.runtime import Runtime
@@ -78,7 +78,6 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
             await _check_store(app.state.store)
             if settings.embedded:
                 await _ensure_owner(app)
-            await recover_stale_jobs(engine)
             if not settings.embedded:
                 repaired = await repair_spooled_jobs(engine, app.state.store, settings.home)
                 if repaired["jobs"]:
@@ -95,8 +94,14 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
                 # collection walks them all and pauses every request for
                 # ~0.2-0.3 s under load.
                 gc.freeze()
-            # Jobs run where IMAGE_SKILL_JOB_EXECUTOR says (docs/jobs.md).
-            async with job_execution(app.state.runtime, runs_jobs=settings.api_runs_jobs):
+            # Jobs run where IMAGE_SKILL_JOB_EXECUTOR says (docs/jobs.md); the queue is
+            # set up before the sweeper, which may hand a job back to it.
+            runtime = app.state.runtime
+            async with (
+                job_execution(runtime, runs_jobs=settings.api_runs_jobs),
+                # Jobs whose executor died (in any process) are resolved now and every interval.
+                sweeping(runtime),
+            ):
                 yield
         finally:
             if store is None:  # built here, so closed here
