@@ -47,7 +47,7 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     workdir = tmp_path_factory.mktemp("scale-out")
     with (
         blank_database("postgres", workdir) as url,
-        deployment(url, workdir, apis=2, workers=2) as running,
+        deployment(url, workdir, apis=2, workers=2, worker_concurrency=8) as running,
     ):
         yield running
 

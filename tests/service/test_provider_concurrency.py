@@ -53,7 +53,11 @@ def test_hundreds_of_slow_creates_in_flight_and_healthz_stays_fast(
     # (its ledger lock) and took up to ~8 s on this shared 2-core VM in a slow moment, so
     # the calls must outlast that for all 200 to be in flight at once. The healthz probes
     # (~3 s) cover the admissions and the steady wait, as in the bench.
-    extra = {"IMAGE_SKILL_PROVIDER_CONCURRENCY": "500", "IMAGE_SKILL_TEST_SLOW_SECONDS": "15"}
+    extra = {
+        "IMAGE_SKILL_PROVIDER_CONCURRENCY": "500",
+        "IMAGE_SKILL_WORKER_CONCURRENCY": "500",  # the in-process executor's own bound
+        "IMAGE_SKILL_TEST_SLOW_SECONDS": "15",
+    }
     for server in _serve(kind, tmp_path, extra):
         figures = burst.run_burst(
             server.base_url, tmp_path, f"{BURST} creates of test.slow on {kind}", BURST

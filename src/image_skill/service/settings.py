@@ -188,8 +188,9 @@ class Settings(BaseSettings):
     # Whether an API process also runs queued jobs (an embedded procrastinate
     # worker); a scale-out deploy sets it false and runs `image-skill worker`s.
     api_runs_jobs: bool = True
-    # Jobs one worker (or one in-process executor) runs at once.
-    worker_concurrency: int = Field(default=8, ge=1, le=1000)
+    # Jobs one worker (or one in-process executor) runs at once; each mostly waits on
+    # its provider, whose own limit (provider_concurrency) still applies.
+    worker_concurrency: int = Field(default=64, ge=1, le=1000)
     # How long a create/edit waits server-side for its job before answering 202
     # with the job as it is (the 0.1.0 contract: the completed job, in time). Below
     # the clients' 120 s read timeout, so a slow job answers 202 rather than a timeout.

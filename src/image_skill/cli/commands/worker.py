@@ -24,7 +24,7 @@ def register(reg: Registrar) -> None:
         "--concurrency",
         type=int,
         metavar="N",
-        help="jobs run at once (default IMAGE_SKILL_WORKER_CONCURRENCY, 8)",
+        help="jobs run at once (default IMAGE_SKILL_WORKER_CONCURRENCY, 64)",
     )
 
 
