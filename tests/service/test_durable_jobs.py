@@ -118,7 +118,11 @@ def test_queue_position_counts_the_jobs_admitted_before(
 ) -> None:
     with started_app(database_url, tmp_path / "home", worker_concurrency=1, **ROOMY) as client:
         agent = sign_up(client)
-        ids = [_slow(agent, 1.5).json()["data"]["job_id"] for _ in range(3)]
+        ids = [_slow(agent, 3).json()["data"]["job_id"] for _ in range(3)]
+        deadline = time.monotonic() + 10
+        while ok(agent.get(f"/v1/jobs/{ids[0]}"), 200)["job"]["status"] == "queued":
+            assert time.monotonic() < deadline, "the first job never started"
+            time.sleep(0.05)
         last = ok(agent.get(f"/v1/jobs/{ids[2]}"), 200)["job"]
         assert last["status"] == "queued"
         assert last["progress"] == {"queue_position": 1}  # the first runs, the second waits
