@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, select
 
 from image_skill.service.db.models import Job
 from image_skill.service.settings import to_async_url, to_sync_url
+from tests.support.cli import expect, run_cli
 from tests.support.databases import blank_database
 from tests.support.ledger import assert_settled
 from tests.support.plugins import plugin_env
@@ -150,3 +151,18 @@ def test_a_sqlite_server_runs_its_jobs_in_process(tmp_path: Path) -> None:
         queued = slow_create(agent, 1, respond_async=True)
         assert queued.status_code == 202, queued.text
         assert wait_job(agent, queued.json()["data"]["job_id"])["status"] == "completed"
+
+        # The CLI: --no-wait answers the queued job at once; jobs wait long-polls it.
+        env = {"IMAGE_SKILL_TOKEN": agent.token, "IMAGE_SKILL_API_BASE_URL": server.base_url}
+        flags = ["--model", "test.slow", "--model-parameters-json", '{"sleep_seconds": 2}']
+        started = time.monotonic()
+        created = expect(
+            run_cli("create", "--prompt", "x", *flags, "--no-wait", "--json", env=env), 0
+        )
+        assert time.monotonic() - started < 10
+        assert created["data"]["status"] in ("queued", "running")
+        job_id = created["data"]["job_id"]
+        waited = expect(
+            run_cli("jobs", "wait", job_id, "--timeout-ms", "30000", "--json", env=env), 0
+        )
+        assert waited["data"]["job"]["status"] == "completed"
