@@ -1,6 +1,7 @@
 """Step two of a create or edit: admit the job, in one transaction.
 
-The job row is the truth of money, so the job (``queued``), its order (the
+The job row is the truth of money, so the job (``queued``; ``running`` under
+this process when the request runs it itself), its order (the
 prompt and resolved request its executor needs), its credit reservation, the
 idempotency record and the enqueue (``Runtime.queue``) are written in one
 transaction, under a per-account lock, after the daily cap and balance are
@@ -28,6 +29,7 @@ from image_skill.service.db.engine import session_scope
 from image_skill.service.db.job_models import JobOrder
 from image_skill.service.db.models import IdempotencyRecord, Job
 from image_skill.service.identity.principal import Principal
+from image_skill.service.jobs.lease import lease_deadline
 from image_skill.service.runtime import Runtime
 
 
@@ -127,6 +129,14 @@ async def _write(
         created_at=now,
         updated_at=now,
     )
+    if settings.resolved_job_executor == "inline":
+        # The request runs its own job: claim it in the admitting transaction, so a
+        # crash leaves a leased running job (the sweeper's), never a stranded queued one.
+        job.status = "running"
+        job.worker_id = runtime.worker_id
+        job.started_at = now
+        job.attempts = 1
+        job.lease_expires_at = lease_deadline(settings, now)
     order = Order.of(plan, job.id, trace_id, base_url)
     # Admissions of one account queue here, in the process, before taking a pooled
     # connection: a burst for one agent can no longer starve other requests.

@@ -93,11 +93,7 @@ async def run_creative(
         )
     if not finished:
         return await _queued_answer(runtime, admitted.job_id, urls, async_requested=False)
-    async with session_scope(runtime.engine, write=False) as session:
-        job = await session.get(Job, admitted.job_id)
-        assert job is not None
-        data = await answer_of_job(session, runtime.settings, admitted.order, principal, job, urls)
-    return Outcome(data, status_code=201)
+    return await _answer(runtime, admitted, principal, urls)
 
 
 async def _run_inline(
@@ -107,15 +103,18 @@ async def _run_inline(
     urls: AssetUrls,
     place: AdmissionPlace,
 ) -> CreativeOutcome:
-    claimed = await executor.claim(runtime, admitted.job_id, admitted.order)
-    outcome = None
-    if claimed is not None:
-        outcome = await executor.run_claimed(
-            runtime, admitted.order, claimed.principal, urls, lend=place.lent
-        )
+    """Run the job admission already claimed for this request (embedded CLI)."""
+    outcome = await executor.run_claimed(runtime, admitted.order, principal, urls, lend=place.lent)
     if outcome is not None:
         return outcome
     # Canceled (or taken over) before it could finish: answer what the job says.
+    return await _answer(runtime, admitted, principal, urls)
+
+
+async def _answer(
+    runtime: Runtime, admitted: Admitted, principal: Principal, urls: AssetUrls
+) -> CreativeOutcome:
+    """A terminal job's answer: 201 with the completed job, or its error raised."""
     async with session_scope(runtime.engine, write=False) as session:
         job = await session.get(Job, admitted.job_id)
         assert job is not None

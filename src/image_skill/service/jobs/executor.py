@@ -1,12 +1,13 @@
 """Running one admitted job: the entry point every executor shares.
 
-A worker process, the SQLite server's task group and the embedded CLI's
-request all run a job the same way: claim it (``queued`` -> ``running``
-under a row lock, so exactly one executor wins however many were handed the
-id), rebuild its order from ``job_orders`` and the input bytes from the
-asset store, then execute it while ``lease.held`` renews the lease and
-watches for cancel. Whatever the outcome, it is recorded on the job row;
-nothing here answers a request.
+A worker process and the SQLite server's task group run a job the same way
+(``run_job``): claim it (``queued`` -> ``running`` under a row lock, so
+exactly one executor wins however many were handed the id), rebuild its
+order from ``job_orders`` and the input bytes from the asset store, then
+execute it (``run_claimed``) while ``lease.held`` renews the lease and
+watches for cancel. The embedded CLI's request, whose admission already
+claimed the job, calls ``run_claimed`` directly. Whatever the outcome, it is
+recorded on the job row; nothing here answers a request.
 """
 
 from __future__ import annotations
@@ -83,20 +84,15 @@ async def run_claimed(
     return outcome if hold.reason is None else None
 
 
-async def claim(runtime: Runtime, job_id: str, order: Order | None = None) -> Claimed | None:
-    """Take a queued job for this process (None: gone, or another executor has it).
-
-    ``order`` spares reading ``job_orders`` when the caller admitted the job itself.
-    """
+async def claim(runtime: Runtime, job_id: str) -> Claimed | None:
+    """Take a queued job for this process (None: gone, or another executor has it)."""
 
     async def work(session: AsyncSession) -> Claimed | None:
         row = await session.get(Job, job_id, with_for_update=True)
         if row is None or row.status != "queued":
             return None
-        stored = order
-        if stored is None:
-            record = await session.get(JobOrder, job_id)
-            stored = Order.from_payload(job_id, record.payload) if record else None
+        record = await session.get(JobOrder, job_id)
+        stored = Order.from_payload(job_id, record.payload) if record else None
         actor = await session.get(Actor, row.actor_id)
         if stored is None or actor is None:
             await _fail_unrunnable(session, runtime, row)
