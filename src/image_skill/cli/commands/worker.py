@@ -34,6 +34,7 @@ def run_worker(_context: Any, args: Namespace) -> Result:
 
     from image_skill.cli.runner import local_result
     from image_skill.contract.errors import invalid_arguments
+    from image_skill.service.jobs.worker import check_worker_settings
     from image_skill.service.jobs.worker import run_worker as serve_jobs
     from image_skill.service.settings import server_settings
 
@@ -42,6 +43,7 @@ def run_worker(_context: Any, args: Namespace) -> Result:
         if args.concurrency < 1:
             raise invalid_arguments("--concurrency must be at least 1.", field="--concurrency")
         settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
+    check_worker_settings(settings)
     sys.stderr.write(f"image-skill: worker running up to {settings.worker_concurrency} jobs\n")
     anyio.run(serve_jobs, settings)
     return local_result("image-skill worker", {"stopped": True})
