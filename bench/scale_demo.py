@@ -51,10 +51,11 @@ from bench._scale_layout import (
     sign_up,
     timed,
 )
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from tests.fakes.fal_api import FakeFal
 from tests.support.agents import Agent
 from tests.support.ledger import audit_account
+from tests.support.plugins import provider_calls
 from tests.support.seaweed import start_seaweed, stop_seaweed
 from tests.support.workers import SLOW_MODEL, kill_hard, pid_of
 
@@ -66,7 +67,11 @@ KILL_AFTER_SECONDS = 2.0
 TERMINAL_WITHIN = 120.0
 FAL_MODEL = "fal.flux-dev"
 FAL_KEY = "scale-demo-fal-key"
+CALL_LOG = "provider-calls.log"  # where tests/support/workers.py has test.slow log its calls
 LEASE = "30 s lease, 5 s heartbeat, sweep every 10 s (the defaults)"
+# Pinned below the default (64) so that 20 clients really queue for one worker's
+# slots and a second worker shows; with 64 the clients, not the workers, are the limit.
+WORKER_SLOTS = 8
 
 
 def main() -> None:
@@ -83,12 +88,13 @@ def main() -> None:
                 **{name.removeprefix("IMAGE_SKILL_").lower(): v for name, v in s3.items()},
                 "rate_limit_storage": redis_url,
                 "rate_limit_signup_per_ip": "1000/hour",
+                "worker_concurrency": WORKER_SLOTS,
             }
 
         infra = Infra(postgres_admin(), workdir, settings)
         print(
             f"scale demo: 2 API processes + N workers, PostgreSQL, SeaweedFS (S3), Redis "
-            f"(rate limits); {SLOW_MODEL} {PROVIDER_SECONDS:g} s; 8 jobs per worker; "
+            f"(rate limits); {SLOW_MODEL} {PROVIDER_SECONDS:g} s; {WORKER_SLOTS} jobs per worker; "
             f"{AGENTS} agents x {CREATES_PER_AGENT} sync creates, {AGENTS} at a time\n",
             flush=True,
         )
@@ -252,7 +258,14 @@ def kill_phase(infra: Infra) -> list[str]:
         calls, _wall = run_load([kill_client(agents[i], i) for i in range(AGENTS)])
         while unfinished(engine) and time.monotonic() - killed["at"] < TERMINAL_WITHIN:
             time.sleep(0.25)
-        return report(engine, fal, agents, calls, killed, time.monotonic() - killed["at"])
+        settled_after = time.monotonic() - killed["at"]
+        slow_calls = Counter(job for _m, _o, job in provider_calls(deploy.workdir / CALL_LOG))
+        most = max(slow_calls.values(), default=0)
+        return [
+            *report(engine, fal, agents, calls, killed, settled_after),
+            f"  {SLOW_MODEL} calls that ran to the end: {sum(slow_calls.values())}, "
+            f"for {len(slow_calls)} jobs; most runs of one job: {most}",
+        ]
 
 
 def unfinished(engine: Engine) -> int:
@@ -308,6 +321,24 @@ def report(
         f"{rows['release']} releases, {rows['debit']} debits for {completed} completed jobs; "
         f"invariant problems: {len(problems)}",
         *(f"    {problem}" for problem in problems[:10]),
+        *stuck(engine),
+    ]
+
+
+def stuck(engine: Engine) -> list[str]:
+    """Each job not terminal, with its procrastinate rows (what a diagnosis needs)."""
+    query = text(
+        "SELECT j.id, j.status, j.model_id, j.attempts, j.worker_id, "
+        "(SELECT string_agg(p.status::text || ' ' || coalesce(p.worker_id::text, '-'), ', ') "
+        "FROM procrastinate.procrastinate_jobs p WHERE p.args->>'job_id' = j.id) AS queue_rows "
+        "FROM jobs j WHERE j.status IN ('queued', 'running')"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        f"    stuck {job}: {status}, {model}, attempts {attempts}, worker {worker}, "
+        f"queue rows: {queue or 'none'}"
+        for job, status, model, attempts, worker, queue in rows
     ]
 
 
