@@ -184,7 +184,8 @@ def print_table(rows: list[Row]) -> None:
 @contextmanager
 def fake_fal() -> Iterator[FakeFal]:
     """fal's queue faked on loopback; each request takes the provider's seconds from its
-    first status poll, whichever executor polls it (a resumed one included)."""
+    first status poll, whichever executor polls it (a resumed one included). FAL_KEY and
+    FAL_QUEUE_RUN_HOST go into this process's environment, which the servers inherit."""
     with FakeFal(FAL_KEY) as fal:
         first_poll: dict[str, float] = {}
 
