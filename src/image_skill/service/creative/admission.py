@@ -29,6 +29,7 @@ from image_skill.service.db.engine import session_scope
 from image_skill.service.db.job_models import JobOrder
 from image_skill.service.db.models import IdempotencyRecord, Job
 from image_skill.service.identity.principal import Principal
+from image_skill.service.jobs.executor import remember_context
 from image_skill.service.jobs.lease import lease_deadline
 from image_skill.service.runtime import Runtime
 
@@ -129,7 +130,8 @@ async def _write(
         created_at=now,
         updated_at=now,
     )
-    if settings.resolved_job_executor == "inline":
+    inline = settings.resolved_job_executor == "inline"
+    if inline:
         # The request runs its own job: claim it in the admitting transaction, so a
         # crash leaves a leased running job (the sweeper's), never a stranded queued one.
         job.status = "running"
@@ -169,6 +171,8 @@ async def _write(
                     )
                     await session.flush()
                 await queue.enqueue_job(session, job.id)
+                if not inline:
+                    remember_context(session, job.id)
         except IntegrityError as exc:
             if key:
                 raise _KeyTaken from exc

@@ -21,7 +21,7 @@ from functools import partial
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.providers.base import Operation
-from image_skill.service import idempotency
+from image_skill.service import idempotency, telemetry
 from image_skill.service.assets import repository as assets_repository
 from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.creative import accounting, responses
@@ -119,6 +119,8 @@ async def _answer(
         job = await session.get(Job, admitted.job_id)
         assert job is not None
         data = await answer_of_job(session, runtime.settings, admitted.order, principal, job, urls)
+    # The job may have run in another process: the call's event still says what it made.
+    telemetry.annotate(outputs=len(data["assets"]))
     return Outcome(data, status_code=201)
 
 

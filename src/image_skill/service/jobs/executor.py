@@ -12,9 +12,13 @@ recorded on the job row; nothing here answers a request.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
+from collections import OrderedDict
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +35,7 @@ from image_skill.service.db.job_models import JobOrder
 from image_skill.service.db.models import Actor, Job
 from image_skill.service.identity.principal import Principal
 from image_skill.service.jobs import cancel, lease
+from image_skill.service.jobs.after_commit import on_commit
 from image_skill.service.jobs.waiter import announce_terminal
 from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.runtime import Runtime
@@ -40,6 +45,10 @@ from image_skill.service.webhooks.dispatch import job_reached_terminal
 log = logging.getLogger("image_skill.jobs.executor")
 
 EXECUTOR_TOKEN_CLASS = "job_executor"
+MAX_CONTEXTS = 10_000
+
+# Admitting requests' contexts by job id (``remember_context``), oldest first.
+_contexts: OrderedDict[str, contextvars.Context] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -50,8 +59,34 @@ class Claimed:
     principal: Principal
 
 
+def remember_context(session: AsyncSession, job_id: str) -> None:
+    """Once ``session`` commits, keep the admitting request's context for ``job_id``.
+
+    When this same process runs the job, it runs in that context, so the job's
+    telemetry (metrics, the provider span, the call's event) belongs to the request
+    that admitted it, as when requests ran their own jobs. Jobs run by another
+    process leave their entry behind; the oldest are dropped past ``MAX_CONTEXTS``.
+    """
+    on_commit(session, partial(_keep_context, job_id, contextvars.copy_context()))
+
+
+def _keep_context(job_id: str, context: contextvars.Context) -> None:
+    _contexts[job_id] = context
+    while len(_contexts) > MAX_CONTEXTS:
+        _contexts.popitem(last=False)
+
+
 async def run_job(runtime: Runtime, job_id: str) -> None:
     """Run ``job_id`` here if it is still queued; its outcome lands on the job row."""
+    context = _contexts.pop(job_id, None)
+    if context is None:
+        await _run_job(runtime, job_id)
+        return
+    # Cancelling this await cancels the task too (asyncio cancels what it waits on).
+    await asyncio.get_running_loop().create_task(_run_job(runtime, job_id), context=context)
+
+
+async def _run_job(runtime: Runtime, job_id: str) -> None:
     claimed = await claim(runtime, job_id)
     if claimed is None:
         return
