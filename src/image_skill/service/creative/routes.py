@@ -32,10 +32,10 @@ from image_skill.service.runtime import Runtime
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404))
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
-# A finished job is 201 (also replayed by its key), a dry run 200, a job still running 202.
-_CREATIVE_ANSWERS = answers(CompletedData, status=201, others={200: DryRunData, 202: AcceptedData})
 # RFC 7240: "Prefer: respond-async" answers 202 with the queued job at once.
 Prefer = Annotated[str | None, Header(alias="Prefer", max_length=200)]
+# A finished job is 201 (also replayed by its key), a dry run 200, a job still running 202.
+_CREATIVE_ANSWERS = answers(CompletedData, status=201, others={200: DryRunData, 202: AcceptedData})
 
 
 @router.post("/v1/create", name="image-skill create", **_CREATIVE_ANSWERS)

@@ -38,7 +38,7 @@ async def show_job(
     return envelope_response(request, {"job": view})
 
 
-@router.get("/v1/jobs/{job_id}/wait", name="image-skill jobs wait")
+@router.get("/v1/jobs/{job_id}/wait", name="image-skill jobs wait", **answers(JobShown))
 async def wait_job(
     job_id: JobId,
     request: Request,

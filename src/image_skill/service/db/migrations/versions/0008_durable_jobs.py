@@ -35,9 +35,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("cancel_requested_at", sa.DateTime(timezone=True), nullable=True)
         )
-        batch_op.add_column(
-            sa.Column("attempts", sa.Integer(), server_default="0", nullable=False)
-        )
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), server_default="0", nullable=False))
         batch_op.create_index("ix_jobs_status_queued", ["status", "queued_at"], unique=False)
 
     op.create_table(
