@@ -165,6 +165,45 @@ class Settings(BaseSettings):
             )
         return self
 
+    # Webhooks (docs/webhooks.md): signed completion webhooks for claimed agents.
+    # Unset (None) means on, except in production without an encryption key.
+    webhooks_enabled: bool | None = None
+    # Encrypts the organizations' signing secrets at rest (comma-separated: the first
+    # encrypts, all decrypt, for rotation). Unset outside production, a key is made
+    # once and kept in <home>/webhook-encryption.key (mode 0600).
+    webhook_encryption_key: SecretStr | None = None
+    # Loopback, private, link-local ... targets and plain http:// (tests, private networks).
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # Failed deliveries are retried with backoff until this long after the event.
+    webhook_retry_window_seconds: float = Field(default=26 * 3600, gt=0)
+
+    @model_validator(mode="after")
+    def _webhook_key_usable(self) -> Settings:
+        key = self.webhook_encryption_key
+        parts = [part.strip() for part in key.get_secret_value().split(",")] if key else []
+        if key is not None and not all(parts):
+            raise ValueError("IMAGE_SKILL_WEBHOOK_ENCRYPTION_KEY has an empty entry")
+        if self.environment == "production" and self.webhooks_enabled is not False:
+            if key is None and self.webhooks_enabled:
+                raise ValueError(
+                    "IMAGE_SKILL_WEBHOOKS_ENABLED=true needs IMAGE_SKILL_WEBHOOK_ENCRYPTION_KEY "
+                    "(at least 32 characters) in production"
+                )
+            if any(len(part) < 32 for part in parts):
+                raise ValueError(
+                    "IMAGE_SKILL_WEBHOOK_ENCRYPTION_KEY must be at least 32 characters "
+                    "in production"
+                )
+        return self
+
+    @property
+    def webhooks_on(self) -> bool:
+        """Whether jobs may carry webhooks (the switch; unset: off only in keyless production)."""
+        if self.webhooks_enabled is not None:
+            return self.webhooks_enabled
+        return self.environment != "production" or self.webhook_encryption_key is not None
+
     # Provider concurrency (README "Provider concurrency"): at most this many
     # generate calls per provider at once, per server process; per-provider
     # overrides come from IMAGE_SKILL_PROVIDER_CONCURRENCY_<PROVIDER> (e.g. _OPENAI=16).
