@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select, text
 
 from image_skill.service.db.job_models import JobOrder
 from image_skill.service.db.models import Job
+from image_skill.service.jobs import pg_queue
 from image_skill.service.jobs.executor import run_job
 from tests.support.agents import Agent, sign_up
 from tests.support.apps import started_app
@@ -198,3 +199,53 @@ def test_a_job_runs_once_however_often_it_is_handed_out(
         assert _wait(agent, job_id)["status"] == "completed"
         client.portal.call(run_job, runtime, job_id)
     assert counting_plugin.calls(SLOW) == 1
+
+
+def test_a_queue_row_a_dead_worker_took_goes_back_to_the_queue(
+    database_url: str, tmp_path: Path, counting_plugin: ModuleType, db: Engine
+) -> None:
+    """A worker killed after taking a job's queue row, before claiming the job, strands nothing."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("procrastinate's queue exists on PostgreSQL only")
+    settings = {**ROOMY, "api_runs_jobs": False}  # nothing here takes the row first
+    with started_app(database_url, tmp_path / "home", **settings) as client:
+        agent = sign_up(client)
+        job_id = _slow(agent, 0.1).json()["data"]["job_id"]
+        with db.begin() as connection:
+            # procrastinate's triggers name its tables unqualified
+            connection.execute(text("SET LOCAL search_path = procrastinate, public"))
+            dead = connection.execute(
+                text(
+                    "INSERT INTO procrastinate.procrastinate_workers (last_heartbeat) "
+                    "VALUES (now() - interval '1 hour') RETURNING id"
+                )
+            ).scalar_one()
+            taken = connection.execute(
+                text(
+                    "UPDATE procrastinate.procrastinate_jobs SET status = 'doing', worker_id = :w "
+                    "WHERE args->>'job_id' = :job RETURNING id"
+                ),
+                {"w": dead, "job": job_id},
+            ).all()
+        assert len(taken) == 1
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        assert client.portal is not None
+        queue_app = runtime.queue.app
+
+        async def clear_as_a_worker_does() -> int:
+            async with queue_app.open_async():  # this API process runs no worker of its own
+                return await pg_queue.clear_stalled(queue_app)
+
+        handed_back = client.portal.call(clear_as_a_worker_does)
+        assert handed_back == 1
+        with db.connect() as connection:
+            status = connection.execute(
+                text(
+                    "SELECT status FROM procrastinate.procrastinate_jobs "
+                    "WHERE args->>'job_id' = :job"
+                ),
+                {"job": job_id},
+            ).scalar_one()
+        assert status == "todo"  # a live worker takes it and runs the job
+        client.portal.call(run_job, runtime, job_id)
+        assert _wait(agent, job_id)["status"] == "completed"

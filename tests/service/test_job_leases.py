@@ -147,6 +147,24 @@ def test_errors_of_the_work_pass_through_unchanged(
         run(app, work)
 
 
+def test_an_executor_cancelled_from_outside_hands_its_lease_back_at_once(
+    app: TestClient, runtime: Runtime, agent: Agent, db: Engine
+) -> None:
+    """A worker whose shutdown grace ran out leaves the job for the next sweep, not 30 s."""
+    job_id = leftover_job(db, agent, mine(runtime, timedelta(seconds=60)))
+
+    async def work() -> None:
+        with anyio.move_on_after(0.3):  # the outside cancel: shutdown, Ctrl-C
+            async with lease.held(runtime, job_id):
+                await anyio.sleep(30)
+
+    run(app, work)
+    row = job_row(db, job_id)
+    assert row.status == "running"  # still the sweeper's to resolve (resume or fail)
+    assert row.lease_expires_at is not None
+    assert row.lease_expires_at <= utc_now().replace(tzinfo=row.lease_expires_at.tzinfo)
+
+
 # --- the sweeper -------------------------------------------------------------------------
 
 

@@ -26,7 +26,6 @@ from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import utc_now
 from image_skill.service.assets import repository as assets_repository
 from image_skill.service.assets.schemas import AssetUrls
-from image_skill.service.creative import accounting
 from image_skill.service.creative.execute import Lend, execute, fail_job
 from image_skill.service.creative.order import Order
 from image_skill.service.creative.responses import CreativeOutcome
@@ -36,11 +35,10 @@ from image_skill.service.db.models import Actor, Job
 from image_skill.service.identity.principal import Principal
 from image_skill.service.jobs import cancel, lease
 from image_skill.service.jobs.after_commit import on_commit
-from image_skill.service.jobs.waiter import announce_terminal
+from image_skill.service.jobs.recovery import end_unfinished, interrupted_error
 from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.runtime import Runtime
 from image_skill.service.storage.base import StoreError
-from image_skill.service.webhooks.dispatch import job_reached_terminal
 
 log = logging.getLogger("image_skill.jobs.executor")
 
@@ -130,7 +128,8 @@ async def claim(runtime: Runtime, job_id: str) -> Claimed | None:
         stored = Order.from_payload(job_id, record.payload) if record else None
         actor = await session.get(Actor, row.actor_id)
         if stored is None or actor is None:
-            await _fail_unrunnable(session, runtime, row)
+            await end_unfinished(session, runtime, row, _order_lost_error(job_id), status="failed")
+            log.error("job %s was queued without its order; failed", job_id)
             return None
         now = utc_now()
         row.status = "running"
@@ -156,20 +155,11 @@ def _principal_of(actor: Actor, job: Job) -> Principal:
     )
 
 
-async def _fail_unrunnable(session: AsyncSession, runtime: Runtime, job: Job) -> None:
-    """A queued job without its order cannot run: fail it and release its credits."""
-    now = utc_now()
-    job.status = "failed"
-    job.error_code = ErrorCode.JOB_INTERRUPTED.value
-    job.error_message = "The job's request was lost before it could run; no credits were spent."
-    job.completed_at = now
-    job.updated_at = now
-    await accounting.release(
-        session, job.actor_id, job.organization_id, job.id, job.credits_reserved
+def _order_lost_error(job_id: str) -> ImageSkillError:
+    """JOB_INTERRUPTED for a queued job whose order is gone (it can never run)."""
+    return interrupted_error(
+        job_id, "The job's request was lost before it could run; no credits were spent."
     )
-    await announce_terminal(session, job)
-    await job_reached_terminal(session, runtime, job)
-    log.error("job %s was queued without its order; failed", job.id)
 
 
 async def _with_input(runtime: Runtime, claimed: Claimed) -> Order:

@@ -18,6 +18,12 @@ Each renewal also reads the row back, and the enclosed work is cancelled
     executor must then store and charge nothing, since someone else owns the
     outcome now.
 ``hold.reason`` says which, after the ``async with`` block ends.
+
+When the executor itself is cancelled from outside (a worker's shutdown grace
+ran out, an embedded CLI interrupted), the lease is handed back at once: its
+deadline is set to now, so the next sweep of any process resolves the job
+(resumed where the provider allows, else failed and released) instead of
+waiting out a lease nobody will renew.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ log = logging.getLogger("image_skill.jobs.lease")
 
 LeaseEnd = Literal["canceled", "lease_lost"]
 CANCELED: LeaseEnd = "canceled"
+# How long a cancelled executor may spend handing its lease back.
+HAND_BACK_SECONDS = 5
 LEASE_LOST: LeaseEnd = "lease_lost"
 
 
@@ -129,14 +137,39 @@ async def held(runtime: Runtime, job_id: str) -> AsyncIterator[Hold]:
     """
     hold = Hold(job_id)
     failure: Exception | None = None
-    async with anyio.create_task_group() as heartbeat:
-        with hold.work:
-            heartbeat.start_soon(_heartbeat, runtime, hold)
-            try:
-                yield hold
-            except Exception as exc:  # re-raised below, outside the task group
-                failure = exc
-            finally:
-                heartbeat.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as heartbeat:
+            with hold.work:
+                heartbeat.start_soon(_heartbeat, runtime, hold)
+                try:
+                    yield hold
+                except Exception as exc:  # re-raised below, outside the task group
+                    failure = exc
+                finally:
+                    heartbeat.cancel_scope.cancel()
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True), anyio.move_on_after(HAND_BACK_SECONDS):
+            await hand_back(runtime, job_id)
+        raise
     if failure is not None:
         raise failure
+
+
+async def hand_back(runtime: Runtime, job_id: str) -> None:
+    """Let the lease of a job this process stops running lapse now (the sweeper takes it)."""
+
+    async def work(session: AsyncSession) -> None:
+        await session.execute(
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.status == "running",
+                Job.worker_id == runtime.worker_id,
+            )
+            .values(lease_expires_at=utc_now())
+        )
+
+    try:
+        await in_transaction(runtime.engine, work, write=True)
+    except Exception as exc:  # the lease then lapses on its own
+        log.warning("handing back the lease of %s failed (%s)", job_id, type(exc).__name__)

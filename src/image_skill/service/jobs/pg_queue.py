@@ -13,7 +13,8 @@ one thing the money rule needs), it is typed, async-first, runs on psycopg 3
 the webhook retries. Its known stuck-job problem, a job left ``doing`` by a
 worker that died, does not strand our jobs: executors claim by our row lock
 and lease, the sweeper resolves lapsed leases, and ``clear_stalled`` (run by
-every worker) closes the orphaned procrastinate rows of pruned workers.
+every worker) hands the rows of dead workers back to the queue, so a job whose
+worker died before claiming it still runs.
 
 Procrastinate's objects live in the ``procrastinate`` schema (migration
 0008): its own pool sets that search path, and ``enqueue_*`` adds it, for
@@ -137,16 +138,17 @@ def make_worker(
 
 
 async def clear_stalled(app: procrastinate.App) -> int:
-    """Close procrastinate rows left ``doing`` by workers that stopped heartbeating.
+    """Hand back the procrastinate rows left ``doing`` by workers that stopped heartbeating.
 
-    Our job rows are resolved by the lease sweeper; these rows only clutter the
-    queue (and would block a queueing lock), so they are marked failed and deleted.
+    A worker may die after taking a row but before claiming our job: deleting the
+    row would strand that job ``queued`` with nothing left to run it. So every
+    stalled row goes back to the queue at once. Running it again is harmless: an
+    executor claims a job only while it is ``queued`` (the sweeper owns lapsed
+    running ones), and a webhook delivery is never sent twice.
     """
     stalled = list(await app.job_manager.get_stalled_jobs())
     for job in stalled:
-        await app.job_manager.finish_job(
-            job, status=procrastinate.jobs.Status.FAILED, delete_job=True
-        )
+        await app.job_manager.retry_job(job)
     if stalled:
-        log.info("cleared %d procrastinate jobs of stopped workers", len(stalled))
+        log.info("handed back %d procrastinate jobs of stopped workers", len(stalled))
     return len(stalled)

@@ -38,12 +38,17 @@ UNFINISHED = ("queued", "running")
 Ending = Literal["failed", "canceled"]
 
 
-def interrupted_error(job_id: str) -> ImageSkillError:
+INTERRUPTED = (
+    "The process running this job stopped before it finished; no credits were spent. "
+    "Send the request again with a new idempotency key."
+)
+
+
+def interrupted_error(job_id: str, message: str = INTERRUPTED) -> ImageSkillError:
     """JOB_INTERRUPTED: the executor died and the provider call could not be resumed."""
     return ImageSkillError(
         ErrorCode.JOB_INTERRUPTED,
-        "The process running this job stopped before it finished; no credits were spent. "
-        "Send the request again with a new idempotency key.",
+        message,
         retryable=True,
         recovery={
             "required_flag": "--idempotency-key",
