@@ -166,3 +166,13 @@ def test_a_sqlite_server_runs_its_jobs_in_process(tmp_path: Path) -> None:
             run_cli("jobs", "wait", job_id, "--timeout-ms", "30000", "--json", env=env), 0
         )
         assert waited["data"]["job"]["status"] == "completed"
+
+
+def test_a_worker_on_an_unmigrated_database_says_how_to_migrate(tmp_path: Path) -> None:
+    with blank_database("postgresql", tmp_path) as url:
+        env = {"IMAGE_SKILL_DATABASE_URL": url, "IMAGE_SKILL_AUTO_MIGRATE": "false"}
+        refused = run_cli("worker", "--json", env=env, timeout=60)
+    envelope = expect(refused, refused.exit_code, "SERVICE_UNAVAILABLE")
+    assert refused.exit_code != 0
+    assert "IMAGE_SKILL_AUTO_MIGRATE" in envelope["error"]["message"]
+    assert envelope["error"]["recovery"]["suggested_command"].endswith("image-skill worker")

@@ -44,7 +44,7 @@ from image_skill.service.identity.routes import router as identity_router
 from image_skill.service.identity.service import ensure_local_owner
 from image_skill.service.input_guard import InputGuardMiddleware
 from image_skill.service.jobs.execution import job_execution
-from image_skill.service.jobs.repair import repair_spooled_jobs
+from image_skill.service.jobs.repair import repair_at_start
 from image_skill.service.jobs.routes import router as jobs_router
 from image_skill.service.jobs.sweeper import sweeping
 from image_skill.service.mail import warn_about_mail_settings
@@ -79,15 +79,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
             if settings.embedded:
                 await _ensure_owner(app)
             if not settings.embedded:
-                repaired = await repair_spooled_jobs(engine, app.state.store, settings.home)
-                if repaired["jobs"]:
-                    log.warning(
-                        "spooled jobs at start-up: %d repaired, %d store still failing, "
-                        "%d spool missing",
-                        repaired["repaired"],
-                        repaired["store_still_failing"],
-                        repaired["spool_missing"],
-                    )
+                await repair_at_start(engine, app.state.store, settings.home)
                 await anyio.to_thread.run_sync(warm_up, app.state.runtime.models)
                 # Startup objects (modules, schemas, models) live as long as the
                 # process; left in the collected generations, each full

@@ -12,6 +12,7 @@ charge (it was told none was made). A server repairs what it can at start-up;
 from __future__ import annotations
 
 import io
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from image_skill.service.storage.base import AssetStore, StoreError
 REPAIRED = "repaired"
 STILL_FAILING = "store_still_failing"
 SPOOL_MISSING = "spool_missing"
+
+log = logging.getLogger("image_skill.jobs.repair")
 
 
 def spool_folder(home: Path, job_id: str) -> Path:
@@ -116,3 +119,15 @@ async def repair_spooled_jobs(
     for outcome in outcomes.values():
         counts[outcome] += 1
     return {"jobs": [{"job_id": k, "outcome": v} for k, v in outcomes.items()], **counts}
+
+
+async def repair_at_start(engine: AsyncEngine, store: AssetStore, home: Path) -> None:
+    """Repair this machine's spool as a process starts (API or worker), logging counts."""
+    repaired = await repair_spooled_jobs(engine, store, home)
+    if repaired["jobs"]:
+        log.warning(
+            "spooled jobs at start-up: %d repaired, %d store still failing, %d spool missing",
+            repaired["repaired"],
+            repaired["store_still_failing"],
+            repaired["spool_missing"],
+        )

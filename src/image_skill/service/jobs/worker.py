@@ -5,8 +5,8 @@ the same runtime an API process does (models, store, pricing), runs a
 procrastinate worker on the job and webhook queues with
 ``IMAGE_SKILL_WORKER_CONCURRENCY`` slots, and the lease sweeper. SIGTERM or
 SIGINT stops it gracefully: it takes no new job and gives running ones
-``SHUTDOWN_GRACE_SECONDS`` to finish; a job cut short keeps its lease until
-it lapses, and then any live process's sweeper resolves it.
+``SHUTDOWN_GRACE_SECONDS`` to finish; a job cut short hands its lease back,
+and the next sweep of any live process resolves it.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ import anyio
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.service.app import build_runtime
 from image_skill.service.db.engine import create_engine_for
-from image_skill.service.db.migrate import upgrade_to_head
+from image_skill.service.db.migrate import current_revision, upgrade_to_head
+from image_skill.service.db.migrations import SCHEMA_HEAD
 from image_skill.service.jobs.execution import job_execution
+from image_skill.service.jobs.repair import repair_at_start
 from image_skill.service.jobs.sweeper import sweeping
-from image_skill.service.settings import Settings
+from image_skill.service.settings import Settings, to_sync_url
 from image_skill.service.storage.factory import build_store
 from image_skill.service.warm_up import warm_up
 
@@ -49,11 +51,20 @@ async def run_worker(settings: Settings) -> None:
     check_worker_settings(settings)
     if settings.auto_migrate:
         await anyio.to_thread.run_sync(upgrade_to_head, settings)
+    elif await anyio.to_thread.run_sync(_schema_revision, settings) != SCHEMA_HEAD:
+        raise ImageSkillError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "The database is not migrated to this version's schema, and "
+            "IMAGE_SKILL_AUTO_MIGRATE is false.",
+            recovery={"suggested_command": "IMAGE_SKILL_AUTO_MIGRATE=true image-skill worker"},
+        )
     engine = create_engine_for(settings)
     store = build_store(settings)
     try:
         await store.check()
         runtime = build_runtime(settings, engine, store)
+        # Outputs this machine spooled while the store was away (workers run the jobs).
+        await repair_at_start(engine, store, settings.home)
         await anyio.to_thread.run_sync(warm_up, runtime.models)
         async with (
             job_execution(runtime, runs_jobs=True, handle_signals=True) as execution,
@@ -65,3 +76,7 @@ async def run_worker(settings: Settings) -> None:
     finally:
         await store.aclose()
         await engine.dispose()
+
+
+def _schema_revision(settings: Settings) -> str | None:
+    return current_revision(to_sync_url(settings.resolved_database_url))
