@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: the database session and the caller's identity."""
+"""Request-scoped dependencies: the database session, the caller's identity, media URLs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import auth_required
+from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.bearer import parse_bearer
 from image_skill.service.db.engine import session_scope
 from image_skill.service.identity import repository as identity_repository
@@ -34,6 +35,14 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 Session = Annotated[AsyncSession, Depends(db_session, scope="function")]
 AppSettings = Annotated[Settings, Depends(settings_of)]
+
+
+def media_urls(request: Request, settings: AppSettings) -> AssetUrls:
+    """Signed media URLs for this request's answers (on the URL it was called on, if unset)."""
+    return AssetUrls(settings, request.app.state.store, str(request.base_url))
+
+
+MediaUrls = Annotated[AssetUrls, Depends(media_urls)]
 
 
 def bearer_token(request: Request) -> str | None:

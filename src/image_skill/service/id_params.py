@@ -1,4 +1,4 @@
-"""Path and query parameters that carry ids, checked for shape before any lookup.
+"""Path and query parameters that carry ids (and page sizes), checked before any lookup.
 
 Routes annotate their id parameters with these types instead of a bare ``str``,
 so a malformed id (a NUL byte, a space, an over-long value) is refused by
@@ -56,3 +56,5 @@ ReferencePath = Annotated[
 ClaimId = Annotated[str, id_path(MAX_ID_LENGTH, "A claim id.")]
 OptionalIdQuery = Annotated[str | None, id_query()]
 OptionalReferenceQuery = Annotated[str | None, id_query(MAX_REFERENCE_LENGTH)]
+# How many rows one page of a list answers (``next_cursor`` pages on).
+PageLimit = Annotated[int, Query(ge=1, le=100)]

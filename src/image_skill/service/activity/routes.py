@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.service.activity import service
@@ -12,7 +10,12 @@ from image_skill.service.activity.schemas import SOURCE, ActivityAbout, Activity
 from image_skill.service.deps import CurrentPrincipal, Session
 from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
-from image_skill.service.id_params import OptionalIdQuery, OptionalReferenceQuery, ReferencePath
+from image_skill.service.id_params import (
+    OptionalIdQuery,
+    OptionalReferenceQuery,
+    PageLimit,
+    ReferencePath,
+)
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
 
@@ -24,7 +27,7 @@ async def list_activity(
     request: Request,
     principal: CurrentPrincipal,
     session: Session,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: PageLimit = 20,
     subject: OptionalReferenceQuery = None,
     cursor: OptionalIdQuery = None,
 ) -> JSONResponse:

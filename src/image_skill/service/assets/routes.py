@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 
 from image_skill.service.assets import media as media_access
 from image_skill.service.assets import service
-from image_skill.service.assets.schemas import AssetShown, AssetUrls, asset_view
-from image_skill.service.deps import AppSettings, CurrentPrincipal, Session, bearer_token
+from image_skill.service.assets.schemas import AssetShown, asset_view
+from image_skill.service.deps import AppSettings, CurrentPrincipal, MediaUrls, Session, bearer_token
 from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import AssetId
@@ -25,11 +25,10 @@ async def show_asset(
     request: Request,
     principal: CurrentPrincipal,
     session: Session,
-    settings: AppSettings,
+    urls: MediaUrls,
 ) -> JSONResponse:
     """Metadata of an owned asset."""
     asset = await service.owned_asset(session, principal.organization_id, asset_id)
-    urls = AssetUrls(settings, request.app.state.store, str(request.base_url))
     data = {
         "request": {"reference": asset_id, "reference_type": "asset_id"},
         "asset": asset_view(asset, urls),

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.service.assets.schemas import AssetUrls
-from image_skill.service.deps import AppSettings, CurrentPrincipal, Session
+from image_skill.service.db.models import Asset, Job
+from image_skill.service.deps import CurrentPrincipal, MediaUrls, Session
 from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
-from image_skill.service.id_params import JobId, OptionalIdQuery
+from image_skill.service.id_params import JobId, OptionalIdQuery, PageLimit
 from image_skill.service.jobs import cancel, service
 from image_skill.service.jobs.schemas import JobCancel, JobPage, JobShown, job_view
 from image_skill.service.openapi_errors import error_responses
@@ -24,18 +25,12 @@ Status = Literal["queued", "running", "completed", "failed", "canceled"]
 
 @router.get("/v1/jobs/{job_id}", name="image-skill jobs show", **answers(JobShown))
 async def show_job(
-    job_id: JobId,
-    request: Request,
-    principal: CurrentPrincipal,
-    session: Session,
-    settings: AppSettings,
+    job_id: JobId, request: Request, principal: CurrentPrincipal, session: Session, urls: MediaUrls
 ) -> JSONResponse:
     """One job of the caller's organization (with its queue position or progress)."""
     job, produced = await service.owned_job(session, principal.organization_id, job_id)
-    urls = AssetUrls(settings, request.app.state.store, str(request.base_url))
-    view = job_view(job, produced, urls)
-    view["progress"] = await service.progress_view(session, job)
-    return envelope_response(request, {"job": view})
+    progress = await service.progress_view(session, job)
+    return envelope_response(request, {"job": _shown(job, produced, urls, progress)})
 
 
 @router.get("/v1/jobs/{job_id}/wait", name="image-skill jobs wait", **answers(JobShown))
@@ -43,7 +38,7 @@ async def wait_job(
     job_id: JobId,
     request: Request,
     principal: CurrentPrincipal,
-    settings: AppSettings,
+    urls: MediaUrls,
     timeout_seconds: Annotated[float, Query(gt=0, le=service.MAX_WAIT_SECONDS)] = 30,
 ) -> JSONResponse:
     """Long poll: the job once it is terminal, or as it is after ``timeout_seconds``."""
@@ -51,10 +46,7 @@ async def wait_job(
     job, produced, progress = await service.wait_for_job(
         runtime, principal.organization_id, job_id, timeout_seconds
     )
-    urls = AssetUrls(settings, request.app.state.store, str(request.base_url))
-    view = job_view(job, produced, urls)
-    view["progress"] = progress
-    return envelope_response(request, {"job": view})
+    return envelope_response(request, {"job": _shown(job, produced, urls, progress)})
 
 
 @router.get("/v1/jobs", name="image-skill jobs list", **answers(JobPage))
@@ -62,8 +54,8 @@ async def list_jobs(
     request: Request,
     principal: CurrentPrincipal,
     session: Session,
-    settings: AppSettings,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    urls: MediaUrls,
+    limit: PageLimit = 20,
     cursor: OptionalIdQuery = None,
     status: Status | None = None,
 ) -> JSONResponse:
@@ -71,7 +63,6 @@ async def list_jobs(
     found = await service.job_page(
         session, principal.organization_id, limit=limit, cursor=cursor, status=status
     )
-    urls = AssetUrls(settings, request.app.state.store, str(request.base_url))
     views = [job_view(job, found.assets[job.id], urls) for job in found.jobs]
     return envelope_response(request, {"jobs": views, "next_cursor": found.next_cursor})
 
@@ -82,14 +73,22 @@ async def cancel_job(
     request: Request,
     principal: CurrentPrincipal,
     session: Session,
-    settings: AppSettings,
+    urls: MediaUrls,
 ) -> JSONResponse:
     """Cancel a queued job now, or ask a running job's executor to stop; ``data.cancel``
     says which (``canceled``, ``cancel_requested``, ``already_terminal``)."""
     runtime: Runtime = request.app.state.runtime
     done = await cancel.cancel_job(session, runtime, principal.organization_id, job_id)
     job, produced = await service.owned_job(session, principal.organization_id, done.job.id)
-    urls = AssetUrls(settings, request.app.state.store, str(request.base_url))
     return envelope_response(
         request, {"cancel": done.outcome, "job": job_view(job, produced, urls)}
     )
+
+
+def _shown(
+    job: Job, produced: list[Asset], urls: AssetUrls, progress: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A job as ``jobs show`` and ``jobs wait`` answer it: its view and its progress."""
+    view = job_view(job, produced, urls)
+    view["progress"] = progress
+    return view

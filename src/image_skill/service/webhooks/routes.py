@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.service.deps import CurrentPrincipal, Session
 from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
-from image_skill.service.id_params import OptionalIdQuery
+from image_skill.service.id_params import OptionalIdQuery, PageLimit
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
 from image_skill.service.runtime import Runtime
@@ -68,7 +66,7 @@ async def list_deliveries(
     request: Request,
     principal: CurrentPrincipal,
     session: Session,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: PageLimit = 20,
     cursor: OptionalIdQuery = None,
 ) -> JSONResponse:
     """The organization's webhook deliveries, newest first; pass ``next_cursor`` for more."""
