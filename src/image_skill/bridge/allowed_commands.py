@@ -2,9 +2,9 @@
 
 The bridge runs commands inside the server, so anything that would act on the
 server's machine is refused: reading or writing local files, the saved config,
-stdin, or pointing the client at another service. Every command is classified
-here explicitly; a command added to the CLI later is refused until someone
-decides it is safe (fail closed).
+stdin, or pointing the client at another service. Every command states its
+policy in ``contract.commands`` (where its name is); one marked LOCAL without a
+refusal here, or unknown, is refused as unreviewed (fail closed).
 """
 
 from __future__ import annotations
@@ -12,48 +12,15 @@ from __future__ import annotations
 from argparse import Namespace
 
 from image_skill.cli import uploads
+from image_skill.contract import commands
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 ROUTE = "POST /v1/cli"
 MAX_WAIT_MS = 120_000
 
-# Commands that only talk to the service through the client (safe to run here).
-ALLOWED = frozenset(
-    {
-        "image-skill help",
-        "image-skill version",
-        "image-skill signup",  # without --save (checked below)
-        "image-skill whoami",
-        "image-skill claim request",
-        "image-skill claim status",
-        "image-skill usage quota",
-        "image-skill quota",
-        "image-skill models list",
-        "image-skill models show",
-        "image-skill capabilities list",
-        "image-skill capabilities show",
-        "image-skill create",  # without --prompt-file
-        "image-skill edit",  # only with an owned asset as --input, without --prompt-file
-        "image-skill assets show",
-        "image-skill jobs show",
-        "image-skill jobs list",
-        "image-skill jobs wait",  # with a bounded --timeout-ms
-        "image-skill jobs cancel",
-        "image-skill credits packs list",
-        "image-skill credits quote",
-        "image-skill credits buy",
-        "image-skill credits status",
-        "image-skill credits fake-purchase",
-        "image-skill activity list",
-        "image-skill activity show",
-        "image-skill feedback create",
-        "image-skill webhooks show",
-        "image-skill webhooks set-default",
-        "image-skill webhooks clear-default",
-        "image-skill webhooks rotate-secret",  # the new secret goes back to the caller only
-        "image-skill webhooks deliveries",
-    }
-)
+# Commands that only talk to the service through the client (safe to run here),
+# as contract.commands classifies them.
+ALLOWED = commands.BRIDGE_COMMANDS
 
 # Command (or group) -> (the HTTP route to use instead, why).
 REFUSED: dict[str, tuple[str, str]] = {

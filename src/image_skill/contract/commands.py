@@ -5,66 +5,78 @@ and puts it in every envelope. The service's telemetry labels calls with it and
 the ``/v1/cli`` bridge classifies commands by it; neither may import the CLI
 (argparse, the handlers and the SDK) to learn the names. So the names live
 here, standard library only, and a unit test holds them equal to what the CLI's
-registrar (``cli.parser.Registrar``) actually registers.
+registrar (``cli.parser.Registrar``) actually registers. Each name states its
+bridge policy beside it, so a command cannot be added without deciding whether
+``/v1/cli`` may run it.
 """
 
 from __future__ import annotations
 
 ROOT = "image-skill"
 
-# Every command that runs something (a handler), in the order help lists them.
-COMMANDS: tuple[str, ...] = (
-    "image-skill help",
-    "image-skill version",
-    "image-skill doctor",
-    "image-skill signup",
-    "image-skill whoami",
-    "image-skill usage quota",
-    "image-skill quota",
-    "image-skill claim request",
-    "image-skill claim status",
-    "image-skill claim link",
-    "image-skill auth status",
-    "image-skill auth save",
-    "image-skill auth logout",
-    "image-skill models list",
-    "image-skill models show",
-    "image-skill capabilities list",
-    "image-skill capabilities show",
-    "image-skill create",
-    "image-skill upload",
-    "image-skill edit",
-    "image-skill assets show",
-    "image-skill assets get",
-    "image-skill jobs show",
-    "image-skill jobs list",
-    "image-skill jobs wait",
-    "image-skill jobs cancel",
-    "image-skill credits packs list",
-    "image-skill credits quote",
-    "image-skill credits buy",
-    "image-skill credits status",
-    "image-skill credits fake-purchase",
-    "image-skill activity list",
-    "image-skill activity show",
-    "image-skill feedback create",
-    "image-skill webhooks show",
-    "image-skill webhooks set-default",
-    "image-skill webhooks clear-default",
-    "image-skill webhooks rotate-secret",
-    "image-skill webhooks deliveries",
-    "image-skill serve",
-    "image-skill worker",
-    "image-skill admin agents list",
-    "image-skill admin agents claim",
-    "image-skill admin tokens revoke",
-    "image-skill admin credits grant",
-    "image-skill admin feedback list",
-    "image-skill admin feedback triage",
-    "image-skill admin jobs repair",
-    "image-skill admin jobs list",
-    "image-skill admin jobs resolve",
+# Whether ``POST /v1/cli`` may run a command inside the server (``bridge.allowed_commands``
+# checks the flags and arguments noted here): BRIDGED commands only talk to the service
+# through the client; LOCAL ones would act on the server's machine and are refused.
+BRIDGED = True
+LOCAL = False
+
+# Every command that runs something (a handler), in the order help lists them, with
+# its bridge policy: a new command must state one.
+_TABLE: tuple[tuple[str, bool], ...] = (
+    ("image-skill help", BRIDGED),
+    ("image-skill version", BRIDGED),
+    ("image-skill doctor", LOCAL),
+    ("image-skill signup", BRIDGED),  # without --save
+    ("image-skill whoami", BRIDGED),
+    ("image-skill usage quota", BRIDGED),
+    ("image-skill quota", BRIDGED),
+    ("image-skill claim request", BRIDGED),
+    ("image-skill claim status", BRIDGED),
+    ("image-skill claim link", LOCAL),
+    ("image-skill auth status", LOCAL),
+    ("image-skill auth save", LOCAL),
+    ("image-skill auth logout", LOCAL),
+    ("image-skill models list", BRIDGED),
+    ("image-skill models show", BRIDGED),
+    ("image-skill capabilities list", BRIDGED),
+    ("image-skill capabilities show", BRIDGED),
+    ("image-skill create", BRIDGED),  # without --prompt-file
+    ("image-skill upload", LOCAL),
+    ("image-skill edit", BRIDGED),  # only with an owned asset as --input, without --prompt-file
+    ("image-skill assets show", BRIDGED),
+    ("image-skill assets get", LOCAL),
+    ("image-skill jobs show", BRIDGED),
+    ("image-skill jobs list", BRIDGED),
+    ("image-skill jobs wait", BRIDGED),  # with a bounded --timeout-ms
+    ("image-skill jobs cancel", BRIDGED),
+    ("image-skill credits packs list", BRIDGED),
+    ("image-skill credits quote", BRIDGED),
+    ("image-skill credits buy", BRIDGED),
+    ("image-skill credits status", BRIDGED),
+    ("image-skill credits fake-purchase", BRIDGED),
+    ("image-skill activity list", BRIDGED),
+    ("image-skill activity show", BRIDGED),
+    ("image-skill feedback create", BRIDGED),
+    ("image-skill webhooks show", BRIDGED),
+    ("image-skill webhooks set-default", BRIDGED),
+    ("image-skill webhooks clear-default", BRIDGED),
+    ("image-skill webhooks rotate-secret", BRIDGED),  # the new secret goes back to the caller only
+    ("image-skill webhooks deliveries", BRIDGED),
+    ("image-skill serve", LOCAL),
+    ("image-skill worker", LOCAL),
+    ("image-skill admin agents list", LOCAL),
+    ("image-skill admin agents claim", LOCAL),
+    ("image-skill admin tokens revoke", LOCAL),
+    ("image-skill admin credits grant", LOCAL),
+    ("image-skill admin feedback list", LOCAL),
+    ("image-skill admin feedback triage", LOCAL),
+    ("image-skill admin jobs repair", LOCAL),
+    ("image-skill admin jobs list", LOCAL),
+    ("image-skill admin jobs resolve", LOCAL),
 )
+COMMANDS: tuple[str, ...] = tuple(name for name, _policy in _TABLE)
+# The commands the ``/v1/cli`` bridge may run.
+BRIDGE_COMMANDS: frozenset[str] = frozenset(name for name, policy in _TABLE if policy is BRIDGED)
 
 # Command groups that run nothing themselves: named alone, they answer with help.
 # (A group with a default command, like ``models``, answers as that command.)
