@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 
 from image_skill.contract.errors import invalid_arguments
-from image_skill.providers.base import EXECUTION_KEY, GenerationRequest
+from image_skill.providers.base import EXECUTION_KEY, GenerationRequest, parameters_schema
 from image_skill.providers.fal_queue import MIME_BY_PIL
 
 NANO_EDIT_ENDPOINT = "fal-ai/nano-banana-2/edit"
@@ -41,16 +41,6 @@ FLUX_IMAGE_SIZES = {
 }
 
 
-def _schema(title: str, properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": title,
-        "type": "object",
-        "additionalProperties": False,
-        "properties": properties,
-    }
-
-
 def _seed() -> dict[str, Any]:
     return {
         "type": "integer",
@@ -72,7 +62,7 @@ def _num_images() -> dict[str, Any]:
     }
 
 
-NANO_SCHEMA = _schema(
+NANO_SCHEMA = parameters_schema(
     "fal.nano-banana-2-edit model_parameters",
     {
         "seed": _seed(),
@@ -112,7 +102,7 @@ NANO_SCHEMA = _schema(
     },
 )
 
-FLUX_SCHEMA = _schema(
+FLUX_SCHEMA = parameters_schema(
     "fal.flux-dev model_parameters",
     {
         "seed": _seed(),
