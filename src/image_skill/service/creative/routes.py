@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.providers.base import Operation
@@ -22,7 +23,7 @@ from image_skill.service.creative.schemas import (
 )
 from image_skill.service.creative.service import run_creative
 from image_skill.service.creative.upload import upload
-from image_skill.service.deps import CurrentPrincipal
+from image_skill.service.deps import CurrentPrincipal, MediaUrls
 from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.identity.principal import Principal
@@ -38,52 +39,59 @@ Prefer = Annotated[str | None, Header(alias="Prefer", max_length=200)]
 _CREATIVE_ANSWERS = answers(CompletedData, status=201, others={200: DryRunData, 202: AcceptedData})
 
 
-@router.post("/v1/create", name="image-skill create", **_CREATIVE_ANSWERS)
-async def create(
-    body: CreateRequest,
+@dataclass(frozen=True)
+class CreativeCall:
+    """What create and edit take besides their body: the caller, its place, its headers."""
+
+    request: Request
+    principal: Principal
+    place: AdmissionPlace
+    urls: AssetUrls
+    idempotency_key: str | None
+    prefer: str | None
+
+
+def creative_call(
     request: Request,
     principal: CurrentPrincipal,
     admission: Admission,
+    urls: MediaUrls,
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
-) -> JSONResponse:
+) -> CreativeCall:
+    """The request context of a create or edit call."""
+    return CreativeCall(request, principal, admission, urls, idempotency_key, prefer)
+
+
+Call = Annotated[CreativeCall, Depends(creative_call)]
+
+
+@router.post("/v1/create", name="image-skill create", **_CREATIVE_ANSWERS)
+async def create(body: CreateRequest, call: Call) -> JSONResponse:
     """Create an image, or plan one with ``dry_run``."""
-    return await _creative("create", body, request, principal, admission, idempotency_key, prefer)
+    return await _creative("create", body, call)
 
 
 @router.post("/v1/edit", name="image-skill edit", **_CREATIVE_ANSWERS)
-async def edit(
-    body: EditRequest,
-    request: Request,
-    principal: CurrentPrincipal,
-    admission: Admission,
-    idempotency_key: IdempotencyKey = None,
-    prefer: Prefer = None,
-) -> JSONResponse:
+async def edit(body: EditRequest, call: Call) -> JSONResponse:
     """Edit an owned asset into a new one."""
-    return await _creative("edit", body, request, principal, admission, idempotency_key, prefer)
+    return await _creative("edit", body, call)
 
 
 async def _creative(
-    operation: Operation,
-    body: CreativeRequest,
-    request: Request,
-    principal: Principal,
-    place: AdmissionPlace,
-    idempotency_key: str | None,
-    prefer: str | None,
+    operation: Operation, body: CreativeRequest, call: CreativeCall
 ) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
-    respond_async = _prefers_async(prefer)
+    request = call.request
+    respond_async = _prefers_async(call.prefer)
     outcome = await run_creative(
-        runtime,
-        principal,
+        request.app.state.runtime,
+        call.principal,
         operation,
         body,
-        idempotency_key=idempotency_key,
+        idempotency_key=call.idempotency_key,
         trace_id=trace_id_of(request),
-        urls=AssetUrls(runtime.settings, runtime.store, str(request.base_url)),
-        place=place,
+        urls=call.urls,
+        place=call.place,
         respond_async=respond_async,
     )
     response = envelope_response(
@@ -103,11 +111,14 @@ def _prefers_async(prefer: str | None) -> bool:
 
 @router.post("/v1/upload", name="image-skill upload", **answers(UploadData, status=201))
 async def upload_route(
-    body: UploadRequest, request: Request, principal: CurrentPrincipal, admission: Admission
+    body: UploadRequest,
+    request: Request,
+    principal: CurrentPrincipal,
+    admission: Admission,
+    urls: MediaUrls,
 ) -> JSONResponse:
     """Turn client-normalized bytes into an owned input asset."""
     runtime: Runtime = request.app.state.runtime
-    urls = AssetUrls(runtime.settings, runtime.store, str(request.base_url))
     data = await upload(runtime, principal, body, trace_id_of(request), urls, admission)
     warnings = data.pop("_warnings")
     return envelope_response(request, data, status_code=201, warnings=warnings)
