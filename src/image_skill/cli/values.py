@@ -1,6 +1,13 @@
-"""Small normalisers for command-line values."""
+"""Small normalisers for command-line values and the objects answers wrap."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from image_skill.contract.errors import ErrorCode, ImageSkillError
+
+# The largest page a list command asks the service for.
+MAX_LIMIT = 100
 
 
 def optional_text(value: str | None) -> str | None:
@@ -8,3 +15,24 @@ def optional_text(value: str | None) -> str | None:
     if value is None:
         return None
     return value.strip() or None
+
+
+def page_limit(limit: int | None) -> int | None:
+    """``--limit`` as given, if between 1 and MAX_LIMIT (or absent); else INVALID_ARGUMENTS."""
+    if limit is not None and not 1 <= limit <= MAX_LIMIT:
+        raise ImageSkillError(
+            ErrorCode.INVALID_ARGUMENTS,
+            f"--limit must be between 1 and {MAX_LIMIT}.",
+            details={"field": "--limit"},
+        )
+    return limit
+
+
+def inner_object(data: Any, key: str) -> dict[str, Any]:
+    """The ``key`` object of an answer's data (``data.job``), or ``data`` itself, or ``{}``."""
+    if isinstance(data, dict):
+        inner = data.get(key)
+        if isinstance(inner, dict):
+            return inner
+        return data
+    return {}

@@ -8,10 +8,8 @@ from typing import Any
 from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.cli.values import MAX_LIMIT, page_limit
 from image_skill.result import Result
-
-MAX_LIMIT = 100
 
 
 def register(reg: Registrar) -> None:
@@ -37,15 +35,10 @@ def register(reg: Registrar) -> None:
 
 def run_list(context: Context, args: Namespace) -> Result:
     """``GET /v1/activity``."""
-    if args.limit is not None and not 1 <= args.limit <= MAX_LIMIT:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            f"--limit must be between 1 and {MAX_LIMIT}.",
-            details={"field": "--limit"},
-        )
+    limit = page_limit(args.limit)
     subject = args.subject.strip() if args.subject else None
     cursor = args.cursor.strip() if args.cursor else None
-    return context.client().activity(limit=args.limit, subject=subject, cursor=cursor)
+    return context.client().activity(limit=limit, subject=subject, cursor=cursor)
 
 
 def run_show(context: Context, args: Namespace) -> Result:

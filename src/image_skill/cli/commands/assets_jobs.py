@@ -11,6 +11,7 @@ from typing import Any
 from image_skill.cli import uploads
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
+from image_skill.cli.values import inner_object
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.result import Result
 
@@ -58,12 +59,7 @@ def resolve_asset_reference(reference: str) -> tuple[str, str]:
 
 def asset_of(data: Any) -> dict[str, Any]:
     """The asset object of an asset response (``data.asset``, or ``data`` itself)."""
-    if isinstance(data, dict):
-        inner = data.get("asset")
-        if isinstance(inner, dict):
-            return inner
-        return data
-    return {}
+    return inner_object(data, "asset")
 
 
 def _show(context: Context, reference: str) -> tuple[Result, str, str]:

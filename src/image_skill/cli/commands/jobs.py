@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
+from image_skill.cli.values import inner_object
 from image_skill.contract.errors import ErrorCode, ImageSkillError, spec_for
 from image_skill.result import Result
 
@@ -77,12 +78,7 @@ def run_job_cancel(context: Context, args: Namespace) -> Result:
 
 def job_of(data: Any) -> dict[str, Any]:
     """The job object of a job response (``data.job``, or ``data`` itself)."""
-    if isinstance(data, dict):
-        inner = data.get("job")
-        if isinstance(inner, dict):
-            return inner
-        return data
-    return {}
+    return inner_object(data, "job")
 
 
 def job_exit_code(job: dict[str, Any]) -> int:

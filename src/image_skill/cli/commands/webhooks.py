@@ -12,10 +12,8 @@ from argparse import Namespace
 
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.cli.values import MAX_LIMIT, page_limit
 from image_skill.result import Result
-
-MAX_LIMIT = 100
 
 
 def register(reg: Registrar) -> None:
@@ -67,12 +65,6 @@ def run_rotate_secret(context: Context, _args: Namespace) -> Result:
 
 def run_deliveries(context: Context, args: Namespace) -> Result:
     """``GET /v1/webhooks/deliveries``."""
-    if args.limit is not None and not 1 <= args.limit <= MAX_LIMIT:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            f"--limit must be between 1 and {MAX_LIMIT}.",
-            details={"field": "--limit"},
-        )
     cursor = args.cursor.strip() if args.cursor else None
-    params = {"limit": args.limit, "cursor": cursor}
+    params = {"limit": page_limit(args.limit), "cursor": cursor}
     return context.client().request("GET", "/v1/webhooks/deliveries", params=params)
