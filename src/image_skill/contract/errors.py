@@ -233,9 +233,14 @@ def invalid_arguments(message: str, *, field: str | None = None) -> ImageSkillEr
     return ImageSkillError(ErrorCode.INVALID_ARGUMENTS, message, details=details)
 
 
-def not_found(message: str, *, suggested_command: str | None = None) -> ImageSkillError:
-    """NOT_FOUND (exit 1), with the command that lists what does exist."""
-    return ImageSkillError(ErrorCode.NOT_FOUND, message, recovery=_suggest(suggested_command))
+def not_found(
+    message: str, *, suggested_command: str | None = None, field: str | None = None
+) -> ImageSkillError:
+    """NOT_FOUND (exit 1), with the command that lists what does exist and the field named."""
+    details = {"field": field} if field else None
+    return ImageSkillError(
+        ErrorCode.NOT_FOUND, message, recovery=_suggest(suggested_command), details=details
+    )
 
 
 def conflict(message: str, *, suggested_command: str | None = None) -> ImageSkillError:

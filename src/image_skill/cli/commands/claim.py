@@ -16,7 +16,7 @@ from pathlib import Path
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
 from image_skill.cli.runner import local_result
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.contract.errors import invalid_arguments, not_found
 from image_skill.paths import data_home
 from image_skill.result import Result
 
@@ -58,10 +58,9 @@ def run_status(context: Context, args: Namespace) -> Result:
         return result
     claims = result.data.get("claims") or []
     if not claims:
-        raise ImageSkillError(
-            ErrorCode.NOT_FOUND,
+        raise not_found(
             "This agent has not asked to be claimed yet.",
-            recovery={"suggested_command": "image-skill claim request --json"},
+            suggested_command="image-skill claim request --json",
         )
     result.envelope["data"] = {"claim": claims[0]}
     return result
@@ -73,12 +72,11 @@ def run_link(context: Context, args: Namespace) -> Result:
     outbox = data_home() / "outbox"
     link = _newest_link(outbox, claim_id)
     if link is None:
-        raise ImageSkillError(
-            ErrorCode.NOT_FOUND,
+        raise not_found(
             "No message for this claim is in the local outbox. The link is only readable on "
             "the machine whose service wrote it (embedded mode, or a server with the outbox "
             "mail backend); otherwise it is in the sponsor's email.",
-            recovery={"suggested_command": "image-skill claim status --json"},
+            suggested_command="image-skill claim status --json",
         )
     warnings = ["This link claims the agent for whoever confirms it; give it only to the sponsor."]
     if context.base_url is None:

@@ -25,7 +25,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, conflict, invalid_arguments
+from image_skill.contract.errors import (
+    ErrorCode,
+    ImageSkillError,
+    conflict,
+    invalid_arguments,
+    not_found,
+)
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.activity.recorder import Headline, Origin, record
 from image_skill.service.claims import links, repository
@@ -176,11 +182,10 @@ async def agent_claim(session: AsyncSession, principal: Principal, claim_id: str
     """The caller's own claim, or NOT_FOUND (the same for another agent's and a missing one)."""
     claim = await repository.for_agent(session, principal.actor_id, claim_id)
     if claim is None:
-        raise ImageSkillError(
-            ErrorCode.NOT_FOUND,
+        raise not_found(
             "No claim with this id belongs to this agent.",
-            recovery={"suggested_command": "image-skill claim status --json"},
-            details={"field": "claim_id"},
+            suggested_command="image-skill claim status --json",
+            field="claim_id",
         )
     return claim
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, not_found
 from image_skill.providers.base import Operation
 from image_skill.service import idempotency, telemetry
 from image_skill.service.assets import repository as assets_repository
@@ -148,11 +148,10 @@ async def owned_input(runtime: Runtime, principal: Principal, asset_id: str) -> 
     async with session_scope(runtime.engine, write=False) as session:
         asset = await assets_repository.owned(session, principal.organization_id, asset_id)
     if asset is None:
-        raise ImageSkillError(
-            ErrorCode.NOT_FOUND,
+        raise not_found(
             "No such input asset in your organization.",
-            details={"field": "input_asset_id"},
-            recovery={"suggested_command": "image-skill upload PATH_OR_URL --json"},
+            suggested_command="image-skill upload PATH_OR_URL --json",
+            field="input_asset_id",
         )
     try:
         return asset, await runtime.store.get(asset.storage_key)

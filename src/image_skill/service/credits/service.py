@@ -237,11 +237,10 @@ async def _owned_quote_for(
         quote_id = attempt.quote_id if attempt else None
     quote = await repository.quote(session, quote_id) if quote_id else None
     if quote is None or quote.actor_id != principal.actor_id:
-        raise ImageSkillError(
-            ErrorCode.NOT_FOUND,
+        raise not_found(
             f"No purchase of this agent matches that {name}.",
-            details={"field": name},
-            recovery={"suggested_command": "image-skill credits quote --pack starter-500 --json"},
+            suggested_command="image-skill credits quote --pack starter-500 --json",
+            field=name,
         )
     return quote
 
