@@ -231,13 +231,19 @@ def owner_principal(owner: Actor) -> Principal:
 
 
 def actor_principal(
-    actor: Actor, token_class: str, *, token_id: str | None = None, is_local_owner: bool = False
+    actor: Actor,
+    token_class: str,
+    *,
+    token_id: str | None = None,
+    is_local_owner: bool = False,
+    organization_id: str | None = None,
 ) -> Principal:
-    """The principal of ``actor`` acting with a token of ``token_class``."""
+    """The principal of ``actor`` acting with a token of ``token_class`` (for its own
+    organization, unless ``organization_id`` names the one a job was admitted for)."""
     return Principal(
         actor_id=actor.id,
         actor_type=actor.actor_type,
-        organization_id=actor.organization_id,
+        organization_id=organization_id or actor.organization_id,
         claim_state=actor.claim_state,
         token_class=token_class,
         token_id=token_id,

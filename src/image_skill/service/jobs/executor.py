@@ -33,6 +33,7 @@ from image_skill.service.db.engine import in_transaction, session_scope
 from image_skill.service.db.job_models import JobOrder
 from image_skill.service.db.models import Actor, Job
 from image_skill.service.identity.principal import Principal
+from image_skill.service.identity.service import actor_principal
 from image_skill.service.jobs import cancel, lease
 from image_skill.service.jobs.after_commit import on_commit
 from image_skill.service.jobs.recovery import end_unfinished, interrupted_error
@@ -145,12 +146,10 @@ async def claim(runtime: Runtime, job_id: str) -> Claimed | None:
 
 def _principal_of(actor: Actor, job: Job) -> Principal:
     """The account a job runs for, as its admission saw it (the owner reserves nothing)."""
-    return Principal(
-        actor_id=actor.id,
-        actor_type=actor.actor_type,
+    return actor_principal(
+        actor,
+        EXECUTOR_TOKEN_CLASS,
         organization_id=job.organization_id,
-        claim_state=actor.claim_state,
-        token_class=EXECUTOR_TOKEN_CLASS,
         is_local_owner=actor.is_local_owner and job.credits_reserved == 0,
     )
 
