@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER, failure, success
 from image_skill.contract.errors import ImageSkillError
 from image_skill.contract.ids import new_trace_id
+from image_skill.service.outcome import Outcome
 
 DEFAULT_COMMAND = "image-skill api"
 
@@ -56,6 +57,13 @@ def envelope_response(
     )
     headers = {EXIT_CODE_HEADER: "0", TRACE_HEADER: trace_id}
     return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def outcome_response(request: Request, outcome: Outcome[Any]) -> JSONResponse:
+    """The success envelope of a service's ``Outcome``: its data, warnings and status."""
+    return envelope_response(
+        request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
+    )
 
 
 def error_response(

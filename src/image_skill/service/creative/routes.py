@@ -28,7 +28,7 @@ from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.identity.principal import Principal
 from image_skill.service.openapi_errors import error_responses
-from image_skill.service.responses import envelope_response, trace_id_of
+from image_skill.service.responses import envelope_response, outcome_response, trace_id_of
 from image_skill.service.runtime import Runtime
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404))
@@ -94,9 +94,7 @@ async def _creative(
         place=call.place,
         respond_async=respond_async,
     )
-    response = envelope_response(
-        request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
-    )
+    response = outcome_response(request, outcome)
     if respond_async and outcome.status_code == 202:
         response.headers["Preference-Applied"] = "respond-async"
     return response

@@ -30,7 +30,8 @@ from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import OptionalIdQuery, OptionalReferenceQuery
 from image_skill.service.openapi_errors import error_responses
-from image_skill.service.responses import envelope_response, trace_id_of
+from image_skill.service.outcome import Outcome
+from image_skill.service.responses import envelope_response, outcome_response, trace_id_of
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404, 409))
 
@@ -79,12 +80,8 @@ async def credit_quote(
         payment_method=body.payment_method,
         idempotency_key=body.idempotency_key,
     )
-    return envelope_response(
-        request,
-        quote_view(outcome.data),
-        status_code=outcome.status_code,
-        warnings=outcome.warnings,
-    )
+    view = Outcome(quote_view(outcome.data), outcome.warnings, outcome.status_code)
+    return outcome_response(request, view)
 
 
 @router.post(
@@ -112,9 +109,7 @@ async def credit_fake_purchase(
     if outcome.data.get("claim_state"):
         # The grant may have moved the agent to payment_backed_unclaimed.
         request.state.principal = replace(principal, claim_state=outcome.data["claim_state"])
-    return envelope_response(
-        request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
-    )
+    return outcome_response(request, outcome)
 
 
 @router.post(
@@ -138,9 +133,7 @@ async def credit_buy(
         idempotency_key=body.idempotency_key,
         trace_id=trace_id_of(request),
     )
-    return envelope_response(
-        request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
-    )
+    return outcome_response(request, outcome)
 
 
 @router.get(

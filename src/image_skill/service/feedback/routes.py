@@ -11,7 +11,7 @@ from image_skill.service.feedback.schemas import FeedbackAnswer, FeedbackRequest
 from image_skill.service.feedback.service import submit
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.openapi_errors import error_responses
-from image_skill.service.responses import envelope_response, trace_id_of
+from image_skill.service.responses import outcome_response, trace_id_of
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401))
 
@@ -31,6 +31,4 @@ async def create_feedback(
     answers FEEDBACK_STORAGE_UNAVAILABLE, never a success that was not kept.
     """
     outcome = await submit(request.app.state.engine, principal, body, trace_id=trace_id_of(request))
-    return envelope_response(
-        request, outcome.data, status_code=outcome.status_code, warnings=outcome.warnings
-    )
+    return outcome_response(request, outcome)
