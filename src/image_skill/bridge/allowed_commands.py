@@ -13,7 +13,7 @@ from argparse import Namespace
 
 from image_skill.cli import uploads
 from image_skill.contract import commands
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 
 ROUTE = "POST /v1/cli"
 MAX_WAIT_MS = 120_000
@@ -134,11 +134,10 @@ def check(args: Namespace, *, service_base_url: str) -> None:
     if command == "image-skill jobs wait":
         timeout = getattr(args, "timeout_ms", None)
         if isinstance(timeout, int) and timeout > MAX_WAIT_MS:
-            raise ImageSkillError(
-                ErrorCode.INVALID_ARGUMENTS,
+            raise invalid_arguments(
                 f"--timeout-ms may be at most {MAX_WAIT_MS} over {ROUTE}; "
                 "call again to keep waiting.",
-                details={"field": "--timeout-ms"},
+                field="--timeout-ms",
             )
 
 

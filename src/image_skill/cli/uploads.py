@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.imaging.sniff import SNIFF_BYTES, describe_allowed, sniff_mime
 
 if TYPE_CHECKING:
@@ -146,26 +146,19 @@ class UploadSource:
 
 
 def _unreadable(flag: str) -> ImageSkillError:
-    return ImageSkillError(
-        ErrorCode.INVALID_ARGUMENTS,
-        "The input file does not exist or is not readable.",
-        details={"field": flag},
-    )
+    return invalid_arguments("The input file does not exist or is not readable.", field=flag)
 
 
 def _not_a_file(flag: str) -> ImageSkillError:
-    return ImageSkillError(
-        ErrorCode.INVALID_ARGUMENTS,
+    return invalid_arguments(
         "The input is not a regular file (a directory, device or pipe); nothing was sent.",
-        details={"field": flag},
+        field=flag,
     )
 
 
 def _too_large(flag: str) -> ImageSkillError:
-    return ImageSkillError(
-        ErrorCode.INVALID_ARGUMENTS,
-        f"The input file is larger than the upload limit of {MAX_UPLOAD_BYTES} bytes.",
-        details={"field": flag},
+    return invalid_arguments(
+        f"The input file is larger than the upload limit of {MAX_UPLOAD_BYTES} bytes.", field=flag
     )
 
 
@@ -260,20 +253,15 @@ def read_source(reference: str, *, flag: str = "PATH_OR_URL") -> UploadSource:
     if is_web_url(reference):
         if "@" in urlsplit(reference).netloc:
             # urllib cannot send URL credentials: refuse clearly (not as a retryable failure).
-            raise ImageSkillError(
-                ErrorCode.INVALID_ARGUMENTS,
+            raise invalid_arguments(
                 "URLs with a user name or password are not supported; "
                 "download the image and upload the local file instead.",
-                details={"field": flag},
+                field=flag,
             )
         return fetch_remote(reference, flag=flag)
     scheme = urlsplit(reference).scheme.lower()
     if "://" in reference and scheme not in ("", "file"):
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "Only local files and http(s) URLs can be uploaded.",
-            details={"field": flag},
-        )
+        raise invalid_arguments("Only local files and http(s) URLs can be uploaded.", field=flag)
     if scheme == "file":
         from urllib.request import url2pathname
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import invalid_arguments
 
 # The largest page a list command asks the service for.
 MAX_LIMIT = 100
@@ -20,11 +20,7 @@ def optional_text(value: str | None) -> str | None:
 def page_limit(limit: int | None) -> int | None:
     """``--limit`` as given, if between 1 and MAX_LIMIT (or absent); else INVALID_ARGUMENTS."""
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            f"--limit must be between 1 and {MAX_LIMIT}.",
-            details={"field": "--limit"},
-        )
+        raise invalid_arguments(f"--limit must be between 1 and {MAX_LIMIT}.", field="--limit")
     return limit
 
 

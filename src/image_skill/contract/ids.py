@@ -18,7 +18,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import invalid_arguments
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -48,10 +48,8 @@ def checked_id(value: str, *, field: str, max_length: int = MAX_ID_LENGTH) -> st
     """
     if is_id_shaped(value, max_length=max_length):
         return value
-    raise ImageSkillError(
-        ErrorCode.INVALID_ARGUMENTS,
-        f"{field} must be an id: up to {max_length} letters, digits, '.', '_' or '-'.",
-        details={"field": field},
+    raise invalid_arguments(
+        f"{field} must be an id: up to {max_length} letters, digits, '.', '_' or '-'.", field=field
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.providers.base import (
     EXECUTION_KEY,
     GeneratedImage,
@@ -49,10 +49,9 @@ class LocalTransform(Model):
                 return operations_from_parameters(parameters)
             return parse_instructions(prompt)
         except InstructionNotUnderstood:
-            raise ImageSkillError(
-                ErrorCode.INVALID_ARGUMENTS,
+            raise invalid_arguments(
                 f"local.transform did not understand the prompt. It understands: {GRAMMAR_SUMMARY}",
-                details={"field": "prompt"},
+                field="prompt",
             ) from None
         except ValueError as exc:
             raise ImageSkillError(

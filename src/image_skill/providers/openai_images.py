@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.imaging.acceptance import sniff_mime
 from image_skill.providers.base import (
     EXECUTION_KEY,
@@ -217,11 +217,7 @@ class OpenAIImageModel(Model):
         async with client:
             if request.operation == "edit":
                 if not request.input_images:
-                    raise ImageSkillError(
-                        ErrorCode.INVALID_ARGUMENTS,
-                        "Edit needs an input image.",
-                        details={"field": "input_asset_id"},
-                    )
+                    raise invalid_arguments("Edit needs an input image.", field="input_asset_id")
                 data = request.input_images[0]
                 mime = sniff_mime(data) or "image/png"
                 image = (f"input.{mime.rsplit('/', 1)[-1]}", data, mime)

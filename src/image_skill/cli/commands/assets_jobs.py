@@ -12,7 +12,7 @@ from image_skill.cli import uploads
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
 from image_skill.cli.values import inner_object
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.result import Result
 
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
@@ -50,10 +50,8 @@ def resolve_asset_reference(reference: str) -> tuple[str, str]:
             recovery={"suggested_command": "image-skill upload PATH_OR_URL --json"},
             details={"field": "ASSET_ID_OR_URL"},
         )
-    raise ImageSkillError(
-        ErrorCode.INVALID_ARGUMENTS,
-        "Give an asset id (such as image_...) or an owned asset URL.",
-        details={"field": "ASSET_ID_OR_URL"},
+    raise invalid_arguments(
+        "Give an asset id (such as image_...) or an owned asset URL.", field="ASSET_ID_OR_URL"
     )
 
 
@@ -124,11 +122,7 @@ def run_asset_get(context: Context, args: Namespace) -> Result:
 
 def _check_output(output: str, *, overwrite: bool) -> None:
     if os.path.isdir(output):
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "--output names a directory; give a file path.",
-            details={"field": "--output"},
-        )
+        raise invalid_arguments("--output names a directory; give a file path.", field="--output")
     if os.path.lexists(output) and not overwrite:
         raise _output_exists()
 

@@ -20,7 +20,7 @@ from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
 from image_skill.cli.values import optional_text
 from image_skill.contract.creative import CreativeOptions
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.result import Result
 
 # How long create/edit keep waiting, client-side, after the service's own wait
@@ -107,10 +107,8 @@ def _invalid(message: str, flag: str) -> ImageSkillError:
 def read_prompt(args: Namespace) -> str:
     """The prompt from exactly one of ``--prompt`` / ``--prompt-file``."""
     if args.prompt is not None and args.prompt_file is not None:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "Give the prompt with either --prompt or --prompt-file, not both.",
-            details={"field": "--prompt"},
+        raise invalid_arguments(
+            "Give the prompt with either --prompt or --prompt-file, not both.", field="--prompt"
         )
     if args.prompt_file is not None:
         try:

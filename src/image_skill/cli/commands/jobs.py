@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
 from image_skill.cli.values import inner_object
-from image_skill.contract.errors import ErrorCode, ImageSkillError, spec_for
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments, spec_for
 from image_skill.result import Result
 
 if TYPE_CHECKING:
@@ -65,9 +65,7 @@ def run_job_show(context: Context, args: Namespace) -> Result:
 def run_job_list(context: Context, args: Namespace) -> Result:
     """``GET /v1/jobs``."""
     if args.limit is not None and args.limit < 1:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS, "--limit must be at least 1.", details={"field": "--limit"}
-        )
+        raise invalid_arguments("--limit must be at least 1.", field="--limit")
     return context.client().jobs(limit=args.limit, cursor=args.cursor, status=args.status)
 
 
@@ -94,16 +92,10 @@ def run_job_wait(context: Context, args: Namespace) -> Result:
     the job is terminal or ``--timeout-ms`` passes."""
     job_id = str(context.require(args.job_id, "JOB_ID")).strip()
     if args.timeout_ms < 0:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "--timeout-ms must be 0 or more.",
-            details={"field": "--timeout-ms"},
-        )
+        raise invalid_arguments("--timeout-ms must be 0 or more.", field="--timeout-ms")
     if args.poll_interval_ms < 1:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "--poll-interval-ms must be at least 1.",
-            details={"field": "--poll-interval-ms"},
+        raise invalid_arguments(
+            "--poll-interval-ms must be at least 1.", field="--poll-interval-ms"
         )
     result, status = wait_for_job(
         context.client(), job_id, args.timeout_ms / 1000, args.poll_interval_ms / 1000

@@ -198,10 +198,8 @@ async def claim_agent(session: AsyncSession, actor_id: str) -> dict[str, Any]:
     agent = await _agent(session, actor_id, for_update=True)
     previous = agent.claim_state
     if previous == "revoked":
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "This agent is revoked; a revoked agent cannot be claimed.",
-            details={"field": "ACTOR_ID"},
+        raise invalid_arguments(
+            "This agent is revoked; a revoked agent cannot be claimed.", field="ACTOR_ID"
         )
     if previous != "claimed":
         agent.claim_state = "claimed"
@@ -245,11 +243,7 @@ async def grant_credits(
     text = _check_text(reason, "--reason", MAX_REASON_CHARS)
     agent = await _agent(session, actor_id)
     if agent.claim_state == "revoked":
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "This agent is revoked; it cannot use credits.",
-            details={"field": "ACTOR_ID"},
-        )
+        raise invalid_arguments("This agent is revoked; it cannot use credits.", field="ACTOR_ID")
     grant_id = new_id("grant")
     entry = await ledger.grant_once(
         session,

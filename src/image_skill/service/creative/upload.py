@@ -28,7 +28,7 @@ import anyio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.imaging.acceptance import SanitizedImage, sanitize_image, verify_declared
 from image_skill.imaging.limits import InputLimits, InputRejected
@@ -86,11 +86,7 @@ def _decode(body: UploadRequest, limits: InputLimits) -> bytes:
     try:
         return base64.b64decode(body.bytes_base64, validate=True)
     except (binascii.Error, ValueError):
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "bytes_base64 is not valid base64.",
-            details={"field": "bytes_base64"},
-        ) from None
+        raise invalid_arguments("bytes_base64 is not valid base64.", field="bytes_base64") from None
 
 
 def _inspect(data: bytes, body: UploadRequest, limits: InputLimits) -> SanitizedImage:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.contract.errors import invalid_arguments
 from image_skill.contract.ids import MAX_ID_LENGTH, MAX_REFERENCE_LENGTH
 
 OUR_ID_MAX = MAX_ID_LENGTH
@@ -61,9 +61,5 @@ def checked_event_type(value: object) -> str:
         or not 0 < len(value) <= EVENT_TYPE_MAX
         or not _EVENT_TYPE.fullmatch(value)
     ):
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "The event's type is not a Stripe event type.",
-            details={"field": "type"},
-        )
+        raise invalid_arguments("The event's type is not a Stripe event type.", field="type")
     return value
