@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import anyio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.providers.base import Model
 from image_skill.service.catalog.pricing import PricingPolicy
 from image_skill.service.creative.prompt_rules import PromptPolicy
@@ -60,6 +61,18 @@ class Runtime:
         if self._decode_pool is None:
             self._decode_pool = anyio.CapacityLimiter(self.settings.image_decode_concurrency)
         return self._decode_pool
+
+    def model(self, model_id: str, *, field: str | None = None) -> Model:
+        """The registered model ``model_id``, or MODEL_NOT_FOUND pointing at the list."""
+        model = self.models.get(model_id)
+        if model is None:
+            raise ImageSkillError(
+                ErrorCode.MODEL_NOT_FOUND,
+                f"No model '{model_id[:100]}'.",
+                details={"field": field} if field else None,
+                recovery={"suggested_command": "image-skill models list --json"},
+            )
+        return model
 
     def provider_limiter(self, provider: str) -> anyio.CapacityLimiter:
         """The slots for ``provider``'s generate calls in this process (made on first use).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, not_found
+from image_skill.contract.errors import not_found
 from image_skill.service.catalog.schemas import (
     CAPABILITIES,
     CapabilityList,
@@ -51,13 +51,7 @@ async def list_models(request: Request) -> JSONResponse:
 async def show_model(model_id: str, request: Request) -> JSONResponse:
     """One model's full capability-preserving description."""
     rt = _runtime(request)
-    model = rt.models.get(model_id)
-    if model is None:
-        raise ImageSkillError(
-            ErrorCode.MODEL_NOT_FOUND,
-            f"No model '{model_id[:100]}'.",
-            recovery={"suggested_command": "image-skill models list --json"},
-        )
+    model = rt.model(model_id)
     return envelope_response(request, {"model": model_detail(model, rt.pricing)})
 
 

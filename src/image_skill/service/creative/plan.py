@@ -136,14 +136,7 @@ def _model(runtime: Runtime, operation: Operation, body: CreativeRequest) -> Mod
         settings.default_create_model if operation == "create" else settings.default_edit_model
     )
     model_id = body.model or default
-    model = runtime.models.get(model_id)
-    if model is None:
-        raise ImageSkillError(
-            ErrorCode.MODEL_NOT_FOUND,
-            f"No model '{model_id}'.",
-            details={"field": "model"},
-            recovery={"suggested_command": "image-skill models list --json"},
-        )
+    model = runtime.model(model_id, field="model")
     if body.provider and body.provider != model.provider:
         raise invalid_arguments(
             f"Model {model.model_id} is served by provider '{model.provider}'.",
