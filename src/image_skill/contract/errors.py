@@ -253,6 +253,11 @@ def auth_required(message: str, *, suggested_command: str | None = None) -> Imag
     return ImageSkillError(ErrorCode.AUTH_REQUIRED, message, recovery=_suggest(suggested_command))
 
 
+def retry_later(code: ErrorCode, message: str, *, seconds: int) -> ImageSkillError:
+    """A retryable ``code`` whose recovery says how many seconds to wait before retrying."""
+    return ImageSkillError(code, message, retryable=True, recovery={"retry_after_seconds": seconds})
+
+
 def service_unavailable(message: str, *, recovery: dict[str, Any] | None = None) -> ImageSkillError:
     """SERVICE_UNAVAILABLE (exit 7, retryable): a dependency of the service is down."""
     return ImageSkillError(ErrorCode.SERVICE_UNAVAILABLE, message, recovery=recovery)

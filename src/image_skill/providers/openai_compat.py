@@ -26,7 +26,7 @@ import anyio
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, retry_later
 from image_skill.providers.base import GeneratedImage, ProviderError, provider_failed
 
 if TYPE_CHECKING:
@@ -123,11 +123,8 @@ def map_error(vendor: Vendor, exc: openai.OpenAIError) -> ImageSkillError:
             ErrorCode.PROVIDER_TIMEOUT, f"{vendor.name} did not answer in time.", retryable=True
         )
     if isinstance(exc, openai.APIConnectionError):
-        return ImageSkillError(
-            ErrorCode.PROVIDER_UNAVAILABLE,
-            f"{vendor.name} could not be reached.",
-            retryable=True,
-            recovery={"retry_after_seconds": 5},
+        return retry_later(
+            ErrorCode.PROVIDER_UNAVAILABLE, f"{vendor.name} could not be reached.", seconds=5
         )
     if not isinstance(exc, openai.APIStatusError):
         return provider_failed(f"{vendor.name} returned an unusable answer.")

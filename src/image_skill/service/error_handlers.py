@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, not_found
+from image_skill.contract.errors import ErrorCode, ImageSkillError, not_found, retry_later
 from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.responses import error_response, trace_id_of
 
@@ -99,11 +99,10 @@ def install_error_handlers(app: FastAPI) -> None:
             trace_id_of(request),
             type(exc).__name__,
         )
-        error = ImageSkillError(
+        error = retry_later(
             ErrorCode.SERVICE_UNAVAILABLE,
             "The service's database is busy or unreachable; retry shortly.",
-            retryable=True,
-            recovery={"retry_after_seconds": 2},
+            seconds=2,
         )
         return error_response(request, error)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, retry_later
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service import idempotency, telemetry
 from image_skill.service.catalog.schemas import CAPABILITY_FOR_OPERATION
@@ -85,11 +85,10 @@ async def admit(
     except _KeyTaken:
         replayed = await replay(runtime, principal, plan.operation, key or "", plan.fingerprint)
         if replayed is None:
-            raise ImageSkillError(
+            raise retry_later(
                 ErrorCode.CONFLICT,
                 "A concurrent request with this idempotency key just failed; retry it.",
-                retryable=True,
-                recovery={"retry_after_seconds": 1},
+                seconds=1,
             ) from None
         return replayed
     telemetry.annotate(job_id=admitted.job_id)

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, retry_later
 from image_skill.contract.ids import utc_now
 from image_skill.providers.base import GeneratedImage, GenerationRequest, Model
 from image_skill.service import idempotency, telemetry
@@ -310,11 +310,10 @@ async def _settle(
             extra={"trace_id": order.trace_id},
         )
         raise _JobFailed(
-            ImageSkillError(
+            retry_later(
                 ErrorCode.SERVICE_UNAVAILABLE,
                 "The image was made but the job could not be recorded; no credits were spent.",
-                retryable=True,
-                recovery={"retry_after_seconds": 2},
+                seconds=2,
             )
         ) from exc
 

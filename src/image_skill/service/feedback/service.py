@@ -39,7 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments, retry_later
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.activity.recorder import Headline, Origin, record
 from image_skill.service.db.engine import session_scope
@@ -148,12 +148,11 @@ def _refuse_unstorable_text(body: FeedbackRequest) -> None:
 
 def storage_unavailable() -> ImageSkillError:
     """The fail-closed answer: nothing was kept, try again later."""
-    return ImageSkillError(
+    return retry_later(
         ErrorCode.FEEDBACK_STORAGE_UNAVAILABLE,
         "Feedback storage is unavailable, so nothing was stored. Send the same feedback "
         "again later (a dedupe_key makes retries safe).",
-        retryable=True,
-        recovery={"retry_after_seconds": 30},
+        seconds=30,
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import stripe
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, retry_later
 from image_skill.service.credits.packs import PACKS
 from image_skill.service.db.models import CreditQuote
 from image_skill.service.settings import Settings
@@ -92,11 +92,8 @@ class StripeRail:
         except stripe.AuthenticationError as exc:
             raise not_configured("a valid Stripe secret key") from exc
         except (stripe.RateLimitError, stripe.APIConnectionError) as exc:
-            raise ImageSkillError(
-                ErrorCode.PROVIDER_UNAVAILABLE,
-                "Stripe is unavailable; retry shortly.",
-                retryable=True,
-                recovery={"retry_after_seconds": 10},
+            raise retry_later(
+                ErrorCode.PROVIDER_UNAVAILABLE, "Stripe is unavailable; retry shortly.", seconds=10
             ) from exc
         except stripe.StripeError as exc:
             raise ImageSkillError(
@@ -129,11 +126,10 @@ class StripeRail:
 
 
 def _unavailable() -> ImageSkillError:
-    return ImageSkillError(
+    return retry_later(
         ErrorCode.PROVIDER_UNAVAILABLE,
         "Stripe could not confirm the session's payment; retry shortly.",
-        retryable=True,
-        recovery={"retry_after_seconds": 10},
+        seconds=10,
     )
 
 
