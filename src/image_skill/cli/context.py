@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from image_skill.cli.config import load_config
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ImageSkillError, flag_required, invalid_arguments
 
 if TYPE_CHECKING:
     from image_skill.client import Client
@@ -154,10 +154,5 @@ class Context:
     def require(self, value: Any, flag: str) -> Any:
         """``value`` or INVALID_ARGUMENTS naming the missing flag."""
         if value is None or value == "":
-            raise ImageSkillError(
-                ErrorCode.INVALID_ARGUMENTS,
-                f"{flag} is required.",
-                recovery={"required_flag": flag},
-                details={"field": flag},
-            )
+            raise flag_required(f"{flag} is required.", flag)
         return value

@@ -233,6 +233,22 @@ def invalid_arguments(message: str, *, field: str | None = None) -> ImageSkillEr
     return ImageSkillError(ErrorCode.INVALID_ARGUMENTS, message, details=details)
 
 
+def flag_required(
+    message: str,
+    flag: str,
+    *,
+    field: str | None = None,
+    suggested_command: str | None = None,
+) -> ImageSkillError:
+    """INVALID_ARGUMENTS (exit 2) naming the flag that makes the call valid (and the field)."""
+    recovery: dict[str, Any] = {"required_flag": flag}
+    if suggested_command:
+        recovery["suggested_command"] = suggested_command
+    return ImageSkillError(
+        ErrorCode.INVALID_ARGUMENTS, message, recovery=recovery, details={"field": field or flag}
+    )
+
+
 def not_found(
     message: str, *, suggested_command: str | None = None, field: str | None = None
 ) -> ImageSkillError:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, flag_required, invalid_arguments
 from image_skill.service.db.models import IdempotencyRecord
 
 _KEY = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
@@ -39,11 +39,8 @@ def require_key(key: str | None, why: str) -> str:
     """A valid key, or INVALID_ARGUMENTS saying why this call needs one."""
     checked = check_key(key)
     if checked is None:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            f"idempotency_key is required: {why}.",
-            details={"field": "idempotency_key"},
-            recovery={"required_flag": "--idempotency-key"},
+        raise flag_required(
+            f"idempotency_key is required: {why}.", "--idempotency-key", field="idempotency_key"
         )
     return checked
 

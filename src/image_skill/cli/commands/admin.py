@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.contract.errors import ErrorCode, ImageSkillError, flag_required, invalid_arguments
 from image_skill.result import Result
 
 if TYPE_CHECKING:
@@ -171,12 +171,7 @@ def _run_on(
 def _count(value: str | None, flag: str) -> int:
     text = (value or "").strip()
     if not text:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            f"{flag} is required.",
-            recovery={"required_flag": flag},
-            details={"field": flag},
-        )
+        raise flag_required(f"{flag} is required.", flag)
     if not text.isdigit():
         raise invalid_arguments(f"{flag} must be a whole number, e.g. 500.", field=flag)
     return int(text)
@@ -245,11 +240,8 @@ def run_jobs_resolve(context: Context, args: Namespace) -> Result:
     """Fail one unfinished job by hand."""
     job_id = str(context.require(args.job_id, "JOB_ID")).strip()
     if not args.fail:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "Say how to resolve the job: --fail fails it and releases its credits.",
-            recovery={"required_flag": "--fail"},
-            details={"field": "--fail"},
+        raise flag_required(
+            "Say how to resolve the job: --fail fails it and releases its credits.", "--fail"
         )
 
     async def operation(settings: Settings) -> dict[str, Any]:

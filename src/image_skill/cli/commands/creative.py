@@ -20,7 +20,7 @@ from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
 from image_skill.cli.values import optional_text
 from image_skill.contract.creative import CreativeOptions
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.contract.errors import flag_required, invalid_arguments
 from image_skill.result import Result
 
 # How long create/edit keep waiting, client-side, after the service's own wait
@@ -95,15 +95,6 @@ def _creative_flags(parser: ArgumentParser, *, default_aspect: str) -> None:
 # -- argument checks ------------------------------------------------------------
 
 
-def _invalid(message: str, flag: str) -> ImageSkillError:
-    return ImageSkillError(
-        ErrorCode.INVALID_ARGUMENTS,
-        message,
-        recovery={"required_flag": flag},
-        details={"field": flag},
-    )
-
-
 def read_prompt(args: Namespace) -> str:
     """The prompt from exactly one of ``--prompt`` / ``--prompt-file``."""
     if args.prompt is not None and args.prompt_file is not None:
@@ -115,14 +106,14 @@ def read_prompt(args: Namespace) -> str:
             with open(args.prompt_file, encoding="utf-8") as handle:
                 text = handle.read()
         except (OSError, UnicodeDecodeError) as exc:
-            raise _invalid(
+            raise flag_required(
                 "The --prompt-file could not be read as UTF-8 text.", "--prompt-file"
             ) from exc
         if not text.strip():
-            raise _invalid("The --prompt-file is empty.", "--prompt-file")
+            raise flag_required("The --prompt-file is empty.", "--prompt-file")
         return text.strip()
     if args.prompt is None or not args.prompt.strip():
-        raise _invalid("A prompt is required: use --prompt or --prompt-file.", "--prompt")
+        raise flag_required("A prompt is required: use --prompt or --prompt-file.", "--prompt")
     return str(args.prompt)
 
 
@@ -133,9 +124,9 @@ def parse_usd(value: str | None, flag: str) -> float | None:
     try:
         amount = float(value)
     except ValueError:
-        raise _invalid(f"{flag} must be a number of US dollars, e.g. 0.05.", flag) from None
+        raise flag_required(f"{flag} must be a number of US dollars, e.g. 0.05.", flag) from None
     if not math.isfinite(amount) or amount < 0:
-        raise _invalid(f"{flag} must be a finite number greater than or equal to 0.", flag)
+        raise flag_required(f"{flag} must be a finite number greater than or equal to 0.", flag)
     return amount
 
 
@@ -147,9 +138,9 @@ def parse_model_parameters(value: str | None) -> dict[str, Any] | None:
     try:
         parsed = json.loads(value)
     except ValueError:
-        raise _invalid(f"{flag} is not valid JSON.", flag) from None
+        raise flag_required(f"{flag} is not valid JSON.", flag) from None
     if not isinstance(parsed, dict):
-        raise _invalid(f'{flag} must be a JSON object, e.g. {{"seed": 1234}}.', flag)
+        raise flag_required(f'{flag} must be a JSON object, e.g. {{"seed": 1234}}.', flag)
     return parsed
 
 
@@ -158,7 +149,7 @@ def creative_options(args: Namespace) -> CreativeOptions:
     prompt = read_prompt(args)
     aspect = (args.aspect_ratio or "").strip()
     if not aspect:
-        raise _invalid("--aspect-ratio must not be empty.", "--aspect-ratio")
+        raise flag_required("--aspect-ratio must not be empty.", "--aspect-ratio")
     output_format = optional_text(args.output_format)
     return CreativeOptions(
         prompt=prompt,

@@ -17,7 +17,7 @@ from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
 from image_skill.cli.values import optional_text
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, flag_required
 from image_skill.result import Result
 
 PAYMENT_METHODS = ("fake", "stripe_checkout")
@@ -85,19 +85,10 @@ def register(reg: Registrar) -> None:
 # -- argument checks ------------------------------------------------------------
 
 
-def _invalid(message: str, flag: str, suggested: str | None = None) -> ImageSkillError:
-    recovery: dict[str, Any] = {"required_flag": flag}
-    if suggested:
-        recovery["suggested_command"] = suggested
-    return ImageSkillError(
-        ErrorCode.INVALID_ARGUMENTS, message, recovery=recovery, details={"field": flag}
-    )
-
-
 def _required(value: str | None, flag: str, why: str = "") -> str:
     text = optional_text(value)
     if text is None:
-        raise _invalid(f"{flag} is required{why}.", flag)
+        raise flag_required(f"{flag} is required{why}.", flag)
     return text
 
 
@@ -106,7 +97,7 @@ def _credits(value: str | None) -> int | None:
         return None
     text = optional_text(value)
     if text is None or not re.fullmatch(r"-?[0-9]{1,9}", text):
-        raise _invalid("--credits must be a whole number of credits, e.g. 500.", "--credits")
+        raise flag_required("--credits must be a whole number of credits, e.g. 500.", "--credits")
     return int(text)
 
 
@@ -123,16 +114,16 @@ def run_quote(context: Context, args: Namespace) -> Result:
     credits = _credits(args.credits)
     pack = optional_text(args.pack) if args.pack is not None else None
     if args.pack is not None and pack is None:
-        raise _invalid("--pack must name a pack, e.g. starter-500.", "--pack")
+        raise flag_required("--pack must name a pack, e.g. starter-500.", "--pack")
     if (credits is None) == (pack is None):
-        raise _invalid(
+        raise flag_required(
             "Give exactly one of --credits N or --pack PACK_ID.",
             "--pack",
-            "image-skill credits packs list --json",
+            suggested_command="image-skill credits packs list --json",
         )
     method = optional_text(args.payment_method) or ""
     if method not in PAYMENT_METHODS:
-        raise _invalid(
+        raise flag_required(
             f"--payment-method must be one of {', '.join(PAYMENT_METHODS)}.", "--payment-method"
         )
     key = optional_text(args.idempotency_key)
@@ -151,7 +142,9 @@ def run_buy(context: Context, args: Namespace) -> Result:
     """``POST /v1/credit-purchases/stripe-checkout-sessions``; never touches card data."""
     provider = _required(args.provider, "--provider", " (stripe)")
     if provider.lower() not in PROVIDERS:
-        raise _invalid("--provider must be stripe (the only live payment provider).", "--provider")
+        raise flag_required(
+            "--provider must be stripe (the only live payment provider).", "--provider"
+        )
     quote_id = _required(args.quote_id, "--quote-id")
     key = _required(args.idempotency_key, "--idempotency-key", ": buying starts a live payment")
     return context.client().credit_buy(quote_id, key)

@@ -17,7 +17,7 @@ from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
 from image_skill.cli.values import optional_text
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import flag_required
 from image_skill.result import Result
 
 # (flag, request field, help) for every free-text option, in the 0.1.0 client's order.
@@ -88,15 +88,10 @@ def request_fields(args: Namespace) -> dict[str, Any]:
         if value is not None:
             fields[field] = value
     if fields.get("title") is None and fields.get("body") is None:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
+        raise flag_required(
             "Give --title or --body (ideally both).",
-            recovery={
-                "required_flag": "--title",
-                "suggested_command": 'image-skill feedback create --title "..." '
-                '--body "..." --json',
-            },
-            details={"field": "--title"},
+            "--title",
+            suggested_command='image-skill feedback create --title "..." --body "..." --json',
         )
     fields["surface"] = _surfaces(args.surface)
     fields["evidence"] = _distinct(args.evidence or [])

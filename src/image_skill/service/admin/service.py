@@ -13,7 +13,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments, not_found
+from image_skill.contract.errors import (
+    flag_required,
+    invalid_arguments,
+    not_found,
+)
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.admin import repository as admin_repository
 from image_skill.service.credits import ledger
@@ -58,12 +62,7 @@ def check_next_state(value: str | None, *, required: bool) -> str | None:
     """A feedback state: a lower-case word such as ``watch`` (1-32 of a-z, 0-9, _ and -)."""
     if value is None:
         if required:
-            raise ImageSkillError(
-                ErrorCode.INVALID_ARGUMENTS,
-                "--next-state is required.",
-                recovery={"required_flag": "--next-state"},
-                details={"field": "--next-state"},
-            )
+            raise flag_required("--next-state is required.", "--next-state")
         return None
     state = value.strip().lower()
     if not _STATE.match(state):

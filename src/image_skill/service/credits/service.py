@@ -20,7 +20,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments, not_found
+from image_skill.contract.errors import (
+    ErrorCode,
+    ImageSkillError,
+    flag_required,
+    invalid_arguments,
+    not_found,
+)
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.credits import repository
 from image_skill.service.credits.packs import (
@@ -61,14 +67,11 @@ def _fingerprint(credits: int | None, pack_id: str | None, method: str, pepper: 
 
 def _amount(credits: int | None, pack_id: str | None) -> int:
     if (credits is None) == (pack_id is None):
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
+        raise flag_required(
             "Give exactly one of credits or pack_id.",
-            details={"field": "credits"},
-            recovery={
-                "required_flag": "--pack",
-                "suggested_command": "image-skill credits quote --pack starter-500 --json",
-            },
+            "--pack",
+            field="credits",
+            suggested_command="image-skill credits quote --pack starter-500 --json",
         )
     if pack_id is not None:
         pack = PACKS.get(pack_id)

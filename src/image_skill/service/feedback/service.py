@@ -39,7 +39,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments, retry_later
+from image_skill.contract.errors import (
+    ErrorCode,
+    ImageSkillError,
+    flag_required,
+    invalid_arguments,
+    retry_later,
+)
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.activity.recorder import Headline, Origin, record
 from image_skill.service.db.engine import session_scope
@@ -182,15 +188,11 @@ def _choice(value: str | None, allowed: tuple[str, ...], default: str, name: str
 def _validated(body: FeedbackRequest) -> Signal:
     text = {name: _blank_to_none(getattr(body, name)) for name in TEXT_FIELDS}
     if text["title"] is None and text["body"] is None:
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
+        raise flag_required(
             "Feedback needs a title or a body (ideally both).",
-            details={"field": "title"},
-            recovery={
-                "required_flag": "--title",
-                "suggested_command": 'image-skill feedback create --title "..." '
-                '--body "..." --json',
-            },
+            "--title",
+            field="title",
+            suggested_command='image-skill feedback create --title "..." --body "..." --json',
         )
     return Signal(
         type=body.type or DEFAULT_TYPE,
