@@ -13,11 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.contract.errors import (
-    flag_required,
-    invalid_arguments,
-    not_found,
-)
+from image_skill.contract.errors import flag_required, invalid_arguments, not_found
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.admin import repository as admin_repository
 from image_skill.service.credits import ledger
