@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine
 
+from image_skill.service.settings import to_async_url, to_sync_url
 from tests.support.cli import RunCli, run_cli
 from tests.support.databases import blank_database
 from tests.support.seaweed import Seaweed, start_seaweed, stop_seaweed
@@ -59,6 +61,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """A blank database of each kind: SQLite in tmp, a fresh PostgreSQL database."""
     with blank_database(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Engine]:
+    """A synchronous engine on the test database, for looking behind the API."""
+    engine = create_engine(to_sync_url(to_async_url(database_url)))
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -6,18 +6,16 @@ the commands run as the operator runs them, on the service database, both kinds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from image_skill.cli.runner import execute
 from image_skill.service.db.models import ActivityEvent
-from image_skill.service.settings import to_async_url, to_sync_url
 from tests.support.agents import Agent, sign_up
 from tests.support.apps import started_app
 from tests.support.cli import TRACEBACK, RunCli
@@ -35,13 +33,6 @@ def operator_env(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(to_sync_url(to_async_url(database_url)))
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, create_engine
 
 from image_skill.server import create_server_app
-from image_skill.service.settings import to_async_url, to_sync_url
 from tests.fakes.stripe_api import FakeStripe
 from tests.support.agents import Signup
 from tests.support.apps import service_settings
@@ -38,14 +36,6 @@ def api(api_app: FastAPI) -> Iterator[TestClient]:
     """A started app (lifespan ran: migrations + engine) and a client for it."""
     with TestClient(api_app) as client:
         yield client
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Engine]:
-    """A synchronous engine on the test database, for looking behind the API."""
-    engine = create_engine(to_sync_url(to_async_url(database_url)))
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

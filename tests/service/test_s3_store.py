@@ -4,6 +4,7 @@ presigned reads, and failures that never name the bucket, key or credentials."""
 from __future__ import annotations
 
 import hashlib
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
@@ -18,7 +19,6 @@ from image_skill.service.storage.factory import build_store
 from image_skill.service.storage.s3 import S3AssetStore, S3Location
 from tests.support.images import png
 from tests.support.seaweed import ACCESS_KEY, REGION, SECRET_KEY, Seaweed, switchable_proxy
-from tests.support.servers import free_port
 
 
 def store_for(seaweed: Seaweed, bucket: str, /, **changes: Any) -> S3AssetStore:
@@ -127,19 +127,23 @@ def test_presigned_url_reads_without_credentials_and_is_bounded(seaweed: Seaweed
 @pytest.mark.parametrize("problem", ["no bucket", "bad secret", "unreachable"])
 def test_startup_check_names_the_setting_never_the_value(seaweed: Seaweed, problem: str) -> None:
     bucket = seaweed.bucket()
-    changes: dict[str, Any] = {
-        "no bucket": {"bucket": "missing-" + bucket},
-        "bad secret": {"secret_access_key": "not-the-secret-" + "x" * 20},
-        "unreachable": {"endpoint_url": f"http://127.0.0.1:{free_port()}"},
-    }[problem]
-    store = store_for(seaweed, bucket, **changes)
+    # A port bound here but never listening: refused, and no other server (another
+    # xdist worker's SeaweedFS picks free ports too) can take it meanwhile.
+    with socket.socket() as closed_port:
+        closed_port.bind(("127.0.0.1", 0))
+        changes: dict[str, Any] = {
+            "no bucket": {"bucket": "missing-" + bucket},
+            "bad secret": {"secret_access_key": "not-the-secret-" + "x" * 20},
+            "unreachable": {"endpoint_url": f"http://127.0.0.1:{closed_port.getsockname()[1]}"},
+        }[problem]
+        store = store_for(seaweed, bucket, **changes)
 
-    async def scenario() -> StoreError:
-        with pytest.raises(StoreError) as failed:
-            await store.check()
-        return failed.value
+        async def scenario() -> StoreError:
+            with pytest.raises(StoreError) as failed:
+                await store.check()
+            return failed.value
 
-    error = anyio.run(scenario)
+        error = anyio.run(scenario)
     expected = {
         "no bucket": "IMAGE_SKILL_S3_BUCKET does not exist",
         "bad secret": "refused the credentials",
