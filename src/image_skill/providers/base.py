@@ -114,6 +114,9 @@ class Model:
     # Modules ``generate`` imports on first use (to keep the CLI fast); a server
     # imports them at start-up instead, so no request waits on an import.
     sdk_modules: tuple[str, ...] = ()
+    # A stand-in renders without following the prompt (offline, free, for testing
+    # workflows); its results say so, and it is a default only when nothing real is.
+    stand_in: bool = False
 
     def availability(self) -> Availability:
         """Configured when every required variable is set."""

@@ -103,6 +103,7 @@ def build() -> LocalSketch:
         pricing_confidence="known",
         latency_class="instant",
         safety={"moderation": "service_prompt_policy", "provider_moderation": False},
+        stand_in=True,
         migration_hints=(
             "Switch to a generative model (see models list) for real imagery; "
             "seed and aspect_ratio carry over where the target model supports them.",

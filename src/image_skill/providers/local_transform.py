@@ -95,6 +95,7 @@ def build() -> LocalTransform:
         pricing_confidence="known",
         latency_class="instant",
         safety={"moderation": "service_prompt_policy", "provider_moderation": False},
+        stand_in=True,
         migration_hints=("For generative edits use a provider edit model (see models list).",),
     )
 

@@ -37,8 +37,11 @@ class Settings(BaseSettings):
     embedded: bool = False
     token_pepper: str = "image-skill-dev-pepper"
 
-    default_create_model: str = "local.sketch"
-    default_edit_model: str = "local.transform"
+    # Default models: the model a request that names none runs on. Unset, it is the
+    # best configured real model (service/catalog/defaults.py documents the order),
+    # else the stand-in (local.sketch / local.transform).
+    default_create_model: str | None = None
+    default_edit_model: str | None = None
     provider_timeout_seconds: float = Field(default=300, gt=0)
     prompt_blocked_terms: str | None = None
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)

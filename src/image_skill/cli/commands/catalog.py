@@ -71,6 +71,9 @@ def render_models(data: Any) -> str:
     defaults = data.get("defaults") or {}
     if defaults:
         lines.append("defaults: " + ", ".join(f"{op} {model}" for op, model in defaults.items()))
+    for op, reason in (data.get("default_reason") or {}).items():
+        if isinstance(reason, dict):
+            lines.append(f"  {op} default is {reason.get('model_id')}: {reason.get('message')}")
     lines.append("next: image-skill models show MODEL_ID (parameters, sizes, pricing)")
     return "\n".join(lines)
 

@@ -6,6 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.contract.errors import not_found
+from image_skill.providers.base import Operation
+from image_skill.service.catalog import defaults
 from image_skill.service.catalog.schemas import (
     CAPABILITIES,
     CapabilityList,
@@ -37,12 +39,12 @@ async def list_models(request: Request) -> JSONResponse:
     models = [
         model_summary(m, rt.pricing) for m in sorted(rt.models.values(), key=lambda m: m.model_id)
     ]
+    operations: tuple[Operation, ...] = ("create", "edit")
+    chosen = {op: defaults.choose(rt.models, rt.settings, op) for op in operations}
     data = {
         "models": models,
-        "defaults": {
-            "create": rt.settings.default_create_model,
-            "edit": rt.settings.default_edit_model,
-        },
+        "defaults": {op: choice.model_id for op, choice in chosen.items()},
+        "default_reason": {op: choice.view() for op, choice in chosen.items()},
     }
     return envelope_response(request, data)
 

@@ -187,11 +187,37 @@ class ModelDefaults(BaseModel):
     edit: str
 
 
+class ModelChoiceView(BaseModel):
+    """Which model a request runs on and why (``default_reason``)."""
+
+    model_id: str
+    reason: Literal["requested", "setting", "best_configured", "stand_in_fallback"]
+    message: str
+
+
+class StandInNotice(BaseModel):
+    """Said by every answer made (or planned) on a stand-in model."""
+
+    code: Literal["STAND_IN_MODEL"]
+    model_id: str
+    message: str
+    how_to_enable: str = Field(description="the one step that makes a real model the default")
+    suggested_command: str
+
+
+class DefaultReasons(BaseModel):
+    """Why each default model is the default."""
+
+    create: ModelChoiceView
+    edit: ModelChoiceView
+
+
 class ModelList(BaseModel):
     """``GET /v1/models``."""
 
     models: list[ModelSummary]
     defaults: ModelDefaults
+    default_reason: DefaultReasons | None = None
 
 
 class ModelShown(BaseModel):

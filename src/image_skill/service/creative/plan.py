@@ -18,6 +18,7 @@ from typing import Any
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.providers.base import Availability, Model, Operation
 from image_skill.service import idempotency, telemetry
+from image_skill.service.catalog import defaults
 from image_skill.service.catalog.parameters import validate_parameters
 from image_skill.service.catalog.pricing import PriceEstimate, estimate_price
 from image_skill.service.creative.schemas import CreateRequest, EditRequest
@@ -55,6 +56,8 @@ class Plan:
     dry_run: bool
     # Checked: the caller may use webhooks and the target is public (or allowed).
     webhook_url: str | None = None
+    # Why this model: named by the request, or the default and why that default.
+    choice: defaults.ModelChoice | None = None
 
     def raise_if_blocked(self) -> None:
         """Refuse to run a plan the budget or the model's configuration forbids."""
@@ -94,7 +97,12 @@ async def make_plan(
     find_input: InputLookup,
 ) -> Plan:
     """Validate ``body`` against its model and price it (raises the first thing to fix)."""
-    model = _model(runtime, operation, body)
+    choice = (
+        defaults.requested(body.model)
+        if body.model
+        else defaults.choose(runtime.models, runtime.settings, operation)
+    )
+    model = _model(runtime, operation, body, choice.model_id)
     params = validate_parameters(model, body.model_parameters)
     model.check_request(operation, body.prompt, params)
     output_format = _output_format(model, body)
@@ -127,15 +135,11 @@ async def make_plan(
         fingerprint=request_fingerprint,
         dry_run=body.dry_run,
         webhook_url=webhook_url,
+        choice=choice,
     )
 
 
-def _model(runtime: Runtime, operation: Operation, body: CreativeRequest) -> Model:
-    settings = runtime.settings
-    default = (
-        settings.default_create_model if operation == "create" else settings.default_edit_model
-    )
-    model_id = body.model or default
+def _model(runtime: Runtime, operation: Operation, body: CreativeRequest, model_id: str) -> Model:
     model = runtime.model(model_id, field="model")
     if body.provider and body.provider != model.provider:
         raise invalid_arguments(

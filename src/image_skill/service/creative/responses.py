@@ -7,12 +7,15 @@ names wherever they overlap (``resolved``, ``cost``, ``quota``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from image_skill.contract.errors import ErrorCode
 from image_skill.contract.ids import iso
+from image_skill.providers.base import Model, Operation
 from image_skill.service.assets.schemas import AssetUrls, asset_view
+from image_skill.service.catalog import defaults
 from image_skill.service.catalog.pricing import PriceEstimate
 from image_skill.service.catalog.schemas import CAPABILITY_FOR_OPERATION
 from image_skill.service.creative.accounting import QuotaSnapshot
@@ -55,7 +58,11 @@ def dry_run_view(
         "blocked_by": blockers,
         "operation": plan.operation,
         "capability": {"id": CAPABILITY_FOR_OPERATION[plan.operation]},
-        "model": {"model_id": plan.model_id, "availability": plan.availability.view()},
+        "model": {
+            "model_id": plan.model_id,
+            "availability": plan.availability.view(),
+            "default_reason": plan.choice.view() if plan.choice else None,
+        },
         "resolved": resolved_view(
             plan.aspect_ratio, plan.output_format, plan.intent, plan.parameters
         ),
@@ -125,6 +132,28 @@ def still_running(job_id: str | None, status: str) -> CreativeOutcome:
     """A key whose first request has not finished yet."""
     data = {"job_id": job_id, "status": status, "replayed": True}
     return Outcome(data, [STILL_RUNNING], status_code=202)
+
+
+def with_stand_in_notice(
+    outcome: CreativeOutcome, models: Mapping[str, Model], operation: Operation
+) -> CreativeOutcome:
+    """Say whether the answer's model is a stand-in; if so, warn and name how to get a real one.
+
+    Applied to every create/edit answer that names its model (dry run, finished
+    job, replay), so none reports a stand-in's image as the prompt's.
+    """
+    data = outcome.data
+    model_id = data.get("model_id") or (data.get("model") or {}).get("model_id")
+    model = models.get(model_id) if isinstance(model_id, str) else None
+    if model is None:
+        return outcome
+    data["stand_in"] = model.stand_in
+    if not model.stand_in:
+        return outcome
+    notice = defaults.stand_in_notice(models, model, operation)
+    data["stand_in_notice"] = notice
+    warnings = [*outcome.warnings, defaults.stand_in_warning(notice)]
+    return Outcome(data, warnings, status_code=outcome.status_code)
 
 
 def _safety() -> dict[str, Any]:

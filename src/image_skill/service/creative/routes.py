@@ -12,6 +12,7 @@ from image_skill.providers.base import Operation
 from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.creative.admission_gate import Admission, AdmissionPlace
 from image_skill.service.creative.plan import CreativeRequest
+from image_skill.service.creative.responses import with_stand_in_notice
 from image_skill.service.creative.schemas import (
     AcceptedData,
     CompletedData,
@@ -94,6 +95,7 @@ async def _creative(
         place=call.place,
         respond_async=respond_async,
     )
+    outcome = with_stand_in_notice(outcome, request.app.state.runtime.models, operation)
     response = outcome_response(request, outcome)
     if respond_async and outcome.status_code == 202:
         response.headers["Preference-Applied"] = "respond-async"

@@ -14,7 +14,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from image_skill.service.assets.schemas import AssetView
-from image_skill.service.catalog.schemas import AvailabilityView, CostView
+from image_skill.service.catalog.schemas import (
+    AvailabilityView,
+    CostView,
+    ModelChoiceView,
+    StandInNotice,
+)
 from image_skill.service.envelopes import ErrorDetail
 
 # A non-negative amount of US dollars: a JSON number (integer or not), never a boolean or string.
@@ -104,6 +109,7 @@ class PlannedModel(BaseModel):
 
     model_id: str
     availability: AvailabilityView
+    default_reason: ModelChoiceView | None = None
 
 
 class BudgetCheck(BaseModel):
@@ -142,6 +148,8 @@ class DryRunData(BaseModel):
     safety: Safety
     input_asset: AssetView | None
     changes: Literal["none"]
+    stand_in: bool | None = None
+    stand_in_notice: StandInNotice | None = None
 
 
 class SpentQuota(BaseModel):
@@ -169,6 +177,8 @@ class CompletedData(BaseModel):
     input_asset: AssetView | None
     created_at: str
     completed_at: str
+    stand_in: bool | None = None
+    stand_in_notice: StandInNotice | None = None
 
 
 class AcceptedData(BaseModel):
