@@ -34,7 +34,16 @@ from tests.support.stripe_shop import SECRET_KEY, WEBHOOK_SECRET, Shop
 from tests.support.webhooks import hooked_app
 
 # Answers that are not JSON envelopes: the claim pages (HTML) and Prometheus metrics.
-NOT_JSON = {("get", "/claim/{token}"), ("post", "/claim/{token}"), ("get", "/metrics")}
+NOT_JSON = {
+    ("get", "/claim/{token}"),
+    ("post", "/claim/{token}"),
+    ("get", "/metrics"),
+    # The home page and the guide texts (service/guide).
+    ("get", "/"),
+    ("get", "/skill.md"),
+    ("get", "/cli.md"),
+    ("get", "/llms.txt"),
+}
 # The bridge answers whatever command it ran, so its ``data`` is any JSON value.
 ANY_DATA = {("post", "/v1/cli")}
 

@@ -25,6 +25,8 @@ LOCAL = False
 _TABLE: tuple[tuple[str, bool], ...] = (
     ("image-skill help", BRIDGED),
     ("image-skill version", BRIDGED),
+    ("image-skill skill", BRIDGED),  # reads the guide shipped in the package
+    ("image-skill docs", BRIDGED),  # over the bridge: the service's URLs, no file paths
     ("image-skill doctor", LOCAL),
     ("image-skill signup", BRIDGED),  # without --save
     ("image-skill whoami", BRIDGED),

@@ -38,6 +38,8 @@ from image_skill.service.db.engine import (
 from image_skill.service.db.migrate import upgrade_to_head
 from image_skill.service.error_handlers import install_error_handlers
 from image_skill.service.feedback.routes import router as feedback_router
+from image_skill.service.guide.api_docs import install_api_docs
+from image_skill.service.guide.routes import router as guide_router
 from image_skill.service.health.routes import router as health_router
 from image_skill.service.identity import repository as identity_repository
 from image_skill.service.identity.routes import router as identity_router
@@ -106,6 +108,9 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         version=__version__,
         summary="Creative runtime for AI agents.",
         lifespan=lifespan,
+        # The docs pages are served with bundled assets instead (install_api_docs).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     warn_about_mail_settings(settings)
@@ -134,9 +139,11 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         feedback_router,
         webhooks_router,
         telemetry_router,
+        guide_router,
     )
     for router in routers:
         app.include_router(router)
+    install_api_docs(app)
     return app
 
 

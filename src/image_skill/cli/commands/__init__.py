@@ -18,6 +18,7 @@ def register_all(reg: Registrar) -> None:
         credits,
         doctor,
         feedback,
+        guide,
         identity,
         jobs,
         meta,
@@ -28,6 +29,7 @@ def register_all(reg: Registrar) -> None:
 
     for module in (
         meta,
+        guide,
         doctor,
         identity,
         claim,
