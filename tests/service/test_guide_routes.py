@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from image_skill import guide
 from tests.support.apps import started_app
+from tests.support.webhooks import hooked_app
 
 PUBLIC = "https://images.example.org"
 
@@ -108,3 +109,28 @@ def test_the_guide_routes_are_documented_and_need_no_token(client: TestClient) -
 def test_an_unknown_static_asset_is_a_404_not_a_file_outside(client: TestClient) -> None:
     for path in ("/docs/static/nope.js", "/docs/static/../../../etc/passwd"):
         assert client.get(path).status_code == 404, path
+
+
+def _refused_webhook_recovery(tmp_path: Path, public_base_url: str | None) -> dict[str, object]:
+    """The recovery of a webhook URL refused as private, on an app with that public address."""
+    url = f"sqlite:///{tmp_path / 'hooks.db'}"
+    settings = {"webhook_allow_private_targets": False, "public_base_url": public_base_url}
+    with hooked_app(url, tmp_path / "hooks-home", **settings) as app:
+        response = app.claimed_agent().create(webhook_url="https://10.0.0.7/hook")
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "WEBHOOK_TARGET_REFUSED"
+    recovery = error["recovery"]
+    assert isinstance(recovery, dict)
+    return recovery
+
+
+def test_recovery_docs_url_points_at_this_services_guide(tmp_path: Path) -> None:
+    recovery = _refused_webhook_recovery(tmp_path, PUBLIC)
+    assert recovery["docs_url"] == f"{PUBLIC}/skill.md"
+
+
+def test_recovery_docs_url_is_left_alone_without_a_public_address(tmp_path: Path) -> None:
+    recovery = _refused_webhook_recovery(tmp_path, None)
+    assert str(recovery["docs_url"]).startswith("https://")
+    assert not str(recovery["docs_url"]).endswith("/skill.md")

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from image_skill.contract.envelope import EXIT_CODE_HEADER, TRACE_HEADER, failure, success
 from image_skill.contract.errors import ImageSkillError
 from image_skill.contract.ids import new_trace_id
+from image_skill.service.guide.links import point_docs_here
 from image_skill.service.outcome import Outcome
 
 DEFAULT_COMMAND = "image-skill api"
@@ -75,6 +76,8 @@ def error_response(
     """
     trace_id = trace_id_of(request)
     body = failure(command_of(request), error, trace_id=trace_id, actor=actor_of(request))
+    settings = getattr(request.app.state, "settings", None)
+    point_docs_here(body["error"], getattr(settings, "public_base_url", None))
     headers = {
         **(extra_headers or {}),
         EXIT_CODE_HEADER: str(error.exit_code),
