@@ -134,3 +134,17 @@ def test_recovery_docs_url_is_left_alone_without_a_public_address(tmp_path: Path
     recovery = _refused_webhook_recovery(tmp_path, None)
     assert str(recovery["docs_url"]).startswith("https://")
     assert not str(recovery["docs_url"]).endswith("/skill.md")
+
+
+def test_the_guide_commands_over_the_cli_bridge_show_urls_not_server_paths(
+    client: TestClient,
+) -> None:
+    skill = client.post("/v1/cli", json={"argv": ["skill", "--json"]})
+    assert skill.status_code == 200, skill.text
+    assert skill.json()["data"]["guide"] == guide.read("skill")
+    docs = client.post("/v1/cli", json={"argv": ["docs"]})
+    assert docs.status_code == 200, docs.text
+    references = docs.json()["data"]["references"]
+    assert all("path" not in entry for entry in references.values()), references
+    assert references["guide"]["url"].endswith("/skill.md")
+    assert str(Path(guide.local_path("skill") or "x").parent) not in docs.text
