@@ -149,3 +149,14 @@ def test_the_setting_overrides_the_best_configured_default(
         "message": "set by IMAGE_SKILL_DEFAULT_CREATE_MODEL",
     }
     assert listed["default_reason"]["edit"]["reason"] == "best_configured"
+
+
+def test_jobs_show_and_list_say_the_job_ran_on_a_stand_in(
+    run: RunCli, openai_env: dict[str, str]
+) -> None:
+    sketch = expect(run("create", "--prompt", "a fox", "--json"), 0)["data"]["job_id"]
+    real = expect(run("create", "--prompt", "a fox", "--json", env=openai_env), 0)["data"]["job_id"]
+    shown = expect(run("jobs", "show", sketch, "--json"), 0)["data"]["job"]
+    assert shown["model_id"] == "local.sketch" and shown["stand_in"] is True
+    listed = expect(run("jobs", "list", "--json", env=openai_env), 0)["data"]["jobs"]
+    assert {job["job_id"]: job["stand_in"] for job in listed} == {sketch: True, real: False}

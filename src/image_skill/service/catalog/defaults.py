@@ -76,6 +76,12 @@ def choose(models: Mapping[str, Model], settings: Settings, operation: Operation
     )
 
 
+def is_stand_in(models: Mapping[str, Model], model_id: str | None) -> bool | None:
+    """Whether ``model_id`` is a stand-in here (None when no such model is registered)."""
+    model = models.get(model_id) if model_id else None
+    return None if model is None else model.stand_in
+
+
 def requested(model_id: str) -> ModelChoice:
     """The choice when the request named its model."""
     return ModelChoice(model_id, "requested", "named by the request")

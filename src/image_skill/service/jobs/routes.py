@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from image_skill.service.assets.schemas import AssetUrls
+from image_skill.service.catalog.defaults import is_stand_in
 from image_skill.service.db.models import Asset, Job
 from image_skill.service.deps import CurrentPrincipal, MediaUrls, Session
 from image_skill.service.envelopes import answers
@@ -30,7 +31,8 @@ async def show_job(
     """One job of the caller's organization (with its queue position or progress)."""
     job, produced = await service.owned_job(session, principal.organization_id, job_id)
     progress = await service.progress_view(session, job)
-    return envelope_response(request, {"job": _shown(job, produced, urls, progress)})
+    view = _shown(request.app.state.runtime, job, produced, urls, progress)
+    return envelope_response(request, {"job": view})
 
 
 @router.get("/v1/jobs/{job_id}/wait", name="image-skill jobs wait", **answers(JobShown))
@@ -46,7 +48,7 @@ async def wait_job(
     job, produced, progress = await service.wait_for_job(
         runtime, principal.organization_id, job_id, timeout_seconds
     )
-    return envelope_response(request, {"job": _shown(job, produced, urls, progress)})
+    return envelope_response(request, {"job": _shown(runtime, job, produced, urls, progress)})
 
 
 @router.get("/v1/jobs", name="image-skill jobs list", **answers(JobPage))
@@ -63,7 +65,11 @@ async def list_jobs(
     found = await service.job_page(
         session, principal.organization_id, limit=limit, cursor=cursor, status=status
     )
-    views = [job_view(job, found.assets[job.id], urls) for job in found.jobs]
+    models = request.app.state.runtime.models
+    views = [
+        job_view(job, found.assets[job.id], urls, stand_in=is_stand_in(models, job.model_id))
+        for job in found.jobs
+    ]
     return envelope_response(request, {"jobs": views, "next_cursor": found.next_cursor})
 
 
@@ -80,15 +86,18 @@ async def cancel_job(
     runtime: Runtime = request.app.state.runtime
     done = await cancel.cancel_job(session, runtime, principal.organization_id, job_id)
     job, produced = await service.owned_job(session, principal.organization_id, done.job.id)
-    return envelope_response(
-        request, {"cancel": done.outcome, "job": job_view(job, produced, urls)}
-    )
+    view = job_view(job, produced, urls, stand_in=is_stand_in(runtime.models, job.model_id))
+    return envelope_response(request, {"cancel": done.outcome, "job": view})
 
 
 def _shown(
-    job: Job, produced: list[Asset], urls: AssetUrls, progress: dict[str, Any] | None
+    runtime: Runtime,
+    job: Job,
+    produced: list[Asset],
+    urls: AssetUrls,
+    progress: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """A job as ``jobs show`` and ``jobs wait`` answer it: its view and its progress."""
-    view = job_view(job, produced, urls)
+    view = job_view(job, produced, urls, stand_in=is_stand_in(runtime.models, job.model_id))
     view["progress"] = progress
     return view

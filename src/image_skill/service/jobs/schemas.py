@@ -13,9 +13,12 @@ from image_skill.service.db.models import Asset, Job
 TERMINAL = ("completed", "failed", "canceled")
 
 
-def job_view(job: Job, assets: list[Asset], urls: AssetUrls) -> dict[str, Any]:
-    """Status, timestamps, capability, cost, safety, assets and error of a job."""
-    return {
+def job_view(
+    job: Job, assets: list[Asset], urls: AssetUrls, *, stand_in: bool | None = None
+) -> dict[str, Any]:
+    """Status, timestamps, capability, cost, safety, assets and error of a job
+    (and, when the caller knows its model, whether that model is a stand-in)."""
+    view = {
         "job_id": job.id,
         "status": job.status,
         "terminal": job.status in TERMINAL,
@@ -46,6 +49,9 @@ def job_view(job: Job, assets: list[Asset], urls: AssetUrls) -> dict[str, Any]:
             else None
         ),
     }
+    if stand_in is not None:
+        view["stand_in"] = stand_in
+    return view
 
 
 class JobCapability(BaseModel):
@@ -96,6 +102,11 @@ class JobView(BaseModel):
     safety: JobSafety
     assets: list[AssetView]
     error: JobError | None
+    stand_in: bool | None = Field(
+        default=None,
+        description="True when the job's model is a stand-in that does not follow the "
+        "prompt (local.sketch, local.transform); see models list for real models.",
+    )
 
 
 class JobDetail(JobView):
