@@ -112,7 +112,9 @@ def test_pipes_directories_and_devices_are_refused_without_blocking(
             cli, "upload", path, env=hosted(base_url), code="INVALID_ARGUMENTS", exit_code=2
         )
         assert time.monotonic() - started < 15
-        assert "not a regular file" in message and str(tmp_path) not in message
+        # Named as what it is, with the path the user typed (the message stays local).
+        what = "is a directory" if path == str(tmp_path) else "is not a regular file"
+        assert f"The input '{path}' {what}" in message, message
     assert recorder.requests == []
 
 

@@ -259,7 +259,6 @@ def test_commands_that_touch_the_server_machine_are_refused(
 REFUSED_FLAGS: list[tuple[list[str], str]] = [
     (["whoami", "--api-base-url", "http://127.0.0.1:9"], "--api-base-url"),
     (["--api-base-url=http://127.0.0.1:9", "models", "list"], "--api-base-url"),
-    (["--api-base", "http://127.0.0.1:9", "models", "list"], "--api-base-url"),  # abbreviated
     (["whoami", "--token", "{token}"], "--token"),
     (["whoami", "--token="], "--token"),
     (["--token-stdin", "whoami"], "--token-stdin"),
@@ -279,6 +278,15 @@ def test_global_flags_that_redirect_or_read_secrets_are_refused(
         assert error["details"]["field"] == flag, (argv, error)
         assert flag in error["message"] and "POST /v1/cli" in error["message"], error
         assert token not in response.text
+
+
+def test_abbreviated_flags_are_not_accepted(bridge: Bridge) -> None:
+    """``--api-base`` is not taken for ``--api-base-url``: it is unknown, and named."""
+    response = bridge("--api-base=http://127.0.0.1:9", "models", "list")
+    error = answer(response, 2, "INVALID_ARGUMENTS")["error"]
+    assert error["details"]["field"] == "--api-base", error
+    assert "Did you mean --api-base-url?" in error["message"], error
+    assert "127.0.0.1:9" not in error["message"]
 
 
 def test_every_cli_command_is_classified() -> None:

@@ -149,14 +149,28 @@ def test_invalid_arguments(capsys: pytest.CaptureFixture[str], argv: list[str], 
 
 
 @pytest.mark.usefixtures("no_service")
-def test_prompt_file_unreadable_never_echoes_path_or_prompt(
+def test_prompt_file_problems_echo_the_path_never_the_text(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    missing = tmp_path / "secret-dir" / "prompt.md"
+    # The message stays on the user's machine (the /v1/cli bridge refuses
+    # --prompt-file), so it names the path they typed; never the file's text.
+    missing = tmp_path / "some-dir" / "prompt.md"
     code, envelope = run_json(capsys, "create", "--prompt-file", str(missing))
     assert code == 2
     assert envelope["error"]["code"] == "INVALID_ARGUMENTS"
-    assert "secret-dir" not in json.dumps(envelope)
+    assert envelope["error"]["message"] == f"The --prompt-file '{missing}' does not exist."
+    code, envelope = run_json(capsys, "create", "--prompt-file", str(tmp_path))
+    assert code == 2
+    assert (
+        envelope["error"]["message"]
+        == f"The --prompt-file '{tmp_path}' is a directory; give a text file."
+    )
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("hush caf\xe9".encode("latin-1"))
+    code, envelope = run_json(capsys, "create", "--prompt-file", str(latin))
+    assert code == 2
+    assert envelope["error"]["message"] == f"The --prompt-file '{latin}' is not UTF-8 text."
+    assert "hush" not in json.dumps(envelope)
 
 
 @pytest.mark.usefixtures("no_service")
@@ -169,12 +183,17 @@ def test_model_parameters_error_does_not_echo_value(capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.usefixtures("no_service")
-def test_upload_missing_file_hides_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, envelope = run_json(capsys, "upload", str(tmp_path / "private" / "x.png"))
+def test_upload_missing_file_echoes_path(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "private" / "x.png"
+    code, envelope = run_json(capsys, "upload", str(missing))
     assert code == 2
     assert envelope["error"]["code"] == "INVALID_ARGUMENTS"
-    assert "does not exist or is not readable" in envelope["error"]["message"]
-    assert "private" not in json.dumps(envelope)
+    assert envelope["error"]["message"] == f"The input file '{missing}' does not exist."
+    code, envelope = run_json(capsys, "upload", str(tmp_path))
+    assert code == 2
+    assert f"'{tmp_path}' is a directory" in envelope["error"]["message"]
 
 
 @pytest.mark.usefixtures("no_service")

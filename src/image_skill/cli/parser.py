@@ -7,8 +7,9 @@ are accepted before or after the command words.
 from __future__ import annotations
 
 import argparse
+import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
@@ -19,22 +20,81 @@ Handler = Callable[..., Any]
 class CliUsageError(ImageSkillError):
     """Bad command-line usage (exit 2), carrying the parser that complained."""
 
-    def __init__(self, message: str, prog: str) -> None:
+    def __init__(self, message: str, prog: str, suggested_command: str | None = None) -> None:
         super().__init__(
             ErrorCode.INVALID_ARGUMENTS,
             message,
-            recovery={"suggested_command": f"{prog} --help"},
+            recovery={"suggested_command": suggested_command or f"{prog} --help"},
         )
         self.prog = prog
 
 
+# argparse's words for a mistyped command or choice, e.g.
+# "argument COMMAND: invalid choice: 'crete' (choose from 'create', 'edit')".
+_INVALID_CHOICE = re.compile(
+    r"^argument (?P<argument>\S+): invalid choice: '(?P<value>[^']*)' "
+    r"\(choose from (?P<choices>.*)\)$"
+)
+
+
+def did_you_mean(value: str, candidates: Iterable[str]) -> str | None:
+    """The closest of ``candidates`` to a mistyped ``value`` (difflib), if any is close."""
+    close = difflib.get_close_matches(value, list(candidates), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises instead of printing and exiting."""
+    """An ArgumentParser that raises instead of printing and exiting.
+
+    Flags must be spelled in full: with abbreviations, ``--out`` would silently
+    mean ``--output`` today and become ambiguous when a new flag is added.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         # argparse quotes the offending value; it may be a secret or a prompt.
         message = re.sub(r"(value: )'[^']*'", r"\1'…'", message)
-        raise CliUsageError(message[:1].upper() + message[1:] + ".", self.prog)
+        suggested: str | None = None
+        choice = _INVALID_CHOICE.match(message)
+        if choice is not None:
+            close = did_you_mean(choice["value"], re.findall(r"'([^']*)'", choice["choices"]))
+            if close is not None:
+                message += f". Did you mean '{close}'?"
+                if not choice["argument"].startswith("-"):  # a command word, not a flag's value
+                    suggested = f"{self.prog} {close} --help"
+        text = message[:1].upper() + message[1:]
+        raise CliUsageError(text if text.endswith("?") else text + ".", self.prog, suggested)
+
+
+def unrecognized_arguments(
+    command: str, parser: argparse.ArgumentParser, extras: list[str]
+) -> ImageSkillError:
+    """INVALID_ARGUMENTS naming each unknown flag (with the closest real one); values hidden.
+
+    Values are never echoed (they may be a prompt or a secret), flags always are.
+    """
+    known = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    flags = [item.split("=", 1)[0] for item in extras if item.startswith("-")]
+    hidden = len(extras) - len(flags) + sum("=" in item for item in extras if item.startswith("-"))
+    parts = [", ".join(flags[:6])] if flags else []
+    if hidden:
+        parts.append(f"{hidden} value{'s' if hidden > 1 else ''} (not shown)")
+    message = f"Unrecognized arguments for {command}: {' and '.join(parts)}."
+    suggestions = {flag: did_you_mean(flag, known) for flag in flags[:6]}
+    guesses = {flag: close for flag, close in suggestions.items() if close}
+    if len(guesses) == 1:
+        message += f" Did you mean {next(iter(guesses.values()))}?"
+    elif guesses:
+        message += " Did you mean " + ", ".join(f"{c} (for {f})" for f, c in guesses.items()) + "?"
+    return ImageSkillError(
+        ErrorCode.INVALID_ARGUMENTS,
+        message,
+        recovery={"suggested_command": f"{command} --help"},
+        details={"field": flags[0]} if flags else None,
+    )
 
 
 def _global_options(parser: argparse.ArgumentParser, *, root: bool) -> None:

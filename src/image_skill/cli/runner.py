@@ -10,7 +10,7 @@ from collections.abc import Callable
 from image_skill.cli.commands import register_all
 from image_skill.cli.context import Context
 from image_skill.cli.output import emit
-from image_skill.cli.parser import CliUsageError, build_parser
+from image_skill.cli.parser import CliUsageError, build_parser, unrecognized_arguments
 from image_skill.contract.envelope import failure, success
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import new_trace_id
@@ -58,11 +58,7 @@ def execute(
         args, extras = parser().parse_known_args(argv)
         command = args.command_name
         if extras:
-            raise ImageSkillError(
-                ErrorCode.INVALID_ARGUMENTS,
-                f"Unrecognized arguments for {command}: {' '.join(_safe(extras))}.",
-                recovery={"suggested_command": f"{command} --help"},
-            )
+            raise unrecognized_arguments(command, args.command_parser, extras)
         if guard is not None:
             guard(args)
         if getattr(args, "version", False) and not getattr(args, "help", False):
@@ -107,11 +103,3 @@ def execute(
         if context is not None:
             context.close()
     return result
-
-
-def _safe(extras: list[str]) -> list[str]:
-    # Never echo what might be a secret or a prompt: show flags, mask values.
-    return [
-        item.split("=", 1)[0] + ("=…" if "=" in item else "") if item.startswith("-") else "…"
-        for item in extras
-    ][:6]

@@ -8,7 +8,9 @@ An input reference is one of:
 * a local path: read here, then uploaded.
 
 Only the basename of a path and the ``scheme://host`` of a URL ever leave the
-machine as metadata; messages never repeat the path or the URL.
+machine as metadata; messages never repeat a URL (it may carry a token), and
+repeat a local path only in errors raised here, on the user's own machine
+(the ``/v1/cli`` bridge refuses local paths before they are read).
 
 Nothing is sent until its first bytes show an image format the service accepts
 (magic bytes, :mod:`image_skill.imaging.sniff`, no Pillow), so pointing the
@@ -145,13 +147,24 @@ class UploadSource:
         }
 
 
-def _unreadable(flag: str) -> ImageSkillError:
-    return invalid_arguments("The input file does not exist or is not readable.", field=flag)
+def shown_path(path: str) -> str:
+    """A local path as the user typed it, quoted, for a message that stays on this machine."""
+    return repr(path if len(path) <= 300 else path[:300] + "…")
 
 
-def _not_a_file(flag: str) -> ImageSkillError:
+def _unreadable(flag: str, path: str, exc: OSError) -> ImageSkillError:
+    if isinstance(exc, FileNotFoundError):
+        return invalid_arguments(f"The input file {shown_path(path)} does not exist.", field=flag)
+    reason = (exc.strerror or "unreadable").lower()
     return invalid_arguments(
-        "The input is not a regular file (a directory, device or pipe); nothing was sent.",
+        f"The input file {shown_path(path)} could not be read ({reason}).", field=flag
+    )
+
+
+def _not_a_file(flag: str, path: str) -> ImageSkillError:
+    what = "a directory" if os.path.isdir(path) else "not a regular file (a device or pipe)"
+    return invalid_arguments(
+        f"The input {shown_path(path)} is {what}; give an image file. Nothing was sent.",
         field=flag,
     )
 
@@ -184,18 +197,18 @@ def read_local(path: str, *, flag: str = "PATH_OR_URL") -> UploadSource:
     """Read a local image file (a regular file of at most ``MAX_UPLOAD_BYTES``)."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
-            raise _not_a_file(flag)  # refused before it is opened: opening can block
+            raise _not_a_file(flag, path)  # refused before it is opened: opening can block
         # Non-blocking open, then fstat: a path swapped for a FIFO after the check
         # above still cannot hang the command.
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
         fd = os.open(path, flags)
     except OSError as exc:
-        raise _unreadable(flag) from exc
+        raise _unreadable(flag, path, exc) from exc
     with os.fdopen(fd, "rb") as handle:
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
-                raise _not_a_file(flag)
+                raise _not_a_file(flag, path)
             if info.st_size > MAX_UPLOAD_BYTES:
                 raise _too_large(flag)
             os.set_blocking(fd, True)
@@ -203,7 +216,7 @@ def read_local(path: str, *, flag: str = "PATH_OR_URL") -> UploadSource:
             mime = image_mime(head, flag=flag)
             content = head + handle.read(MAX_UPLOAD_BYTES + 1 - len(head))
         except OSError as exc:
-            raise _unreadable(flag) from exc
+            raise _unreadable(flag, path, exc) from exc
     if len(content) > MAX_UPLOAD_BYTES:
         raise _too_large(flag)
     return UploadSource("local_path", filename_from_path(path), None, mime, content)

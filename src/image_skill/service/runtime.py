@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import secrets
 import socket
@@ -66,11 +67,14 @@ class Runtime:
         """The registered model ``model_id``, or MODEL_NOT_FOUND pointing at the list."""
         model = self.models.get(model_id)
         if model is None:
+            close = difflib.get_close_matches(model_id, list(self.models), n=1, cutoff=0.6)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            command = f"image-skill models show {close[0]} --json" if close else None
             raise ImageSkillError(
                 ErrorCode.MODEL_NOT_FOUND,
-                f"No model '{model_id[:100]}'.",
+                f"No model '{model_id[:100]}'.{hint}",
                 details={"field": field} if field else None,
-                recovery={"suggested_command": "image-skill models list --json"},
+                recovery={"suggested_command": command or "image-skill models list --json"},
             )
         return model
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from argparse import ArgumentParser, Namespace
 from collections.abc import Callable
 from typing import Any
@@ -102,19 +103,48 @@ def read_prompt(args: Namespace) -> str:
             "Give the prompt with either --prompt or --prompt-file, not both.", field="--prompt"
         )
     if args.prompt_file is not None:
-        try:
-            with open(args.prompt_file, encoding="utf-8") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise flag_required(
-                "The --prompt-file could not be read as UTF-8 text.", "--prompt-file"
-            ) from exc
+        text = read_prompt_file(str(args.prompt_file))
         if not text.strip():
-            raise flag_required("The --prompt-file is empty.", "--prompt-file")
+            raise flag_required(
+                f"The --prompt-file {uploads.shown_path(args.prompt_file)} is empty.", FILE
+            )
         return text.strip()
     if args.prompt is None or not args.prompt.strip():
         raise flag_required("A prompt is required: use --prompt or --prompt-file.", "--prompt")
     return str(args.prompt)
+
+
+FILE = "--prompt-file"
+# A prompt is text a person wrote; a bigger file is a mistake (or /dev/zero).
+MAX_PROMPT_FILE_BYTES = 1024 * 1024
+
+
+def read_prompt_file(path: str) -> str:
+    """The UTF-8 text of ``--prompt-file``; a missing file, a directory, an unreadable
+    file and text that is not UTF-8 are each reported as what they are."""
+    shown = uploads.shown_path(path)
+    try:
+        with open(os.path.expanduser(path), "rb") as handle:
+            raw = handle.read(MAX_PROMPT_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise flag_required(f"The --prompt-file {shown} does not exist.", FILE) from None
+    except IsADirectoryError:
+        raise flag_required(
+            f"The --prompt-file {shown} is a directory; give a text file.", FILE
+        ) from None
+    except OSError as exc:
+        reason = (exc.strerror or "unreadable").lower()
+        raise flag_required(
+            f"The --prompt-file {shown} could not be read ({reason}).", FILE
+        ) from None
+    if len(raw) > MAX_PROMPT_FILE_BYTES:
+        raise flag_required(
+            f"The --prompt-file {shown} is larger than {MAX_PROMPT_FILE_BYTES} bytes.", FILE
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise flag_required(f"The --prompt-file {shown} is not UTF-8 text.", FILE) from None
 
 
 def parse_usd(value: str | None, flag: str) -> float | None:
