@@ -280,14 +280,14 @@ class Client:
         *,
         credits: int | None = None,
         pack_id: str | None = None,
-        payment_method: str = "fake",
+        payment_method: str | None = None,
         idempotency_key: str,
     ) -> Result:
-        """``POST /v1/credit-quotes``: bounded, expiring terms (grants nothing)."""
-        body: dict[str, Any] = {
-            "payment_method": payment_method,
-            "idempotency_key": idempotency_key,
-        }
+        """``POST /v1/credit-quotes``: bounded, expiring terms (grants nothing); no
+        ``payment_method`` lets the service pick the rail it has configured."""
+        body: dict[str, Any] = {"idempotency_key": idempotency_key}
+        if payment_method is not None:
+            body["payment_method"] = payment_method
         if credits is not None:
             body["credits"] = credits
         if pack_id is not None:

@@ -180,11 +180,15 @@ def test_embedded_mode_has_the_fake_rail_only_without_real_money(run_embedded: R
     )
     assert paid.exit_code == 0 and paid.data["credits_granted"] == 12
 
-    # A Stripe key makes money real: the fake rail is off unless switched on explicitly.
+    # A Stripe key makes money real: the fake rail is off unless switched on explicitly,
+    # and a quote that names no rail is a Stripe one.
     stripe_env = {"IMAGE_SKILL_STRIPE_SECRET_KEY": SECRET_KEY}
-    refused = run_embedded("credits", "quote", "--credits", "12", env=stripe_env)
+    fake = ("--payment-method", "fake")
+    refused = run_embedded("credits", "quote", "--credits", "12", *fake, env=stripe_env)
     assert (refused.exit_code, refused.code) == (4, "PAYMENT_PROVIDER_NOT_CONFIGURED")
     assert "stripe_checkout" in refused.envelope["error"]["recovery"]["suggested_command"]
+    stripe = run_embedded("credits", "quote", "--credits", "60", env=stripe_env)
+    assert stripe.exit_code == 0 and stripe.data["accepted_payment_method"] == "stripe_checkout"
     # An explicit "off" wins in embedded mode too.
     off = run_embedded(
         "credits", "quote", "--credits", "12", env={"IMAGE_SKILL_FAKE_PAYMENTS_ENABLED": "false"}

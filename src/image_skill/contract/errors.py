@@ -192,7 +192,10 @@ class ImageSkillError(Exception):
         spec = spec_for(code)
         self.http_status = spec.http_status
         self.exit_code = spec.exit_code
-        self.retryable = spec.retryable if retryable is None else retryable
+        if retryable is None:
+            # An error that says how long to wait is one that a retry can cure.
+            retryable = spec.retryable or bool(recovery and "retry_after_seconds" in recovery)
+        self.retryable = retryable
 
     @classmethod
     def from_wire(

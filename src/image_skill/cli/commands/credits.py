@@ -46,9 +46,9 @@ def register(reg: Registrar) -> None:
     quote.add_argument("--pack", metavar="PACK_ID", help="a named pack, e.g. starter-500")
     quote.add_argument(
         "--payment-method",
-        default="fake",
         metavar="METHOD",
-        help="fake (test rail, no money; default) or stripe_checkout",
+        help="stripe_checkout or fake (test rail, no money); default: the rail this "
+        "service has configured (Stripe when it is, else the fake rail)",
     )
     quote.add_argument(
         "--idempotency-key", metavar="KEY", help="retry-safe key (generated when omitted)"
@@ -121,8 +121,8 @@ def run_quote(context: Context, args: Namespace) -> Result:
             "--pack",
             suggested_command="image-skill credits packs list --json",
         )
-    method = optional_text(args.payment_method) or ""
-    if method not in PAYMENT_METHODS:
+    method = optional_text(args.payment_method) if args.payment_method is not None else None
+    if args.payment_method is not None and method not in PAYMENT_METHODS:
         raise flag_required(
             f"--payment-method must be one of {', '.join(PAYMENT_METHODS)}.", "--payment-method"
         )
@@ -204,7 +204,7 @@ def render_packs(data: Any) -> str:
             f"custom quotes: {custom.get('min_credits')}-{custom.get('max_credits')} credits"
             f" (1 credit = ${data.get('credit_unit_usd')})"
         )
-    lines.append("next: image-skill credits quote --pack PACK_ID --payment-method stripe_checkout")
+    lines.append("next: image-skill credits quote --pack PACK_ID (the service picks its rail)")
     return "\n".join(lines)
 
 

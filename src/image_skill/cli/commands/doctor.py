@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from argparse import Namespace
 from typing import Any
 
@@ -35,7 +36,7 @@ def run_doctor(context: Context, _args: Namespace) -> Result:
     ]
     health = context.client().health()
     if not health.ok:
-        return health
+        return _unreachable(context, health, checks)
     service = health.data or {}
     checks.append(
         {
@@ -47,6 +48,7 @@ def run_doctor(context: Context, _args: Namespace) -> Result:
     checks.append(_auth_check(context))
     checks.append(_output_check())
     checks.append(_config_check())
+    checks.append(_storage_check(context))
     # The service's own setting (it is the service that emits telemetry).
     telemetry = str(service.get("telemetry") or "on").lower()
     checks.append(
@@ -67,6 +69,40 @@ def run_doctor(context: Context, _args: Namespace) -> Result:
         "checks": checks,
     }
     return health
+
+
+def _unreachable(context: Context, health: Result, checks: list[dict[str, Any]]) -> Result:
+    """The health failure, with every check that can run without the service in its details
+    (and on stderr in human mode), so the cause is visible even when the service is not."""
+    error = health.error or {}
+    checks.append({"name": "service", "status": "fail", "detail": error.get("code")})
+    checks.append({"name": "auth", "status": "skipped", "detail": "the service is unreachable"})
+    checks.append(_output_check())
+    checks.append(_config_check())
+    checks.append(_storage_check(context))
+    if isinstance(health.envelope.get("error"), dict):
+        details = health.envelope["error"].setdefault("details", None) or {}
+        details.update({"mode": context.mode, "api_base_url": context.base_url, "checks": checks})
+        health.envelope["error"]["details"] = details
+    if not context.json:
+        for check in checks:
+            sys.stderr.write(f"  {check['status']:<7} {check['name']}: {check['detail']}\n")
+    return health
+
+
+def _storage_check(context: Context) -> dict[str, Any]:
+    if context.mode == "hosted":
+        return {
+            "name": "storage",
+            "status": "ok",
+            "detail": "kept by the server (its serve start line names the data directory, "
+            "database and asset store)",
+        }
+    from image_skill.cli.commands.serve import describe_storage, storage_summary
+    from image_skill.service.settings import Settings
+
+    summary = storage_summary(Settings(embedded=True))
+    return {"name": "storage", "status": "ok", "detail": describe_storage(summary), **summary}
 
 
 def _auth_check(context: Context) -> dict[str, Any]:

@@ -1,10 +1,20 @@
-"""``serve``: run the HTTP service for many agents."""
+"""``serve``: run the HTTP service for many agents.
+
+Where the service keeps its data is the first thing an operator asks, so the
+start line names the data directory, the database kind and the asset store kind
+(never a URL, which may carry a password); ``--home`` chooses the directory.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from argparse import Namespace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from image_skill.service.settings import Settings
 
 from image_skill.cli.parser import Registrar
 from image_skill.contract.errors import ErrorCode, ImageSkillError
@@ -19,6 +29,30 @@ def register(reg: Registrar) -> None:
     parser.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
+    parser.add_argument(
+        "--home",
+        metavar="DIR",
+        help="data directory: SQLite database and local assets (sets IMAGE_SKILL_HOME; "
+        "default: IMAGE_SKILL_HOME, else $XDG_DATA_HOME/image-skill)",
+    )
+
+
+def storage_summary(settings: Settings) -> dict[str, str]:
+    """Where a service keeps its data: directory, database kind, asset store kind (no secrets)."""
+    scheme = settings.resolved_database_url.split(":", 1)[0].split("+", 1)[0]
+    return {
+        "data_dir": str(settings.home),
+        "database": "postgresql" if scheme.startswith("postgres") else scheme,
+        "asset_store": settings.asset_store,
+    }
+
+
+def describe_storage(summary: dict[str, str]) -> str:
+    """``summary`` as one human phrase."""
+    return (
+        f"data {summary['data_dir']}, database {summary['database']}, "
+        f"assets {summary['asset_store']}"
+    )
 
 
 def run_serve(_context: Any, args: Namespace) -> Result:
@@ -32,9 +66,12 @@ def run_serve(_context: Any, args: Namespace) -> Result:
 
     # Unsafe configuration (e.g. fake payments in production without the allow
     # switch) is refused here: one INVALID_ARGUMENTS line, exit 2, no traceback.
+    if args.home:
+        os.environ["IMAGE_SKILL_HOME"] = str(Path(args.home).expanduser().resolve())
     settings = server_settings()
     warn_if_fake_in_production(settings)
-    sys.stderr.write(f"image-skill: serving on http://{args.host}:{args.port}\n")
+    where = describe_storage(storage_summary(settings))
+    sys.stderr.write(f"image-skill: serving on http://{args.host}:{args.port} ({where})\n")
     try:
         uvicorn.run(
             create_server_app(settings),

@@ -11,6 +11,7 @@ Invariants (each movement is one append-only ledger row with a unique scope):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,7 @@ from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import utc_now
 from image_skill.service import telemetry
 from image_skill.service.credits import ledger
+from image_skill.service.credits.service import CLAIM_COMMAND, top_up_command
 from image_skill.service.db.models import Actor
 from image_skill.service.identity.principal import Principal
 from image_skill.service.quota.repository import creative_jobs_since
@@ -43,27 +45,59 @@ async def admission_refusal(
     used = await creative_jobs_since(session, principal.actor_id, day_start)
     if cap is not None and used >= cap:
         seconds = int((reset_at - utc_now()).total_seconds()) + 1
-        return ImageSkillError(
-            ErrorCode.DAILY_JOB_CAP_REACHED,
-            f"The daily limit of {cap} creative jobs is used up; it resets at 00:00 UTC.",
-            recovery={
-                "retry_after_seconds": seconds,
-                "suggested_command": "image-skill credits quote --pack starter-500 "
-                "--payment-method stripe_checkout --json",
-            },
-        )
+        return _cap_refusal(settings, principal, cap, used, seconds)
     balance = await ledger.balance(session, principal.actor_id)
     if balance < credits:
+        short = max(credits - balance, 1)
+        buy = top_up_command(settings, short)
+        how = (
+            f"buy at least {short} credits"
+            if buy
+            else "payments are not configured on this service; ask its operator for credits"
+        )
         return ImageSkillError(
             ErrorCode.INSUFFICIENT_CREDITS,
-            f"This operation needs {credits} credits; the balance is {balance}.",
-            recovery={
-                "suggested_command": "image-skill credits quote --credits "
-                f"{max(credits - balance, 1)} --json"
-            },
+            f"This operation needs {credits} credits; the balance is {balance}: {how}.",
+            recovery={"suggested_command": buy} if buy else None,
             details={"credits_required": credits, "balance": balance},
         )
     return None
+
+
+def _cap_refusal(
+    settings: Settings, principal: Principal, cap: int, used: int, seconds: int
+) -> ImageSkillError:
+    """DAILY_JOB_CAP_REACHED saying what raises the cap, with a command that works here."""
+    raisers: list[dict[str, Any]] = []
+    buy = top_up_command(settings)
+    if principal.claim_state == "unclaimed" and buy:
+        purchase_cap = settings.daily_job_cap_payment_backed
+        raisers.append({"by": "purchase", "daily_cap": purchase_cap, "command": buy})
+    if principal.claim_state in ("unclaimed", "payment_backed_unclaimed"):
+        claimed_cap = settings.daily_job_cap_claimed
+        raisers.append({"by": "claim", "daily_cap": claimed_cap, "command": CLAIM_COMMAND})
+    ways = "; ".join(
+        f"{'a credit purchase' if way['by'] == 'purchase' else 'a human claiming this agent'} "
+        f"raises it to {way['daily_cap']} a day"
+        for way in raisers
+    )
+    if principal.claim_state == "unclaimed" and not buy:
+        ways = "payments are not configured on this service" + (f"; {ways}" if ways else "")
+    recovery: dict[str, Any] = {"retry_after_seconds": seconds}
+    if raisers:
+        recovery["suggested_command"] = raisers[0]["command"]
+    return ImageSkillError(
+        ErrorCode.DAILY_JOB_CAP_REACHED,
+        f"The daily limit of {cap} creative jobs is used up; it resets at 00:00 UTC"
+        + (f" ({ways})." if ways else "."),
+        recovery=recovery,
+        details={
+            "limit": "daily_job_cap",
+            "daily_cap": cap,
+            "used_today": used,
+            "raised_by": raisers,
+        },
+    )
 
 
 async def reserve(session: AsyncSession, principal: Principal, job_id: str, credits: int) -> None:

@@ -28,7 +28,8 @@ class QuoteRequest(BaseModel):
 
     credits: StrictInt | None = None
     pack_id: str | None = Field(default=None, max_length=40)
-    payment_method: str = Field(default="fake", max_length=40)
+    # Omitted: the rail this service has configured (Stripe Checkout, else the fake rail).
+    payment_method: str | None = Field(default=None, max_length=40)
     idempotency_key: str | None = Field(default=None, max_length=200)
 
 

@@ -36,7 +36,6 @@ from image_skill.service.credits.packs import (
     PACKS,
 )
 from image_skill.service.credits.rails.fake_switch import (
-    STRIPE_QUOTE,
     fake_rail_enabled,
     fake_rail_refusal,
 )
@@ -56,6 +55,7 @@ from image_skill.service.quota.service import quota_view
 from image_skill.service.settings import Settings
 
 PAYMENT_METHODS = ("fake", "stripe_checkout")
+CLAIM_COMMAND = "image-skill claim request --json"
 # Stripe refuses charges under $0.50 in USD; such a quote could never be paid.
 STRIPE_MINIMUM_CREDITS = 50
 
@@ -89,6 +89,34 @@ def _amount(credits: int | None, pack_id: str | None) -> int:
     return credits
 
 
+def default_payment_method(settings: Settings) -> str | None:
+    """The rail a quote uses when none is named: Stripe Checkout when it is configured,
+    else the fake rail when it is on, else None (this service takes no payments)."""
+    if settings.stripe_secret_key:
+        return "stripe_checkout"
+    return "fake" if fake_rail_enabled(settings) else None
+
+
+def top_up_command(settings: Settings, credits: int | None = None) -> str | None:
+    """The quote command for buying credits on a rail configured here (None: no rail is)."""
+    method = default_payment_method(settings)
+    if method is None:
+        return None
+    small = credits is None or (method == "stripe_checkout" and credits < STRIPE_MINIMUM_CREDITS)
+    amount = "--pack starter-500" if small else f"--credits {credits}"
+    return f"image-skill credits quote {amount} --payment-method {method} --json"
+
+
+def no_payments_refusal() -> ImageSkillError:
+    """PAYMENT_PROVIDER_NOT_CONFIGURED when no rail at all is on here (says what else helps)."""
+    return ImageSkillError(
+        ErrorCode.PAYMENT_PROVIDER_NOT_CONFIGURED,
+        "Payments are not configured on this service (no Stripe key, fake rail off); ask its "
+        "operator for credits, or have a human claim this agent for a higher daily job cap.",
+        recovery={"suggested_command": CLAIM_COMMAND},
+    )
+
+
 def live_money_for(method: str, settings: Settings) -> bool:
     """Whether paying a quote of ``method`` moves real money on this service."""
     if method != "stripe_checkout":
@@ -104,10 +132,15 @@ async def create_quote(
     *,
     credits: int | None,
     pack_id: str | None,
-    payment_method: str,
+    payment_method: str | None,
     idempotency_key: str | None,
 ) -> Outcome[CreditQuote]:
-    """A new quote (201), or the same one again for a repeated idempotency key."""
+    """A new quote (201), or the same one again for a repeated idempotency key; no
+    ``payment_method`` means the rail this service has configured."""
+    if payment_method is None:
+        payment_method = default_payment_method(settings)
+        if payment_method is None:
+            raise no_payments_refusal()
     if payment_method not in PAYMENT_METHODS:
         raise invalid_arguments(
             f"payment_method must be one of {', '.join(PAYMENT_METHODS)}.",
@@ -200,7 +233,6 @@ async def purchase_status(
     if attempt is not None and attempt.last_provider_event_id:
         provider_event = await repository.provider_event(session, attempt.last_provider_event_id)
     state = _state(quote_state(quote, receipt), attempt)
-    fake_on = fake_rail_enabled(settings)
     data: dict[str, Any] = {
         "state": state,
         "reference": {"type": name, "id": value},
@@ -218,7 +250,7 @@ async def purchase_status(
             else None
         ),
         "limits": await quota_view(session, settings, principal),
-        "next": _next(state, attempt, quote, fake_on=fake_on),
+        "next": _next(state, attempt, quote, settings),
     }
     return data
 
@@ -259,7 +291,7 @@ def _state(quote_state_value: str, attempt: PaymentAttempt | None) -> str:
 
 
 def _next(
-    state: str, attempt: PaymentAttempt | None, quote: CreditQuote, *, fake_on: bool
+    state: str, attempt: PaymentAttempt | None, quote: CreditQuote, settings: Settings
 ) -> dict[str, Any] | None:
     if state == "action_required":
         return {
@@ -269,9 +301,9 @@ def _next(
         }
     if state == "processing":
         return {"retry_after_seconds": 30, "human_action": None}
-    if state == "quoted" and quote.payment_method == "fake" and not fake_on:
-        # The fake rail was switched off after this quote was made: only Stripe can pay now.
-        return {"suggested_command": STRIPE_QUOTE}
+    if state == "quoted" and quote.payment_method == "fake" and not fake_rail_enabled(settings):
+        # The fake rail was switched off after this quote was made: Stripe (if configured) now.
+        return _suggest(top_up_command(settings) or CLAIM_COMMAND)
     if state == "quoted":
         # The command that pays this quote on its own rail (the other one refuses it).
         pay = (
@@ -284,5 +316,9 @@ def _next(
             "--idempotency-key KEY --json"
         }
     if state == "expired":
-        return {"suggested_command": "image-skill credits quote --pack starter-500 --json"}
+        return _suggest(top_up_command(settings) or CLAIM_COMMAND)
     return None
+
+
+def _suggest(command: str) -> dict[str, Any]:
+    return {"suggested_command": command}

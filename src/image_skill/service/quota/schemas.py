@@ -28,6 +28,21 @@ class DailyQuota(BaseModel):
     resets_at: str
 
 
+class Spending(BaseModel):
+    """What this agent has spent, holds and has left, in credits and in USD."""
+
+    spent_today_credits: int
+    spent_total_credits: int
+    reserved_credits: int
+    remaining_credits: int
+    spent_today_usd: float
+    spent_total_usd: float
+    reserved_usd: float
+    remaining_usd: float
+    credit_unit_usd: float
+    spent_today_window: Literal["utc_day"]
+
+
 class QuotaLimits(BaseModel):
     """Which operations count against the caps."""
 
@@ -42,5 +57,6 @@ class QuotaData(BaseModel):
     credits: CreditsQuota
     jobs: DailyQuota
     uploads: DailyQuota
+    spending: Spending
     limits: QuotaLimits
     as_of: str

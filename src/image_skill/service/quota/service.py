@@ -8,12 +8,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import iso, utc_now
+from image_skill.service.catalog.pricing import CREDIT_UNIT_USD
 from image_skill.service.credits import ledger
 from image_skill.service.identity.principal import Principal
 from image_skill.service.quota.repository import creative_jobs_since, uploads_since
 from image_skill.service.settings import Settings
-
-CREDIT_UNIT_USD = 0.01
 
 
 def daily_job_cap(settings: Settings, principal: Principal) -> int | None:
@@ -50,6 +49,7 @@ async def quota_view(
     free_preview = await ledger.granted_by_reason(session, principal.actor_id, "free_preview")
     used_today = await creative_jobs_since(session, principal.actor_id, day_start)
     reserved = await ledger.reserved(session, principal.actor_id)
+    spent_today, spent_total = await ledger.spent(session, principal.actor_id, day_start)
     cap = daily_job_cap(settings, principal)
     remaining = None if cap is None else max(cap - used_today, 0)
     upload_cap = daily_upload_cap(settings, principal)
@@ -80,9 +80,29 @@ async def quota_view(
             "window": "utc_day",
             "resets_at": iso(reset_at),
         },
+        "spending": spending_view(spent_today, spent_total, reserved, balance),
         "limits": {
             "unlimited": principal.is_local_owner,
             "creative_operations": ["create", "edit"],
         },
         "as_of": iso(now),
+    }
+
+
+def spending_view(
+    spent_today: int, spent_total: int, reserved: int, remaining: int
+) -> dict[str, Any]:
+    """Credits spent (today and ever), held for jobs in flight and left, each also in USD."""
+    figures = {
+        "spent_today": spent_today,
+        "spent_total": spent_total,
+        "reserved": reserved,
+        "remaining": remaining,
+    }
+    usd = {f"{name}_usd": round(value * CREDIT_UNIT_USD, 2) for name, value in figures.items()}
+    return {
+        **{f"{name}_credits": value for name, value in figures.items()},
+        **usd,
+        "credit_unit_usd": CREDIT_UNIT_USD,
+        "spent_today_window": "utc_day",
     }
