@@ -1,7 +1,8 @@
 """``skill`` and ``docs``: the usage guide that ships with this version, read locally.
 
 Both read text files from the installed package (``image_skill.guide``) and
-never start or call the service, so they cost no more than ``version``. Against
+never start or call the service, so they cost no more than ``version`` (and
+the package's guide module is imported only when one of them runs). Against
 a server, ``docs`` also names the URLs where that server serves the same texts.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from argparse import Namespace
 from typing import Any
 
-from image_skill import __version__, guide
+from image_skill import __version__
 from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS
 from image_skill.cli.parser import Registrar
@@ -36,6 +37,7 @@ def register(reg: Registrar) -> None:
 
 def run_skill(_context: Context, _args: Namespace) -> Result:
     """The agent guide, as the envelope's ``data.guide``."""
+    from image_skill import guide
     from image_skill.cli.runner import local_result
 
     data = {"version": __version__, "format": "markdown", "guide": guide.read("skill")}
@@ -44,6 +46,7 @@ def run_skill(_context: Context, _args: Namespace) -> Result:
 
 def run_docs(context: Context, _args: Namespace) -> Result:
     """Where each reference is: a file in the package and, against a server, its URL."""
+    from image_skill import guide
     from image_skill.cli.runner import local_result
 
     # Inside the server (the /v1/cli bridge) the server's own file paths are not the caller's.
