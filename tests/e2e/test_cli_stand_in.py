@@ -160,3 +160,16 @@ def test_jobs_show_and_list_say_the_job_ran_on_a_stand_in(
     assert shown["model_id"] == "local.sketch" and shown["stand_in"] is True
     listed = expect(run("jobs", "list", "--json", env=openai_env), 0)["data"]["jobs"]
     assert {job["job_id"]: job["stand_in"] for job in listed} == {sketch: True, real: False}
+
+
+def test_assets_say_whether_a_stand_in_made_them(run: RunCli, openai_env: dict[str, str]) -> None:
+    made = expect(run("create", "--prompt", "a fox", "--json"), 0)["data"]
+    (asset,) = made["assets"]
+    assert asset["stand_in"] is True
+    shown = expect(run("assets", "show", asset["asset_id"], "--json"), 0)["data"]["asset"]
+    assert shown["stand_in"] is True
+    real = expect(run("create", "--prompt", "a fox", "--json", env=openai_env), 0)["data"]
+    real_id = real["assets"][0]["asset_id"]
+    assert real["assets"][0]["stand_in"] is False
+    shown = expect(run("assets", "show", real_id, "--json", env=openai_env), 0)["data"]["asset"]
+    assert shown["stand_in"] is False

@@ -29,10 +29,11 @@ async def show_asset(
 ) -> JSONResponse:
     """Metadata of an owned asset."""
     asset = await service.owned_asset(session, principal.organization_id, asset_id)
-    data = {
-        "request": {"reference": asset_id, "reference_type": "asset_id"},
-        "asset": asset_view(asset, urls),
-    }
+    view = asset_view(asset, urls)
+    stand_in = await service.made_by_stand_in(session, asset, request.app.state.runtime.models)
+    if stand_in is not None:
+        view["stand_in"] = stand_in
+    data = {"request": {"reference": asset_id, "reference_type": "asset_id"}, "asset": view}
     return envelope_response(request, data)
 
 

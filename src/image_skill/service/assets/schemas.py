@@ -69,6 +69,11 @@ class AssetView(BaseModel):
     sha256: str
     created_at: str
     source: Literal["hosted_metadata"]
+    stand_in: bool | None = Field(
+        default=None,
+        description="Made by a stand-in model that does not follow the prompt "
+        "(absent for uploads).",
+    )
 
 
 class AssetReference(BaseModel):

@@ -148,6 +148,8 @@ def with_stand_in_notice(
     if model is None:
         return outcome
     data["stand_in"] = model.stand_in
+    for asset in data.get("assets") or []:
+        asset["stand_in"] = model.stand_in
     if not model.stand_in:
         return outcome
     notice = defaults.stand_in_notice(models, model, operation)
