@@ -173,3 +173,20 @@ def test_assets_say_whether_a_stand_in_made_them(run: RunCli, openai_env: dict[s
     assert real["assets"][0]["stand_in"] is False
     shown = expect(run("assets", "show", real_id, "--json", env=openai_env), 0)["data"]["asset"]
     assert shown["stand_in"] is False
+
+
+def test_edit_defaults_to_the_configured_generative_edit_model(
+    run: RunCli, openai_env: dict[str, str]
+) -> None:
+    source = expect(run("create", "--prompt", "a fox", "--json"), 0)["data"]["assets"][0]
+    edit = ("edit", "--input", source["asset_id"], "--dry-run", "--json", "--prompt")
+    exact = expect(run(*edit, "rotate 90"), 0)
+    assert exact["data"]["model"]["model_id"] == "local.transform"
+    assert exact["data"]["model"]["default_reason"]["reason"] == "stand_in_fallback"
+    assert exact["data"]["stand_in"] is True and stand_in_warnings(exact)
+    # The README's generative edit runs once a real edit model is configured.
+    command = ("edit", "--input", source["asset_id"], "--prompt", "Remove the background")
+    planned = expect(run(*command, "--dry-run", "--json", env=openai_env), 0)
+    assert planned["data"]["model"]["model_id"] == "openai.gpt-image-2-edit"
+    assert planned["data"]["model"]["default_reason"]["reason"] == "best_configured"
+    assert planned["data"]["stand_in"] is False and not stand_in_warnings(planned)
