@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import tempfile
 from typing import Any
 
 from image_skill.cli.context import Context
+from image_skill.cli.values import inner_object
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.result import Result
 
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 
@@ -142,3 +145,57 @@ def _place_new(tmp: str, output: str) -> None:
         if os.path.lexists(output):
             raise _output_exists() from None
         _replace(tmp, output)  # file systems without hard links
+
+
+def save_outputs(context: Context, result: Result, output: str, *, overwrite: bool) -> Result:
+    """After a create or edit: each output asset saved to ``output`` (``name-N.ext`` if several).
+
+    Each saved asset gains ``saved_to`` and ``data.saved`` lists what was written.
+    A job with no output yet (still running) saves nothing and says so in a warning.
+    """
+    envelope_data = result.data if isinstance(result.data, dict) else None
+    if not result.ok or envelope_data is None:
+        return result
+    # A create answer carries the assets; a job followed after a 202 is ``{"job": {...}}``.
+    data = inner_object(envelope_data, "job")
+    assets = [asset for asset in data.get("assets") or [] if isinstance(asset, dict)]
+    if not assets:
+        result.envelope.setdefault("warnings", []).append(
+            "Nothing was saved to --output: the job has no output yet. When it completes, "
+            "save it with 'image-skill assets get ASSET_ID --output PATH'."
+        )
+        return result
+    saved: list[dict[str, Any]] = []
+    for index, asset in enumerate(assets, 1):
+        path = output if len(assets) == 1 else numbered(output, index)
+        try:
+            record = save_asset(context, asset, path, overwrite=overwrite)
+        except ImageSkillError as exc:
+            raise _not_saved(exc, data, asset, path, saved) from exc
+        asset["saved_to"] = record["path"]
+        saved.append({"asset_id": asset.get("asset_id"), **record})
+    envelope_data["saved"] = saved
+    return result
+
+
+def _not_saved(
+    exc: ImageSkillError,
+    data: dict[str, Any],
+    asset: dict[str, Any],
+    path: str,
+    saved: list[dict[str, Any]],
+) -> ImageSkillError:
+    """The save failed after the image was made: say so, and how to save it without a new job."""
+    asset_id = str(asset.get("asset_id"))
+    command = f"image-skill assets get {asset_id} --output {shlex.quote(path)}"
+    if exc.code == ErrorCode.OUTPUT_EXISTS:
+        command += " --overwrite"
+    return ImageSkillError(
+        ErrorCode(exc.code),
+        f"The image was made (job {data.get('job_id')}, asset {asset_id}) but not saved: "
+        f"{exc.message} Save it with 'assets get'; running the command again would make "
+        "(and charge for) a new image.",
+        retryable=False,
+        recovery={"suggested_command": command + " --json"},
+        details={"job_id": data.get("job_id"), "asset_id": asset_id, "saved": saved},
+    )

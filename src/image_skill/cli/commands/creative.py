@@ -14,7 +14,7 @@ from argparse import ArgumentParser, Namespace
 from collections.abc import Callable
 from typing import Any
 
-from image_skill.cli import uploads
+from image_skill.cli import saving, uploads
 from image_skill.cli.commands.jobs import wait_for_job
 from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS, render_human
@@ -90,6 +90,15 @@ def _creative_flags(parser: ArgumentParser, *, default_aspect: str) -> None:
         "--no-wait",
         action="store_true",
         help="answer at once with the queued job (202); follow it with 'jobs wait JOB_ID'",
+    )
+    parser.add_argument(
+        "--output",
+        dest="output_path",
+        metavar="PATH",
+        help="also save the image here, verified (several: PATH-1.ext, PATH-2.ext ...)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="with --output: replace an existing file"
     )
 
 
@@ -174,6 +183,26 @@ def parse_model_parameters(value: str | None) -> dict[str, Any] | None:
     return parsed
 
 
+def output_target(args: Namespace) -> str | None:
+    """``--output`` as an absolute path, checked before any work (None when not given)."""
+    if args.output_path is None:
+        return None
+    if args.no_wait:
+        raise invalid_arguments(
+            "--output saves the finished image, so it cannot be used with --no-wait; "
+            "after 'image-skill jobs wait JOB_ID', save it with "
+            "'image-skill assets get ASSET_ID --output PATH'.",
+            field="--output",
+        )
+    if args.dry_run:
+        raise invalid_arguments(
+            "--output saves an image, and a --dry-run makes none.", field="--output"
+        )
+    path = saving.output_path(str(args.output_path))
+    saving.check_output(path, overwrite=bool(args.overwrite))
+    return path
+
+
 def creative_options(args: Namespace) -> CreativeOptions:
     """The request options shared by create and edit, validated."""
     prompt = read_prompt(args)
@@ -205,11 +234,12 @@ def creative_options(args: Namespace) -> CreativeOptions:
 def run_create(context: Context, args: Namespace) -> Result:
     """``POST /v1/create``."""
     options = creative_options(args)
+    output = output_target(args)
     key = optional_text(args.idempotency_key)
     wait = not args.no_wait
     result = context.client().creative("create", options, key, wait=wait)
     replay = None if key is None else lambda: context.client().creative("create", options, key)
-    return _followed(context, result, wait, replay)
+    return _saved(context, args, _followed(context, result, wait, replay), output)
 
 
 def run_upload(context: Context, args: Namespace) -> Result:
@@ -223,6 +253,7 @@ def run_edit(context: Context, args: Namespace) -> Result:
     """Resolve ``--input`` to an owned asset id (uploading if needed), then edit it."""
     reference = str(context.require(args.input, "--input")).strip()
     options = creative_options(args)  # checked before any upload
+    output = output_target(args)
     uploaded: str | None = None
     kind = uploads.classify(reference)
     owned = uploads.owned_asset_id(reference) if kind in ("asset_id", "owned_url") else None
@@ -243,7 +274,7 @@ def run_edit(context: Context, args: Namespace) -> Result:
         if key is None
         else lambda: client.creative("edit", options, key, input_asset_id=asset_id)
     )
-    result = _followed(context, result, wait, replay)
+    result = _saved(context, args, _followed(context, result, wait, replay), output)
     if uploaded is not None:
         if result.ok and isinstance(result.data, dict):
             result.data["input_upload"] = {"asset_id": uploaded}
@@ -273,6 +304,12 @@ def _followed(
     return replay() if replay is not None else finished
 
 
+def _saved(context: Context, args: Namespace, result: Result, output: str | None) -> Result:
+    if output is None:
+        return result
+    return saving.save_outputs(context, result, output, overwrite=bool(args.overwrite))
+
+
 # -- human output ---------------------------------------------------------------
 
 
@@ -294,6 +331,8 @@ def render_creative(data: Any) -> str:
         described = " ".join(fact for fact in facts if fact)
         lines.append(f"image: {local or url}" + (f"  ({described})" if described else ""))
         lines.append(f"asset: {asset.get('asset_id')}")
+        if asset.get("saved_to"):
+            lines.append(f"saved: {asset['saved_to']}")
     pricing = (data.get("cost") or {}).get("credit_pricing") or {}
     quota = data.get("quota") or {}
     status = ", ".join(str(v) for v in (data.get("status"), data.get("model_id")) if v)
