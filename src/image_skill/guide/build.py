@@ -47,11 +47,12 @@ EXAMPLES: dict[str, str] = {
     "image-skill capabilities show": "image-skill capabilities show image.create --json",
     "image-skill create": (
         'image-skill create --prompt "a red fox in fresh snow" --aspect-ratio 16:9 '
-        "--max-usd 0.10 --json"
+        "--max-usd 0.10 --output ./fox.png --json"
     ),
     "image-skill upload": "image-skill upload ./photo.png --json",
     "image-skill edit": (
-        'image-skill edit --input image_0123 --prompt "make the sky orange" --json'
+        'image-skill edit --input image_0123 --prompt "make the sky orange" '
+        "--output ./orange.png --json"
     ),
     "image-skill assets show": "image-skill assets show image_0123 --json",
     "image-skill assets get": "image-skill assets get image_0123 --output ./fox.png",
