@@ -19,8 +19,10 @@ import pytest
 from tests.fakes.openai_api import FakeImagesAPI
 from tests.support.agents import cli_sign_up
 from tests.support.cli import RunCli, checked_until_teardown, expect, job_ids
+from tests.support.databases import blank_database
 from tests.support.images import png_bytes, sha256
-from tests.support.servers import Server, http_call
+from tests.support.plugins import plugin_env
+from tests.support.servers import Server, http_call, running_server
 
 KEY = "sk-test-output-flag"
 
@@ -171,3 +173,35 @@ def test_against_a_server_and_refused_over_the_bridge(
     assert status >= 400 and envelope["ok"] is False, envelope
     assert "--output" in envelope["error"]["message"]
     assert job_ids(run) == before
+
+
+@pytest.mark.slow
+def test_a_job_followed_after_the_services_wait_limit_is_saved_too(
+    run: RunCli, tmp_path: Path
+) -> None:
+    # The server stops waiting after 0.3 s (202); the CLI follows the job to the
+    # end and saves the output from the finished job's view.
+    env = plugin_env(tmp_path / "calls.log", test_slow_seconds=2)
+    env["IMAGE_SKILL_CREATE_WAIT_SECONDS"] = "0.3"
+    with (
+        blank_database("sqlite", tmp_path) as url,
+        running_server(url, tmp_path, extra_env=env) as server,
+    ):
+        cli_sign_up(run, server.base_url)
+        out = tmp_path / "slow.png"
+        made = run(
+            "create",
+            "--prompt",
+            "a slow fox",
+            "--model",
+            "test.slow",
+            "--output",
+            str(out),
+            "--json",
+        )
+        data = expect(made, 0)["data"]
+    job = data["job"]  # the followed job's view, not a create answer
+    assert job["status"] == "completed"
+    (asset,) = job["assets"]
+    assert asset["saved_to"] == str(out)
+    assert data["saved"][0]["sha256"] == asset["sha256"] == sha256(out.read_bytes())
