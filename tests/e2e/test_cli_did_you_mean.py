@@ -29,6 +29,9 @@ def test_mistyped_commands_and_subcommands(run: RunCli) -> None:
     far = expect(run("zzzzqqq", "--json"), 2, "INVALID_ARGUMENTS")["error"]
     assert "Did you mean" not in far["message"]
     assert far["recovery"]["suggested_command"] == "image-skill --help"
+    # A prompt typed where the command belongs is not echoed back.
+    prompt = expect(run("a hush red fox", "--json"), 2, "INVALID_ARGUMENTS")["error"]
+    assert "hush" not in prompt["message"] and "invalid choice: '…'" in prompt["message"]
 
 
 def test_mistyped_flags_are_named_with_the_closest_flag(run: RunCli) -> None:

@@ -36,6 +36,9 @@ _INVALID_CHOICE = re.compile(
     r"\(choose from (?P<choices>.*)\)$"
 )
 
+# A command word or choice as typed; anything else is not echoed.
+_WORD = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
+
 
 def did_you_mean(value: str, candidates: Iterable[str]) -> str | None:
     """The closest of ``candidates`` to a mistyped ``value`` (difflib), if any is close."""
@@ -60,7 +63,10 @@ class Parser(argparse.ArgumentParser):
         suggested: str | None = None
         choice = _INVALID_CHOICE.match(message)
         if choice is not None:
-            close = did_you_mean(choice["value"], re.findall(r"'([^']*)'", choice["choices"]))
+            value = choice["value"]
+            if not _WORD.match(value):  # a prompt or URL typed where a word belongs: hidden
+                message = message.replace(f"invalid choice: '{value}'", "invalid choice: '…'", 1)
+            close = did_you_mean(value, re.findall(r"'([^']*)'", choice["choices"]))
             if close is not None:
                 message += f". Did you mean '{close}'?"
                 if not choice["argument"].startswith("-"):  # a command word, not a flag's value
