@@ -51,6 +51,8 @@ def job_view(
     }
     if stand_in is not None:
         view["stand_in"] = stand_in
+        for asset in view["assets"]:  # as the create answer marks the assets it made
+            asset["stand_in"] = stand_in
     return view
 
 
