@@ -18,7 +18,11 @@ def job_view(
 ) -> dict[str, Any]:
     """Status, timestamps, capability, cost, safety, assets and error of a job
     (and, when the caller knows its model, whether that model is a stand-in)."""
-    view = {
+    asset_views = [asset_view(asset, urls) for asset in assets]
+    if stand_in is not None:
+        for made in asset_views:  # as the create answer marks the assets it made
+            made["stand_in"] = stand_in
+    view: dict[str, Any] = {
         "job_id": job.id,
         "status": job.status,
         "terminal": job.status in TERMINAL,
@@ -38,7 +42,7 @@ def job_view(
             "credits_debited": job.credits_debited,
         },
         "safety": {"status": job.safety_status},
-        "assets": [asset_view(asset, urls) for asset in assets],
+        "assets": asset_views,
         "error": (
             {
                 "code": job.error_code,
@@ -51,8 +55,6 @@ def job_view(
     }
     if stand_in is not None:
         view["stand_in"] = stand_in
-        for asset in view["assets"]:  # as the create answer marks the assets it made
-            asset["stand_in"] = stand_in
     return view
 
 
