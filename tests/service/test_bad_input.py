@@ -10,6 +10,7 @@ nothing stays ``NOT_FOUND``. Nothing bad reaches the database.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from image_skill.service.settings import Settings, to_async_url, to_sync_url
 from tests.support.apps import service_settings
 from tests.support.databases import blank_database
 from tests.support.envelopes import assert_envelope
-from tests.support.routes import flat_routes
+from tests.support.routes import collection_routes, flat_routes
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -115,6 +116,24 @@ def test_nul_and_invalid_text_in_path_parameters(
     api: TestClient, headers: dict[str, str], path: str, field: str
 ) -> None:
     refused(api.get(path, headers=headers), field)
+
+
+def test_nul_in_every_path_parameter_of_every_route(
+    api: TestClient, headers: dict[str, str]
+) -> None:
+    """A sweep, so a route added later (cancel, wait, webhooks...) cannot skip the id checks."""
+    swept = 0
+    for route in collection_routes():
+        for name in re.findall(r"\{([^}:]+)", route.path):
+            marked = re.sub(r"\{" + name + r"(:[^}]*)?\}", "ab%00c", route.path)
+            concrete = re.sub(r"\{[^}]+\}", "job_ok", marked)
+            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                response = api.request(method, concrete, headers=headers, json={})
+                assert response.status_code < 500, (method, concrete, response.text)
+                if route.path.startswith("/v1/"):
+                    refused(response, name)
+                swept += 1
+    assert swept >= 10
 
 
 def test_malformed_ids_are_refused_before_the_database(
