@@ -1,0 +1,231 @@
+"""Gateway overhead: the same image request direct, through LiteLLM, and through ours.
+
+Run from the repository root (busy machines give noisy figures; say so when you
+record them)::
+
+    .venv/bin/python -m bench.gateway [--requests 300] [--targets direct,litellm,sqlite,postgres]
+    .venv/bin/python -m bench.gateway --tiny        # CI: a few requests, only that it runs
+
+One zero-latency fake OpenAI Images upstream (bench/_upstream.py, raw ASGI on
+uvicorn) serves every path; each gateway is one uvicorn process:
+
+* ``direct``: ``POST /v1/images/generations`` to the upstream itself (the floor);
+* ``litellm``: the LiteLLM proxy (``litellm[proxy]``, installed on first use
+  into its own venv, bench/.venvs/litellm, git-ignored) routing
+  ``model: gpt-image-1-mini`` to the upstream;
+* ``sqlite`` / ``postgres``: ``image-skill serve`` on a fresh database (PostgreSQL
+  from ``IMAGE_SKILL_TEST_POSTGRES_URL``), ``POST /v1/create`` with
+  ``model: openai.gpt-image-1-mini`` (job row, credits, the image stored).
+
+At c=1, 10 and 50 (closed loop, keep-alive connections, bench/_load.py) it
+prints p50, the p50 added over direct at c=1, req/s, and with LiteLLM in the
+same run each gateway's ratios to it (added latency: lower is better;
+throughput: higher is better).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench._load import Result, request_bytes, run_load
+from tests.support.burst import signup
+from tests.support.databases import PG_URL_ENV, create_pg_database, drop_pg_database
+from tests.support.servers import free_port, start_server, stop_server
+
+HOST = "127.0.0.1"
+UPSTREAM_KEY = "sk-bench-upstream"
+LITELLM_VENV = Path(__file__).parent / ".venvs" / "litellm"
+PROMPT = "a lighthouse at dusk"
+
+
+@dataclass
+class Target:
+    """One path to measure: where to send which request."""
+
+    name: str
+    port: int
+    payload: bytes
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited early:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@contextmanager
+def _process(argv: list[str], health_url: str, workdir: Path, name: str) -> Iterator[None]:
+    log = workdir / f"{name}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        _wait_http(health_url, process, log, 120)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _images_payload(port: int, authorization: str) -> bytes:
+    body = json.dumps({"model": "gpt-image-1-mini", "prompt": PROMPT}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": authorization}
+    return request_bytes("POST", HOST, port, "/v1/images/generations", body, headers)
+
+
+def ensure_litellm() -> Path:
+    """The LiteLLM CLI in its own venv, installed on first use."""
+    exe = LITELLM_VENV / "bin" / "litellm"
+    if not exe.exists():
+        print("installing litellm[proxy] into bench/.venvs/litellm ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
+        pip = str(LITELLM_VENV / "bin" / "pip")
+        subprocess.run([pip, "install", "-q", "litellm[proxy]"], check=True)
+    return exe
+
+
+@contextmanager
+def litellm(upstream_port: int, workdir: Path) -> Iterator[Target]:
+    """The LiteLLM proxy routing gpt-image-1-mini to the upstream."""
+    exe = ensure_litellm()
+    config = workdir / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: gpt-image-1-mini\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-image-1-mini\n"
+        f"      api_base: http://{HOST}:{upstream_port}/v1\n"
+        f"      api_key: {UPSTREAM_KEY}\n"
+    )
+    port = free_port()
+    argv = [str(exe), "--config", str(config), "--host", HOST, "--port", str(port)]
+    with _process(argv, f"http://{HOST}:{port}/health/liveliness", workdir, "litellm"):
+        yield Target("litellm", port, _images_payload(port, "Bearer anything"))
+
+
+@contextmanager
+def ours(kind: str, upstream_port: int, workdir: Path) -> Iterator[Target]:
+    """``image-skill serve`` on a fresh SQLite or PostgreSQL database."""
+    admin = os.environ.get(PG_URL_ENV)
+    database_url = f"sqlite:///{workdir / 'gateway.db'}"
+    if kind == "postgres":
+        if not admin:
+            raise SystemExit(f"set {PG_URL_ENV} for the PostgreSQL target")
+        database_url = create_pg_database(admin)
+    env = {
+        "OPENAI_API_KEY": UPSTREAM_KEY,
+        "OPENAI_BASE_URL": f"http://{HOST}:{upstream_port}/v1",
+        "IMAGE_SKILL_FREE_PREVIEW_CREDITS": "100000000",
+        "IMAGE_SKILL_FREE_PREVIEW_DAILY_CEILING": "1000000000",
+        "IMAGE_SKILL_DAILY_JOB_CAP_UNCLAIMED": "10000000",
+        "IMAGE_SKILL_RATE_LIMITS_ENABLED": "false",
+    }
+    (workdir / kind).mkdir(exist_ok=True)
+    server = start_server(database_url, workdir / kind, extra_env=env)
+    try:
+        token, _actor = signup(server.base_url, f"bench-{kind}")
+        port = int(server.base_url.rsplit(":", 1)[1])
+        body = json.dumps({"prompt": PROMPT, "model": "openai.gpt-image-1-mini"}).encode()
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        payload = request_bytes("POST", HOST, port, "/v1/create", body, headers)
+        yield Target(kind, port, payload)
+    finally:
+        stop_server(server)
+        if kind == "postgres" and admin:
+            drop_pg_database(admin, database_url)
+
+
+def measure(target: Target, levels: list[int], requests: int) -> dict[int, Result]:
+    """Warm up, then one load point per concurrency level."""
+    run_load(HOST, target.port, target.payload, max(5, requests // 20), 1)
+    figures = {}
+    for level in levels:
+        result = run_load(HOST, target.port, target.payload, requests, level)
+        bad = {status: n for status, n in result.statuses.items() if status >= 300}
+        if bad:
+            raise RuntimeError(f"{target.name} c={level}: non-success answers {bad}")
+        figures[level] = result
+    return figures
+
+
+def report(table: dict[str, dict[int, Result]], levels: list[int], requests: int) -> None:
+    """The table, then the ratios to LiteLLM when it ran."""
+    floor = table["direct"][levels[0]].p50 if "direct" in table else 0.0
+    print(f"\n{requests} requests per point; added p50 = p50 at c={levels[0]} minus direct's")
+    header = f"{'path':<9} {'added p50 c=' + str(levels[0]):>16}"
+    header += "".join(f" {'req/s c=' + str(level):>12}" for level in levels)
+    print(header)
+    for name, figures in table.items():
+        line = f"{name:<9} {figures[levels[0]].p50 - floor:13.1f} ms"
+        line += "".join(f" {figures[level].rps:12.0f}" for level in levels)
+        print(line)
+    if "litellm" not in table:
+        return
+    peer = table["litellm"]
+    peer_added = max(peer[levels[0]].p50 - floor, 0.001)
+    for name in ("sqlite", "postgres"):
+        if name not in table:
+            continue
+        ours_ = table[name]
+        ratios = f"{name}/litellm: added p50 {(ours_[levels[0]].p50 - floor) / peer_added:.2f}x"
+        ratios += "".join(
+            f", req/s c={level} {ours_[level].rps / peer[level].rps:.2f}x" for level in levels[1:]
+        )
+        print(ratios)
+
+
+def main() -> None:
+    """Parse the options, start the upstream and each target in turn, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--requests", type=int, default=300, help="requests per load point")
+    parser.add_argument("--targets", default="direct,litellm,sqlite,postgres")
+    parser.add_argument("--tiny", action="store_true", help="CI: 10 requests, c=1/4, no LiteLLM")
+    args = parser.parse_args()
+    targets = args.targets.split(",")
+    levels = [1, 10, 50]
+    if args.tiny:
+        args.requests, levels = 10, [1, 4]
+        targets = [name for name in targets if name != "litellm"]
+        if not os.environ.get(PG_URL_ENV):
+            targets = [name for name in targets if name != "postgres"]
+    workdir = Path(tempfile.mkdtemp(prefix="isk-bench-gateway-"))
+    upstream_port = free_port()
+    upstream = [sys.executable, "-m", "bench._upstream", str(upstream_port)]
+    table: dict[str, dict[int, Result]] = {}
+    with ExitStack() as stack:
+        stack.enter_context(_process(upstream, f"http://{HOST}:{upstream_port}/", workdir, "up"))
+        for name in targets:
+            print(f"measuring {name} ...", flush=True)
+            if name == "direct":
+                target = Target(name, upstream_port, _images_payload(upstream_port, "Bearer x"))
+                table[name] = measure(target, levels, args.requests)
+                continue
+            maker = litellm(upstream_port, workdir) if name == "litellm" else None
+            with maker or ours(name, upstream_port, workdir) as target:
+                table[name] = measure(target, levels, args.requests)
+    report(table, levels, args.requests)
+
+
+if __name__ == "__main__":
+    main()
