@@ -388,5 +388,6 @@ class ActivityRef(Base):
 
 
 # The webhook tables live in their own module; importing it here completes Base.metadata.
+from image_skill.service.db import console_models as _console_models  # noqa: E402, F401
 from image_skill.service.db import job_models as _job_models  # noqa: E402, F401
 from image_skill.service.db import webhook_models as _webhook_models  # noqa: E402, F401
