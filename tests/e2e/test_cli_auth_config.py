@@ -68,7 +68,7 @@ def test_auth_status_save_logout(server: Server, run: RunCli, config: Path) -> N
         "verified": True,
         "token_source": "config",
         "token": redact(token),
-        "mode": "hosted",
+        "mode": "server",
     }
     assert status["data"]["token_class"] == "restricted_agent"
     # A saved token is not a token to save.

@@ -318,8 +318,9 @@ def test_upload_and_edit_every_input_kind(
         # Not an image by its bytes: refused on this machine, nothing sent.
         local = expect(run("upload", "evil.png", "--json"), 2, "UPLOAD_MIME_TYPE_UNKNOWN")
         assert "evil" not in local["error"]["message"]
-        # Image magic bytes but corrupt: the service's decoder refuses it.
-        denied = expect(run("upload", "cut.png", "--json"), 6, "INPUT_POLICY_DENIED")
+        # Image magic bytes but corrupt: the service's decoder refuses it as bad input.
+        denied = expect(run("upload", "cut.png", "--json"), 2, "INVALID_ARGUMENTS")
+        assert denied["error"]["details"]["rule"] == "upload.corrupt_image"
         assert "cut.png" not in denied["error"]["message"]
         secret_dir = tmp_path / "private-dir-7f3a"
         missing_path = str(secret_dir / "missing-photo.png")
@@ -338,8 +339,8 @@ def test_upload_and_edit_every_input_kind(
         assert "'./private-photo.png' does not exist" in not_there.stdout
         evil_edit = expect(
             run("edit", "--input", "./cut.png", "--prompt", "mirror", "--json"),
-            6,
-            "INPUT_POLICY_DENIED",
+            2,
+            "INVALID_ARGUMENTS",
         )
         assert evil_edit["command"] == "image-skill edit"
         assert job_ids(run) == jobs_before

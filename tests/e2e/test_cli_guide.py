@@ -78,7 +78,7 @@ def test_docs_against_a_server_gives_urls_that_serve_the_same_texts(
 ) -> None:
     base = sqlite_server.base_url
     data = expect(run("docs", "--json", "--api-base-url", base), 0)["data"]
-    assert data["mode"] == "hosted"
+    assert data["mode"] == "server"
     refs = data["references"]
     assert refs["api_reference"]["url"] == base + "/docs"
     for key, name in (("guide", "skill"), ("cli_reference", "cli"), ("llms_txt", "llms")):
@@ -87,7 +87,7 @@ def test_docs_against_a_server_gives_urls_that_serve_the_same_texts(
     with urllib.request.urlopen(refs["api_reference"]["url"], timeout=10) as response:
         assert "swagger-ui" in response.read().decode()
     human = run("docs", "--api-base-url", base)
-    assert f"url: {base}/cli.md" in human.stdout and "(hosted mode)" in human.stdout
+    assert f"url: {base}/cli.md" in human.stdout and "(server mode)" in human.stdout
 
 
 _PROBE = (

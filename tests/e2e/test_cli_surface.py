@@ -243,7 +243,7 @@ def test_doctor_against_server(server: Server, run: RunCli, isolated_home: Path)
     anonymous = expect(run("doctor", *base), 0)
     data = anonymous["data"]
     assert (data["mode"], data["api_version"], data["api_base_url"]) == (
-        "hosted",
+        "server",
         "v1",
         server.base_url,
     )

@@ -134,10 +134,10 @@ def test_uploads_are_counted_by_outcome(database_url: str, tmp_path: Path) -> No
     with started_app(database_url, tmp_path / "home") as client:
         agent = sign_up(client)
         ok(agent.upload(png()))
-        check_error(agent.upload(b"not an image at all"), "INPUT_POLICY_DENIED", 6)
+        check_error(agent.upload(b"not an image at all"), "UPLOAD_MIME_TYPE_UNKNOWN", 2)
         samples = scrape(client)
     assert value(samples, "image_skill_uploads_total", outcome="stored") == 1
-    assert value(samples, "image_skill_uploads_total", outcome="INPUT_POLICY_DENIED") == 1
+    assert value(samples, "image_skill_uploads_total", outcome="UPLOAD_MIME_TYPE_UNKNOWN") == 1
 
 
 def test_metrics_of_two_apps_do_not_mix(tmp_path: Path) -> None:

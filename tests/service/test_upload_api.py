@@ -76,9 +76,10 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
 HTML = b"<!doctype html><html><body><script>alert(1)</script></body></html>"
 
 HOSTILE: list[tuple[str, dict[str, Any], str, int]] = [
-    ("svg-as-png", upload_body(SVG, filename="cat.png"), "INPUT_POLICY_DENIED", 6),
-    ("html", upload_body(HTML, filename="x.png"), "INPUT_POLICY_DENIED", 6),
-    ("truncated-png", upload_body(truncated_png()), "INPUT_POLICY_DENIED", 6),
+    # Not an image, or a broken one: an input error (issue 13), not a policy refusal.
+    ("svg-as-png", upload_body(SVG, filename="cat.png"), "UPLOAD_MIME_TYPE_UNKNOWN", 2),
+    ("html", upload_body(HTML, filename="x.png"), "UPLOAD_MIME_TYPE_UNKNOWN", 2),
+    ("truncated-png", upload_body(truncated_png()), "INVALID_ARGUMENTS", 2),
     ("bomb-sides", upload_body(png_header_only(100_000, 100_000)), "INPUT_POLICY_DENIED", 6),
     ("bomb-pixels", upload_body(png_header_only(10_000, 10_000)), "INPUT_POLICY_DENIED", 6),
     (

@@ -20,6 +20,7 @@ from image_skill.contract.errors import ImageSkillError, flag_required, invalid_
 
 if TYPE_CHECKING:
     from image_skill.client import Client
+    from image_skill.result import Result
     from image_skill.transport import Transport
 
 TOKEN_ENV_VARS = ("IMAGE_SKILL_TOKEN", "IMAGE_SKILL_HOSTED_TOKEN")
@@ -132,8 +133,8 @@ class Context:
 
     @property
     def mode(self) -> str:
-        """``embedded`` or ``hosted``."""
-        return "embedded" if self.base_url is None else "hosted"
+        """``embedded`` (in-process service) or ``server`` (an API base URL is set)."""
+        return "embedded" if self.base_url is None else "server"
 
     def client(self) -> Client:
         """The SDK client for this invocation (created on first use)."""
@@ -144,6 +145,33 @@ class Context:
                 self.base_url, self.token, command=self.command, transport=self._transport
             )
         return self._client
+
+    def explain(self, result: Result) -> Result:
+        """``result``, with AUTH_INVALID saying so when a token from the environment went to
+        the embedded service (a server's token is set but not the server's URL)."""
+        error = result.error
+        if (
+            error is None
+            or error.get("code") != "AUTH_INVALID"
+            or self.mode != "embedded"
+            or self.token_source != "env"
+        ):
+            return result
+        error["message"] = (
+            f"{error.get('message', '')} The CLI is in embedded mode (no server URL is set), so "
+            f"{self._token_variable()} went to its local service. For a server's token, set "
+            f"{BASE_ENV_VAR}=https://HOST (or pass --api-base-url); for embedded mode, unset "
+            "the token."
+        ).strip()
+        error["recovery"] = {
+            **(error.get("recovery") or {}),
+            "required_flag": "--api-base-url",
+            "suggested_command": "image-skill doctor --api-base-url URL --json",
+        }
+        return result
+
+    def _token_variable(self) -> str:
+        return next((name for name in TOKEN_ENV_VARS if os.environ.get(name, "").strip()), "")
 
     def close(self) -> None:
         """Release the client (and stop an embedded service)."""

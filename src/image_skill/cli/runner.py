@@ -73,7 +73,7 @@ def execute(
             result = help_result(args, explicit=getattr(args, "help", False))
         else:
             context = (make_context or Context)(args, command)
-            result = args.handler(context, args)
+            result = context.explain(args.handler(context, args))
             if context.warnings:
                 result.envelope["warnings"] = context.warnings + list(
                     result.envelope.get("warnings") or []

@@ -83,7 +83,6 @@ BRIDGE_COMMANDS: frozenset[str] = frozenset(name for name, policy in _TABLE if p
 # Command groups that run nothing themselves: named alone, they answer with help.
 # (A group with a default command, like ``models``, answers as that command.)
 HELP_GROUPS: tuple[str, ...] = (
-    "image-skill usage",
     "image-skill claim",
     "image-skill auth",
     "image-skill assets",

@@ -100,6 +100,10 @@ _FORMATS: dict[str, _Format] = {
     "image/avif": _Format("image/avif", "avif", "AVIF", animated=True),
 }
 
+# Rules about what the bytes are (a file that is no image, or a broken one), as
+# opposed to policy bounds on an image's size: callers report them as input errors.
+FORMAT_RULES = frozenset({"empty", "unsupported_format", "corrupt_image"})
+
 _UNSUPPORTED_MESSAGE = "The uploaded bytes are not a PNG, JPEG, WebP, GIF or AVIF image."
 _AVIF_UNAVAILABLE_MESSAGE = "AVIF decoding is unavailable on this server."
 _CORRUPT_MESSAGE = "The image data is corrupt or truncated and could not be decoded."

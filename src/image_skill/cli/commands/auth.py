@@ -44,7 +44,7 @@ def _auth_summary(context: Context) -> dict[str, Any]:
 def run_status(context: Context, _args: Namespace) -> Result:
     """Report the resolved credentials and check them against the service."""
     summary = _auth_summary(context)
-    if context.mode == "hosted" and context.token is None:
+    if context.mode == "server" and context.token is None:
         raise ImageSkillError(
             ErrorCode.AUTH_REQUIRED,
             "No token is configured for this service.",

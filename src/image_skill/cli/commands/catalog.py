@@ -27,6 +27,7 @@ def register(reg: Registrar) -> None:
     cap = reg.command("capabilities show", run_capability_show, "Show one capability.")
     cap.add_argument("capability_id", metavar="CAPABILITY_ID", help="a capability id")
     HUMAN_RENDERERS["image-skill models list"] = render_models
+    HUMAN_RENDERERS["image-skill capabilities list"] = render_capabilities
 
 
 def run_models_list(context: Context, _args: Namespace) -> Result:
@@ -75,6 +76,36 @@ def render_models(data: Any) -> str:
         if isinstance(reason, dict):
             lines.append(f"  {op} default is {reason.get('model_id')}: {reason.get('message')}")
     lines.append("next: image-skill models show MODEL_ID (parameters, sizes, pricing)")
+    return "\n".join(lines)
+
+
+def render_capabilities(data: Any) -> str:
+    """A few lines per capability (its models and control names); schemas only with --json."""
+    capabilities = data.get("capabilities") if isinstance(data, dict) else None
+    if not isinstance(capabilities, list):
+        return render_human(data)
+    lines = []
+    for capability in capabilities:
+        if not isinstance(capability, dict):
+            continue
+        lines.append(
+            f"{capability.get('capability_id')}  ({capability.get('operation')}: "
+            f"{capability.get('command')})  {capability.get('summary') or ''}".rstrip()
+        )
+        models = [
+            f"{model.get('model_id')}{'' if model.get('configured', True) else ' (off)'}"
+            for model in capability.get("models") or []
+            if isinstance(model, dict)
+        ]
+        if models:
+            lines.append("  models: " + ", ".join(models))
+        controls = capability.get("normalized_controls") or {}
+        if isinstance(controls, dict) and controls:
+            lines.append("  controls: " + ", ".join(controls))
+    lines.append(
+        "next: image-skill capabilities show ID, or --json for every schema "
+        "(model parameters: image-skill models show MODEL_ID)"
+    )
     return "\n".join(lines)
 
 

@@ -91,7 +91,7 @@ def _unreachable(context: Context, health: Result, checks: list[dict[str, Any]])
 
 
 def _storage_check(context: Context) -> dict[str, Any]:
-    if context.mode == "hosted":
+    if context.mode == "server":
         return {
             "name": "storage",
             "status": "ok",
@@ -106,7 +106,7 @@ def _storage_check(context: Context) -> dict[str, Any]:
 
 
 def _auth_check(context: Context) -> dict[str, Any]:
-    if context.mode == "hosted" and context.token is None:
+    if context.mode == "server" and context.token is None:
         return {
             "name": "auth",
             "status": "warn",

@@ -29,7 +29,12 @@ def register(reg: Registrar) -> None:
         help="print the raw token once (for a separate secret store)",
     )
     reg.command("whoami", run_whoami, "Show the current actor, organization, claim and grants.")
-    reg.group("usage", "Usage and limits.")
+    reg.group(
+        "usage",
+        "Usage and limits (alone: usage quota).",
+        default=run_quota,
+        default_words="usage quota",
+    )
     reg.command("usage quota", run_quota, "Credits, daily job cap, usage today and reset time.")
     reg.command("quota", run_quota, "Alias of 'usage quota'.")
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.providers.base import Model, Operation
 from image_skill.service.settings import Settings
 
@@ -113,6 +114,40 @@ def stand_in_warning(notice: Mapping[str, Any]) -> str:
     return (
         f"{notice['code']}: {notice['message']} For a real model: {notice['how_to_enable']} "
         f"(see {notice['suggested_command']})."
+    )
+
+
+def point_at_generative(
+    models: Mapping[str, Model], model: Model, operation: Operation, error: ImageSkillError
+) -> ImageSkillError:
+    """A stand-in's refusal of a prompt it cannot follow, naming the generative models.
+
+    ``local.transform`` only knows exact operations; "remove the background" needs a
+    generative model, so the refusal names the configured one or how to turn one on.
+    Any other error, or any other model's, is returned unchanged.
+    """
+    if not model.stand_in or (error.details or {}).get("field") != "prompt":
+        return error
+    generative = [
+        model_id
+        for model_id in PREFERENCE[operation]
+        if (found := models.get(model_id)) is not None and operation in found.operations
+    ]
+    real = _real_configured(models, operation)
+    if real:
+        hint = f"For a creative {operation}, rerun with --model {real}."
+        command = f"image-skill models show {real}"
+    else:
+        hint = (
+            f"A creative {operation} needs a generative model ({', '.join(generative)}); "
+            f"none is configured: {_enable_hint(models, operation)}."
+        )
+        command = "image-skill models list"
+    return ImageSkillError(
+        ErrorCode(error.code),
+        f"{error.message} {hint}",
+        details={**(error.details or {}), "generative_models": generative},
+        recovery={**(error.recovery or {}), "suggested_command": command},
     )
 
 

@@ -17,6 +17,11 @@ from image_skill.service.storage.base import AssetStore
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
 
+def output_kind(job: Job) -> str:
+    """``edited`` for an edit job's output, ``generated`` for any other job's."""
+    return "edited" if job.operation == "edit" else "generated"
+
+
 async def store_output(store: AssetStore, job: Job, image: GeneratedImage) -> Asset:
     """Put ``image`` in ``store`` (raises ``StoreError``); the unsaved row for it."""
     mime = sniff_mime(image.data) or image.mime_type
@@ -29,7 +34,7 @@ async def store_output(store: AssetStore, job: Job, image: GeneratedImage) -> As
         organization_id=job.organization_id,
         actor_id=job.actor_id,
         job_id=job.id,
-        kind="generated",
+        kind=output_kind(job),
         mime_type=mime,
         extension=extension,
         width=image.width,
@@ -37,6 +42,6 @@ async def store_output(store: AssetStore, job: Job, image: GeneratedImage) -> As
         content_length=len(image.data),
         sha256=digest,
         storage_key=storage_key,
-        source_kind="generated",
+        source_kind=output_kind(job),
         created_at=utc_now(),
     )

@@ -104,7 +104,10 @@ async def make_plan(
     )
     model = _model(runtime, operation, body, choice.model_id)
     params = validate_parameters(model, body.model_parameters)
-    model.check_request(operation, body.prompt, params)
+    try:
+        model.check_request(operation, body.prompt, params)
+    except ImageSkillError as exc:
+        raise defaults.point_at_generative(runtime.models, model, operation, exc) from None
     output_format = _output_format(model, body)
     aspect_ratio = _aspect_ratio(model, body)
     runtime.prompt_policy.check(body.prompt)

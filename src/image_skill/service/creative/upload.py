@@ -30,7 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import new_id, utc_now
-from image_skill.imaging.acceptance import SanitizedImage, sanitize_image, verify_declared
+from image_skill.imaging.acceptance import (
+    FORMAT_RULES,
+    SanitizedImage,
+    sanitize_image,
+    verify_declared,
+)
 from image_skill.imaging.limits import InputLimits, InputRejected
 from image_skill.service import telemetry
 from image_skill.service.activity import creative_events
@@ -101,6 +106,13 @@ def _inspect(data: bytes, body: UploadRequest, limits: InputLimits) -> Sanitized
                 exc.message,
                 details={"field": declared_field[exc.rule]},
             ) from None
+        if exc.rule in FORMAT_RULES:
+            # Not an image of a supported format: an input error, not a policy refusal.
+            code = ErrorCode.UPLOAD_MIME_TYPE_UNKNOWN
+            if exc.rule != "unsupported_format":
+                code = ErrorCode.INVALID_ARGUMENTS
+            details = {"field": "bytes_base64", "rule": f"upload.{exc.rule}"}
+            raise ImageSkillError(code, exc.message, details=details) from None
         raise _refused(exc.rule, exc.message) from None
 
 

@@ -8,7 +8,13 @@ from fastapi.responses import JSONResponse
 from image_skill.contract.errors import ImageSkillError
 from image_skill.service.abuse.limiter import client_ip, enforce
 from image_skill.service.claims.service import whoami_claim
-from image_skill.service.deps import AppSettings, CurrentPrincipal, Session, bearer_token
+from image_skill.service.deps import (
+    AppSettings,
+    CurrentPrincipal,
+    MediaUrls,
+    Session,
+    bearer_token,
+)
 from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.identity import repository
@@ -43,7 +49,11 @@ router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403)
     **answers(SignupData, status=201, others={200: SignupData}),
 )
 async def signup(
-    body: SignupRequest, request: Request, session: Session, settings: AppSettings
+    body: SignupRequest,
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    urls: MediaUrls,
 ) -> JSONResponse:
     """Create a new restricted agent in an organization of its own and return its token once.
 
@@ -89,7 +99,7 @@ async def signup(
         },
         "claim_state": result.agent.claim_state,
         "grants": grants_view(principal),
-        "storage": storage_view(settings),
+        "storage": storage_view(settings, urls),
         "quota": {
             "free_preview_credits_granted": result.free_preview_credits,
             "daily_job_cap": daily_job_cap(settings, principal),

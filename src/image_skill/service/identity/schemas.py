@@ -116,7 +116,9 @@ class StorageView(BaseModel):
     artifact_storage: str
     backend: str
     owned_asset_urls: bool
-    url_scheme: str = Field(examples=["https"])
+    url_scheme: str = Field(
+        examples=["https"], description="Scheme of this service's asset URLs: file, http or https."
+    )
 
 
 class SignupQuota(BaseModel):
