@@ -35,7 +35,12 @@ class Result:
 
 
 def request_bytes(
-    method: str, host: str, port: int, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    method: str,
+    host: str,
+    port: int,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
 ) -> bytes:
     """One HTTP/1.1 keep-alive request, serialized."""
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive"]

@@ -48,7 +48,9 @@ HEADERS = [
 
 
 async def app(
-    scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]
+    scope: Scope,
+    receive: Callable[[], Awaitable[Message]],
+    send: Callable[[Message], Awaitable[None]],
 ) -> None:
     """Drain the request body, answer the canned image."""
     if scope["type"] != "http":

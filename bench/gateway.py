@@ -45,6 +45,7 @@ from tests.support.servers import free_port, start_server, stop_server
 
 HOST = "127.0.0.1"
 UPSTREAM_KEY = "sk-bench-upstream"
+LITELLM_MASTER_KEY = "sk-bench-litellm-master"  # it refuses to start without one
 LITELLM_VENV = Path(__file__).parent / ".venvs" / "litellm"
 PROMPT = "a lighthouse at dusk"
 
@@ -117,11 +118,13 @@ def litellm(upstream_port: int, workdir: Path) -> Iterator[Target]:
         "      model: openai/gpt-image-1-mini\n"
         f"      api_base: http://{HOST}:{upstream_port}/v1\n"
         f"      api_key: {UPSTREAM_KEY}\n"
+        "general_settings:\n"
+        f"  master_key: {LITELLM_MASTER_KEY}\n"
     )
     port = free_port()
     argv = [str(exe), "--config", str(config), "--host", HOST, "--port", str(port)]
     with _process(argv, f"http://{HOST}:{port}/health/liveliness", workdir, "litellm"):
-        yield Target("litellm", port, _images_payload(port, "Bearer anything"))
+        yield Target("litellm", port, _images_payload(port, f"Bearer {LITELLM_MASTER_KEY}"))
 
 
 @contextmanager
