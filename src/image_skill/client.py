@@ -246,6 +246,19 @@ class Client:
         """``GET /v1/assets/{id}``: an owned asset's metadata and URL."""
         return self.request("GET", f"/v1/assets/{path_segment(asset_id)}")
 
+    def list_assets(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        kind: str | None = None,
+        job: str | None = None,
+    ) -> Result:
+        """``GET /v1/assets``: the organization's assets, newest first (``kind``:
+        generated, edited or uploaded; ``job``: one job's outputs)."""
+        params = {"limit": limit, "cursor": cursor, "kind": kind, "job": job}
+        return self.request("GET", "/v1/assets", params=params)
+
     def job(self, job_id: str) -> Result:
         """``GET /v1/jobs/{id}``."""
         return self.request("GET", f"/v1/jobs/{path_segment(job_id)}")

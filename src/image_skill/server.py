@@ -19,7 +19,13 @@ from image_skill.service.storage.base import AssetStore
 def create_server_app(
     settings: Settings | None = None, *, store: AssetStore | None = None
 ) -> FastAPI:
-    """The service for ``settings`` with the ``POST /v1/cli`` bridge mounted."""
+    """The service for ``settings`` with the ``POST /v1/cli`` bridge and ``/mcp`` mounted."""
     app = create_app(settings, store=store)
     app.include_router(bridge_router)
+    if not app.state.settings.embedded:
+        # Streamable HTTP MCP at /mcp (docs/mcp.md); the embedded CLI never serves it,
+        # so it never imports the MCP SDK.
+        from image_skill.mcp.http import mount_mcp
+
+        mount_mcp(app)
     return app

@@ -173,6 +173,7 @@ def test_an_agents_day_answers_exactly_as_documented(
         201,
     )
     ok(agent.get(f"/v1/assets/{edited['assets'][0]['asset_id']}"), 200)
+    ok(agent.get("/v1/assets", params={"limit": 2, "kind": "edited"}), 200)
     ok(agent.get(f"/v1/jobs/{created['job_id']}"), 200)
     ok(agent.get("/v1/jobs", params={"limit": 2}), 200)
     events = ok(agent.get("/v1/activity"), 200)["events"]
@@ -211,6 +212,7 @@ def test_an_agents_day_answers_exactly_as_documented(
         ("post", "/v1/create"),
         ("post", "/v1/edit"),
         ("post", "/v1/upload"),
+        ("get", "/v1/assets"),
         ("get", "/v1/assets/{asset_id}"),
         ("get", "/v1/jobs/{job_id}"),
         ("get", "/v1/jobs"),

@@ -45,6 +45,7 @@ _TABLE: tuple[tuple[str, bool], ...] = (
     ("image-skill create", BRIDGED),  # without --prompt-file
     ("image-skill upload", LOCAL),
     ("image-skill edit", BRIDGED),  # only with an owned asset as --input, without --prompt-file
+    ("image-skill assets list", BRIDGED),
     ("image-skill assets show", BRIDGED),
     ("image-skill assets get", LOCAL),
     ("image-skill jobs show", BRIDGED),
@@ -66,6 +67,7 @@ _TABLE: tuple[tuple[str, bool], ...] = (
     ("image-skill webhooks deliveries", BRIDGED),
     ("image-skill serve", LOCAL),
     ("image-skill worker", LOCAL),
+    ("image-skill mcp", LOCAL),  # stdio belongs to the MCP client; never over /v1/cli
     ("image-skill admin agents list", LOCAL),
     ("image-skill admin agents claim", LOCAL),
     ("image-skill admin tokens revoke", LOCAL),

@@ -54,6 +54,7 @@ EXAMPLES: dict[str, str] = {
         'image-skill edit --input image_0123 --prompt "make the sky orange" '
         "--output ./orange.png --json"
     ),
+    "image-skill assets list": "image-skill assets list --kind generated --limit 10 --json",
     "image-skill assets show": "image-skill assets show image_0123 --json",
     "image-skill assets get": "image-skill assets get image_0123 --output ./fox.png",
     "image-skill jobs show": "image-skill jobs show job_0123 --json",

@@ -21,6 +21,7 @@ def register_all(reg: Registrar) -> None:
         guide,
         identity,
         jobs,
+        mcp,
         meta,
         serve,
         webhooks,
@@ -44,6 +45,7 @@ def register_all(reg: Registrar) -> None:
         webhooks,
         serve,
         worker,
+        mcp,
         admin,
     ):
         module.register(reg)

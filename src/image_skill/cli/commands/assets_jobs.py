@@ -1,4 +1,4 @@
-"""``assets show|get`` (the job commands live in ``jobs.py``)."""
+"""``assets list|show|get`` (the job commands live in ``jobs.py``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 
 from image_skill.cli import saving, uploads
 from image_skill.cli.context import Context
+from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
-from image_skill.cli.values import inner_object
+from image_skill.cli.values import MAX_LIMIT, inner_object, optional_text, page_limit
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.result import Result
 
@@ -16,6 +17,18 @@ from image_skill.result import Result
 def register(reg: Registrar) -> None:
     """Add the asset and job commands."""
     reg.group("assets", "Owned assets.")
+    listing = reg.command(
+        "assets list", run_asset_list, "List your organization's assets, newest first."
+    )
+    listing.add_argument(
+        "--kind",
+        choices=("generated", "edited", "uploaded"),
+        help="only assets made by a create (generated), an edit (edited), or uploaded",
+    )
+    listing.add_argument("--job", metavar="JOB_ID", help="only the outputs of this job")
+    listing.add_argument("--limit", type=int, metavar="N", help=f"at most N assets (1-{MAX_LIMIT})")
+    listing.add_argument("--cursor", metavar="CURSOR", help="continue from a previous page")
+    HUMAN_RENDERERS["image-skill assets list"] = render_assets
     show = reg.command("assets show", run_asset_show, "Show an owned asset (by id or owned URL).")
     show.add_argument("reference", metavar="ASSET_ID_OR_URL", nargs="?", help="asset id or URL")
     get = reg.command(
@@ -53,6 +66,39 @@ def resolve_asset_reference(reference: str) -> tuple[str, str]:
 def asset_of(data: Any) -> dict[str, Any]:
     """The asset object of an asset response (``data.asset``, or ``data`` itself)."""
     return inner_object(data, "asset")
+
+
+def run_asset_list(context: Context, args: Namespace) -> Result:
+    """``GET /v1/assets``."""
+    return context.client().list_assets(
+        limit=page_limit(args.limit),
+        cursor=optional_text(args.cursor),
+        kind=args.kind,
+        job=optional_text(args.job),
+    )
+
+
+def render_assets(data: Any) -> str:
+    """One line per asset (id, kind, size, job, time), then how to get the next page."""
+    if not isinstance(data, dict) or not isinstance(data.get("assets"), list):
+        return render_human(data)
+    lines = []
+    for asset in data["assets"]:
+        if not isinstance(asset, dict):
+            continue
+        stand_in = "  (stand-in)" if asset.get("stand_in") else ""
+        lines.append(
+            f"{asset.get('asset_id')}  {asset.get('kind')}  "
+            f"{asset.get('width')}x{asset.get('height')}  {asset.get('mime_type')}  "
+            f"{asset.get('job_id') or '-'}  {asset.get('created_at')}{stand_in}"
+        )
+    if not lines:
+        lines = ["No assets."]
+    if data.get("next_cursor"):
+        lines.append(
+            f"more: image-skill assets list --cursor {data['next_cursor']} (same --kind/--job)"
+        )
+    return "\n".join(lines)
 
 
 def _show(context: Context, reference: str) -> tuple[Result, str, str]:

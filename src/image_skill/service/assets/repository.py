@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import ASSET_ID_PATTERN
-from image_skill.service.db.models import Asset
+from image_skill.service.db.models import Asset, Job
 
 _ASSET_ID = re.compile(ASSET_ID_PATTERN)
 
@@ -53,3 +53,36 @@ async def of_jobs(session: AsyncSession, job_ids: Iterable[str]) -> dict[str, li
         if asset.job_id is not None:
             produced[asset.job_id].append(asset)
     return produced
+
+
+async def page(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    limit: int,
+    before: str | None = None,
+    kind: str | None = None,
+    job_id: str | None = None,
+    actor_id: str | None = None,
+) -> list[Asset]:
+    """Newest-first assets of an organization older than the cursor ``before`` (an asset id).
+
+    ``kind`` is ``uploaded`` (the stored kind), or ``edited`` / ``generated``: made by
+    an edit job, or by any other job (asset ids sort by creation time).
+    """
+    query = select(Asset).where(Asset.organization_id == organization_id)
+    if before is not None:
+        query = query.where(Asset.id < before)
+    if job_id is not None:
+        query = query.where(Asset.job_id == job_id)
+    if actor_id is not None:
+        query = query.where(Asset.actor_id == actor_id)
+    if kind == "uploaded":
+        query = query.where(Asset.kind == "uploaded")
+    elif kind in ("generated", "edited"):
+        made_by_edit = Job.operation == "edit"
+        query = query.join(Job, Job.id == Asset.job_id).where(
+            Asset.kind != "uploaded", made_by_edit if kind == "edited" else ~made_by_edit
+        )
+    query = query.order_by(Asset.id.desc()).limit(limit)
+    return list((await session.execute(query)).scalars())

@@ -1,22 +1,52 @@
-"""Asset metadata (``/v1/assets/{id}``, organization-scoped) and media
+"""Asset metadata (``/v1/assets`` and ``/v1/assets/{id}``, organization-scoped) and media
 (``/a/{id}.{ext}?sig=...``: the signed URL is the permission, see assets/media.py)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from image_skill.service.assets import media as media_access
 from image_skill.service.assets import service
-from image_skill.service.assets.schemas import AssetShown, asset_view
+from image_skill.service.assets.schemas import AssetPage, AssetShown, asset_view
 from image_skill.service.deps import AppSettings, CurrentPrincipal, MediaUrls, Session, bearer_token
 from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
-from image_skill.service.id_params import AssetId
+from image_skill.service.id_params import AssetId, OptionalIdQuery, PageLimit
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 404))
+Kind = Literal["generated", "edited", "uploaded"]
+
+
+@router.get("/v1/assets", name="image-skill assets list", **answers(AssetPage))
+async def list_assets(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: Session,
+    urls: MediaUrls,
+    limit: PageLimit = 20,
+    cursor: OptionalIdQuery = None,
+    kind: Kind | None = None,
+    job: OptionalIdQuery = None,
+) -> JSONResponse:
+    """The organization's assets, newest first, ``limit`` per page (pass ``next_cursor``
+    back for the next); ``kind`` (made by a create, an edit, or uploaded) and ``job``
+    narrow the list."""
+    found = await service.asset_page(
+        session, principal.organization_id, limit=limit, cursor=cursor, kind=kind, job_id=job
+    )
+    stand_in = await service.stand_in_of(session, found.assets, request.app.state.runtime.models)
+    views = []
+    for asset in found.assets:
+        view = asset_view(asset, urls)
+        if stand_in[asset.id] is not None:
+            view["stand_in"] = stand_in[asset.id]
+        views.append(view)
+    return envelope_response(request, {"assets": views, "next_cursor": found.next_cursor})
 
 
 @router.get("/v1/assets/{asset_id}", name="image-skill assets show", **answers(AssetShown))

@@ -88,3 +88,10 @@ class AssetShown(BaseModel):
 
     request: AssetReference
     asset: AssetView
+
+
+class AssetPage(BaseModel):
+    """``GET /v1/assets``: newest first; pass ``next_cursor`` back for the next page."""
+
+    assets: list[AssetView]
+    next_cursor: str | None

@@ -35,7 +35,9 @@ async def owned_job(
     """A job of the organization and the assets it produced; NOT_FOUND otherwise."""
     job = await repository.owned(session, organization_id, job_id)
     if job is None:
-        raise not_found("No such job in your organization.")
+        raise not_found(
+            "No such job in your organization.", suggested_command="image-skill jobs list --json"
+        )
     produced = await assets.of_jobs(session, [job.id])
     return job, produced[job.id]
 
