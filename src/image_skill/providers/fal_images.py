@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from image_skill.providers.base import (
     content_refused,
     provider_failed,
 )
+from image_skill.providers.clients import key_digest, shared_client
 from image_skill.providers.fal_params import (
     FLUX_DEV_ENDPOINT,
     FLUX_IMAGE_SIZES,
@@ -68,36 +69,27 @@ class FalImageModel(Model):
         return int(parameters.get("num_images", 1))
 
     async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
-        headers = self._headers()
+        fal = _queue_client()
         if self.arguments_for is None:
             raise provider_failed("fal model is missing its argument builder.", retryable=False)
         arguments = self.arguments_for(request)
-        async with httpx.AsyncClient(headers=headers, follow_redirects=False) as fal:
-            handle = await submit(fal, self.endpoint, arguments)
-            log.info("fal request submitted", extra={"fal_request_id": handle.request_id})
-            if request.record_provider_request is not None:
-                await request.record_provider_request(handle.request_id)
-            result = await wait_for_result(handle)
+        handle = await submit(fal, self.endpoint, arguments)
+        log.info("fal request submitted", extra={"fal_request_id": handle.request_id})
+        if request.record_provider_request is not None:
+            await request.record_provider_request(handle.request_id)
+        result = await wait_for_result(handle)
         return await self._outputs(result)
 
     async def resume(
         self, provider_request_id: str, request: GenerationRequest
     ) -> list[GeneratedImage]:
-        headers = self._headers()
-        async with httpx.AsyncClient(headers=headers, follow_redirects=False) as fal:
-            log.info("fal request resumed", extra={"fal_request_id": provider_request_id})
-            result = await wait_for_result(handle_for(fal, self.endpoint, provider_request_id))
+        fal = _queue_client()
+        log.info("fal request resumed", extra={"fal_request_id": provider_request_id})
+        result = await wait_for_result(handle_for(fal, self.endpoint, provider_request_id))
         return await self._outputs(result)
 
     async def cancel(self, provider_request_id: str) -> bool:
-        async with httpx.AsyncClient(headers=self._headers(), follow_redirects=False) as fal:
-            return await cancel_request(fal, self.endpoint, provider_request_id)
-
-    def _headers(self) -> dict[str, str]:
-        key = os.environ.get(KEY_ENV, "").strip()
-        if not key:
-            raise not_configured(f"{KEY_ENV} is not set.")
-        return {"Authorization": f"Key {key}", "User-Agent": "image-skill"}
+        return await cancel_request(_queue_client(), self.endpoint, provider_request_id)
 
     async def _outputs(self, result: dict[str, Any]) -> list[GeneratedImage]:
         entries = result.get("images")
@@ -112,11 +104,37 @@ class FalImageModel(Model):
         ]
         if not kept:
             raise content_refused("fal's safety checker withheld every image.")
-        async with httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True) as http:
-            return [
-                await download(http, str(entry.get("url", "")) if isinstance(entry, dict) else "")
-                for entry in kept
-            ]
+        http = _download_client()
+        return [
+            await download(http, str(entry.get("url", "")) if isinstance(entry, dict) else "")
+            for entry in kept
+        ]
+
+
+def _queue_client() -> httpx.AsyncClient:
+    """The shared client for fal's queue with the current key (providers/clients.py)."""
+    key = os.environ.get(KEY_ENV, "").strip()
+    if not key:
+        raise not_configured(f"{KEY_ENV} is not set.")
+    headers = {"Authorization": f"Key {key}", "User-Agent": "image-skill"}
+    return shared_client(
+        ("fal-queue", key_digest(key)),
+        lambda: httpx.AsyncClient(headers=headers, follow_redirects=False),
+        _closer,
+    )
+
+
+def _download_client() -> httpx.AsyncClient:
+    """The shared client outputs are fetched with (no credentials: outputs are public URLs)."""
+    return shared_client(
+        ("fal-download",),
+        lambda: httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True),
+        _closer,
+    )
+
+
+def _closer(client: httpx.AsyncClient) -> Callable[[], Awaitable[None]]:
+    return client.aclose
 
 
 def build_models() -> list[Model]:

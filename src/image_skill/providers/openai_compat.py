@@ -28,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, retry_later
 from image_skill.providers.base import GeneratedImage, ProviderError, provider_failed
+from image_skill.providers.clients import key_digest, shared_client
 
 if TYPE_CHECKING:
     import openai
@@ -57,19 +58,26 @@ class Vendor:
     default_base_url: str | None  # None: the SDK's default
 
     def client(self) -> openai.AsyncOpenAI:
-        """A client with SDK retries off (we retry ourselves, narrowly)."""
-        import openai
-
+        """The shared client for the current key and base URL, SDK retries off (we retry
+        ourselves, narrowly); built on first use, reused after (providers/clients.py)."""
         key = os.environ.get(self.key_env)
         if not key:
             raise not_configured(self, f"{self.key_env} is not set.")
         base_url = os.environ.get(self.base_url_env) or self.default_base_url
-        return openai.AsyncOpenAI(
-            api_key=key,
-            base_url=base_url,
-            timeout=CLIENT_TIMEOUT_SECONDS,
-            max_retries=0,
-        )
+        config = ("openai-sdk", self.name, base_url, key_digest(key), CLIENT_TIMEOUT_SECONDS)
+        return shared_client(config, lambda: _build_client(key, base_url), _closer)
+
+
+def _build_client(key: str, base_url: str | None) -> openai.AsyncOpenAI:
+    import openai
+
+    return openai.AsyncOpenAI(
+        api_key=key, base_url=base_url, timeout=CLIENT_TIMEOUT_SECONDS, max_retries=0
+    )
+
+
+def _closer(client: openai.AsyncOpenAI) -> Callable[[], Awaitable[None]]:
+    return client.close
 
 
 def not_configured(vendor: Vendor, reason: str) -> ImageSkillError:

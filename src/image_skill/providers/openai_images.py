@@ -212,24 +212,23 @@ class OpenAIImageModel(Model):
         return {"model": self.api_model, "prompt": request.prompt, **params}
 
     async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
-        client = OPENAI.client()
+        client = OPENAI.client()  # shared: never closed here
         arguments = self._arguments(request)
-        async with client:
-            if request.operation == "edit":
-                if not request.input_images:
-                    raise invalid_arguments("Edit needs an input image.", field="input_asset_id")
-                data = request.input_images[0]
-                mime = sniff_mime(data) or "image/png"
-                image = (f"input.{mime.rsplit('/', 1)[-1]}", data, mime)
+        if request.operation == "edit":
+            if not request.input_images:
+                raise invalid_arguments("Edit needs an input image.", field="input_asset_id")
+            data = request.input_images[0]
+            mime = sniff_mime(data) or "image/png"
+            image = (f"input.{mime.rsplit('/', 1)[-1]}", data, mime)
 
-                async def attempt() -> Any:
-                    return await client.images.edit(image=image, **arguments)
-            else:
+            async def attempt() -> Any:
+                return await client.images.edit(image=image, **arguments)
+        else:
 
-                async def attempt() -> Any:
-                    return await client.images.generate(**arguments)
+            async def attempt() -> Any:
+                return await client.images.generate(**arguments)
 
-            response = await call(OPENAI, attempt)
+        response = await call(OPENAI, attempt)
         await record_request_id(response, request.record_provider_request)
         return decode_images(OPENAI, response)
 

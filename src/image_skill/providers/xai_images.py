@@ -68,19 +68,18 @@ class XaiImageModel(Model):
         extra: dict[str, Any] = {"aspect_ratio": request.aspect_ratio}
         if "resolution" in params:
             extra["resolution"] = params["resolution"]
-        client = XAI.client()
-        async with client:
+        client = XAI.client()  # shared: never closed here
 
-            async def attempt() -> Any:
-                return await client.images.generate(
-                    model=API_MODEL,
-                    prompt=request.prompt,
-                    n=int(params.get("n", 1)),
-                    response_format="b64_json",
-                    extra_body=extra,
-                )
+        async def attempt() -> Any:
+            return await client.images.generate(
+                model=API_MODEL,
+                prompt=request.prompt,
+                n=int(params.get("n", 1)),
+                response_format="b64_json",
+                extra_body=extra,
+            )
 
-            response = await call(XAI, attempt)
+        response = await call(XAI, attempt)
         await record_request_id(response, request.record_provider_request)
         return decode_images(XAI, response)
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from image_skill import __version__
+from image_skill.providers.clients import aclose_clients
 from image_skill.providers.plugins import default_models
 from image_skill.service.abuse.body_limit import BodyLimitMiddleware
 from image_skill.service.abuse.middleware import RateLimitMiddleware
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
             ):
                 yield
         finally:
+            await aclose_clients()  # the provider clients this app's loop built and reused
             if store is None:  # built here, so closed here
                 await app.state.store.aclose()
             await engine.dispose()
