@@ -35,11 +35,12 @@ from image_skill.contract.envelope import failure
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import new_trace_id
 from image_skill.mcp.server import build_server
+from image_skill.service.abuse.body_limit import MCP_PATH, body_limit_for
 from image_skill.service.abuse.limiter import client_ip
+from image_skill.service.settings import Settings
 from image_skill.transport.loopback import LoopbackTransport
 
 T = TypeVar("T")
-MCP_PATH = "/mcp"
 COMMAND = "image-skill mcp"
 # MCP calls get their own threads, like the CLI bridge, so a burst of them cannot
 # take every thread of the default pool that their own requests may need.
@@ -108,6 +109,7 @@ class McpEndpoint:
         if not who.ok:
             headers = {"www-authenticate": 'Bearer realm="image-skill"'}
             status = who.status if who.status >= 400 else 401
+            who.envelope["command"] = COMMAND
             await JSONResponse(who.envelope, status_code=status, headers=headers)(
                 scope, receive, send
             )
@@ -115,7 +117,7 @@ class McpEndpoint:
         await manager.handle_request(scope, receive, send)
 
 
-def new_manager() -> StreamableHTTPSessionManager:
+def new_manager(settings: Settings) -> StreamableHTTPSessionManager:
     """A stateless, JSON-answering MCP session manager over a fresh server."""
     server = build_server(HttpBackend())
     # The bearer token, not the Host header, is what protects /mcp; the service's own
@@ -123,6 +125,8 @@ def new_manager() -> StreamableHTTPSessionManager:
     server.streamable_http_app(
         json_response=True,
         stateless_http=True,
+        # The upload tool's base64 image: the same bound BodyLimitMiddleware applies.
+        max_request_body_size=body_limit_for(MCP_PATH, settings),
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     return server.session_manager
@@ -135,7 +139,7 @@ def mount_mcp(app: FastAPI) -> None:
     @asynccontextmanager
     async def lifespan(started: Any) -> AsyncIterator[Any]:
         async with inner(started) as state:
-            manager = new_manager()
+            manager = new_manager(started.state.settings)
             async with manager.run():
                 started.state.mcp_manager = manager
                 try:

@@ -3,7 +3,8 @@
 A body is refused before the app reads it when its Content-Length is over the
 limit, and cut off at the limit when it streams (chunked) past it: the server
 never holds more than the limit plus one chunk of any request. Uploads may
-carry ``max_upload_bytes`` as base64 plus JSON framing; the Stripe webhook
+carry ``max_upload_bytes`` as base64 plus JSON framing (through ``/v1/upload``
+or the MCP endpoint's ``upload`` tool); the Stripe webhook
 gets a small limit of its own; everything else ``max_request_bytes``.
 
 Starlette's ``RequestBodyLimitMiddleware`` answers in plain text and only on
@@ -22,6 +23,8 @@ from image_skill.service.abuse.asgi import send_error
 from image_skill.service.settings import Settings
 
 UPLOAD_PATH = "/v1/upload"
+# The MCP endpoint's upload tool carries the same base64 image (docs/mcp.md).
+MCP_PATH = "/mcp"
 STRIPE_WEBHOOK_PATH = "/v1/webhooks/stripe"
 # Stripe's event payloads are a few kilobytes; 128 KiB leaves room for metadata.
 STRIPE_WEBHOOK_MAX_BYTES = 128 * 1024
@@ -30,7 +33,7 @@ JSON_FRAMING_BYTES = 64 * 1024
 
 def body_limit_for(path: str, settings: Settings) -> int:
     """The most bytes a request body to ``path`` may have."""
-    if path == UPLOAD_PATH:
+    if path in (UPLOAD_PATH, MCP_PATH):
         return math.ceil(settings.max_upload_bytes * 4 / 3) + JSON_FRAMING_BYTES
     if path == STRIPE_WEBHOOK_PATH:
         return STRIPE_WEBHOOK_MAX_BYTES

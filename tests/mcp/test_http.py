@@ -1,0 +1,104 @@
+"""Streamable HTTP at ``/mcp`` on a real ``image-skill serve``, driven by the MCP SDK's client.
+
+The same bearer tokens as the API: no token or a bad one is refused with the
+service's envelope before any MCP message is read, and a tool call acts as
+exactly its token's agent (another organization's asset is NOT_FOUND).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.support.images import png
+from tests.support.mcp_client import call, http_session, links, ok, refused
+from tests.support.servers import Server, http_call
+
+LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+
+
+def sign_up(server: Server, name: str) -> str:
+    """A new agent's token (its own organization)."""
+    body = {"human_email": f"{name}@example.com", "agent_name": name, "return_token": True}
+    status, _headers, raw = http_call(server, "POST", "/v1/agent-signups", body, timeout=30)
+    assert status == 201, raw
+    token = json.loads(raw)["data"]["token"]
+    assert isinstance(token, str)
+    return token
+
+
+def post_mcp(server: Server, token: str | None) -> tuple[int, dict[str, str], dict[str, Any]]:
+    status, headers, raw = http_call(server, "POST", "/mcp", LIST_TOOLS, token, timeout=30)
+    return status, headers, json.loads(raw)
+
+
+def test_mcp_without_a_valid_token_is_refused_with_the_envelope(server: Server) -> None:
+    for token, code in ((None, "AUTH_REQUIRED"), ("isk_r_" + "a" * 38, "AUTH_INVALID")):
+        status, headers, envelope = post_mcp(server, token)
+        assert status == 401
+        assert headers["www-authenticate"].startswith("Bearer")
+        assert envelope["ok"] is False and envelope["error"]["code"] == code
+        assert envelope["command"] == "image-skill mcp"
+
+
+@pytest.mark.slow
+def test_http_plans_creates_edits_uploads_and_reads_quota(server: Server) -> None:
+    token = sign_up(server, "mcp-agent")
+    other = sign_up(server, "other-agent")
+
+    async def flow() -> None:
+        async with http_session(server.base_url, token) as client:
+            listed = await client.list_tools()
+            by_name = {tool.name: tool for tool in listed.tools}
+            assert "save_to" not in by_name["get_asset"].input_schema["properties"]
+            assert "bytes_base64" in by_name["upload"].input_schema["properties"]
+
+            plan = await ok(client, "plan", {"prompt": "a red fox in snow"})
+            assert plan["dry_run"] is True
+
+            made = await call(client, "create", {"prompt": "a red fox", "thumbnail": True})
+            assert not made.is_error and made.structured_content is not None
+            asset = made.structured_content["assets"][0]
+            assert links(made) == [asset["url"]]
+            assert asset["url"].startswith(server.base_url + "/a/")
+            assert [b.type for b in made.content].count("image") == 1
+
+            edited = await ok(
+                client, "edit", {"input_asset_id": asset["asset_id"], "prompt": "mirror"}
+            )
+            output_id = edited["assets"][0]["asset_id"]
+            shown = await ok(client, "get_asset", {"asset_id": output_id})
+            assert json.dumps(shown).count(output_id) >= 1
+
+            picture = base64.b64encode(png(64, 48)).decode()
+            uploaded = await ok(client, "upload", {"bytes_base64": picture, "filename": "a.png"})
+            assert uploaded["asset"]["asset_id"]
+            bad = await refused(client, "upload", {"bytes_base64": "%%%not base64"})
+            assert bad["code"] == "INVALID_ARGUMENTS"
+
+            quota = await ok(client, "quota", {})
+            assert quota["credits"]["balance"] < quota["credits"]["free_preview_granted"]
+
+            error = await refused(client, "create", {"prompt": "x", "model": "no.such-model"})
+            assert error["code"] == "MODEL_NOT_FOUND"
+            assert error["recovery"]["suggested_command"]
+
+            for tool, arguments in (
+                ("list_models", {}),
+                ("show_model", {"model_id": "local.sketch"}),
+                ("list_jobs", {"limit": 100}),
+                ("activity", {"limit": 100}),
+                ("job_status", {"job_id": made.structured_content["job_id"]}),
+                ("wait_job", {"job_id": made.structured_content["job_id"], "timeout_seconds": 1}),
+            ):
+                await ok(client, tool, arguments)
+
+        async with http_session(server.base_url, other) as stranger:
+            hidden = await refused(stranger, "get_asset", {"asset_id": asset["asset_id"]})
+            assert hidden["code"] == "NOT_FOUND"
+
+    anyio.run(flow)
