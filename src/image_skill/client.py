@@ -1,13 +1,17 @@
 """The Python SDK: one method per endpoint; the CLI is built on it.
 
-With no ``base_url`` the client runs the service in-process (embedded mode),
-so ``Client().whoami()`` works on a fresh machine with no server.
+``Client()`` finds its service and token exactly as the CLI does
+(``IMAGE_SKILL_API_BASE_URL``, ``IMAGE_SKILL_TOKEN``, the saved config; see
+:mod:`image_skill.connection`), and with none of them runs the service
+in-process (embedded mode), so ``Client().whoami()`` works on a fresh machine.
+``Client(None)`` is always embedded; an explicit URL, token or transport wins.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from enum import Enum
+from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 from image_skill import __version__
@@ -21,18 +25,49 @@ from image_skill.transport import Transport, TransportError
 USER_AGENT = f"image-skill-python/{__version__}"
 
 
+class _Default(Enum):
+    RESOLVE = "resolve"
+
+
+RESOLVE = _Default.RESOLVE  # "not given": resolved like the CLI (environment, saved config)
+
+
+def _resolved(
+    base_url: str | Literal[_Default.RESOLVE] | None,
+    token: str | Literal[_Default.RESOLVE] | None,
+    transport: Transport | None,
+) -> tuple[str | None, str | None]:
+    """What was given, and the CLI's choice for what was not (nothing with a transport)."""
+    if transport is not None:
+        return (
+            None if base_url is RESOLVE else base_url,
+            None if token is RESOLVE else token,
+        )
+    if base_url is not RESOLVE and token is not RESOLVE:
+        return base_url, token
+    from image_skill.connection import load_config, normalize_base, resolve_base, resolve_token
+
+    config = load_config()
+    ignored: list[str] = []
+    base = resolve_base(config, ignored)[0] if base_url is RESOLVE else normalize_base(base_url)
+    if token is RESOLVE:
+        token = resolve_token(base, config, ignored)[0]
+    return base, token
+
+
 class Client:
     """Image Skill API client (hosted over HTTP, or embedded in-process)."""
 
     def __init__(
         self,
-        base_url: str | None = None,
-        token: str | None = None,
+        base_url: str | Literal[_Default.RESOLVE] | None = RESOLVE,
+        token: str | Literal[_Default.RESOLVE] | None = RESOLVE,
         *,
         transport: Transport | None = None,
         timeout: float = 120.0,
         command: str | None = None,
     ) -> None:
+        base_url, token = _resolved(base_url, token, transport)
         if transport is None:
             if base_url:
                 from image_skill.transport.http import HttpTransport

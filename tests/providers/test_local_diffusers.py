@@ -73,7 +73,11 @@ def diffusers_extra() -> None:
     if not _extra_installed():
         if os.environ.get("CI"):
             pytest.fail("image-skill[diffusers] must be installed in CI (scripts/test does it)")
-        pytest.skip("image-skill[diffusers] is not installed")
+        pytest.skip(
+            "image-skill[diffusers] is not installed (torch first, the CPU build: "
+            "pip install torch --index-url https://download.pytorch.org/whl/cpu, "
+            "then pip install -e '.[diffusers]')"
+        )
 
 
 @pytest.fixture(scope="session")

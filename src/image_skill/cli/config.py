@@ -8,18 +8,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from image_skill.connection import load_config
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.paths import config_path
 
-
-def load_config(path: Path | None = None) -> dict[str, Any]:
-    """The saved config, or ``{}`` when there is none (or it is unreadable)."""
-    target = path or config_path()
-    try:
-        data = json.loads(target.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+__all__ = [
+    "check_writable",
+    "config_mode",
+    "delete_config",
+    "load_config",
+    "save_config",
+]
 
 
 def save_config(values: dict[str, Any], path: Path | None = None) -> Path:

@@ -1,53 +1,30 @@
 """Per-invocation state: which service, which token, and the SDK client.
 
-Resolution order (first wins):
-  API base: --api-base-url, IMAGE_SKILL_API_BASE_URL, the saved config, embedded.
-  Token:    --token-stdin, --token, IMAGE_SKILL_TOKEN, IMAGE_SKILL_HOSTED_TOKEN,
-            the saved config (only if it was saved for this same API base).
+Which service and token is decided by :mod:`image_skill.connection`, the same
+resolver ``Client()`` uses, so the CLI and the SDK always agree.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from argparse import Namespace
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from image_skill.cli.config import load_config
-from image_skill.contract.errors import ImageSkillError, flag_required, invalid_arguments
+from image_skill.connection import (
+    BASE_ENV_VAR,
+    TOKEN_ENV_VARS,
+    load_config,
+    normalize_base,
+    resolve_base,
+    resolve_token,
+)
+from image_skill.contract.errors import flag_required
 
 if TYPE_CHECKING:
     from image_skill.client import Client
     from image_skill.result import Result
     from image_skill.transport import Transport
-
-TOKEN_ENV_VARS = ("IMAGE_SKILL_TOKEN", "IMAGE_SKILL_HOSTED_TOKEN")
-BASE_ENV_VAR = "IMAGE_SKILL_API_BASE_URL"
-
-
-def normalize_base(url: str | None) -> str | None:
-    """A canonical API base (no trailing slash), validated; None means embedded."""
-    if url is None:
-        return None
-    url = url.strip().rstrip("/")
-    if not url:
-        return None
-    if not (url.startswith("http://") or url.startswith("https://")):
-        raise invalid_arguments(
-            "--api-base-url must start with http:// or https://", field="api_base_url"
-        )
-    parts = urlsplit(url)
-    try:
-        has_host = bool(parts.hostname) and (parts.port or 0) >= 0
-    except ValueError:  # a port that is not a number in range
-        has_host = False
-    if not has_host:
-        raise invalid_arguments(
-            "--api-base-url needs a host name and, if any, a numeric port.", field="api_base_url"
-        )
-    return url
 
 
 @dataclass(frozen=True)
@@ -88,48 +65,16 @@ class Context:
 
     def _resolve_base(self) -> tuple[str | None, str]:
         flag = getattr(self.args, "api_base_url", None)
-        if flag:
-            return normalize_base(flag), "flag"
-        env = os.environ.get(BASE_ENV_VAR)
-        if env:
-            return normalize_base(env), "env"
-        saved = self.config.get("api_base_url")
-        if isinstance(saved, str) and saved:
-            try:
-                return normalize_base(saved), "config"
-            except ImageSkillError:
-                # A broken config must not lock the user out of `auth logout`.
-                self.warnings.append("The saved config has an invalid api_base_url; ignored.")
-        return None, "embedded"
+        return resolve_base(self.config, self.warnings, flag=flag)
 
     def _resolve_token(self) -> tuple[str | None, str]:
-        if getattr(self.args, "token_stdin", False):
-            line = sys.stdin.readline().strip()
-            if not line:
-                raise invalid_arguments("--token-stdin was given but stdin held no token.")
-            return line, "stdin"
-        flag = getattr(self.args, "token", None)
-        if flag:
-            self.warnings.append(
-                "A token on the command line can leak through process listings; "
-                "prefer --token-stdin or IMAGE_SKILL_TOKEN."
-            )
-            return flag.strip(), "flag"
-        for name in TOKEN_ENV_VARS:
-            value = os.environ.get(name)
-            if value and value.strip():
-                return value.strip(), "env"
-        saved = self.config.get("token")
-        if isinstance(saved, str) and saved and self._config_matches_base():
-            return saved, "config"
-        return None, "none"
-
-    def _config_matches_base(self) -> bool:
-        # A token saved for one service is never sent to another one; a config that
-        # does not say which service its token belongs to (hand-written) is sent nowhere.
-        if "api_base_url" not in self.config:
-            return False
-        return normalize_base(self.config.get("api_base_url")) == self.base_url
+        return resolve_token(
+            self.base_url,
+            self.config,
+            self.warnings,
+            flag=getattr(self.args, "token", None),
+            from_stdin=bool(getattr(self.args, "token_stdin", False)),
+        )
 
     @property
     def mode(self) -> str:

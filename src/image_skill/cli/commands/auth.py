@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from image_skill.cli.config import config_mode, delete_config, load_config, save_config
-from image_skill.cli.context import TOKEN_ENV_VARS, Context
+from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
+from image_skill.connection import TOKEN_ENV_VARS
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.tokens import is_well_formed, redact
 from image_skill.paths import config_path

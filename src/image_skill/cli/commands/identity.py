@@ -12,6 +12,13 @@ from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.tokens import redact
 from image_skill.result import Result
 
+# Saving an agent's token in embedded mode changes who every later command runs as.
+EMBEDDED_SAVE_WARNING = (
+    "Embedded mode: from now on this CLI acts as the new agent, with its free credits and "
+    "daily job cap, instead of the unlimited local owner; 'image-skill auth logout' "
+    "removes the saved token and returns to the local owner."
+)
+
 
 def register(reg: Registrar) -> None:
     """Add the identity commands."""
@@ -78,6 +85,8 @@ def run_signup(context: Context, args: Namespace) -> Result:
         )
         data["token_saved"] = True
         data["config_path"] = str(path)
+        if context.mode == "embedded":
+            result.envelope.setdefault("warnings", []).append(EMBEDDED_SAVE_WARNING)
     if not args.show_token:
         data["token"] = None
         data["token_redacted"] = redact(token)

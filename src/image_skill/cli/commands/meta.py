@@ -66,6 +66,14 @@ def help_result(args: Namespace, *, explicit: bool, topic: list[str] | None = No
         "commands": [
             {"command": name, "summary": summary} for name, summary in registrar.listing(words)
         ],
-        "docs": ["README.md", "docs/cli.md", "docs/api.md"],
+        # What ships with every install: the guide commands, and the same texts a server serves.
+        "docs": [
+            "image-skill skill",
+            "image-skill docs",
+            "/skill.md",
+            "/cli.md",
+            "/llms.txt",
+            "/docs",
+        ],
     }
     return local_result("image-skill help", data)
