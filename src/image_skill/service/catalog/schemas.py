@@ -118,15 +118,25 @@ class CreditPricing(BaseModel):
     credit_unit_usd: float
     credits_required: int
     estimated_provider_cost_usd: float | None
-    estimated_revenue_usd: float
+    estimated_revenue_usd: float = Field(
+        description="What the operation costs the caller: credits_required x credit_unit_usd "
+        "(named for the service's side, as in 0.1.0)."
+    )
     pricing_confidence: str = Field(examples=["known"])
 
 
 class CostView(BaseModel):
     """The ``cost`` object of models, plans and jobs."""
 
-    estimated_usd: float | None
+    estimated_usd: float | None = Field(description="The provider's own cost (0.1.0).")
     estimated_usd_per_image: float | None
+    price_usd: float = Field(
+        description="What the operation costs in credits, in USD: the one price budgets "
+        "(max_usd, max_estimated_usd_per_image) and their refusals use."
+    )
+    price_usd_per_image: float
+    price_basis: Literal["credits_required x credit_unit_usd"]
+    budget_basis: Literal["price_usd"]
     outputs: int
     credit_pricing: CreditPricing
 
