@@ -45,6 +45,17 @@ def test_mcp_without_a_valid_token_is_refused_with_the_envelope(server: Server) 
         assert envelope["command"] == "image-skill mcp"
 
 
+def test_the_cli_bridge_never_runs_the_stdio_server(server: Server) -> None:
+    token = sign_up(server, "bridge-agent")
+    status, _headers, raw = http_call(
+        server, "POST", "/v1/cli", {"argv": ["mcp"]}, token, timeout=30
+    )
+    envelope = json.loads(raw)
+    assert status == 400, envelope
+    assert envelope["error"]["code"] == "PUBLIC_CLI_COMMAND_NOT_AVAILABLE"
+    assert "/mcp" in json.dumps(envelope["error"])
+
+
 @pytest.mark.slow
 def test_http_plans_creates_edits_uploads_and_reads_quota(server: Server) -> None:
     token = sign_up(server, "mcp-agent")

@@ -52,6 +52,10 @@ REFUSED: dict[str, tuple[str, str]] = {
         "GET /healthz",
         "Workers are started by the operator on the service's own machines, never over HTTP.",
     ),
+    "image-skill mcp": (
+        "POST /mcp",
+        "This service already serves MCP over Streamable HTTP at /mcp, with the same token.",
+    ),
     "image-skill admin": (
         ROUTE,
         "Operator commands run only on the service's own machine, never over HTTP.",
