@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 
 from image_skill.contract.errors import ImageSkillError
 from image_skill.providers.transform_grammar import GRAMMAR_SUMMARY
+from image_skill.service.assets.thumbnails import thumbnail_key
 from image_skill.service.jobs.repair import repair_spooled_jobs
 from image_skill.service.storage.memory import MemoryAssetStore
 from tests.support.agents import Agent, sign_up
@@ -557,7 +558,10 @@ def test_storage_failure_keeps_the_output_for_repair(
         assert repaired["status"] == "completed" and repaired["error"] is None
         [asset] = repaired["assets"]
         assert asset["sha256"] == hashlib.sha256(spooled_bytes).hexdigest()
-        assert list(store.objects.values()) == [spooled_bytes]
+        # The asset and, next to it, its gallery thumbnail (assets/thumbnails.py).
+        thumb_key = thumbnail_key(asset["sha256"])
+        assert thumb_key in store.objects
+        assert [data for key, data in store.objects.items() if key != thumb_key] == [spooled_bytes]
         assert repaired["cost"]["credits_debited"] == 0
         assert agent.quota()["credits"]["balance"] == 10
         assert counting_plugin.calls() == 1

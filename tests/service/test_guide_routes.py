@@ -58,7 +58,7 @@ def test_the_home_page_says_what_this_is_and_links_the_docs(client: TestClient) 
     assert "pip install image-skill" in html
     assert f"IMAGE_SKILL_API_BASE_URL={PUBLIC}" in html
     links = re.findall(r'href="([^"]+)"', html)
-    assert links == ["/skill.md", "/cli.md", "/llms.txt", "/docs", "/openapi.json"]
+    assert links == ["/skill.md", "/cli.md", "/llms.txt", "/docs", "/openapi.json", "/console"]
     for link in links:
         assert client.get(link).status_code == 200, link
 

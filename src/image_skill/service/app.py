@@ -27,6 +27,7 @@ from image_skill.service.catalog.pricing import PricingPolicy
 from image_skill.service.catalog.routes import router as catalog_router
 from image_skill.service.claims.pages import router as claim_pages_router
 from image_skill.service.claims.routes import router as claims_router
+from image_skill.service.console.routes import router as console_router
 from image_skill.service.creative.admission_gate import AdmissionMiddleware
 from image_skill.service.creative.prompt_rules import PromptPolicy
 from image_skill.service.creative.routes import router as creative_router
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         webhooks_router,
         telemetry_router,
         guide_router,
+        console_router,
     )
     for router in routers:
         app.include_router(router)

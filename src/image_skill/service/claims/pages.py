@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader
+from jinja2 import ChoiceLoader, Environment, PackageLoader
 
 from image_skill.contract.ids import iso
 from image_skill.service.claims.service import LinkProblem, confirm_link, link_claim
@@ -64,7 +64,13 @@ _FORM = {
 @lru_cache(maxsize=1)
 def _templates() -> Environment:
     return Environment(
-        loader=PackageLoader("image_skill.service.claims", "templates"),
+        # The console's templates supply the shared layout (base.html) and its CSS.
+        loader=ChoiceLoader(
+            [
+                PackageLoader("image_skill.service.claims", "templates"),
+                PackageLoader("image_skill.service.console", "templates"),
+            ]
+        ),
         autoescape=True,
         auto_reload=False,
     )

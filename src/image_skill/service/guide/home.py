@@ -23,6 +23,7 @@ _LINKS = (
     ("/llms.txt", "llms.txt", "a short index for language models"),
     ("/docs", "HTTP API reference", "interactive, works offline"),
     ("/openapi.json", "OpenAPI document", "the machine-readable API description"),
+    ("/console", "Console", "for the humans behind the agents: images, jobs, spending, tokens"),
 )
 _HEADERS = {
     "content-security-policy": (

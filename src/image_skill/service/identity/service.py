@@ -134,7 +134,7 @@ async def signup_agent(
         daily_ceiling=free_preview.daily_ceiling,
         now=now,
     )
-    raw, row = _issue_token(agent.id, TOKEN_CLASS_RESTRICTED, pepper=pepper)
+    raw, row = issue_token(agent.id, TOKEN_CLASS_RESTRICTED, pepper=pepper)
     session.add(row)
     await session.flush()
     exhausted = free_preview.credits > 0 and granted == 0
@@ -169,7 +169,7 @@ async def _rotate(
         agent.sponsor_email = email
         await supersede_pending(session, agent.id, at=now)
     agent.updated_at = now
-    raw, row = _issue_token(agent.id, TOKEN_CLASS_RESTRICTED, pepper=pepper)
+    raw, row = issue_token(agent.id, TOKEN_CLASS_RESTRICTED, pepper=pepper)
     session.add(row)
     await session.flush()
     org = await repository.organization(session, agent.organization_id)
@@ -177,7 +177,8 @@ async def _rotate(
     return SignupResult(agent, org, raw, row, True, 0, False)
 
 
-def _issue_token(actor_id: str, token_class: str, *, pepper: str) -> tuple[str, ApiToken]:
+def issue_token(actor_id: str, token_class: str, *, pepper: str) -> tuple[str, ApiToken]:
+    """A new token for ``actor_id``: the raw value (shown once) and its unsaved row."""
     raw = tokens.generate_token()
     row = ApiToken(
         id=new_id("tok"),
