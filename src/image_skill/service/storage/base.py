@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
-# Media responses stream in chunks of this size.
-CHUNK_BYTES = 64 * 1024
+# Media responses stream in chunks of this size: each chunk is one hop to a reader
+# thread and one ASGI message, so 64 KiB chunks made a 5 MB asset cost 80 of each
+# (0.13-0.22x nginx's throughput); 1 MiB keeps a response's memory bounded and small.
+CHUNK_BYTES = 1024 * 1024
 
 
 class StoreError(Exception):
