@@ -15,8 +15,11 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.support.agents import cli_sign_up
+from tests.support.cli import RunCli
 from tests.support.images import png, sniff
 from tests.support.mcp_client import MCP_COMMAND, call, links, ok, refused, stdio_session
+from tests.support.servers import Server
 
 TOOLS = {
     "plan",
@@ -137,3 +140,22 @@ def test_stdio_writes_nothing_but_protocol_on_stdout() -> None:
     assert [a.get("id") for a in answers] == [1, 2]
     assert all(a["jsonrpc"] == "2.0" for a in answers)
     assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.slow
+def test_stdio_resolves_service_and_token_like_the_cli(server: Server, cli: RunCli) -> None:
+    agent = cli_sign_up(cli, server.base_url, save=True)  # saved config: this server + token
+
+    async def flow() -> None:
+        async with stdio_session() as client:
+            quota = await ok(client, "quota", {})
+            assert quota["claim_state"] == "unclaimed"
+            made = await ok(client, "create", {"prompt": "a lighthouse"})
+            assert made["assets"][0]["url"].startswith(server.base_url + "/a/")
+        bad = {"IMAGE_SKILL_TOKEN": "isk_r_" + "b" * 38}  # the environment wins over the config
+        async with stdio_session(bad) as client:
+            error = await refused(client, "quota", {})
+            assert error["code"] == "AUTH_INVALID"
+
+    anyio.run(flow)
+    assert agent.token not in server.log()
