@@ -228,7 +228,10 @@ async def _store(
     runtime: Runtime, order: Order, principal: Principal, images: list[GeneratedImage]
 ) -> list[Asset]:
     owner = Job(
-        id=order.job_id, organization_id=principal.organization_id, actor_id=principal.actor_id
+        id=order.job_id,
+        organization_id=principal.organization_id,
+        actor_id=principal.actor_id,
+        operation=order.operation,
     )
     assets = []
     try:
