@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from image_skill.cli.context import Context
 from image_skill.cli.parser import Registrar
+from image_skill.contract.errors import invalid_arguments
 
 
 def register(reg: Registrar) -> None:
@@ -25,7 +26,7 @@ def register(reg: Registrar) -> None:
     )
 
 
-def run_mcp(context: Context, _args: Namespace) -> NoReturn:
+def run_mcp(context: Context, args: Namespace) -> NoReturn:
     """Serve until the client closes stdin; then exit without printing an envelope.
 
     stdout belongs to the protocol, so nothing else may be written there, not
@@ -33,6 +34,12 @@ def run_mcp(context: Context, _args: Namespace) -> NoReturn:
     """
     from image_skill.mcp.stdio import serve_stdio
 
+    if getattr(args, "token_stdin", False):
+        raise invalid_arguments(
+            "--token-stdin cannot be used with mcp: stdin carries the protocol. "
+            "Use IMAGE_SKILL_TOKEN or a saved token (signup --save / auth save).",
+            field="--token-stdin",
+        )
     try:
         serve_stdio(context)
     except KeyboardInterrupt:
