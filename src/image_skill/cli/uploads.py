@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
+from image_skill.imaging.limits import MAX_UPLOAD_BYTES
 from image_skill.imaging.sniff import SNIFF_BYTES, describe_allowed, sniff_mime
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from image_skill.result import Result
 
 ASSET_ID_RE = re.compile(r"^(asset|image|video|audio|mask|thumb|file)_[A-Za-z0-9._-]{1,128}$")
-MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 FETCH_TIMEOUT_SECONDS = 30.0
 
 

@@ -15,14 +15,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["DecodeBudget", "InputLimits", "InputRejected"]
+__all__ = ["MAX_UPLOAD_BYTES", "DecodeBudget", "InputLimits", "InputRejected"]
+
+# The largest upload (decoded bytes): the service's default (IMAGE_SKILL_MAX_UPLOAD_BYTES)
+# and what the CLI refuses to send, so the two never disagree.
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class InputLimits:
     """Upper bounds applied to an upload before and while it is decoded."""
 
-    max_bytes: int = 20 * 1024 * 1024
+    max_bytes: int = MAX_UPLOAD_BYTES
     max_pixels: int = 40_000_000  # width * height of one frame
     max_side: int = 12_000
     max_frames: int = 1_000

@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from image_skill.contract.errors import ErrorCode
+from image_skill.imaging.limits import MAX_UPLOAD_BYTES
 from image_skill.paths import data_home
 
 _SWITCH_WORDS = {
@@ -44,7 +45,7 @@ class Settings(BaseSettings):
     default_edit_model: str | None = None
     provider_timeout_seconds: float = Field(default=300, gt=0)
     prompt_blocked_terms: str | None = None
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(default=MAX_UPLOAD_BYTES, gt=0)  # the CLI's limit too
     max_upload_pixels: int = Field(default=40_000_000, gt=0)
     pricing_markup: float = Field(default=2.0, ge=1.0)
     unknown_cost_hold_credits: int = Field(default=25, ge=1)
