@@ -17,6 +17,7 @@ CHART_WIDTH = 720
 CHART_HEIGHT = 180
 _LABEL_ROOM = 22
 _TOP_ROOM = 16
+_MAX_BAR_WIDTH = 64
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,16 @@ def bars(values: list[tuple[str, int]]) -> list[Bar]:
     slot = CHART_WIDTH / len(values)
     room = CHART_HEIGHT - _LABEL_ROOM - _TOP_ROOM
     drawn = []
+    width = min(slot * 0.7, _MAX_BAR_WIDTH)
     for index, (label, value) in enumerate(values):
         height = room * value / top
         drawn.append(
             Bar(
                 label=label,
                 value=value,
-                x=round(index * slot + slot * 0.15, 1),
+                x=round(index * slot + (slot - width) / 2, 1),
                 y=round(_TOP_ROOM + room - height, 1),
-                width=round(slot * 0.7, 1),
+                width=round(width, 1),
                 height=round(height, 1),
             )
         )
