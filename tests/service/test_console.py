@@ -90,7 +90,8 @@ def test_sign_in_pages_and_scoping(database_url: str, home: Path) -> None:
 
 
 def test_sign_in_answers_alike_and_links_work_once(database_url: str, home: Path) -> None:
-    with started_app(database_url, home, mail_backend="outbox") as client:
+    limits = {"rate_limit_claim_per_email": "4/hour"}
+    with started_app(database_url, home, mail_backend="outbox", **limits) as client:
         agent = sign_up(client, EMAIL, "painter")
         before = len(outbox_messages(home))
         # An unverified sponsor (not yet claimed) and an unknown address: same page, no mail.
@@ -122,6 +123,17 @@ def test_sign_in_answers_alike_and_links_work_once(database_url: str, home: Path
         )
         assert again.status_code == 410
         assert client.get("/console/sign-in/not-a-token").status_code == 404
+
+        # Posted from another site: refused before anything is read or mailed.
+        sent = len(outbox_messages(home))
+        evil = {"origin": "https://evil.example"}
+        assert (
+            client.post("/console/sign-in", data={"email": EMAIL}, headers=evil).status_code == 403
+        )
+        assert len(outbox_messages(home)) == sent
+        # Asking is limited per address like a claim request (its own counter).
+        answers = [client.post("/console/sign-in", data={"email": EMAIL}) for _ in range(6)]
+        assert answers[-1].status_code == 429 and int(answers[-1].headers["retry-after"]) > 0
 
 
 def _page(html: str) -> str:

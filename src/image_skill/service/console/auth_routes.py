@@ -54,6 +54,8 @@ async def console_home(request: Request, viewer: OptionalViewer) -> HTMLResponse
 async def ask_for_link(request: Request) -> Response:
     """Email a one-time sign-in link if the address belongs to a verified human; the
     answer is the same either way."""
+    if pages.cross_site(request):
+        return pages.cross_site_refusal()
     form = await pages.read_form(request)
     try:
         email = normalize_email(form.get("email", ""))
@@ -86,6 +88,8 @@ async def link_page(token: str) -> HTMLResponse:
 @router.post("/console/sign-in/{token}", response_class=HTMLResponse)
 async def follow_link(token: str, request: Request) -> Response:
     """Spend the link, open a session (cookie) and go to the gallery."""
+    if pages.cross_site(request):
+        return pages.cross_site_refusal()
     form = await pages.read_form(request)
     if form.get("token") != token:
         return pages.message(400, "This form does not match its link", _UNUSABLE[1])

@@ -68,7 +68,26 @@ def message(status: int, title: str, text: str, viewer: Viewer | None = None) ->
 def error_page(error: ImageSkillError, viewer: Viewer | None) -> HTMLResponse:
     """An ``ImageSkillError`` as a page with its HTTP status (NOT_FOUND is 404, ...)."""
     title = str(error.code).replace("_", " ").capitalize()
-    return message(error.http_status, title, error.message, viewer)
+    response = message(error.http_status, title, error.message, viewer)
+    wait = (error.recovery or {}).get("retry_after_seconds")
+    if isinstance(wait, int):
+        response.headers["retry-after"] = str(wait)
+    return response
+
+
+def cross_site(request: Request) -> bool:
+    """True for a POST a browser says came from another site (``Origin`` not this service)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    public = request.app.state.settings.public_base_url
+    own = {str(request.base_url).rstrip("/"), (public or "").rstrip("/")}
+    return origin.rstrip("/") not in own
+
+
+def cross_site_refusal() -> HTMLResponse:
+    """The 403 page for a form posted from another site."""
+    return message(403, "Refused", "This form was sent from another site.")
 
 
 def go(path: str) -> RedirectResponse:
