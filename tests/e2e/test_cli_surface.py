@@ -138,7 +138,7 @@ def test_bad_usage_is_invalid_arguments(run: RunCli, argv: list[str], command: s
 
 
 @pytest.mark.parametrize(
-    ("group", "subcommands"), [("auth", "status, save, logout"), ("usage", "quota")]
+    ("group", "subcommands"), [("auth", "status, save, logout"), ("claim", "request, status, link")]
 )
 def test_group_without_subcommand_names_its_subcommands(
     run: RunCli, group: str, subcommands: str
@@ -147,6 +147,12 @@ def test_group_without_subcommand_names_its_subcommands(
     assert envelope["command"] == f"image-skill {group}"
     assert envelope["error"]["message"].endswith(f"needs a subcommand: {subcommands}.")
     assert envelope["error"]["recovery"]["suggested_command"] == f"image-skill {group} --help"
+
+
+def test_usage_alone_is_usage_quota(run: RunCli) -> None:
+    envelope = expect(run("usage", "--json"), 0)
+    assert envelope["command"] == "image-skill usage quota"
+    assert "spending" in envelope["data"]
 
 
 @pytest.mark.parametrize("json_mode", [True, False], ids=["json", "human"])
