@@ -4,8 +4,9 @@ The console's gallery shows many images at once; sending each full image would
 cost the browser megabytes. A thumbnail is made when an asset is stored (off
 the event loop, at most 256 px on its longer side, fast WebP settings) under a
 key derived from the asset's content hash, so the same bytes always have the
-same thumbnail. Assets stored before thumbnails existed get theirs the first
-time one is asked for. Failing to make one never fails the job that stored
+same thumbnail. Uploads (kept off this work so the upload path stays fast)
+and assets stored before thumbnails existed get theirs the first time one is
+asked for. Failing to make one never fails the job that stored
 the asset: the gallery makes it later instead.
 """
 
