@@ -92,7 +92,12 @@ class HttpBackend:
 class McpEndpoint:
     """``/mcp`` (an ASGI app): refuse without a valid token, else hand over to the manager."""
 
+    def __init__(self) -> None:
+        self.route = Route(MCP_PATH, endpoint=self, name=COMMAND, include_in_schema=False)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Plain routes leave no "route" in the scope; telemetry and envelopes read it.
+        scope["route"] = self.route
         request = Request(scope, receive)
         manager: StreamableHTTPSessionManager | None = getattr(
             request.app.state, "mcp_manager", None
@@ -148,4 +153,4 @@ def mount_mcp(app: FastAPI) -> None:
                     started.state.mcp_manager = None
 
     app.router.lifespan_context = lifespan
-    app.router.routes.append(Route(MCP_PATH, endpoint=McpEndpoint(), include_in_schema=False))
+    app.router.routes.append(McpEndpoint().route)

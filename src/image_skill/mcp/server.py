@@ -7,6 +7,7 @@ choosing among them: what each does, what it costs, what to call next.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -34,14 +35,22 @@ Cursor = Annotated[str | None, Field(description="next_cursor from a previous pa
 
 def build_server(backend: Backend) -> MCPServer[Any]:
     """The MCP server with every tool, running its SDK calls through ``backend``."""
-    server: MCPServer[Any] = MCPServer(
-        "image-skill",
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        log_level="WARNING",
-        # Tools only: no resources to list or subscribe to.
-        subscriptions=False,
-    )
+    # MCPServer() calls logging.basicConfig, which would put a (rich) handler on the
+    # root logger of the whole service and reformat its telemetry lines; with a
+    # handler present for the moment of construction, basicConfig changes nothing.
+    root = logging.getLogger()
+    placeholder = logging.NullHandler()
+    root.addHandler(placeholder)
+    try:
+        server: MCPServer[Any] = MCPServer(
+            "image-skill",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            # Tools only: no resources to list or subscribe to.
+            subscriptions=False,
+        )
+    finally:
+        root.removeHandler(placeholder)
     creative.register(server, backend)
     register_catalog(server, backend)
     register_jobs(server, backend)
