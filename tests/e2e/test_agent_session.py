@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from image_skill.guide import read as read_guide
+from tests.fakes.openai_api import FakeImagesAPI
 from tests.support.cli import RunCli, checked_until_teardown, expect
 from tests.support.servers import Server, running_server
 
@@ -182,6 +183,24 @@ def test_embedded_session(run: RunCli, tmp_path: Path) -> None:
     assert_cap_suggests_the_fake_rail(run, {})
     expect(run("auth", "logout", "--json"), 0)
     assert expect(run("whoami", "--json"), 0)["actor"]["actor_type"] == "human"
+
+
+def test_a_creative_edit_on_the_stand_in_names_the_configured_edit_model(run: RunCli) -> None:
+    source = expect(run("create", "--prompt", "a fox", "--json"), 0)["data"]["assets"][0]
+    key = "sk-test-session-never-shown"
+    with FakeImagesAPI(key).running() as fake:
+        env = {"OPENAI_API_KEY": key, "OPENAI_BASE_URL": fake.base_url}
+        asked = run("edit", "--input", source["asset_id"], "--model", "local.transform",
+                    "--prompt", "Remove the background", "--dry-run", "--json",
+                    env=env)  # fmt: skip
+    error = expect(asked, 2, "INVALID_ARGUMENTS")["error"]
+    assert error["message"].endswith(
+        "For a creative edit, rerun with --model openai.gpt-image-2-edit."
+    )
+    assert (
+        error["recovery"]["suggested_command"] == "image-skill models show openai.gpt-image-2-edit"
+    )
+    assert key not in asked.stdout
 
 
 def assert_cap_suggests_the_fake_rail(run: RunCli, env: dict[str, str]) -> None:
