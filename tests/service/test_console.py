@@ -4,9 +4,11 @@ and that pages never show a token, another organization's data or a local path."
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
 
 from tests.support.agents import sign_up
 from tests.support.apps import started_app
@@ -20,6 +22,7 @@ from tests.support.console import (
 from tests.support.images import png_bytes
 
 EMAIL = "owner@example.com"
+_PAST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -139,3 +142,36 @@ def test_sign_in_answers_alike_and_links_work_once(database_url: str, home: Path
 def _page(html: str) -> str:
     """A page without its per-response nonce."""
     return re.sub(r'nonce="[^"]+"', "", html)
+
+
+def test_expired_and_foreign_sessions_and_links_end(
+    database_url: str, home: Path, db: Engine
+) -> None:
+    with started_app(database_url, home, mail_backend="outbox") as client:
+        agent = sign_up(client, EMAIL, "painter")
+        claim(client, agent, home)
+        sign_in(client, EMAIL, home)
+        assert client.get("/console/agents").status_code == 200
+        with db.begin() as conn:
+            conn.execute(text("UPDATE console_sessions SET expires_at = :t"), {"t": _PAST})
+        assert client.get("/console/agents", follow_redirects=False).status_code == 303
+
+        sign_in(client, EMAIL, home)
+        with db.begin() as conn:  # the human no longer belongs to the session's organization
+            conn.execute(
+                text("UPDATE console_sessions SET organization_id = :o WHERE revoked_at IS NULL"),
+                {"o": agent.organization_id},
+            )
+        assert client.get("/console/agents", follow_redirects=False).status_code == 303
+
+        client.post("/console/sign-in", data={"email": EMAIL})
+        token = newest_link(outbox_messages(home), SIGN_IN_LINK_RE)
+        with db.begin() as conn:
+            conn.execute(text("UPDATE console_sign_in_links SET expires_at = :t"), {"t": _PAST})
+        late = client.post(
+            f"/console/sign-in/{token}", data={"token": token}, follow_redirects=False
+        )
+        assert late.status_code == 410
+        with db.connect() as conn:
+            stored = conn.execute(text("SELECT token_hash FROM console_sessions")).scalars().all()
+        assert stored and token not in stored and all(len(h) == 64 for h in stored)
