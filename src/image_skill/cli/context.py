@@ -92,20 +92,18 @@ class Context:
         return self._client
 
     def explain(self, result: Result) -> Result:
-        """``result``, with AUTH_INVALID saying so when a token from the environment went to
-        the embedded service (a server's token is set but not the server's URL)."""
+        """``result``, with AUTH_INVALID saying so when a token given to this command went to
+        the embedded service (a server's token, but no server URL)."""
         error = result.error
-        if (
-            error is None
-            or error.get("code") != "AUTH_INVALID"
-            or self.mode != "embedded"
-            or self.token_source != "env"
-        ):
+        given = self._token_origin()
+        if error is None or error.get("code") != "AUTH_INVALID" or self.mode != "embedded":
+            return result
+        if given is None:
             return result
         error["message"] = (
             f"{error.get('message', '')} The CLI is in embedded mode (no server URL is set), so "
-            f"{self._token_variable()} went to its local service. For a server's token, set "
-            f"{BASE_ENV_VAR}=https://HOST (or pass --api-base-url); for embedded mode, unset "
+            f"{given} went to its local service. For a server's token, set "
+            f"{BASE_ENV_VAR}=https://HOST (or pass --api-base-url); for embedded mode, drop "
             "the token."
         ).strip()
         error["recovery"] = {
@@ -115,8 +113,11 @@ class Context:
         }
         return result
 
-    def _token_variable(self) -> str:
-        return next((name for name in TOKEN_ENV_VARS if os.environ.get(name, "").strip()), "")
+    def _token_origin(self) -> str | None:
+        """How the token reached this command, if it was given to it (not a saved one)."""
+        if self.token_source == "env":
+            return next(n for n in TOKEN_ENV_VARS if os.environ.get(n, "").strip())
+        return {"flag": "the --token value", "stdin": "the token from stdin"}.get(self.token_source)
 
     def close(self) -> None:
         """Release the client (and stop an embedded service)."""
