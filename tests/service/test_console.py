@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -93,7 +94,7 @@ def test_sign_in_pages_and_scoping(database_url: str, home: Path) -> None:
 
 
 def test_sign_in_answers_alike_and_links_work_once(database_url: str, home: Path) -> None:
-    limits = {"rate_limit_claim_per_email": "4/hour"}
+    limits: dict[str, Any] = {"rate_limit_claim_per_email": "4/hour"}
     with started_app(database_url, home, mail_backend="outbox", **limits) as client:
         agent = sign_up(client, EMAIL, "painter")
         before = len(outbox_messages(home))

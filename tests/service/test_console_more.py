@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -73,7 +74,7 @@ def test_buying_credits_for_an_agent_opens_stripe_checkout(
     database_url: str, tmp_path: Path, fake_stripe: FakeStripe
 ) -> None:
     home = tmp_path / "service-home"
-    stripe = {"stripe_secret_key": SECRET_KEY, "stripe_api_base": fake_stripe.url}
+    stripe: dict[str, Any] = {"stripe_secret_key": SECRET_KEY, "stripe_api_base": fake_stripe.url}
     with started_app(database_url, home, mail_backend="outbox", **stripe) as client:
         agent = sign_up(client, EMAIL, "painter")
         claim(client, agent, home)

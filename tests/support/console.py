@@ -20,7 +20,7 @@ def mail_text(raw: bytes) -> str:
     message = message_from_bytes(raw, policy=policy.default)
     body = message.get_body(("plain",))
     assert body is not None
-    return str(body.get_content())  # type: ignore[attr-defined]
+    return str(body.get_content())
 
 
 def outbox_messages(home: Path) -> list[bytes]:

@@ -45,7 +45,7 @@ class Inbox:
             for _rcpt, raw in self.messages[after:]:
                 message = message_from_bytes(raw, policy=policy.default)
                 body = message.get_body(("plain",))
-                found = pattern.search(str(body.get_content()) if body else "")  # type: ignore[attr-defined]
+                found = pattern.search(str(body.get_content()) if body else "")
                 if found:
                     return found.group(0)
             time.sleep(0.05)
