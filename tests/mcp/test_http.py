@@ -8,15 +8,19 @@ exactly its token's agent (another organization's asset is NOT_FOUND).
 from __future__ import annotations
 
 import base64
+import io
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from PIL import Image
 
-from tests.support.images import png
+from tests.support.images import png, upload_body
 from tests.support.mcp_client import call, http_session, links, ok, refused
-from tests.support.servers import Server, http_call
+from tests.support.servers import Server, http_call, running_server
 
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
 
@@ -113,3 +117,38 @@ def test_http_plans_creates_edits_uploads_and_reads_quota(server: Server) -> Non
             assert hidden["code"] == "NOT_FOUND"
 
     anyio.run(flow)
+
+
+def noise_png(width: int, height: int) -> bytes:
+    """An incompressible PNG (random pixels): its size is about width * height * 3."""
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+def test_mcp_uploads_are_bounded_by_the_services_upload_limit(
+    database_url: str, tmp_path: Path
+) -> None:
+    limits = {"IMAGE_SKILL_MAX_UPLOAD_BYTES": "50000"}
+    with running_server(database_url, tmp_path, extra_env=limits) as server:
+        token = sign_up(server, "upload-agent")
+        flood = {**LIST_TOOLS, "params": {"padding": "x" * 200_000}}
+        status, _headers, raw = http_call(server, "POST", "/mcp", flood, token, timeout=30)
+        assert status == 413 and json.loads(raw)["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+        big = noise_png(150, 130)  # ~58 KB > 50,000
+        _status, _headers, raw = http_call(
+            server, "POST", "/v1/upload", upload_body(big), token, timeout=30
+        )
+        direct = json.loads(raw)["error"]["code"]
+
+        async def flow() -> None:
+            async with http_session(server.base_url, token) as client:
+                small = base64.b64encode(png(32, 32)).decode()
+                assert (await ok(client, "upload", {"bytes_base64": small}))["asset"]
+                over = base64.b64encode(big).decode()
+                error = await refused(client, "upload", {"bytes_base64": over})
+                assert error["code"] == direct  # the service's own refusal, as over the API
+
+        anyio.run(flow)

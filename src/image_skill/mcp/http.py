@@ -55,11 +55,13 @@ def request_client(request: Request) -> Client:
     return Client(base_url, token, transport=transport, command=COMMAND)
 
 
-def _limiter(app: Any) -> anyio.CapacityLimiter:
-    limiter: anyio.CapacityLimiter | None = getattr(app.state, "mcp_limiter", None)
+def _limiter(app: Any, name: str = "mcp_limiter") -> anyio.CapacityLimiter:
+    """The app's thread limiter ``name``: tool calls, and token checks apart from them,
+    so tool calls waiting on jobs can never hold up the token check of a new request."""
+    limiter: anyio.CapacityLimiter | None = getattr(app.state, name, None)
     if limiter is None:
         limiter = anyio.CapacityLimiter(MCP_THREADS)
-        app.state.mcp_limiter = limiter
+        setattr(app.state, name, limiter)
     return limiter
 
 
@@ -110,7 +112,8 @@ class McpEndpoint:
             await JSONResponse(envelope, status_code=503)(scope, receive, send)
             return
         client = request_client(request)
-        who = await anyio.to_thread.run_sync(Client.whoami, client, limiter=_limiter(request.app))
+        checks = _limiter(request.app, "mcp_auth_limiter")
+        who = await anyio.to_thread.run_sync(Client.whoami, client, limiter=checks)
         if not who.ok:
             headers = {"www-authenticate": 'Bearer realm="image-skill"'}
             status = who.status if who.status >= 400 else 401
