@@ -42,7 +42,7 @@ def run_doctor(context: Context, _args: Namespace) -> Result:
         {
             "name": "service",
             "status": "ok",
-            "detail": f"{context.mode} service, API {service.get('api_version')}",
+            "detail": f"{_where(context)}, API {service.get('api_version')}",
         }
     )
     checks.append(_auth_check(context))
@@ -150,3 +150,8 @@ def _config_check() -> dict[str, Any]:
             "detail": f"config is mode {mode:o}; run chmod 600 on it",
         }
     return {"name": "config", "status": "ok", "detail": "config is mode 600"}
+
+
+def _where(context: Context) -> str:
+    """``embedded service`` or ``server at URL``."""
+    return "embedded service" if context.base_url is None else f"server at {context.base_url}"
