@@ -134,6 +134,11 @@ def test_sign_in_answers_alike_and_links_work_once(database_url: str, home: Path
         assert (
             client.post("/console/sign-in", data={"email": EMAIL}, headers=evil).status_code == 403
         )
+        fetched = {"sec-fetch-site": "cross-site", "origin": "null"}
+        assert (
+            client.post("/console/sign-in", data={"email": EMAIL}, headers=fetched).status_code
+            == 403
+        )
         assert len(outbox_messages(home)) == sent
         # Asking is limited per address like a claim request (its own counter).
         answers = [client.post("/console/sign-in", data={"email": EMAIL}) for _ in range(6)]

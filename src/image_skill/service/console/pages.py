@@ -76,9 +76,12 @@ def error_page(error: ImageSkillError, viewer: Viewer | None) -> HTMLResponse:
 
 
 def cross_site(request: Request) -> bool:
-    """True for a POST a browser says came from another site (``Origin`` not this service)."""
+    """True for a POST a browser says came from another site: ``Sec-Fetch-Site`` says so,
+    or ``Origin`` names another origin (``null``, sent under no-referrer, says nothing)."""
+    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        return True
     origin = request.headers.get("origin")
-    if origin is None:
+    if origin is None or origin == "null":
         return False
     public = request.app.state.settings.public_base_url
     own = {str(request.base_url).rstrip("/"), (public or "").rstrip("/")}
