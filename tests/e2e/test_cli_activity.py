@@ -140,13 +140,14 @@ def test_activity_against_a_server(
             assert shown["reference"] == {"id": reference, "type": kind}
             assert shown["event"] is None and shown["events"] == expected, kind
 
-        # Humans get one line per event: time, type, summary, subject.
+        # Humans get one line per event: id (what activity show takes), time, type,
+        # summary, subject.
         human = run("activity", "list")
         assert human.exit_code == 0 and human.stderr == ""
         lines = human.stdout.strip().splitlines()
         assert len(lines) == len(events)
         for line, event in zip(lines, events, strict=True):
-            assert line.startswith(event["occurred_at"])
+            assert line.startswith(f"{event['event_id']}  {event['occurred_at']}  ")
             assert event["type"] in line and event["summary"] in line
             assert event["subject"]["id"] in line
         more = run("activity", "list", "--limit", "1").stdout
@@ -193,5 +194,7 @@ def test_activity_in_embedded_mode(run: RunCli) -> None:
     human = run("activity", "show", created["assets"][0]["asset_id"])
     assert human.exit_code == 0
     assert re.fullmatch(
-        r"\S+Z  job\.completed .*\n\S+Z  asset\.created .*\(asset image_\S+\)\n", human.stdout
+        r"evt_\S+  \S+Z  job\.completed .*\n"
+        r"evt_\S+  \S+Z  asset\.created .*\(asset image_\S+\)\n",
+        human.stdout,
     )

@@ -138,7 +138,8 @@ def test_catalog_create_and_daily_cap_against_server(server: Server, run: RunCli
         run("create", "--prompt", "p", "--max-usd", "0.001", "--json"), 4, "BUDGET_CAP_EXCEEDED"
     )
     assert capped["error"]["retryable"] is False
-    assert job_ids(run) == before
+    # The refusal is kept as a never-started failed job; nothing else changed.
+    assert job_ids(run) == [capped["error"]["details"]["refused_job_id"], *before]
 
     # The second job of the day, 16:9; the third is refused.
     wide = expect(run("create", "--prompt", "a wide sea", "--aspect-ratio", "16:9", "--json"), 0)
@@ -149,7 +150,8 @@ def test_catalog_create_and_daily_cap_against_server(server: Server, run: RunCli
 
     third = expect(run("create", "--prompt", "one more", "--json"), 5, "DAILY_JOB_CAP_REACHED")
     assert third["error"]["recovery"]["retry_after_seconds"] > 0
-    assert len(job_ids(run)) == 2
+    # Two jobs ran; the two refusals (budget, cap) are kept as failed jobs beside them.
+    assert len(job_ids(run)) == 4 and len(job_ids(run, "--status", "completed")) == 2
     quota = expect(run("usage", "quota", "--json"), 0)["data"]
     assert quota["jobs"]["used_today"] == 2 and quota["credits"]["balance"] == 8
     assert "a lighthouse in fog" not in server.log()  # prompts are never logged

@@ -28,6 +28,7 @@ from image_skill.contract.errors import ImageSkillError
 from image_skill.providers.transform_grammar import GRAMMAR_SUMMARY
 from image_skill.service.assets.thumbnails import thumbnail_key
 from image_skill.service.jobs.repair import repair_spooled_jobs
+from image_skill.service.quota.repository import REFUSAL_CODES
 from image_skill.service.storage.memory import MemoryAssetStore
 from tests.support.agents import Agent, sign_up
 from tests.support.apps import started_app
@@ -215,6 +216,12 @@ def _check_refusal(
     if code == "CONTENT_POLICY_DENIED":
         assert "api key" not in error["message"].lower()
     assert counting_plugin.calls() == 0, case
+    if code in REFUSAL_CODES:
+        # Kept as a never-started failed job (quota/refusals.py); no credits move.
+        before["jobs"] += 1
+        refused = ok(agent.get(f"/v1/jobs/{error['details']['refused_job_id']}"), 200)["job"]
+        assert (refused["status"], refused["error"]["code"]) == ("failed", code), case
+        assert refused["started_at"] is None and refused["cost"]["credits_reserved"] == 0
     assert row_counts(db) == before, case
     assert agent.quota()["credits"]["balance"] == 10, case
 
@@ -225,9 +232,11 @@ def test_insufficient_credits_after_spending(
     ok(agent.create(model="test.counting"))
     before = row_counts(db)
     error = check_error(agent.create(model="test.counting"), "INSUFFICIENT_CREDITS", 5)
+    refused_job_id = error["details"].pop("refused_job_id")
     assert error["details"] == {"credits_required": COUNTING_CREDITS, "balance": 2}
     assert counting_plugin.calls() == 1
-    assert row_counts(db) == before
+    assert row_counts(db) == before | {"jobs": before["jobs"] + 1}
+    assert agent.quota()["refusals"]["recent"][0]["job_id"] == refused_job_id
 
 
 def test_invalid_model_parameters_name_the_field(
@@ -322,7 +331,8 @@ def test_unclaimed_daily_cap_and_failed_jobs_do_not_count(
         error = check_error(agent.create(model="test.counting"), "DAILY_JOB_CAP_REACHED", 5)
         assert error["recovery"]["retry_after_seconds"] > 0
         assert counting_plugin.calls("test.counting") == 2
-        assert row_counts(db) == before
+        assert row_counts(db) == before | {"jobs": before["jobs"] + 1}  # the refused attempt
+        assert agent.quota()["refusals"]["today"] == 1
 
 
 # --- idempotency -------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from image_skill.service.db.engine import create_engine_for, session_scope
 from image_skill.service.db.migrate import upgrade_to_head
 from image_skill.service.db.models import Actor, Job, Organization
 from image_skill.service.identity.principal import Principal
+from image_skill.service.quota.refusals import KEPT_PER_DAY
 from image_skill.service.settings import Settings, to_async_url, to_sync_url
 from tests.support import burst
 from tests.support.databases import blank_database
@@ -281,8 +282,15 @@ def test_burst_of_creates_spends_exactly_the_budget(served: Served) -> None:
     assert audit.debited == K * credits
     assert audit.rows_by_kind["debit"] == K
     assert audit.jobs("completed") == audit.debited_jobs == succeeded
-    # A refusal happens before admission: it leaves no job and no ledger row.
-    assert audit.jobs("failed") == set()
+    # A refusal happens before admission: no ledger row. It is kept as a never-started
+    # failed job (quota/refusals.py), at most KEPT_PER_DAY a day even in a burst.
+    kept = {
+        answer.envelope["error"]["details"].get("refused_job_id")
+        for answer in answers
+        if answer.status == 402
+    } - {None}
+    assert audit.jobs("failed") == kept
+    assert len(kept) == min(BURST - K, KEPT_PER_DAY)
     assert audit.rows_by_kind["reservation"] == audit.rows_by_kind["release"] == K
 
     quota = _quota(server, agent)
@@ -347,8 +355,13 @@ def test_mixed_burst_releases_failures_and_debits_successes(served: Served) -> N
 
     audit = assert_settled(served.db, agent.actor_id)
     assert audit.jobs("completed") == audit.debited_jobs == ok_jobs
-    assert len(audit.jobs("failed")) == failed_answers
-    assert audit.jobs("failed") <= audit.released_jobs
+    kept = {
+        answer.envelope["error"]["details"].get("refused_job_id")
+        for answer in answers
+        if answer.code == "INSUFFICIENT_CREDITS"
+    } - {None}  # refusals kept as never-started failed jobs, nothing reserved
+    assert len(audit.jobs("failed") - kept) == failed_answers
+    assert audit.jobs("failed") - kept <= audit.released_jobs
     assert audit.credits_in == budget
     assert audit.debited == len(ok_jobs) * price
     assert audit.balance == budget - len(ok_jobs) * price >= 0

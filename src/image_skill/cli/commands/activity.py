@@ -48,11 +48,12 @@ def run_show(context: Context, args: Namespace) -> Result:
 
 
 def event_line(event: dict[str, Any]) -> str:
-    """``time  type  summary  (subject)`` for one event."""
+    """``event_id  time  type  summary  (subject)`` for one event: the id is what
+    ``activity show`` takes."""
     subject = event.get("subject") or {}
     return (
-        f"{event.get('occurred_at')}  {event.get('type')}  {event.get('summary')}  "
-        f"({subject.get('type')} {subject.get('id')})"
+        f"{event.get('event_id')}  {event.get('occurred_at')}  {event.get('type')}  "
+        f"{event.get('summary')}  ({subject.get('type')} {subject.get('id')})"
     )
 
 

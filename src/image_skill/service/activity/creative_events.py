@@ -59,6 +59,20 @@ async def job_failed(session: AsyncSession, job: Job) -> None:
     )
 
 
+async def job_refused(session: AsyncSession, job: Job) -> None:
+    """job.completed with status refused: a create or edit refused before it started
+    (budget, daily cap, balance), kept as a failed job with the refusal's code."""
+    await record(
+        session,
+        Headline("job.completed", f"{_verb(job)} job refused: {job.error_code}", "refused"),
+        _origin(job),
+        subject_id=job.id,
+        links={"job_id": job.id, "asset_ids": [], "usage_event_id": None},
+        cost={"credits": 0, "estimated_usd": job.estimated_usd},
+        operation=job.operation,
+    )
+
+
 async def asset_uploaded(session: AsyncSession, job: Job, asset: Asset) -> None:
     """asset.uploaded for an upload."""
     links = {"job_id": job.id, "asset_ids": [asset.id], "usage_event_id": None}

@@ -15,6 +15,13 @@ from image_skill.providers.base import Model
 CREDIT_UNIT_USD = 0.01
 
 
+def usd_text(value: float) -> str:
+    """Dollars with cents, and more digits when cents would hide them ($0.001, not $0.00)."""
+    if abs(value - round(value, 2)) < 1e-9:
+        return f"${value:.2f}"
+    return "$" + f"{value:.6f}".rstrip("0")
+
+
 @dataclass(frozen=True)
 class PricingPolicy:
     """Operator-tunable pricing knobs."""
@@ -40,11 +47,22 @@ class PriceEstimate:
             return None
         return round(self.provider_usd_per_image * self.outputs, 6)
 
+    @property
+    def price_usd(self) -> float:
+        """What the operation costs in credits, in USD: the one price budgets
+        (``max_usd``, ``max_estimated_usd_per_image``) and their refusals use."""
+        return round(self.credits_required * CREDIT_UNIT_USD, 6)
+
     def view(self) -> dict[str, Any]:
-        """The ``cost`` object of responses."""
+        """The ``cost`` object of responses (``estimated_usd`` is the provider's own cost,
+        kept for 0.1.0 clients; ``price_usd`` is what the credits charged are worth)."""
         return {
             "estimated_usd": self.estimated_provider_cost_usd,
             "estimated_usd_per_image": self.provider_usd_per_image,
+            "price_usd": self.price_usd,
+            "price_usd_per_image": round(self.price_usd / max(self.outputs, 1), 6),
+            "price_basis": "credits_required x credit_unit_usd",
+            "budget_basis": "price_usd",
             "outputs": self.outputs,
             "credit_pricing": {
                 "credit_unit_usd": CREDIT_UNIT_USD,

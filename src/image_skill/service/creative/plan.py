@@ -20,7 +20,12 @@ from image_skill.providers.base import Availability, Model, Operation
 from image_skill.service import idempotency, telemetry
 from image_skill.service.catalog import defaults
 from image_skill.service.catalog.parameters import validate_parameters
-from image_skill.service.catalog.pricing import PriceEstimate, estimate_price
+from image_skill.service.catalog.pricing import (
+    CREDIT_UNIT_USD,
+    PriceEstimate,
+    estimate_price,
+    usd_text,
+)
 from image_skill.service.creative.schemas import CreateRequest, EditRequest
 from image_skill.service.db.models import Asset
 from image_skill.service.identity.principal import Principal
@@ -193,19 +198,31 @@ def _budget_refusal(priced: PriceEstimate, body: CreativeRequest) -> ImageSkillE
             "This model's price is not known in advance; confirm you accept an unknown cost.",
             recovery={"required_flag": "--accept-unknown-cost"},
         )
-    charged_per_image = priced.credits_required * 0.01 / max(priced.outputs, 1)
+    # One price everywhere: cost.price_usd (the credits charged), never the provider's cost.
+    per_image = round(priced.price_usd / max(priced.outputs, 1), 6)
     cap = body.max_estimated_usd_per_image
-    if cap is not None and charged_per_image > cap + 1e-9:
-        return ImageSkillError(
-            ErrorCode.BUDGET_CAP_EXCEEDED,
-            f"One image costs ${charged_per_image:.2f}, above the cap of ${cap:.2f} per image.",
-            details={"field": "max_estimated_usd_per_image"},
-        )
-    total = priced.credits_required * 0.01
-    if body.max_usd is not None and total > body.max_usd + 1e-9:
-        return ImageSkillError(
-            ErrorCode.BUDGET_CAP_EXCEEDED,
-            f"This operation costs ${total:.2f}, above max_usd ${body.max_usd:.2f}.",
-            details={"field": "max_usd"},
-        )
+    if cap is not None and per_image > cap + 1e-9:
+        return _over_budget(priced, "max_estimated_usd_per_image", per_image, cap, "per image")
+    if body.max_usd is not None and priced.price_usd > body.max_usd + 1e-9:
+        return _over_budget(priced, "max_usd", priced.price_usd, body.max_usd, "in total")
     return None
+
+
+def _over_budget(
+    priced: PriceEstimate, field: str, price: float, cap: float, scope: str
+) -> ImageSkillError:
+    """BUDGET_CAP_EXCEEDED quoting both figures exactly and the two ways on."""
+    flag = "--" + field.replace("_", "-")
+    credits = f"{priced.credits_required} credit" + ("" if priced.credits_required == 1 else "s")
+    return ImageSkillError(
+        ErrorCode.BUDGET_CAP_EXCEEDED,
+        f"This costs {usd_text(price)} {scope} ({credits} at "
+        f"{usd_text(CREDIT_UNIT_USD)}), above {flag} {usd_text(cap)}. Raise {flag} to at "
+        f"least {price:g}, or choose a cheaper model (image-skill models list shows each "
+        "model's price).",
+        recovery={
+            "required_flag": f"{flag} {price:g}",
+            "suggested_command": "image-skill models list --json",
+        },
+        details={"field": field, "price_usd": price, "cap_usd": cap, "price_basis": "price_usd"},
+    )

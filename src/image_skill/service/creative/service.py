@@ -38,6 +38,7 @@ from image_skill.service.jobs import repository as jobs_repository
 from image_skill.service.jobs.schemas import job_view
 from image_skill.service.jobs.waiter import wait_until_terminal
 from image_skill.service.outcome import Outcome
+from image_skill.service.quota.refusals import record_refusal
 from image_skill.service.runtime import Runtime
 from image_skill.service.storage.base import StoreError
 
@@ -77,8 +78,13 @@ async def run_creative(
                 session, runtime.settings, principal, plan.price.credits_required
             )
         return Outcome(responses.dry_run_view(plan, quota, credits, urls))
-    plan.raise_if_blocked()
-    admitted = await admit(runtime, principal, plan, trace_id, urls.base)
+    try:
+        plan.raise_if_blocked()
+        admitted = await admit(runtime, principal, plan, trace_id, urls.base)
+    except ImageSkillError as error:
+        # Budget, cap and balance refusals stay listable (quota/refusals.py).
+        await record_refusal(runtime, principal, plan, trace_id, error)
+        raise
     if isinstance(admitted, Outcome):
         return admitted
     if runtime.settings.resolved_job_executor == "inline":

@@ -1,13 +1,25 @@
-"""Quota queries: the jobs that count against the daily caps."""
+"""Quota queries: the jobs that count against the daily caps, and refused attempts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.service.db.models import Job
+from image_skill.contract.errors import ErrorCode
+from image_skill.service.credits.ledger import GRANT, PURCHASE_GRANT
+from image_skill.service.db.models import CreditLedgerEntry, Job
+
+# The refusals kept as never-started failed jobs (quota/refusals.py): what the
+# caller's budget, daily cap or balance did not allow.
+REFUSAL_CODES: tuple[str, ...] = (
+    ErrorCode.BUDGET_CAP_EXCEEDED,
+    ErrorCode.BUDGET_REQUIRES_CONFIRMATION,
+    ErrorCode.INSUFFICIENT_CREDITS,
+    ErrorCode.DAILY_JOB_CAP_REACHED,
+    ErrorCode.QUOTA_EXCEEDED,
+)
 
 
 async def creative_jobs_since(session: AsyncSession, actor_id: str, since: datetime) -> int:
@@ -36,3 +48,46 @@ async def uploads_since(
         )
     )
     return int(total or 0)
+
+
+async def refused_since(session: AsyncSession, actor_id: str, since: datetime) -> int:
+    """Refused creative attempts of ``actor_id`` kept since ``since`` (never-started
+    failed jobs, ``quota.refusals``)."""
+    total = await session.scalar(
+        select(func.count(Job.id)).where(refused(actor_id), Job.created_at >= since)
+    )
+    return int(total or 0)
+
+
+async def recent_refusals(session: AsyncSession, actor_id: str, limit: int) -> list[Job]:
+    """The newest refused attempts of ``actor_id``."""
+    query = select(Job).where(refused(actor_id)).order_by(Job.id.desc()).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+def refused(actor_id: str) -> ColumnElement[bool]:
+    """A refused attempt of ``actor_id``: a create or edit that failed with a refusal's
+    code and never started."""
+    return and_(
+        Job.actor_id == actor_id,
+        Job.status == "failed",
+        Job.attempts == 0,
+        Job.started_at.is_(None),
+        Job.operation.in_(("create", "edit")),
+        Job.error_code.in_(REFUSAL_CODES),
+    )
+
+
+async def grants(session: AsyncSession, actor_id: str, limit: int) -> list[CreditLedgerEntry]:
+    """The newest credit grants of ``actor_id`` (the signup's free preview, purchases,
+    operator grants)."""
+    query = (
+        select(CreditLedgerEntry)
+        .where(
+            CreditLedgerEntry.actor_id == actor_id,
+            CreditLedgerEntry.kind.in_((GRANT, PURCHASE_GRANT)),
+        )
+        .order_by(CreditLedgerEntry.created_at.desc(), CreditLedgerEntry.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())

@@ -50,6 +50,40 @@ class QuotaLimits(BaseModel):
     creative_operations: list[str]
 
 
+class Refusal(BaseModel):
+    """A create or edit refused before it started, kept as a failed job."""
+
+    job_id: str
+    code: str | None
+    operation: str
+    model_id: str | None
+    refused_at: str
+
+
+class Refusals(BaseModel):
+    """Refused attempts (budget, daily cap, balance): today's count and the newest."""
+
+    today: int
+    recent: list[Refusal]
+    list_command: str
+
+
+class Grant(BaseModel):
+    """Credits granted: the signup's free preview, a purchase, an operator grant."""
+
+    credit_event_id: str
+    credits: int
+    reason: str
+    granted_at: str
+
+
+class History(BaseModel):
+    """When this actor signed up and its newest credit grants."""
+
+    signed_up_at: str | None
+    grants: list[Grant]
+
+
 class QuotaData(BaseModel):
     """Balance, daily caps, use today and the reset time."""
 
@@ -58,5 +92,7 @@ class QuotaData(BaseModel):
     jobs: DailyQuota
     uploads: DailyQuota
     spending: Spending
+    refusals: Refusals
+    history: History
     limits: QuotaLimits
     as_of: str

@@ -1,4 +1,5 @@
-"""The quota view: balance, free-preview grant, daily job and upload caps and reset time."""
+"""The quota view: balance, free-preview grant, daily job and upload caps and reset time,
+spending, refused attempts and the account's history (signup and grants)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from image_skill.contract.ids import iso, utc_now
 from image_skill.service.catalog.pricing import CREDIT_UNIT_USD
 from image_skill.service.credits import ledger
+from image_skill.service.db.models import Actor
 from image_skill.service.identity.principal import Principal
-from image_skill.service.quota.repository import creative_jobs_since, uploads_since
+from image_skill.service.quota import repository
 from image_skill.service.settings import Settings
 
 
@@ -47,13 +49,13 @@ async def quota_view(
     day_start, reset_at = utc_day_bounds(now)
     balance = await ledger.balance(session, principal.actor_id)
     free_preview = await ledger.granted_by_reason(session, principal.actor_id, "free_preview")
-    used_today = await creative_jobs_since(session, principal.actor_id, day_start)
+    used_today = await repository.creative_jobs_since(session, principal.actor_id, day_start)
     reserved = await ledger.reserved(session, principal.actor_id)
     spent_today, spent_total = await ledger.spent(session, principal.actor_id, day_start)
     cap = daily_job_cap(settings, principal)
     remaining = None if cap is None else max(cap - used_today, 0)
     upload_cap = daily_upload_cap(settings, principal)
-    uploads_today = await uploads_since(
+    uploads_today = await repository.uploads_since(
         session, principal.organization_id, principal.actor_id, day_start
     )
     return {
@@ -81,6 +83,8 @@ async def quota_view(
             "resets_at": iso(reset_at),
         },
         "spending": spending_view(spent_today, spent_total, reserved, balance),
+        "refusals": await refusals_view(session, principal.actor_id, day_start),
+        "history": await history_view(session, principal.actor_id),
         "limits": {
             "unlimited": principal.is_local_owner,
             "creative_operations": ["create", "edit"],
@@ -105,4 +109,48 @@ def spending_view(
         **usd,
         "credit_unit_usd": CREDIT_UNIT_USD,
         "spent_today_window": "utc_day",
+    }
+
+
+# How many refused attempts and grants the quota view lists.
+RECENT = 5
+REFUSALS_COMMAND = "image-skill jobs list --status failed --json"
+
+
+async def refusals_view(
+    session: AsyncSession, actor_id: str, day_start: datetime
+) -> dict[str, Any]:
+    """Creates and edits refused today (budget, cap, balance) and the newest few."""
+    recent = await repository.recent_refusals(session, actor_id, RECENT)
+    return {
+        "today": await repository.refused_since(session, actor_id, day_start),
+        "recent": [
+            {
+                "job_id": job.id,
+                "code": job.error_code,
+                "operation": job.operation,
+                "model_id": job.model_id,
+                "refused_at": iso(job.created_at),
+            }
+            for job in recent
+        ],
+        "list_command": REFUSALS_COMMAND,
+    }
+
+
+async def history_view(session: AsyncSession, actor_id: str) -> dict[str, Any]:
+    """When this actor signed up and its newest credit grants (the free preview first)."""
+    actor = await session.get(Actor, actor_id)
+    granted = await repository.grants(session, actor_id, RECENT)
+    return {
+        "signed_up_at": iso(actor.created_at) if actor is not None else None,
+        "grants": [
+            {
+                "credit_event_id": entry.id,
+                "credits": entry.amount,
+                "reason": entry.reason,
+                "granted_at": iso(entry.created_at),
+            }
+            for entry in granted
+        ],
     }
