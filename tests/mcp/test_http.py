@@ -11,6 +11,8 @@ import base64
 import io
 import json
 import os
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +38,18 @@ def sign_up(server: Server, name: str) -> str:
 
 
 def post_mcp(server: Server, token: str | None) -> tuple[int, dict[str, str], dict[str, Any]]:
-    status, headers, raw = http_call(server, "POST", "/mcp", LIST_TOOLS, token, timeout=30)
-    return status, headers, json.loads(raw)
+    """One raw ``tools/list`` POST to /mcp, as an MCP client sends it (JSON answers accepted)."""
+    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    body = json.dumps(LIST_TOOLS).encode()
+    request = urllib.request.Request(server.base_url + "/mcp", body, headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, answer, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        status, answer, raw = exc.code, exc.headers, exc.read()
+    return status, {k.lower(): v for k, v in answer.items()}, json.loads(raw)
 
 
 def test_mcp_without_a_valid_token_is_refused_with_the_envelope(server: Server) -> None:
@@ -152,3 +164,19 @@ def test_mcp_uploads_are_bounded_by_the_services_upload_limit(
                 assert error["code"] == direct  # the service's own refusal, as over the API
 
         anyio.run(flow)
+
+
+@pytest.mark.slow
+def test_mcp_requests_count_against_the_tokens_rate_limit(
+    database_url: str, tmp_path: Path
+) -> None:
+    limits = {"IMAGE_SKILL_RATE_LIMIT_PER_TOKEN": "6/minute"}
+    with running_server(database_url, tmp_path, extra_env=limits) as server:
+        token = sign_up(server, "busy-agent")
+        answers = [post_mcp(server, token) for _ in range(8)]
+        statuses = [status for status, _headers, _body in answers]
+        assert 200 in statuses and 429 in statuses, statuses
+        _status, headers, envelope = next(a for a in answers if a[0] == 429)
+        assert envelope["error"]["code"] == "RATE_LIMITED"
+        assert int(headers["retry-after"]) >= 1
+        assert "www-authenticate" not in headers

@@ -35,6 +35,7 @@ from image_skill.contract.envelope import failure
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import new_trace_id
 from image_skill.mcp.server import build_server
+from image_skill.result import Result
 from image_skill.service.abuse.body_limit import MCP_PATH, body_limit_for
 from image_skill.service.abuse.limiter import client_ip
 from image_skill.service.settings import Settings
@@ -115,14 +116,27 @@ class McpEndpoint:
         checks = _limiter(request.app, "mcp_auth_limiter")
         who = await anyio.to_thread.run_sync(Client.whoami, client, limiter=checks)
         if not who.ok:
-            headers = {"www-authenticate": 'Bearer realm="image-skill"'}
-            status = who.status if who.status >= 400 else 401
-            who.envelope["command"] = COMMAND
-            await JSONResponse(who.envelope, status_code=status, headers=headers)(
-                scope, receive, send
-            )
+            await refusal(who)(scope, receive, send)
             return
         await manager.handle_request(scope, receive, send)
+
+
+def refusal(who: Result) -> JSONResponse:
+    """The token check's failure as the answer to the ``/mcp`` request itself.
+
+    401 with ``WWW-Authenticate: Bearer`` for a missing or bad token; any other
+    failure (a rate limit, an unavailable database) keeps its own status, and a
+    retry hint becomes ``Retry-After``.
+    """
+    status = who.status if who.status >= 400 else 401
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["www-authenticate"] = 'Bearer realm="image-skill"'
+    retry_after = ((who.error or {}).get("recovery") or {}).get("retry_after_seconds")
+    if isinstance(retry_after, int | float):
+        headers["retry-after"] = str(max(int(retry_after), 1))
+    who.envelope["command"] = COMMAND
+    return JSONResponse(who.envelope, status_code=status, headers=headers)
 
 
 def new_manager(settings: Settings) -> StreamableHTTPSessionManager:
