@@ -4,7 +4,8 @@ Every request to ``/mcp`` first asks the service who its token belongs to
 (``GET /v1/whoami`` through the SDK, in-process); a missing, invalid or revoked
 token is refused there with the service's own error envelope (HTTP 401,
 ``AUTH_REQUIRED`` / ``AUTH_INVALID`` / ``TOKEN_REVOKED``) and a
-``WWW-Authenticate: Bearer`` header, before any MCP message is read. Tool calls
+``WWW-Authenticate: Bearer`` header, before any MCP message is read (a rate
+limit keeps its 429 and ``Retry-After``). Tool calls
 then run the SDK with that same token over a loopback transport into this
 app, so grants, quotas and rate limits are exactly the API's. The MCP session
 manager is stateless with JSON responses, so any API process can answer any
