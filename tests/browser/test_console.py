@@ -90,6 +90,11 @@ def test_a_human_claims_signs_in_sees_and_revokes(
         0,
     )["data"]
     asset_id, job_id = made["assets"][0]["asset_id"], made["job_id"]
+    assert made["quota"]["credits_debited"] == COUNTING_CREDITS
+    spent = COUNTING_CREDITS
+    for prompt in ("a sailing boat at noon", "a fox in the snow"):  # the default local model
+        more = expect_cli(run("create", "--prompt", prompt, "--json"), 0)["data"]
+        spent += more["quota"]["credits_debited"]
     theirs = expect_cli(
         run(
             "create",
@@ -129,9 +134,9 @@ def test_a_human_claims_signs_in_sees_and_revokes(
     # The spend shows on the credits page.
     page.goto(f"{base}/console/credits")
     expect(
-        page.locator("svg.chart rect title", has_text=f"{COUNTING_CREDITS} credits").first
+        page.locator("svg.chart rect title", has_text=f": {spent} credits").first
     ).to_be_attached()
-    expect(page.locator(".stats")).to_contain_text(str(COUNTING_CREDITS))
+    expect(page.locator(".stats")).to_contain_text(str(spent))
     shot(page, "credits", tmp_path)
 
     # Another organization's asset is not found; a form without its CSRF token is refused.
