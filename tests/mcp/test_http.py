@@ -124,11 +124,22 @@ def test_http_plans_creates_edits_uploads_and_reads_quota(server: Server) -> Non
             ):
                 await ok(client, tool, arguments)
 
+            capped = await refused(client, "create", {"prompt": "a third fox"})
+            assert capped["code"] == "DAILY_JOB_CAP_REACHED"  # the unclaimed agent's quota
+            assert capped["recovery"]["retry_after_seconds"] > 0
+
         async with http_session(server.base_url, other) as stranger:
             hidden = await refused(stranger, "get_asset", {"asset_id": asset["asset_id"]})
             assert hidden["code"] == "NOT_FOUND"
+            queued = await ok(stranger, "create", {"prompt": "a queued fox", "wait": False})
+            job_id = queued.get("job_id") or queued["job"]["job_id"]
+            waited = await ok(stranger, "wait_job", {"job_id": job_id, "timeout_seconds": 30})
+            assert waited["job"]["status"] == "completed"
+            cancel = await ok(stranger, "cancel_job", {"job_id": job_id})
+            assert cancel["cancel"] == "already_terminal"
 
     anyio.run(flow)
+    assert token not in server.log() and other not in server.log()
 
 
 def noise_png(width: int, height: int) -> bytes:
