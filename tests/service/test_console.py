@@ -16,6 +16,7 @@ from tests.support.apps import started_app
 from tests.support.console import (
     SIGN_IN_LINK_RE,
     claim,
+    mail_text,
     newest_link,
     outbox_messages,
     sign_in,
@@ -181,3 +182,23 @@ def test_expired_and_foreign_sessions_and_links_end(
         with db.connect() as conn:
             stored = conn.execute(text("SELECT token_hash FROM console_sessions")).scalars().all()
         assert stored and token not in stored and all(len(h) == 64 for h in stored)
+
+
+def test_the_cookie_is_secure_when_the_service_is_public_on_https(
+    database_url: str, home: Path
+) -> None:
+    public = "https://images.example"
+    with started_app(database_url, home, mail_backend="outbox", public_base_url=public) as client:
+        agent = sign_up(client, EMAIL, "painter")
+        claim(client, agent, home)
+        client.post("/console/sign-in", data={"email": EMAIL})
+        token = newest_link(outbox_messages(home), SIGN_IN_LINK_RE)
+        assert f"{public}/console/sign-in/{token}" in mail_text(outbox_messages(home)[-1])
+        opened = client.post(
+            f"/console/sign-in/{token}",
+            data={"token": token},
+            headers={"origin": public},
+            follow_redirects=False,
+        )
+        assert opened.status_code == 303
+        assert "secure" in opened.headers["set-cookie"].lower()
