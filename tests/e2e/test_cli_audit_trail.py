@@ -60,6 +60,7 @@ def test_signup_grant_and_refusals_are_listed(server: Server, run: RunCli) -> No
     assert failed["status"] == "failed" and failed["started_at"] is None
     assert failed["error"]["code"] == "BUDGET_CAP_EXCEEDED"
     assert failed["cost"]["credits_reserved"] == failed["cost"]["credits_debited"] == 0
+    assert failed["cost"]["charged_usd"] == 0.0
     assert refused_id in job_ids(run, "--status", "failed")
     quota = data_of(run, "usage", "quota")
     assert quota["refusals"]["today"] == 2
@@ -72,6 +73,7 @@ def test_signup_grant_and_refusals_are_listed(server: Server, run: RunCli) -> No
     assert made["cost"]["budget_basis"] == "price_usd"
     assert price == made["cost"]["credit_pricing"]["credits_required"] * 0.01
     assert made["quota"]["credits_debited"] == round(price / 0.01)
+    assert data_of(run, "jobs", "show", made["job_id"])["job"]["cost"]["charged_usd"] == price
     data_of(run, "create", "--prompt", "a second kite")
     expect(run("create", "--prompt", "a third kite", "--json"), 5, "DAILY_JOB_CAP_REACHED")
     quota = data_of(run, "usage", "quota")

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from image_skill.contract.ids import iso
 from image_skill.service.assets.schemas import AssetUrls, AssetView, asset_view
+from image_skill.service.catalog.pricing import CREDIT_UNIT_USD
 from image_skill.service.db.models import Asset, Job
 
 TERMINAL = ("completed", "failed", "canceled")
@@ -40,6 +41,7 @@ def job_view(
             "pricing_confidence": job.pricing_confidence,
             "credits_reserved": job.credits_reserved,
             "credits_debited": job.credits_debited,
+            "charged_usd": round(job.credits_debited * CREDIT_UNIT_USD, 6),
         },
         "safety": {"status": job.safety_status},
         "assets": asset_views,
@@ -71,6 +73,10 @@ class JobCost(BaseModel):
     pricing_confidence: str | None
     credits_reserved: int
     credits_debited: int
+    charged_usd: float = Field(
+        description="What the job charged: credits_debited x credit_unit_usd "
+        "(estimated_usd is the provider's own cost)."
+    )
 
 
 class JobSafety(BaseModel):
