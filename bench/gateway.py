@@ -57,6 +57,7 @@ class Target:
     name: str
     port: int
     payload: bytes
+    pid: int | None = None  # the server process, where we started it
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
@@ -152,7 +153,7 @@ def ours(kind: str, upstream_port: int, workdir: Path) -> Iterator[Target]:
         body = json.dumps({"prompt": PROMPT, "model": "openai.gpt-image-1-mini"}).encode()
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
         payload = request_bytes("POST", HOST, port, "/v1/create", body, headers)
-        yield Target(kind, port, payload)
+        yield Target(kind, port, payload, server.process.pid)
     finally:
         stop_server(server)
         if kind == "postgres" and admin:

@@ -73,6 +73,8 @@ def upload(base_url: str, token: str, data: bytes) -> str:
 def nginx(root: Path, content: bytes) -> Iterator[tuple[int, str]]:
     """nginx serving ``content`` as /bench.png; (port, path)."""
     exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(exe).exists():
+        raise SystemExit("nginx is missing (Debian: apt-get install -y nginx)")
     (root / "www").mkdir(parents=True)
     (root / "tmp").mkdir()
     (root / "www" / "bench.png").write_bytes(content)
