@@ -10,11 +10,11 @@ in-process (embedded mode), so ``Client().whoami()`` works on a fresh machine.
 from __future__ import annotations
 
 import json
-from enum import Enum
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from image_skill import __version__
+from image_skill.connection import RESOLVE, Given, for_sdk
 from image_skill.contract.creative import RESPOND_ASYNC, CreativeOperation, CreativeOptions
 from image_skill.contract.envelope import failure
 from image_skill.contract.errors import ErrorCode, ImageSkillError
@@ -25,49 +25,19 @@ from image_skill.transport import Transport, TransportError
 USER_AGENT = f"image-skill-python/{__version__}"
 
 
-class _Default(Enum):
-    RESOLVE = "resolve"
-
-
-RESOLVE = _Default.RESOLVE  # "not given": resolved like the CLI (environment, saved config)
-
-
-def _resolved(
-    base_url: str | Literal[_Default.RESOLVE] | None,
-    token: str | Literal[_Default.RESOLVE] | None,
-    transport: Transport | None,
-) -> tuple[str | None, str | None]:
-    """What was given, and the CLI's choice for what was not (nothing with a transport)."""
-    if transport is not None:
-        return (
-            None if base_url is RESOLVE else base_url,
-            None if token is RESOLVE else token,
-        )
-    if base_url is not RESOLVE and token is not RESOLVE:
-        return base_url, token
-    from image_skill.connection import load_config, normalize_base, resolve_base, resolve_token
-
-    config = load_config()
-    ignored: list[str] = []
-    base = resolve_base(config, ignored)[0] if base_url is RESOLVE else normalize_base(base_url)
-    if token is RESOLVE:
-        token = resolve_token(base, config, ignored)[0]
-    return base, token
-
-
 class Client:
     """Image Skill API client (hosted over HTTP, or embedded in-process)."""
 
     def __init__(
         self,
-        base_url: str | Literal[_Default.RESOLVE] | None = RESOLVE,
-        token: str | Literal[_Default.RESOLVE] | None = RESOLVE,
+        base_url: Given = RESOLVE,
+        token: Given = RESOLVE,
         *,
         transport: Transport | None = None,
         timeout: float = 120.0,
         command: str | None = None,
     ) -> None:
-        base_url, token = _resolved(base_url, token, transport)
+        base_url, token = for_sdk(base_url, token, has_transport=transport is not None)
         if transport is None:
             if base_url:
                 from image_skill.transport.http import HttpTransport

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
@@ -25,6 +26,16 @@ from image_skill.paths import config_path
 
 TOKEN_ENV_VARS = ("IMAGE_SKILL_TOKEN", "IMAGE_SKILL_HOSTED_TOKEN")
 BASE_ENV_VAR = "IMAGE_SKILL_API_BASE_URL"
+
+
+class Unset(Enum):
+    """The "not given" default of ``Client(base_url, token)``: resolved like the CLI."""
+
+    RESOLVE = "resolve"
+
+
+RESOLVE = Unset.RESOLVE
+Given: TypeAlias = str | Literal[Unset.RESOLVE] | None
 
 
 def load_config(path: Path | None = None) -> dict[str, Any]:
@@ -122,3 +133,20 @@ def config_matches_base(config: dict[str, Any], base_url: str | None) -> bool:
         return normalize_base(config.get("api_base_url")) == base_url
     except ImageSkillError:
         return False
+
+
+def for_sdk(base_url: Given, token: Given, *, has_transport: bool) -> tuple[str | None, str | None]:
+    """What ``Client`` was given, and the CLI's choice for what it was not.
+
+    With a transport nothing is looked up (the caller chose the service outright).
+    """
+    if has_transport:
+        return (None if base_url is RESOLVE else base_url, None if token is RESOLVE else token)
+    if base_url is not RESOLVE and token is not RESOLVE:
+        return base_url, token
+    config = load_config()
+    ignored: list[str] = []
+    base = resolve_base(config, ignored)[0] if base_url is RESOLVE else normalize_base(base_url)
+    if token is RESOLVE:
+        token = resolve_token(base, config, ignored)[0]
+    return base, token
