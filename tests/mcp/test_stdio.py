@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import subprocess
+import time
 from pathlib import Path
 
 import anyio
@@ -113,6 +115,14 @@ def test_stdio_uploads_a_local_file_and_thumbnails_only_when_asked(tmp_path: Pat
     anyio.run(flow)
 
 
+def read_line(process: subprocess.Popen[str], deadline: float) -> str:
+    """The next line of the server's stdout, failing the test at ``deadline``."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], max(deadline - time.monotonic(), 0))
+    assert ready, "the MCP server did not answer in time"
+    return process.stdout.readline()
+
+
 def test_stdio_writes_nothing_but_protocol_on_stdout() -> None:
     initialize = {
         "jsonrpc": "2.0",
@@ -124,22 +134,36 @@ def test_stdio_writes_nothing_but_protocol_on_stdout() -> None:
             "clientInfo": {"name": "test", "version": "0"},
         },
     }
-    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
     initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    lines = [initialize, initialized, listing]
-    completed = subprocess.run(
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+    process = subprocess.Popen(
         MCP_COMMAND,
-        input="".join(json.dumps(line) + "\n" for line in lines),
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ),
-        timeout=60,
     )
-    assert completed.returncode == 0, completed.stderr
-    answers = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert process.stdin is not None and process.stdout is not None
+    deadline = time.monotonic() + 60
+    try:
+        answers = []
+        for sent in ([initialize], [initialized, listing]):
+            process.stdin.write("".join(json.dumps(line) + "\n" for line in sent))
+            process.stdin.flush()
+            answers.append(json.loads(read_line(process, deadline)))
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+        rest = process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert [a.get("id") for a in answers] == [1, 2]
     assert all(a["jsonrpc"] == "2.0" for a in answers)
-    assert "Traceback" not in completed.stderr
+    assert len(answers[1]["result"]["tools"]) == len(TOOLS)
+    assert rest == ""  # nothing after the protocol, not even an envelope
+    assert process.stderr is not None and "Traceback" not in process.stderr.read()
 
 
 @pytest.mark.slow
