@@ -62,6 +62,10 @@ def test_signup_grant_and_refusals_are_listed(server: Server, run: RunCli) -> No
     assert failed["cost"]["credits_reserved"] == failed["cost"]["credits_debited"] == 0
     assert failed["cost"]["charged_usd"] == 0.0
     assert refused_id in job_ids(run, "--status", "failed")
+    listed = run("jobs", "list", "--status", "failed").stdout.splitlines()
+    [line] = [line for line in listed if line.startswith(refused_id)]
+    assert line.startswith(f"{refused_id}  failed  create  local.sketch  charged 0 credits  ")
+    assert line.endswith("  BUDGET_CAP_EXCEEDED (never ran)")
     quota = data_of(run, "usage", "quota")
     assert quota["refusals"]["today"] == 2
     assert quota["refusals"]["recent"][1]["job_id"] == refused_id

@@ -12,6 +12,7 @@ from argparse import Namespace
 from typing import TYPE_CHECKING, Any
 
 from image_skill.cli.context import Context
+from image_skill.cli.output import HUMAN_RENDERERS, render_human
 from image_skill.cli.parser import Registrar
 from image_skill.cli.values import inner_object
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments, spec_for
@@ -55,6 +56,7 @@ def register(reg: Registrar) -> None:
         "(never charged); data.cancel says which.",
     )
     cancel.add_argument("job_id", metavar="JOB_ID", nargs="?", help="a job id")
+    HUMAN_RENDERERS["image-skill jobs list"] = render_jobs
 
 
 def run_job_show(context: Context, args: Namespace) -> Result:
@@ -67,6 +69,30 @@ def run_job_list(context: Context, args: Namespace) -> Result:
     if args.limit is not None and args.limit < 1:
         raise invalid_arguments("--limit must be at least 1.", field="--limit")
     return context.client().jobs(limit=args.limit, cursor=args.cursor, status=args.status)
+
+
+def job_line(job: dict[str, Any]) -> str:
+    """``job_id  status  operation  model  charged  created_at  [error code]`` for one job."""
+    charged = (job.get("cost") or {}).get("credits_debited") or 0
+    error = job.get("error") or {}
+    ended = f"  {error.get('code')}" if error.get("code") else ""
+    if error.get("code") and not job.get("started_at"):
+        ended += " (never ran)"
+    return (
+        f"{job.get('job_id')}  {job.get('status')}  {job.get('operation')}  "
+        f"{job.get('model_id') or '-'}  charged {charged} credit{'' if charged == 1 else 's'}  "
+        f"{job.get('created_at')}{ended}"
+    )
+
+
+def render_jobs(data: Any) -> str:
+    """One line per job, then how to get the next page."""
+    if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
+        return render_human(data)
+    lines = [job_line(job) for job in data["jobs"] if isinstance(job, dict)] or ["No jobs."]
+    if data.get("next_cursor"):
+        lines.append(f"more: image-skill jobs list --cursor {data['next_cursor']} (same --status)")
+    return "\n".join(lines)
 
 
 def run_job_cancel(context: Context, args: Namespace) -> Result:
