@@ -59,16 +59,20 @@ class AssetView(BaseModel):
 
     asset_id: str = Field(examples=["image_01m93fg2c0zphb068sz6q9q60n"])
     job_id: str | None
-    kind: str
+    kind: str = Field(description="generated (a create's output), edited (an edit's) or uploaded.")
     url: str = Field(description="Fetch without a token; file:// in embedded mode.")
-    path: str = Field(description="The same as url (0.1.0 clients read either).")
+    path: str = Field(
+        description="The same as url (0.1.0 clients read either); never a local file path."
+    )
     mime_type: str
     content_length: int
     width: int
     height: int
     sha256: str
     created_at: str
-    source: Literal["hosted_metadata"]
+    source: Literal["hosted_metadata"] = Field(
+        description="0.1.0's label for 'from this service's asset records', in every mode."
+    )
     stand_in: bool | None = Field(
         default=None,
         description="Made by a stand-in model that does not follow the prompt "
