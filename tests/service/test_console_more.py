@@ -4,6 +4,7 @@ credits for an agent through (fake) Stripe Checkout."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,16 @@ def test_buying_credits_for_an_agent_opens_stripe_checkout(
         assert client.post("/console/credits/buy", data=foreign).status_code == 404
         assert fake_stripe.session_creates == []
 
+        key = re.search(r'name="buy_key" value="([0-9a-f]{32})"', page.text)
+        assert key
+        form["buy_key"] = key.group(1)
         bought = client.post("/console/credits/buy", data=form)
         assert bought.status_code == 200, bought.text
+        # The same form sent again (a double click) finds the same checkout.
+        again = client.post("/console/credits/buy", data=form)
+        assert again.status_code == 200 and again.text.count("checkout") == bought.text.count(
+            "checkout"
+        )
         [created] = fake_stripe.session_creates
         [session] = fake_stripe.sessions.values()
         assert session["url"] in bought.text

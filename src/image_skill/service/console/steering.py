@@ -10,6 +10,7 @@ the same quote and checkout code an agent's own ``credits buy`` uses.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +32,7 @@ from image_skill.service.identity.service import actor_principal, issue_token
 from image_skill.service.settings import Settings
 
 CHART_DAYS = 14
+_FORM_KEY = re.compile(r"[0-9a-f]{32}")
 AGENT_SPEND_DAYS = 30
 
 
@@ -42,6 +44,11 @@ class CreditsOverview:
     balances: list[tuple[str, int]]
     spend_by_day: list[tuple[str, int]]
     spend_by_agent: list[tuple[str, int]]
+
+
+def new_form_key() -> str:
+    """A key for one buy form (see ``start_checkout``)."""
+    return secrets.token_hex(16)
 
 
 async def agent_rows(session: AsyncSession, organization_id: str) -> list[dict[str, Any]]:
@@ -114,10 +121,16 @@ async def start_checkout(
     agent_id: str,
     pack_id: str,
     *,
+    form_key: str,
     trace_id: str,
 ) -> str | None:
-    """A Stripe Checkout Session buying ``pack_id`` for the agent; returns its URL."""
-    key = "console-" + secrets.token_hex(16)
+    """A Stripe Checkout Session buying ``pack_id`` for the agent; returns its URL.
+
+    ``form_key`` is the random key the credits page put in its form, so the same form
+    sent twice (a double click, a reload) finds the first checkout instead of a second.
+    """
+    fresh = _FORM_KEY.fullmatch(form_key) is None
+    key = "console-" + (secrets.token_hex(16) if fresh else form_key)
     async with session_scope(engine, write=True) as session:
         agent = await _agent(session, organization_id, agent_id)
         principal = actor_principal(agent, TOKEN_CLASS_RESTRICTED)

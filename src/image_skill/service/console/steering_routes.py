@@ -16,6 +16,7 @@ from image_skill.service.console.pages import OptionalViewer
 from image_skill.service.console.steering import (
     agent_rows,
     credits_overview,
+    new_form_key,
     revoke_agent,
     rotate_agent,
     start_checkout,
@@ -50,6 +51,7 @@ async def credits(request: Request, viewer: OptionalViewer) -> Response:
         agents=agents,
         packs=list(PACKS.values()),
         can_buy=bool(request.app.state.settings.stripe_secret_key),
+        buy_key=new_form_key(),
     )
 
 
@@ -72,6 +74,7 @@ async def buy(request: Request, viewer: OptionalViewer) -> Response:
             viewer.organization.id,
             form.get("agent_id", ""),
             form.get("pack_id", ""),
+            form_key=form.get("buy_key", ""),
             trace_id=trace_id_of(request),
         )
     except ImageSkillError as error:
