@@ -84,6 +84,18 @@ def test_signup_grant_and_refusals_are_listed(server: Server, run: RunCli) -> No
     assert quota["spending"]["spent_total_usd"] == pytest.approx(2 * price)
     assert quota["refusals"]["today"] == 3
     assert quota["refusals"]["recent"][0]["code"] == "DAILY_JOB_CAP_REACHED"
+    human = run("usage", "quota").stdout.splitlines()
+    assert human[:2] == [
+        "credits: 8 credits left ($0.08), 0 reserved",
+        "spent: 2 credits today ($0.02), 2 credits in total ($0.02)",
+    ]
+    assert human[3].startswith("refused today: 3 (newest: job_")
+    assert human[3].endswith("list them: image-skill jobs list --status failed --json")
+    assert (
+        human[-1]
+        == f"granted: 10 credits (free_preview) {grant['granted_at']}  "
+        + (grant["credit_event_id"])
+    )
 
     # Humans see each event's id first, and can show it without --json.
     lines = run("activity", "list", "--limit", "100").stdout.splitlines()

@@ -5,8 +5,10 @@ from __future__ import annotations
 from argparse import Namespace
 from datetime import UTC, datetime
 
+from image_skill.cli.commands.quota_view import render_quota
 from image_skill.cli.config import check_writable, save_config
 from image_skill.cli.context import Context
+from image_skill.cli.output import HUMAN_RENDERERS
 from image_skill.cli.parser import Registrar
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.tokens import redact
@@ -44,6 +46,8 @@ def register(reg: Registrar) -> None:
     )
     reg.command("usage quota", run_quota, "Credits, daily job cap, usage today and reset time.")
     reg.command("quota", run_quota, "Alias of 'usage quota'.")
+    for name in ("image-skill usage quota", "image-skill quota"):
+        HUMAN_RENDERERS[name] = render_quota
 
 
 def run_signup(context: Context, args: Namespace) -> Result:
