@@ -74,6 +74,10 @@ def test_sign_in_pages_and_scoping(database_url: str, home: Path) -> None:
             for secret in (agent.token, stranger.token, "a secret lighthouse", str(home)):
                 assert secret not in page.text
         assert "<svg" in pages[2].text
+        job_id = made.json()["data"]["job_id"]
+        assert job_id in pages[0].text and "held" not in pages[0].text
+        assert job_id in client.get("/console/jobs", params={"status": "completed"}).text
+        assert job_id not in client.get("/console/jobs", params={"status": "failed"}).text
 
         # A form without the session's CSRF token is refused and changes nothing.
         refused = client.post(f"/console/agents/{agent.actor_id}/revoke", data={})

@@ -19,13 +19,14 @@ from image_skill.service.console.pages import OptionalViewer
 from image_skill.service.console.views import job_row, when
 from image_skill.service.db.engine import session_scope
 from image_skill.service.guarded_route import GuardedRoute
+from image_skill.service.jobs.schemas import TERMINAL
 from image_skill.service.jobs.service import job_page
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
 PAGE_SIZE = 50
 FEEDBACK_LIMIT = 100
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
+JOB_STATUSES = ("queued", "running", *TERMINAL)
 
 
 @router.get("/console/jobs", response_class=HTMLResponse)

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from image_skill.service.db.models import Job
+from image_skill.service.jobs.schemas import TERMINAL
 
 # The chart's drawing box, in SVG user units (the SVG scales to the page width).
 CHART_WIDTH = 720
@@ -39,7 +40,10 @@ def when(moment: datetime | None) -> str:
 
 def job_row(job: Job, agent_names: dict[str, str]) -> dict[str, Any]:
     """A job as the jobs table and the asset page show it."""
-    credits = job.credits_debited if job.status == "succeeded" else job.credits_reserved
+    # A running job holds its reservation; an ended one charged what it debited (0 if
+    # it failed or was refused, whatever it had reserved).
+    settled = job.status in TERMINAL
+    credits = job.credits_debited if settled else job.credits_reserved
     return {
         "job_id": job.id,
         "operation": job.operation,
@@ -47,7 +51,7 @@ def job_row(job: Job, agent_names: dict[str, str]) -> dict[str, Any]:
         "model_id": job.model_id or "",
         "agent": agent_names.get(job.actor_id, "(not an agent)"),
         "credits": credits,
-        "credits_settled": job.status == "succeeded",
+        "credits_settled": settled,
         "estimated_usd": job.estimated_usd,
         "error_code": job.error_code or "",
         "created_at": when(job.created_at),
