@@ -41,15 +41,13 @@ def test_signup_grant_and_refusals_are_listed(server: Server, run: RunCli) -> No
         "list_command": "image-skill jobs list --status failed --json",
     }
 
-    # A budget refusal: the exact figures, the flag value that passes, a cheaper-model hint.
+    # A budget refusal: the exact figures, the flag value that passes, no dead-end hint.
     refused = run("create", "--prompt", "p", "--max-usd", "0.001", "--json")
     error = expect(refused, 4, "BUDGET_CAP_EXCEEDED")["error"]
     assert "$0.001" in error["message"] and "$0.00," not in error["message"]
     assert "$0.01" in error["message"]
-    assert error["recovery"] == {
-        "required_flag": "--max-usd 0.01",
-        "suggested_command": "image-skill models list --json",
-    }
+    assert error["recovery"] == {"required_flag": "--max-usd 0.01"}
+    assert "no model configured here costs less" in error["message"]  # local.sketch is cheapest
     assert (error["details"]["price_usd"], error["details"]["cap_usd"]) == (0.01, 0.001)
     refused_id = error["details"]["refused_job_id"]
     human = run("create", "--prompt", "p", "--max-usd", "0.001")

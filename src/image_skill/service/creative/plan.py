@@ -20,12 +20,8 @@ from image_skill.providers.base import Availability, Model, Operation
 from image_skill.service import idempotency, telemetry
 from image_skill.service.catalog import defaults
 from image_skill.service.catalog.parameters import validate_parameters
-from image_skill.service.catalog.pricing import (
-    CREDIT_UNIT_USD,
-    PriceEstimate,
-    estimate_price,
-    usd_text,
-)
+from image_skill.service.catalog.pricing import PriceEstimate, estimate_price
+from image_skill.service.creative import budget
 from image_skill.service.creative.schemas import CreateRequest, EditRequest
 from image_skill.service.db.models import Asset
 from image_skill.service.identity.principal import Principal
@@ -119,7 +115,14 @@ async def make_plan(
     webhook_url = await accept_job_webhook(runtime, principal, body.webhook_url)
     priced = estimate_price(model, params, runtime.pricing)
     telemetry.annotate(credits=priced.credits_required, dry_run=body.dry_run)
-    budget_refusal = _budget_refusal(priced, body)
+    budget_refusal = budget.budget_refusal(
+        priced,
+        body,
+        models=runtime.models,
+        operation=operation,
+        model_id=model.model_id,
+        policy=runtime.pricing,
+    )
     input_asset, input_bytes = (
         await find_input(body.input_asset_id) if isinstance(body, EditRequest) else (None, None)
     )
@@ -188,41 +191,4 @@ def _aspect_ratio(model: Model, body: CreativeRequest) -> str:
     raise invalid_arguments(
         f"Model {model.model_id} supports aspect ratios: {', '.join(model.aspect_ratios)}.",
         field="aspect_ratio",
-    )
-
-
-def _budget_refusal(priced: PriceEstimate, body: CreativeRequest) -> ImageSkillError | None:
-    if priced.confidence == "unknown" and not body.accept_unknown_cost:
-        return ImageSkillError(
-            ErrorCode.BUDGET_REQUIRES_CONFIRMATION,
-            "This model's price is not known in advance; confirm you accept an unknown cost.",
-            recovery={"required_flag": "--accept-unknown-cost"},
-        )
-    # One price everywhere: cost.price_usd (the credits charged), never the provider's cost.
-    per_image = round(priced.price_usd / max(priced.outputs, 1), 6)
-    cap = body.max_estimated_usd_per_image
-    if cap is not None and per_image > cap + 1e-9:
-        return _over_budget(priced, "max_estimated_usd_per_image", per_image, cap, "per image")
-    if body.max_usd is not None and priced.price_usd > body.max_usd + 1e-9:
-        return _over_budget(priced, "max_usd", priced.price_usd, body.max_usd, "in total")
-    return None
-
-
-def _over_budget(
-    priced: PriceEstimate, field: str, price: float, cap: float, scope: str
-) -> ImageSkillError:
-    """BUDGET_CAP_EXCEEDED quoting both figures exactly and the two ways on."""
-    flag = "--" + field.replace("_", "-")
-    credits = f"{priced.credits_required} credit" + ("" if priced.credits_required == 1 else "s")
-    return ImageSkillError(
-        ErrorCode.BUDGET_CAP_EXCEEDED,
-        f"This costs {usd_text(price)} {scope} ({credits} at "
-        f"{usd_text(CREDIT_UNIT_USD)}), above {flag} {usd_text(cap)}. Raise {flag} to at "
-        f"least {price:g}, or choose a cheaper model (image-skill models list shows each "
-        "model's price).",
-        recovery={
-            "required_flag": f"{flag} {price:g}",
-            "suggested_command": "image-skill models list --json",
-        },
-        details={"field": field, "price_usd": price, "cap_usd": cap, "price_basis": "price_usd"},
     )
