@@ -102,6 +102,8 @@ def test_signup_grant_and_refusals_are_listed(server: Server, run: RunCli) -> No
     refusals = [m for m in parsed if m and m[2] == "job.completed" and "refused" in m[3]]
     assert [m[5] for m in refusals][-1] == refused_id
     assert refusals[0][3] == "Create job refused: DAILY_JOB_CAP_REACHED"
+    consumed = [m for m in parsed if m and m[2] == "usage.credit_consumed"]
+    assert [m[3] for m in consumed] == ["Create job consumed 1 credit"] * 2  # as charged
     event_id = refusals[-1][1]
     shown = run("activity", "show", event_id)
     assert shown.exit_code == 0 and shown.stdout.startswith(event_id + "  ")

@@ -16,7 +16,8 @@ async def job_succeeded(session: AsyncSession, job: Job, assets: list[Asset]) ->
     verb = _verb(job)
     origin = _origin(job)
     cost = {"credits": job.credits_debited, "estimated_usd": job.estimated_usd}
-    consumed = f"{verb} job consumed {job.credits_debited} credits"
+    plural = "" if job.credits_debited == 1 else "s"
+    consumed = f"{verb} job consumed {job.credits_debited} credit{plural}"
     await record(
         session,
         Headline("usage.credit_consumed", consumed, "recorded"),
