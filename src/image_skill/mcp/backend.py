@@ -11,7 +11,7 @@ SDK in a worker thread so the MCP event loop stays free.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
@@ -24,14 +24,15 @@ T = TypeVar("T")
 class Backend(Protocol):
     """Runs SDK calls for one tool call."""
 
-    @property
-    def local_files(self) -> bool:
-        """True when tools may read and write the agent's local paths (stdio)."""
-
     async def run(self, ctx: Context[Any, Any], work: Callable[[Client], T]) -> T:
         """Run ``work`` with the client for this call, in a worker thread."""
+
+
+@runtime_checkable
+class LocalBackend(Backend, Protocol):
+    """A backend on the agent's own machine (stdio): tools may read and write its paths."""
 
     async def save(
         self, ctx: Context[Any, Any], asset: dict[str, Any], path: str, *, overwrite: bool
     ) -> dict[str, Any]:
-        """Download ``asset`` verified and write it to ``path`` (local backends only)."""
+        """Download ``asset`` verified and write it to ``path``."""

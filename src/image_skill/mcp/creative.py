@@ -22,7 +22,7 @@ from pydantic import Field
 from image_skill.cli.uploads import MAX_UPLOAD_BYTES, UploadSource, image_mime, read_local
 from image_skill.client import Client
 from image_skill.contract.errors import invalid_arguments
-from image_skill.mcp.backend import Backend
+from image_skill.mcp.backend import Backend, LocalBackend
 from image_skill.mcp.calls import answer, guarded
 from image_skill.mcp.results import data_result, error_result
 from image_skill.result import Result
@@ -181,13 +181,13 @@ def register(server: MCPServer[Any], backend: Backend) -> None:
             thumbnail=thumbnail,
         )
 
-    if backend.local_files:
+    if isinstance(backend, LocalBackend):
         register_local(server, backend)
     else:
         register_remote(server, backend)
 
 
-def register_local(server: MCPServer[Any], backend: Backend) -> None:
+def register_local(server: MCPServer[Any], backend: LocalBackend) -> None:
     """``upload`` from a local path and ``get_asset`` that can save to one (stdio)."""
 
     @server.tool(
@@ -226,7 +226,7 @@ def register_local(server: MCPServer[Any], backend: Backend) -> None:
 
 
 async def _get_and_save(
-    backend: Backend, ctx: Context[Any, Any], asset_id: str, save_to: str, overwrite: bool
+    backend: LocalBackend, ctx: Context[Any, Any], asset_id: str, save_to: str, overwrite: bool
 ) -> CallToolResult:
     from image_skill.cli.saving import check_output, output_path
 

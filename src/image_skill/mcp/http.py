@@ -70,8 +70,6 @@ def _limiter(app: Any, name: str = "mcp_limiter") -> anyio.CapacityLimiter:
 class HttpBackend:
     """A client per tool call, carrying the HTTP request's own bearer token."""
 
-    local_files = False
-
     async def run(self, ctx: Context[Any, Any], work: Callable[[Client], T]) -> T:
         """Run ``work`` with this request's client in a worker thread."""
         request = ctx.request_context.request
@@ -81,16 +79,6 @@ class HttpBackend:
             )
         client = request_client(request)
         return await anyio.to_thread.run_sync(work, client, limiter=_limiter(request.app))
-
-    async def save(
-        self, ctx: Context[Any, Any], asset: dict[str, Any], path: str, *, overwrite: bool
-    ) -> dict[str, Any]:
-        """Never: over HTTP no path on the server's disk is written."""
-        raise ImageSkillError(
-            ErrorCode.INVALID_ARGUMENTS,
-            "Saving to a path is only available over stdio (image-skill mcp); "
-            "download the asset's URL instead.",
-        )
 
 
 class McpEndpoint:

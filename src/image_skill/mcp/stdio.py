@@ -31,8 +31,6 @@ T = TypeVar("T")
 class StdioBackend:
     """The CLI context's client, for every call, one call at a time."""
 
-    local_files = True
-
     def __init__(self, context: CliContext) -> None:
         self.context = context
         self._lock = threading.Lock()
