@@ -27,6 +27,7 @@ from image_skill.service.catalog.pricing import PricingPolicy
 from image_skill.service.catalog.routes import router as catalog_router
 from image_skill.service.claims.pages import router as claim_pages_router
 from image_skill.service.claims.routes import router as claims_router
+from image_skill.service.console.access import PageExit, page_exit_response
 from image_skill.service.console.routes import router as console_router
 from image_skill.service.creative.admission_gate import AdmissionMiddleware
 from image_skill.service.creative.prompt_rules import PromptPolicy
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
     )
     for router in routers:
         app.include_router(router)
+    app.add_exception_handler(PageExit, page_exit_response)
     install_api_docs(app)
     return app
 

@@ -19,6 +19,7 @@ from image_skill.contract.errors import ImageSkillError
 from image_skill.service.abuse.limiter import client_ip, enforce
 from image_skill.service.claims.routes import mail_backend
 from image_skill.service.console import pages
+from image_skill.service.console.access import CheckedForm
 from image_skill.service.console.message import sign_in_message, sign_in_url
 from image_skill.service.console.pages import OptionalViewer
 from image_skill.service.console.sessions import (
@@ -105,16 +106,10 @@ async def follow_link(token: str, request: Request) -> Response:
 
 
 @router.post("/console/sign-out", response_class=HTMLResponse)
-async def leave(request: Request, viewer: OptionalViewer) -> Response:
+async def leave(request: Request, form: CheckedForm) -> Response:
     """Revoke the session in the database and forget the cookie."""
-    if viewer is None:
-        return pages.go("/console")
-    form = await pages.read_form(request)
-    refusal = pages.csrf_refusal(viewer, form)
-    if refusal is not None:
-        return refusal
     async with session_scope(request.app.state.engine, write=True) as session:
-        await sign_out(session, viewer)
+        await sign_out(session, form.viewer)
     response = pages.message(200, "Signed out", "Your console session has ended.")
     pages.clear_session_cookie(response, request)
     return response

@@ -18,7 +18,7 @@ from image_skill.service.assets import thumbnails
 from image_skill.service.assets.media import media_chunks
 from image_skill.service.assets.service import ASSET_KINDS, asset_page, owned_asset
 from image_skill.service.console import pages, repository
-from image_skill.service.console.pages import OptionalViewer
+from image_skill.service.console.access import ImageViewer, SignedIn
 from image_skill.service.console.views import job_row
 from image_skill.service.db.engine import session_scope
 from image_skill.service.guarded_route import GuardedRoute
@@ -37,14 +37,12 @@ _IMAGE_HEADERS = {
 @router.get("/console/gallery", response_class=HTMLResponse)
 async def gallery(
     request: Request,
-    viewer: OptionalViewer,
+    viewer: SignedIn,
     agent: str | None = None,
     kind: str | None = None,
     cursor: str | None = None,
 ) -> Response:
     """A page of the organization's images, newest first, filtered by agent and kind."""
-    if viewer is None:
-        return pages.go("/console")
     org = viewer.organization.id
     try:
         async with session_scope(request.app.state.engine, write=False) as session:
@@ -78,10 +76,8 @@ async def gallery(
 
 
 @router.get("/console/assets/{asset_id}", response_class=HTMLResponse)
-async def asset_detail(asset_id: str, request: Request, viewer: OptionalViewer) -> Response:
+async def asset_detail(asset_id: str, request: Request, viewer: SignedIn) -> Response:
     """One image at full size, with the job that made it."""
-    if viewer is None:
-        return pages.go("/console")
     org = viewer.organization.id
     try:
         async with session_scope(request.app.state.engine, write=False) as session:
@@ -101,10 +97,8 @@ async def asset_detail(asset_id: str, request: Request, viewer: OptionalViewer) 
 
 
 @router.get("/console/assets/{asset_id}/thumbnail")
-async def asset_thumbnail(asset_id: str, request: Request, viewer: OptionalViewer) -> Response:
+async def asset_thumbnail(asset_id: str, request: Request, viewer: ImageViewer) -> Response:
     """The asset's small WebP (made now if the asset predates thumbnails)."""
-    if viewer is None:
-        return pages.message(401, "Sign in first", "This image needs a console session.")
     try:
         async with session_scope(request.app.state.engine, write=False) as session:
             asset = await owned_asset(session, viewer.organization.id, asset_id)
@@ -118,10 +112,8 @@ async def asset_thumbnail(asset_id: str, request: Request, viewer: OptionalViewe
 
 
 @router.get("/console/assets/{asset_id}/image")
-async def asset_image(asset_id: str, request: Request, viewer: OptionalViewer) -> Response:
+async def asset_image(asset_id: str, request: Request, viewer: ImageViewer) -> Response:
     """The full image bytes."""
-    if viewer is None:
-        return pages.message(401, "Sign in first", "This image needs a console session.")
     try:
         async with session_scope(request.app.state.engine, write=False) as session:
             asset = await owned_asset(session, viewer.organization.id, asset_id)

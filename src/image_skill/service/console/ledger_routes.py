@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from image_skill.contract.errors import ImageSkillError
 from image_skill.service.activity.service import event_page
 from image_skill.service.console import pages, repository
-from image_skill.service.console.pages import OptionalViewer
+from image_skill.service.console.access import SignedIn
 from image_skill.service.console.views import job_row, when
 from image_skill.service.db.engine import session_scope
 from image_skill.service.guarded_route import GuardedRoute
@@ -31,11 +31,9 @@ JOB_STATUSES = ("queued", "running", *TERMINAL)
 
 @router.get("/console/jobs", response_class=HTMLResponse)
 async def jobs(
-    request: Request, viewer: OptionalViewer, status: str | None = None, cursor: str | None = None
+    request: Request, viewer: SignedIn, status: str | None = None, cursor: str | None = None
 ) -> Response:
     """The organization's jobs, newest first: status, model, agent and cost."""
-    if viewer is None:
-        return pages.go("/console")
     org = viewer.organization.id
     if status and status not in JOB_STATUSES:
         status = None
@@ -65,10 +63,8 @@ async def jobs(
 
 
 @router.get("/console/activity", response_class=HTMLResponse)
-async def activity(request: Request, viewer: OptionalViewer, cursor: str | None = None) -> Response:
+async def activity(request: Request, viewer: SignedIn, cursor: str | None = None) -> Response:
     """The organization's activity ledger, newest first."""
-    if viewer is None:
-        return pages.go("/console")
     org = viewer.organization.id
     try:
         async with session_scope(request.app.state.engine, write=False) as session:
@@ -102,10 +98,8 @@ async def activity(request: Request, viewer: OptionalViewer, cursor: str | None 
 
 
 @router.get("/console/feedback", response_class=HTMLResponse)
-async def feedback(request: Request, viewer: OptionalViewer) -> Response:
+async def feedback(request: Request, viewer: SignedIn) -> Response:
     """Feedback the organization's agents left about the service."""
-    if viewer is None:
-        return pages.go("/console")
     org = viewer.organization.id
     async with session_scope(request.app.state.engine, write=False) as session:
         names = {a.id: a.name for a in await repository.agents(session, org)}

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from image_skill.contract.errors import ImageSkillError
 from image_skill.service.console import pages
-from image_skill.service.console.pages import OptionalViewer
+from image_skill.service.console.access import CheckedForm, SignedIn
 from image_skill.service.console.steering import (
     agent_rows,
     credits_overview,
@@ -31,10 +31,8 @@ router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
 
 @router.get("/console/credits", response_class=HTMLResponse)
-async def credits(request: Request, viewer: OptionalViewer) -> Response:
+async def credits(request: Request, viewer: SignedIn) -> Response:
     """Balance, spend per day and per agent, and buying (when Stripe is configured)."""
-    if viewer is None:
-        return pages.go("/console")
     org = viewer.organization.id
     async with session_scope(request.app.state.engine, write=False) as session:
         overview = await credits_overview(session, org)
@@ -56,14 +54,9 @@ async def credits(request: Request, viewer: OptionalViewer) -> Response:
 
 
 @router.post("/console/credits/buy", response_class=HTMLResponse)
-async def buy(request: Request, viewer: OptionalViewer) -> Response:
+async def buy(request: Request, checked: CheckedForm) -> Response:
     """Start a Stripe Checkout for a pack, for one of the organization's agents."""
-    if viewer is None:
-        return pages.go("/console")
-    form = await pages.read_form(request)
-    refusal = pages.csrf_refusal(viewer, form)
-    if refusal is not None:
-        return refusal
+    viewer, form = checked.viewer, checked.fields
     settings = request.app.state.settings
     if not settings.stripe_secret_key:
         return pages.message(409, "Buying is not set up", "This service takes no payments.", viewer)
@@ -83,23 +76,17 @@ async def buy(request: Request, viewer: OptionalViewer) -> Response:
 
 
 @router.get("/console/agents", response_class=HTMLResponse)
-async def agents(request: Request, viewer: OptionalViewer) -> Response:
+async def agents(request: Request, viewer: SignedIn) -> Response:
     """The organization's agents and what can be done to their tokens."""
-    if viewer is None:
-        return pages.go("/console")
     async with session_scope(request.app.state.engine, write=False) as session:
         rows = await agent_rows(session, viewer.organization.id)
     return pages.page("agents.html", viewer=viewer, here="agents", agents=rows)
 
 
 @router.post("/console/agents/{agent_id}/revoke", response_class=HTMLResponse)
-async def revoke(agent_id: str, request: Request, viewer: OptionalViewer) -> Response:
+async def revoke(agent_id: str, request: Request, checked: CheckedForm) -> Response:
     """Revoke every token of the agent: its next call is refused."""
-    if viewer is None:
-        return pages.go("/console")
-    refusal = pages.csrf_refusal(viewer, await pages.read_form(request))
-    if refusal is not None:
-        return refusal
+    viewer = checked.viewer
     try:
         async with session_scope(request.app.state.engine, write=True) as session:
             agent = await revoke_agent(session, viewer.organization.id, agent_id)
@@ -110,13 +97,9 @@ async def revoke(agent_id: str, request: Request, viewer: OptionalViewer) -> Res
 
 
 @router.post("/console/agents/{agent_id}/rotate", response_class=HTMLResponse)
-async def rotate(agent_id: str, request: Request, viewer: OptionalViewer) -> Response:
+async def rotate(agent_id: str, request: Request, checked: CheckedForm) -> Response:
     """Replace the agent's tokens with a new one, shown on this page only."""
-    if viewer is None:
-        return pages.go("/console")
-    refusal = pages.csrf_refusal(viewer, await pages.read_form(request))
-    if refusal is not None:
-        return refusal
+    viewer = checked.viewer
     pepper = request.app.state.settings.token_pepper
     try:
         async with session_scope(request.app.state.engine, write=True) as session:
