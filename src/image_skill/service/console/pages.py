@@ -62,7 +62,7 @@ def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
 
 def message(status: int, title: str, text: str, viewer: Viewer | None = None) -> HTMLResponse:
     """A page that only says something (an error, a refusal, a confirmation)."""
-    return page("message.html", status, title=title, message=text, viewer=viewer)
+    return page("message.html", status, title=title, message=text, viewer=viewer, console_link=True)
 
 
 def error_page(error: ImageSkillError, viewer: Viewer | None) -> HTMLResponse:
