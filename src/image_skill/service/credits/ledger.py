@@ -1,18 +1,24 @@
-"""The credit ledger: append-only rows; a balance is always a sum, never a stored number.
+"""The credit ledger: append-only rows, the audit truth of every balance.
 
 Rows are never updated or deleted. A movement that must happen at most once
 (the signup grant, the debit of one job) carries an ``idempotency_scope`` with
-a unique constraint, so a retry can only ever add the row once.
+a unique constraint, so a retry can only ever add the row once. The database
+keeps each account's rows summed in ``credit_accounts`` (a trigger on insert,
+migration 0010), so a balance is one primary-key read however old the account
+is; the sums over the rows stay for checks (``summed``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import new_id, utc_now
+from image_skill.service.db.credit_models import CreditAccount
 from image_skill.service.db.models import CreditLedgerEntry
 
 GRANT = "grant"
@@ -62,12 +68,11 @@ async def append_raw(
     job_id: str | None = None,
     reference_id: str | None = None,
 ) -> CreditLedgerEntry | None:
-    """Append one row unless a row with ``scope`` exists (then nothing happens)."""
-    existing = await session.scalar(
-        select(CreditLedgerEntry.id).where(CreditLedgerEntry.idempotency_scope == scope)
-    )
-    if existing is not None:
-        return None
+    """Append one row unless a row with ``scope`` exists (then nothing happens).
+
+    One statement (``ON CONFLICT DO NOTHING``): a concurrent twin of the same scope
+    cannot fail the transaction, and the trigger updates the account in it.
+    """
     entry = CreditLedgerEntry(
         id=new_id("credit_event"),
         organization_id=organization_id,
@@ -80,19 +85,87 @@ async def append_raw(
         idempotency_scope=scope,
         created_at=utc_now(),
     )
-    session.add(entry)
-    await session.flush()
-    return entry
+    values = {column.key: getattr(entry, column.key) for column in _COLUMNS}
+    insert = (
+        _insert(session)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[CreditLedgerEntry.idempotency_scope])
+    )
+    added = await session.scalar(insert.returning(CreditLedgerEntry.id))
+    return entry if added is not None else None
+
+
+_COLUMNS = tuple(CreditLedgerEntry.__table__.columns)
+
+
+def _insert(session: AsyncSession) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT of a ledger row (both have ON CONFLICT; ORM-enabled, so
+    pending rows of the session are flushed first)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(CreditLedgerEntry)
+    return sqlite.insert(CreditLedgerEntry)
 
 
 async def balance(session: AsyncSession, actor_id: str) -> int:
-    """Spendable credits: every grant minus debits and open reservations."""
+    """Spendable credits: every grant minus debits and open reservations (one row read)."""
     total = await session.scalar(
-        select(func.coalesce(func.sum(CreditLedgerEntry.amount), 0)).where(
-            CreditLedgerEntry.actor_id == actor_id
-        )
+        select(CreditAccount.balance).where(CreditAccount.actor_id == actor_id)
     )
     return int(total or 0)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """An account's credits as ``usage quota`` shows them."""
+
+    balance: int
+    reserved: int
+    spent_today: int
+    spent_total: int
+
+
+async def standing(session: AsyncSession, actor_id: str, since: datetime) -> Standing:
+    """Balance, credits held, and debited since ``since`` and ever, in one statement.
+
+    The running figures are one row; today's debits come from the
+    ``(actor_id, kind, created_at)`` index, so only today's rows are read.
+    """
+    account = select(CreditAccount).where(CreditAccount.actor_id == actor_id).subquery()
+    today = (
+        select(func.coalesce(func.sum(-CreditLedgerEntry.amount), 0))
+        .where(
+            CreditLedgerEntry.actor_id == actor_id,
+            CreditLedgerEntry.kind == DEBIT,
+            CreditLedgerEntry.created_at >= since,
+        )
+        .scalar_subquery()
+    )
+    query = select(
+        select(account.c.balance).scalar_subquery(),
+        select(account.c.reserved).scalar_subquery(),
+        today,
+        select(account.c.debited).scalar_subquery(),
+    )
+    row = (await session.execute(query)).one()
+    return Standing(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0))
+
+
+async def summed(session: AsyncSession, actor_id: str) -> Standing:
+    """The same figures summed over every ledger row (the audit check of ``credit_accounts``;
+    ``spent_today`` is 0)."""
+    amount = CreditLedgerEntry.amount
+    held = case((CreditLedgerEntry.kind.in_((RESERVATION, RELEASE)), -amount), else_=0)
+    debited = case((CreditLedgerEntry.kind == DEBIT, -amount), else_=0)
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(amount), 0),
+                func.coalesce(func.sum(held), 0),
+                func.coalesce(func.sum(debited), 0),
+            ).where(CreditLedgerEntry.actor_id == actor_id)
+        )
+    ).one()
+    return Standing(int(row[0]), int(row[1]), 0, int(row[2]))
 
 
 async def granted_by_reason(session: AsyncSession, actor_id: str, reason: str) -> int:
@@ -100,33 +173,9 @@ async def granted_by_reason(session: AsyncSession, actor_id: str, reason: str) -
     total = await session.scalar(
         select(func.coalesce(func.sum(CreditLedgerEntry.amount), 0)).where(
             CreditLedgerEntry.actor_id == actor_id,
+            CreditLedgerEntry.kind.in_((GRANT, PURCHASE_GRANT)),
             CreditLedgerEntry.reason == reason,
             CreditLedgerEntry.amount > 0,
         )
     )
     return int(total or 0)
-
-
-async def reserved(session: AsyncSession, actor_id: str) -> int:
-    """Credits held by reservations not yet released (jobs in flight)."""
-    held = await session.scalar(
-        select(func.coalesce(func.sum(CreditLedgerEntry.amount), 0)).where(
-            CreditLedgerEntry.actor_id == actor_id,
-            CreditLedgerEntry.kind.in_((RESERVATION, RELEASE)),
-        )
-    )
-    return -int(held or 0)
-
-
-async def spent(session: AsyncSession, actor_id: str, since: datetime) -> tuple[int, int]:
-    """Credits debited for completed jobs: (since ``since``, in total), in one indexed SUM."""
-    debited = -CreditLedgerEntry.amount
-    today = case((CreditLedgerEntry.created_at >= since, debited), else_=0)
-    row = (
-        await session.execute(
-            select(func.coalesce(func.sum(today), 0), func.coalesce(func.sum(debited), 0)).where(
-                CreditLedgerEntry.actor_id == actor_id, CreditLedgerEntry.kind == DEBIT
-            )
-        )
-    ).one()
-    return int(row[0] or 0), int(row[1] or 0)

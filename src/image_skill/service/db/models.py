@@ -112,11 +112,14 @@ class ApiToken(Base):
 
 
 class CreditLedgerEntry(Base):
-    """One append-only movement of credits; a balance is the sum of its rows."""
+    """One append-only movement of credits; a balance is the sum of its rows
+    (kept summed in ``credit_accounts`` by a trigger)."""
 
     __tablename__ = "credit_ledger_entries"
     __table_args__ = (
         Index("ix_credit_ledger_entries_account", "actor_id", "created_at"),
+        # An account's rows of one kind (today's debits, its grants) without its history.
+        Index("ix_credit_ledger_entries_actor_kind", "actor_id", "kind", "created_at"),
         # The free-preview daily ceiling sums one reason's rows of one day.
         Index("ix_credit_ledger_entries_reason_created", "reason", "created_at"),
         UniqueConstraint("idempotency_scope", name="uq_credit_ledger_entries_scope"),
@@ -147,6 +150,9 @@ class Job(Base):
         Index("ix_jobs_org_created", "organization_id", "created_at"),
         Index("ix_jobs_status_lease", "status", "lease_expires_at"),
         Index("ix_jobs_status_queued", "status", "queued_at"),
+        # Daily caps count an actor's jobs of today; refusals list its failed ones.
+        Index("ix_jobs_actor_created", "actor_id", "created_at"),
+        Index("ix_jobs_actor_status", "actor_id", "status", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -387,7 +393,8 @@ class ActivityRef(Base):
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
 
 
-# The webhook tables live in their own module; importing it here completes Base.metadata.
+# Other tables live in their own modules; importing them here completes Base.metadata.
 from image_skill.service.db import console_models as _console_models  # noqa: E402, F401
+from image_skill.service.db import credit_models as _credit_models  # noqa: E402, F401
 from image_skill.service.db import job_models as _job_models  # noqa: E402, F401
 from image_skill.service.db import webhook_models as _webhook_models  # noqa: E402, F401

@@ -1,4 +1,8 @@
-"""Quota queries: the jobs that count against the daily caps, and refused attempts."""
+"""Quota queries: the jobs that count against the daily caps, and refused attempts.
+
+Each reads through an ``actor_id``-first index (migration 0010), so its cost is
+today's rows (or a few of the newest), never the account's whole history.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ async def creative_jobs_since(session: AsyncSession, actor_id: str, since: datet
 async def uploads_since(
     session: AsyncSession, organization_id: str, actor_id: str, since: datetime
 ) -> int:
-    """Upload jobs ``actor_id`` made since ``since`` (served by ix_jobs_org_created)."""
+    """Upload jobs ``actor_id`` made since ``since`` (served by ix_jobs_actor_created)."""
     total = await session.scalar(
         select(func.count(Job.id)).where(
             Job.organization_id == organization_id,
@@ -60,8 +64,10 @@ async def refused_since(session: AsyncSession, actor_id: str, since: datetime) -
 
 
 async def recent_refusals(session: AsyncSession, actor_id: str, limit: int) -> list[Job]:
-    """The newest refused attempts of ``actor_id``."""
-    query = select(Job).where(refused(actor_id)).order_by(Job.id.desc()).limit(limit)
+    """The newest refused attempts of ``actor_id`` (walks ix_jobs_actor_status's failed
+    jobs newest first, never the account's whole history)."""
+    newest = (Job.created_at.desc(), Job.id.desc())
+    query = select(Job).where(refused(actor_id)).order_by(*newest).limit(limit)
     return list((await session.execute(query)).scalars())
 
 

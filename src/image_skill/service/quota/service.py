@@ -47,11 +47,10 @@ async def quota_view(
     """The ``usage quota`` data for ``principal``."""
     now = utc_now()
     day_start, reset_at = utc_day_bounds(now)
-    balance = await ledger.balance(session, principal.actor_id)
+    credits = await ledger.standing(session, principal.actor_id, day_start)
+    balance = credits.balance
     free_preview = await ledger.granted_by_reason(session, principal.actor_id, "free_preview")
     used_today = await repository.creative_jobs_since(session, principal.actor_id, day_start)
-    reserved = await ledger.reserved(session, principal.actor_id)
-    spent_today, spent_total = await ledger.spent(session, principal.actor_id, day_start)
     cap = daily_job_cap(settings, principal)
     remaining = None if cap is None else max(cap - used_today, 0)
     upload_cap = daily_upload_cap(settings, principal)
@@ -66,7 +65,7 @@ async def quota_view(
             "credit_unit_cents": 1,
             "balance_usd": round(balance * CREDIT_UNIT_USD, 2),
             "free_preview_granted": free_preview,
-            "reserved_in_flight": reserved,
+            "reserved_in_flight": credits.reserved,
         },
         "jobs": {
             "daily_cap": cap,
@@ -82,7 +81,9 @@ async def quota_view(
             "window": "utc_day",
             "resets_at": iso(reset_at),
         },
-        "spending": spending_view(spent_today, spent_total, reserved, balance),
+        "spending": spending_view(
+            credits.spent_today, credits.spent_total, credits.reserved, balance
+        ),
         "refusals": await refusals_view(session, principal.actor_id, day_start),
         "history": await history_view(session, principal.actor_id),
         "limits": {
