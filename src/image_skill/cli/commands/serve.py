@@ -3,10 +3,16 @@
 Where the service keeps its data is the first thing an operator asks, so the
 start line names the data directory, the database kind and the asset store kind
 (never a URL, which may carry a password); ``--home`` chooses the directory.
+
+uvicorn runs on uvloop with the httptools parser (both dependencies) rather than
+the pure-Python asyncio loop and h11: the HTTP stack is a fixed cost on every
+request. ``server_stack`` names the choice so an install without them (uvloop
+has no Windows build) still serves, on the pure-Python pair, and says so.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from argparse import Namespace
@@ -55,6 +61,22 @@ def describe_storage(summary: dict[str, str]) -> str:
     )
 
 
+def server_stack() -> dict[str, str]:
+    """uvicorn's ``loop`` and ``http`` settings: uvloop and httptools when installed."""
+    return {
+        "loop": "uvloop" if _importable("uvloop") else "asyncio",
+        "http": "httptools" if _importable("httptools") else "h11",
+    }
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
 def run_serve(_context: Any, args: Namespace) -> Result:
     """Serve until interrupted; returns an envelope only if the server cannot start."""
     import uvicorn
@@ -71,7 +93,11 @@ def run_serve(_context: Any, args: Namespace) -> Result:
     settings = server_settings()
     warn_if_fake_in_production(settings)
     where = describe_storage(storage_summary(settings))
-    sys.stderr.write(f"image-skill: serving on http://{args.host}:{args.port} ({where})\n")
+    stack = server_stack()
+    sys.stderr.write(
+        f"image-skill: serving on http://{args.host}:{args.port} ({where}; "
+        f"{stack['loop']}, {stack['http']})\n"
+    )
     try:
         uvicorn.run(
             create_server_app(settings),
@@ -79,6 +105,8 @@ def run_serve(_context: Any, args: Namespace) -> Result:
             port=args.port,
             log_level=args.log_level,
             access_log=False,
+            loop=stack["loop"],
+            http=stack["http"],
             # Whose X-Forwarded-For to believe is IMAGE_SKILL_TRUST_FORWARDED_FOR's call
             # (service/abuse/limiter.py); uvicorn's default trusts it from 127.0.0.1.
             proxy_headers=False,

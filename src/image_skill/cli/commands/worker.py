@@ -1,6 +1,7 @@
 """``worker``: run jobs from the PostgreSQL queue (a scale-out deploy's job processes).
 
-The command only starts ``service.jobs.worker``; everything it does is there.
+The command only starts ``service.jobs.worker``; everything it does is there. It runs
+on uvloop when installed, like ``serve`` (see ``serve.server_stack``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def run_worker(_context: Any, args: Namespace) -> Result:
     """Run until signalled; returns an envelope once stopped (or if it cannot start)."""
     import anyio
 
+    from image_skill.cli.commands.serve import server_stack
     from image_skill.cli.runner import local_result
     from image_skill.contract.errors import invalid_arguments
     from image_skill.service.jobs.worker import check_worker_settings
@@ -45,5 +47,6 @@ def run_worker(_context: Any, args: Namespace) -> Result:
         settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
     check_worker_settings(settings)
     sys.stderr.write(f"image-skill: worker running up to {settings.worker_concurrency} jobs\n")
-    anyio.run(serve_jobs, settings)
+    uvloop = server_stack()["loop"] == "uvloop"
+    anyio.run(serve_jobs, settings, backend_options={"use_uvloop": uvloop})
     return local_result("image-skill worker", {"stopped": True})
