@@ -49,6 +49,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg-config"))
     monkeypatch.setenv("IMAGE_SKILL_TELEMETRY", "off")
+    # Embedded commands run in-process: a home per test would otherwise leave a daemon
+    # per test running until its idle timeout (tests/e2e/test_embedded_daemon.py
+    # switches it on and kills what it started).
+    monkeypatch.setenv("IMAGE_SKILL_EMBEDDED_DAEMON", "0")
     monkeypatch.setenv("IMAGE_SKILL_ENVIRONMENT", "test")
     monkeypatch.delenv("IMAGE_SKILL_RATE_LIMIT_STORAGE", raising=False)
     for rule in RATE_LIMIT_RULES:

@@ -86,6 +86,11 @@ class Context:
         if self._client is None:
             from image_skill.client import Client
 
+            if self._transport is None and self.base_url is None:
+                # Embedded: the warm local daemon when it can be used, else in-process.
+                from image_skill.daemon.launcher import local_transport
+
+                self._transport = local_transport()
             self._client = Client(
                 self.base_url, self.token, command=self.command, transport=self._transport
             )

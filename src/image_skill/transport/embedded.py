@@ -19,7 +19,7 @@ from image_skill.transport import RawResponse
 from image_skill.transport.asgi import asgi_client, exchange
 
 
-def _log_to_data_dir(home: Path) -> None:
+def log_to_data_dir(home: Path) -> None:
     """Service logs go to ``<home>/logs/service.log``, never to the CLI's stdout/stderr."""
     logger = logging.getLogger("image_skill")
     if logger.handlers:
@@ -46,7 +46,7 @@ class EmbeddedTransport:
         from image_skill.service.settings import Settings
 
         self.settings = settings or Settings(embedded=True)
-        _log_to_data_dir(self.settings.home)
+        log_to_data_dir(self.settings.home)
         self._app = create_server_app(self.settings)
         self._loop = asyncio.new_event_loop()
         self._stack = AsyncExitStack()
