@@ -7,7 +7,6 @@ are accepted before or after the command words.
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
@@ -42,6 +41,8 @@ _WORD = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 
 def did_you_mean(value: str, candidates: Iterable[str]) -> str | None:
     """The closest of ``candidates`` to a mistyped ``value`` (difflib), if any is close."""
+    import difflib  # only a mistake pays for it
+
     close = difflib.get_close_matches(value, list(candidates), n=1, cutoff=0.6)
     return close[0] if close else None
 
@@ -101,6 +102,29 @@ def unrecognized_arguments(
         recovery={"suggested_command": f"{command} --help"},
         details={"field": flags[0]} if flags else None,
     )
+
+
+# The global options that take a value: the next argument (or ``--option=value``).
+_VALUE_OPTIONS = frozenset({"--token", "--api-base-url"})
+
+
+def command_word(argv: list[str]) -> str | None:
+    """The first command word in ``argv``, read as the root parser reads it (None if none).
+
+    Only a guess for choosing which command modules to load: a wrong guess
+    fails to parse, and the caller then parses again with every command.
+    """
+    takes_value = False
+    for item in argv:
+        if takes_value:
+            takes_value = False
+        elif item == "--":
+            return None
+        elif item in _VALUE_OPTIONS:
+            takes_value = True
+        elif not item.startswith("-"):
+            return item
+    return None
 
 
 def _global_options(parser: argparse.ArgumentParser, *, root: bool) -> None:

@@ -7,14 +7,18 @@ import sys
 from argparse import ArgumentParser, Namespace
 from collections.abc import Callable
 
-from image_skill.cli.commands import register_all
+from image_skill.cli.commands import owner_of, register_all, register_one
 from image_skill.cli.context import Context
 from image_skill.cli.output import emit
-from image_skill.cli.parser import CliUsageError, build_parser, unrecognized_arguments
+from image_skill.cli.parser import (
+    CliUsageError,
+    build_parser,
+    command_word,
+    unrecognized_arguments,
+)
 from image_skill.contract.envelope import failure, success
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import new_trace_id
-from image_skill.contract.tokens import scrub
 from image_skill.result import Result
 
 
@@ -26,6 +30,21 @@ def local_result(command: str, data: object, *, warnings: list[str] | None = Non
 def parser() -> ArgumentParser:
     """The full CLI parser."""
     return build_parser(register_all)
+
+
+def parse(argv: list[str]) -> tuple[Namespace, list[str]]:
+    """Parse ``argv``, building (and importing) only the parsers of the command it names.
+
+    Any usage error parses again with every command, so errors, help and
+    did-you-mean suggestions read exactly as they do with the whole tree.
+    """
+    owner = owner_of(command_word(argv) or "")
+    if owner is not None:
+        try:
+            return build_parser(register_one(owner)).parse_known_args(argv)
+        except CliUsageError:
+            pass
+    return parser().parse_known_args(argv)
 
 
 ContextFactory = Callable[[Namespace, str], Context]
@@ -55,7 +74,7 @@ def execute(
     command = "image-skill"
     context: Context | None = None
     try:
-        args, extras = parser().parse_known_args(argv)
+        args, extras = parse(argv)
         command = args.command_name
         if extras:
             raise unrecognized_arguments(command, args.command_parser, extras)
@@ -80,6 +99,8 @@ def execute(
                 )
         result.envelope["command"] = command
     except ImageSkillError as exc:
+        from image_skill.contract.tokens import scrub
+
         # argparse and help echo what was typed; a token typed in the wrong place must not leak.
         exc.message = scrub(exc.message)
         if isinstance(exc, CliUsageError):

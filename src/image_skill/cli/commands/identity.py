@@ -6,12 +6,10 @@ from argparse import Namespace
 from datetime import UTC, datetime
 
 from image_skill.cli.commands.quota_view import render_quota
-from image_skill.cli.config import check_writable, save_config
 from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS
 from image_skill.cli.parser import Registrar
 from image_skill.contract.errors import ErrorCode, ImageSkillError
-from image_skill.contract.tokens import redact
 from image_skill.result import Result
 
 # Saving an agent's token in embedded mode changes who every later command runs as.
@@ -52,6 +50,10 @@ def register(reg: Registrar) -> None:
 
 def run_signup(context: Context, args: Namespace) -> Result:
     """Sign up (or rotate) an agent; save and/or show the token as asked."""
+    # Here, not at the top: whoami and quota share this module and need neither.
+    from image_skill.cli.config import check_writable, save_config
+    from image_skill.contract.tokens import redact
+
     if not args.agent:
         raise ImageSkillError(
             ErrorCode.INVALID_ARGUMENTS,

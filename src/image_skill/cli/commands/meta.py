@@ -6,7 +6,6 @@ import argparse
 from argparse import Namespace
 from typing import Any
 
-from image_skill import __version__
 from image_skill.cli.parser import Registrar
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.result import Result
@@ -29,12 +28,10 @@ def _version_command(_context: Any, args: Namespace) -> Result:
 
 def version_result(_args: Namespace) -> Result:
     """The version envelope."""
-    import platform
-
+    from image_skill.cli.main import version_data
     from image_skill.cli.runner import local_result
 
-    data = {"version": __version__, "python": platform.python_version(), "api_version": "v1"}
-    return local_result("image-skill version", data)
+    return local_result("image-skill version", version_data())
 
 
 def help_result(args: Namespace, *, explicit: bool, topic: list[str] | None = None) -> Result:
