@@ -16,7 +16,9 @@ Invariants (``c`` is a job's ``credits_reserved``):
     debit of ``-c`` and ``credits_debited == c``; a failed or canceled job no debit;
   * a job that reserved nothing has no ledger rows at all;
   * the balance (the sum) is never negative and equals credits in (grants and
-    purchase grants) minus debits minus what running jobs still hold.
+    purchase grants) minus debits minus what running jobs still hold;
+  * the running account (``credit_accounts``, kept by a trigger) equals the
+    rows' sums: balance, credits held and credits debited.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from image_skill.service.credits import ledger
+from image_skill.service.db.credit_models import CreditAccount
 from image_skill.service.db.models import Actor, CreditLedgerEntry, Job
 
 CREDIT_IN = (ledger.GRANT, ledger.PURCHASE_GRANT)
@@ -78,6 +81,7 @@ def audit_account(engine: Engine, actor_id: str) -> Audit:
             job.id: job
             for job in session.execute(select(Job).where(Job.actor_id == actor_id)).scalars()
         }
+        account = session.get(CreditAccount, actor_id)
         scopes = Counter(
             session.execute(
                 select(CreditLedgerEntry.idempotency_scope).where(
@@ -150,6 +154,11 @@ def audit_account(engine: Engine, actor_id: str) -> Audit:
         if not finished:
             audit.held += held
 
+    held_rows = -sum(row.amount for row in rows if row.kind in (ledger.RESERVATION, ledger.RELEASE))
+    summed = (audit.balance, held_rows, audit.debited)
+    running = (account.balance, account.reserved, account.debited) if account else (0, 0, 0)
+    if running != summed:
+        problem(f"credit_accounts (balance, reserved, debited) {running} != ledger sums {summed}")
     if audit.balance < 0:
         problem(f"negative balance {audit.balance}")
     if audit.balance != audit.credits_in - audit.debited - audit.held:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode
@@ -86,13 +86,27 @@ def refused(actor_id: str) -> ColumnElement[bool]:
 
 async def grants(session: AsyncSession, actor_id: str, limit: int) -> list[CreditLedgerEntry]:
     """The newest credit grants of ``actor_id`` (the signup's free preview, purchases,
-    operator grants)."""
+    operator grants).
+
+    Each kind's newest come from ix_credit_ledger_entries_actor_kind on their own
+    (a single ``kind IN`` query lets SQLite walk the account's whole history newest
+    first instead, to skip a sort), then the few are merged.
+    """
+
+    def newest(kind: str) -> Select[tuple[str]]:
+        query = (
+            select(CreditLedgerEntry.id)
+            .where(CreditLedgerEntry.actor_id == actor_id, CreditLedgerEntry.kind == kind)
+            .order_by(CreditLedgerEntry.created_at.desc(), CreditLedgerEntry.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        return select(query.c.id)
+
+    ids = union_all(newest(GRANT), newest(PURCHASE_GRANT)).subquery()
     query = (
         select(CreditLedgerEntry)
-        .where(
-            CreditLedgerEntry.actor_id == actor_id,
-            CreditLedgerEntry.kind.in_((GRANT, PURCHASE_GRANT)),
-        )
+        .where(CreditLedgerEntry.id.in_(select(ids.c.id)))
         .order_by(CreditLedgerEntry.created_at.desc(), CreditLedgerEntry.id.desc())
         .limit(limit)
     )
