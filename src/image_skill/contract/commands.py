@@ -68,6 +68,8 @@ _TABLE: tuple[tuple[str, bool], ...] = (
     ("image-skill serve", LOCAL),
     ("image-skill worker", LOCAL),
     ("image-skill mcp", LOCAL),  # stdio belongs to the MCP client; never over /v1/cli
+    ("image-skill daemon status", LOCAL),  # the embedded daemon of the machine's data dir
+    ("image-skill daemon stop", LOCAL),
     ("image-skill admin agents list", LOCAL),
     ("image-skill admin agents claim", LOCAL),
     ("image-skill admin tokens revoke", LOCAL),
@@ -93,6 +95,7 @@ HELP_GROUPS: tuple[str, ...] = (
     "image-skill activity",
     "image-skill feedback",
     "image-skill webhooks",
+    "image-skill daemon",
     "image-skill admin",
     "image-skill admin agents",
     "image-skill admin tokens",

@@ -86,6 +86,8 @@ EXAMPLES: dict[str, str] = {
     "image-skill serve": "image-skill serve --host 127.0.0.1 --port 8787",
     "image-skill worker": "image-skill worker --concurrency 8",
     "image-skill mcp": "image-skill mcp",
+    "image-skill daemon status": "image-skill daemon status --json",
+    "image-skill daemon stop": "image-skill daemon stop --json",
     "image-skill admin agents list": "image-skill admin agents list --claim-state unclaimed",
     "image-skill admin agents claim": "image-skill admin agents claim agt_0123",
     "image-skill admin tokens revoke": "image-skill admin tokens revoke agt_0123",
