@@ -94,6 +94,17 @@ class McpEndpoint:
         manager: StreamableHTTPSessionManager | None = getattr(
             request.app.state, "mcp_manager", None
         )
+        if scope["method"] == "GET":
+            # Stateless: the server never sends on its own, so there is no event stream to
+            # open (the spec's 405); an open GET would only hold a connection forever.
+            error = ImageSkillError(
+                ErrorCode.METHOD_NOT_ALLOWED,
+                "This MCP endpoint is stateless: send JSON-RPC with POST; there is no GET stream.",
+            )
+            envelope = failure(COMMAND, error, trace_id=new_trace_id())
+            allow = {"allow": "POST, DELETE"}
+            await JSONResponse(envelope, status_code=405, headers=allow)(scope, receive, send)
+            return
         if manager is None:
             error = ImageSkillError(
                 ErrorCode.SERVICE_UNAVAILABLE, "The MCP endpoint is not running."

@@ -17,7 +17,7 @@ from pydantic import Field
 from image_skill import __version__
 from image_skill.mcp import creative
 from image_skill.mcp.backend import Backend
-from image_skill.mcp.calls import answer
+from image_skill.mcp.calls import answer, coded_tool_errors
 
 INSTRUCTIONS = (
     "Image Skill makes and edits images for you and keeps them as owned assets. "
@@ -51,6 +51,7 @@ def build_server(backend: Backend) -> MCPServer[Any]:
         )
     finally:
         root.removeHandler(placeholder)
+    server.middleware.append(coded_tool_errors)
     creative.register(server, backend)
     register_catalog(server, backend)
     register_jobs(server, backend)
