@@ -59,6 +59,9 @@ def test_mcp_without_a_valid_token_is_refused_with_the_envelope(server: Server) 
         assert headers["www-authenticate"].startswith("Bearer")
         assert envelope["ok"] is False and envelope["error"]["code"] == code
         assert envelope["command"] == "image-skill mcp"
+    status, headers, raw = http_call(server, "GET", "/mcp", None, timeout=30)
+    assert status == 405 and "POST" in headers["allow"]  # no event stream held open
+    assert json.loads(raw)["error"]["code"] == "METHOD_NOT_ALLOWED"
 
 
 def test_the_cli_bridge_never_runs_the_stdio_server(server: Server) -> None:
