@@ -33,7 +33,7 @@ _MAX_INT = 2**63 - 1
 _MAX_FIELD_CHARS = 200
 
 
-def parse_json_body(raw: bytes, *, max_depth: int) -> Any:
+def parse_json_body(raw: bytes | str, *, max_depth: int) -> Any:
     """The parsed body, or INVALID_ARGUMENTS; malformed JSON raises ``json.JSONDecodeError``."""
     try:
         value = json.loads(raw, parse_constant=_refuse_constant)

@@ -20,10 +20,10 @@ from image_skill.service.creative.schemas import (
     DryRunData,
     EditRequest,
     UploadData,
-    UploadRequest,
 )
 from image_skill.service.creative.service import run_creative
 from image_skill.service.creative.upload import upload
+from image_skill.service.creative.upload_body import UPLOAD_BODY_SPEC, read_upload
 from image_skill.service.deps import CurrentPrincipal, MediaUrls
 from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
@@ -109,9 +109,15 @@ def _prefers_async(prefer: str | None) -> bool:
     return any(part.split(";")[0].strip().lower() == "respond-async" for part in prefer.split(","))
 
 
-@router.post("/v1/upload", name="image-skill upload", **answers(UploadData, status=201))
+# The body (an UploadRequest) is read by the route itself to bound its memory
+# (upload_body.py); UPLOAD_BODY_SPEC documents it as a body parameter would.
+@router.post(
+    "/v1/upload",
+    name="image-skill upload",
+    openapi_extra=UPLOAD_BODY_SPEC,
+    **answers(UploadData, status=201),
+)
 async def upload_route(
-    body: UploadRequest,
     request: Request,
     principal: CurrentPrincipal,
     admission: Admission,
@@ -119,6 +125,7 @@ async def upload_route(
 ) -> JSONResponse:
     """Turn client-normalized bytes into an owned input asset."""
     runtime: Runtime = request.app.state.runtime
+    body = await read_upload(request)
     data = await upload(runtime, principal, body, trace_id_of(request), urls, admission)
     warnings = data.pop("_warnings")
     return envelope_response(request, data, status_code=201, warnings=warnings)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,6 +52,8 @@ from image_skill.service.quota.service import daily_upload_cap, utc_day_bounds
 from image_skill.service.runtime import Runtime
 from image_skill.service.settings import Settings
 from image_skill.service.storage.base import StoreError
+
+_B64_SLICE = 4 * 1024 * 1024  # characters of base64 decoded at a time (a multiple of 4)
 
 
 def _refused(rule: str, message: str) -> ImageSkillError:
@@ -85,13 +88,36 @@ def safe_origin(origin: str | None) -> str | None:
     return f"{parts.scheme}://{host}{port}"
 
 
-def _decode(body: UploadRequest, limits: InputLimits) -> bytes:
-    if len(body.bytes_base64) > (limits.max_bytes * 4) // 3 + 8:
+def _take_bytes(body: UploadRequest, limits: InputLimits) -> bytes:
+    """``bytes_base64`` decoded strictly, then released from the model (emptied).
+
+    ``b64decode`` of a ``str`` first encodes all of it to ASCII: one more copy of the
+    largest thing in the request. Slices of ``_B64_SLICE`` characters (a multiple of
+    4) decode to the same bytes as the whole, given that padding may only end the
+    last slice, which is checked first, as the whole decode would. They are written
+    into one buffer of the decoded size, which ``getvalue`` hands over without a copy.
+    """
+    text = body.bytes_base64
+    if len(text) > (limits.max_bytes * 4) // 3 + 8:
         raise _refused("too_large", f"The upload exceeds {limits.max_bytes} bytes.")
+    last = max(0, (len(text) - 1) // _B64_SLICE * _B64_SLICE)
+    buffer = io.BytesIO()
+    size = len(text) // 4 * 3  # the most it can decode to: sized once, never regrown
+    if size:
+        buffer.seek(size - 1)
+        buffer.write(b"\0")
+        buffer.seek(0)
     try:
-        return base64.b64decode(body.bytes_base64, validate=True)
+        if text.find("=", 0, last) != -1:
+            raise binascii.Error("padding before the end")
+        for start in range(0, len(text), _B64_SLICE):
+            buffer.write(base64.b64decode(text[start : start + _B64_SLICE], validate=True))
     except (binascii.Error, ValueError):
         raise invalid_arguments("bytes_base64 is not valid base64.", field="bytes_base64") from None
+    del text
+    body.bytes_base64 = ""  # released: read_upload keeps no other reference to it
+    buffer.truncate()  # cut after what was decoded (less the padding)
+    return buffer.getvalue()
 
 
 def _inspect(data: bytes, body: UploadRequest, limits: InputLimits) -> SanitizedImage:
@@ -178,11 +204,12 @@ async def upload(
     urls: AssetUrls,
     place: AdmissionPlace | None = None,
 ) -> dict[str, Any]:
-    """Verify, sanitize, store and record one uploaded image."""
+    """Verify, sanitize, store and record one uploaded image (``body.bytes_base64`` is
+    emptied once decoded: the caller must not need it)."""
     settings = runtime.settings
     asset_id = new_id("image")
     await _check_upload_cap(runtime, principal)
-    data = _decode(body, input_limits(settings))
+    data = _take_bytes(body, input_limits(settings))
     image = await _inspect_in_pool(runtime, data, body, place)
     warnings = []
     if body.mime_type and body.mime_type.lower() != image.mime_type:
