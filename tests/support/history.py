@@ -21,12 +21,15 @@ from image_skill.service.db.models import CreditLedgerEntry, Job
 PRICE = 1
 
 
-def add_history(db: Engine, organization_id: str, actor_id: str, jobs: int) -> None:
-    """Give ``actor_id`` ``jobs`` completed creates spread over the days before today."""
+def add_history(
+    db: Engine, organization_id: str, actor_id: str, jobs: int, *, credits: int = 0
+) -> None:
+    """Give ``actor_id`` ``jobs`` completed creates spread over the days before today,
+    and ``credits`` to spend on top of what they cost."""
     start = utc_now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     job_rows: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = [
-        _entry(organization_id, actor_id, None, ledger.GRANT, jobs * PRICE, "history", start)
+        _entry(organization_id, actor_id, None, ledger.GRANT, jobs * PRICE + credits, "", start)
     ]
     for index in range(jobs):
         when = start - timedelta(minutes=index)
@@ -41,7 +44,8 @@ def add_history(db: Engine, organization_id: str, actor_id: str, jobs: int) -> N
                 _entry(organization_id, actor_id, job_id, kind, amount, f"{verb}:{job_id}", when)
             )
     with db.begin() as conn:
-        conn.execute(insert(Job), job_rows)
+        if job_rows:
+            conn.execute(insert(Job), job_rows)
         conn.execute(insert(CreditLedgerEntry), entries)
     if db.dialect.name == "postgresql":
         with db.connect() as conn:
