@@ -11,6 +11,7 @@ Invariants (each movement is one append-only ledger row with a unique scope):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -21,17 +22,31 @@ from image_skill.contract.ids import utc_now
 from image_skill.service import telemetry
 from image_skill.service.credits import ledger
 from image_skill.service.credits.service import CLAIM_COMMAND, top_up_command
+from image_skill.service.db.credit_models import CreditAccount
 from image_skill.service.db.models import Actor
 from image_skill.service.identity.principal import Principal
-from image_skill.service.quota.repository import creative_jobs_since
+from image_skill.service.quota.repository import creative_jobs_count
 from image_skill.service.quota.service import daily_job_cap, utc_day_bounds
 from image_skill.service.settings import Settings
 
 
 async def lock_account(session: AsyncSession, actor_id: str) -> None:
     """Serialise writers of one account (FOR UPDATE on PostgreSQL; SQLite's
-    BEGIN IMMEDIATE already serialises every writer)."""
+    BEGIN IMMEDIATE already serialises every writer, so nothing is sent there)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return
     await session.execute(select(Actor.id).where(Actor.id == actor_id).with_for_update())
+
+
+async def _standing(session: AsyncSession, actor_id: str, day_start: datetime) -> tuple[int, int]:
+    """Today's creative jobs and the balance, in one statement (both read O(1) rows:
+    ix_jobs_actor_created's today and the ``credit_accounts`` row)."""
+    balance = select(CreditAccount.balance).where(CreditAccount.actor_id == actor_id)
+    query = select(
+        creative_jobs_count(actor_id, day_start).scalar_subquery(), balance.scalar_subquery()
+    )
+    used, credits = (await session.execute(query)).one()
+    return int(used or 0), int(credits or 0)
 
 
 async def admission_refusal(
@@ -40,13 +55,20 @@ async def admission_refusal(
     """Why a job of ``credits`` may not start now (None: it may)."""
     if principal.is_local_owner:
         return None
+    day_start = utc_day_bounds(utc_now())[0]
+    used, balance = await _standing(session, principal.actor_id, day_start)
+    return _refusal(settings, principal, credits, used, balance)
+
+
+def _refusal(
+    settings: Settings, principal: Principal, credits: int, used: int, balance: int
+) -> ImageSkillError | None:
+    """The refusal for a job of ``credits`` with ``used`` jobs today and ``balance`` left."""
     cap = daily_job_cap(settings, principal)
-    day_start, reset_at = utc_day_bounds(utc_now())
-    used = await creative_jobs_since(session, principal.actor_id, day_start)
+    reset_at = utc_day_bounds(utc_now())[1]
     if cap is not None and used >= cap:
         seconds = int((reset_at - utc_now()).total_seconds()) + 1
         return _cap_refusal(settings, principal, cap, used, seconds)
-    balance = await ledger.balance(session, principal.actor_id)
     if balance < credits:
         short = max(credits - balance, 1)
         buy = top_up_command(settings, short)
@@ -177,11 +199,13 @@ async def quota_snapshot(
     session: AsyncSession, settings: Settings, principal: Principal, credits: int
 ) -> QuotaSnapshot:
     """Whether a job of ``credits`` could start now, with the balance and today's count."""
+    used, balance = await _standing(session, principal.actor_id, utc_day_bounds(utc_now())[0])
+    refusal = (
+        None if principal.is_local_owner else _refusal(settings, principal, credits, used, balance)
+    )
     return QuotaSnapshot(
-        refusal=await admission_refusal(session, settings, principal, credits),
-        balance=await ledger.balance(session, principal.actor_id),
+        refusal=refusal,
+        balance=balance,
         daily_cap=daily_job_cap(settings, principal),
-        used_today=await creative_jobs_since(
-            session, principal.actor_id, utc_day_bounds(utc_now())[0]
-        ),
+        used_today=used,
     )

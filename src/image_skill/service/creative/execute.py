@@ -5,15 +5,19 @@ from the HTTP request, so whatever runs it (this request, or a worker) does
 the same thing. The provider runs outside any transaction; the debit happens
 only after the assets are stored, in the same transaction that records them
 and the idempotent answer. Every failure after admission goes through
-``fail_job``, which fails the job and releases its reservation at once.
+``fail_job``, which fails the job and releases its reservation at once. The
+provider's request id gets a transaction of its own only where a re-queued job
+can resume that request (``Model.supports_resume``); otherwise it is written
+with the job's end, so completing a job is one write transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -56,6 +60,31 @@ class _JobFailed(Exception):
         self.spool_ref = spool_ref
 
 
+@dataclass
+class _ProviderRequest:
+    """The provider's id for this job's request: written at once where a resume needs it
+    (``durable``), else kept for the transaction that ends the job."""
+
+    runtime: Runtime
+    job_id: str
+    durable: bool
+    request_id: str | None = None
+
+    async def record(self, provider_request_id: str) -> None:
+        """Keep the id; commit it now when a re-queued job must be able to resume it."""
+        self.request_id = provider_request_id[:200]
+        if not self.durable:
+            return
+        request_id = self.request_id
+
+        async def work(session: AsyncSession) -> None:
+            row = await session.get(Job, self.job_id)
+            if row is not None:
+                row.provider_request_id = request_id
+
+        await in_transaction(self.runtime.engine, work, write=True)
+
+
 async def execute(
     runtime: Runtime,
     order: Order,
@@ -65,6 +94,9 @@ async def execute(
 ) -> CreativeOutcome:
     """Run an admitted job to its end: the finished job, or its error raised."""
     model = runtime.models.get(order.model_id)
+    provider = _ProviderRequest(
+        runtime, order.job_id, durable=bool(model and model.supports_resume)
+    )
     try:
         if model is None:  # a worker built without the admitting process's plugins
             raise _JobFailed(
@@ -76,18 +108,29 @@ async def execute(
                 )
             )
         async with lend():
-            images = await _generate(runtime, model, order)
+            images = await _generate(runtime, model, order, provider)
         assets = await _store(runtime, order, principal, images)
-        data = await _settle(runtime, order, principal, assets, urls)
+        data = await _settle(runtime, order, principal, assets, urls, provider.request_id)
     except _JobFailed as failed:
-        await fail_job(runtime, order, failed.error, spool_ref=failed.spool_ref)
+        await fail_job(
+            runtime,
+            order,
+            failed.error,
+            spool_ref=failed.spool_ref,
+            provider_request_id=provider.request_id,
+        )
         raise failed.error from failed.__cause__
     telemetry.job_finished(order.operation, "completed", outputs=len(assets))
     return Outcome(data, status_code=201)
 
 
 async def fail_job(
-    runtime: Runtime, order: Order, error: ImageSkillError, *, spool_ref: str | None = None
+    runtime: Runtime,
+    order: Order,
+    error: ImageSkillError,
+    *,
+    spool_ref: str | None = None,
+    provider_request_id: str | None = None,
 ) -> None:
     """Mark the job failed and release its reservation, in one (retried) transaction."""
     key = order.idempotency_key
@@ -102,6 +145,8 @@ async def fail_job(
         row.error_message = error.message[:500]
         row.error_details = error.to_error()
         row.spool_ref = spool_ref
+        if provider_request_id:
+            row.provider_request_id = provider_request_id
         row.completed_at = now
         row.updated_at = now
         await creative_events.job_failed(session, row)
@@ -125,7 +170,9 @@ async def fail_job(
     telemetry.job_finished(order.operation, "failed")
 
 
-async def _generate(runtime: Runtime, model: Model, order: Order) -> list[GeneratedImage]:
+async def _generate(
+    runtime: Runtime, model: Model, order: Order, provider: _ProviderRequest
+) -> list[GeneratedImage]:
     request = GenerationRequest(
         operation=order.operation,
         prompt=order.prompt,
@@ -136,7 +183,7 @@ async def _generate(runtime: Runtime, model: Model, order: Order) -> list[Genera
         output_format=order.output_format,
         input_images=order.input_images,
         job_id=order.job_id,
-        record_provider_request=_provider_request_recorder(runtime, order.job_id),
+        record_provider_request=provider.record,
     )
     limiter = await _provider_slot(runtime, model)
     try:
@@ -254,20 +301,13 @@ async def _store(
     return assets
 
 
-def _provider_request_recorder(runtime: Runtime, job_id: str) -> Callable[[str], Awaitable[None]]:
-    async def record(provider_request_id: str) -> None:
-        async def work(session: AsyncSession) -> None:
-            row = await session.get(Job, job_id)
-            if row is not None:
-                row.provider_request_id = provider_request_id[:200]
-
-        await in_transaction(runtime.engine, work, write=True)
-
-    return record
-
-
 async def _settle(
-    runtime: Runtime, order: Order, principal: Principal, assets: list[Asset], urls: AssetUrls
+    runtime: Runtime,
+    order: Order,
+    principal: Principal,
+    assets: list[Asset],
+    urls: AssetUrls,
+    provider_request_id: str | None,
 ) -> dict[str, Any]:
     """Record assets, settle credits and store the idempotent answer, all at once."""
 
@@ -284,6 +324,8 @@ async def _settle(
         session.add_all(fresh)
         await session.flush()
         row.status = "completed"
+        if provider_request_id:
+            row.provider_request_id = provider_request_id
         row.completed_at = now
         row.updated_at = now
         row.credits_debited = row.credits_reserved

@@ -20,6 +20,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
@@ -122,12 +123,19 @@ async def claim(runtime: Runtime, job_id: str) -> Claimed | None:
     """Take a queued job for this process (None: gone, or another executor has it)."""
 
     async def work(session: AsyncSession) -> Claimed | None:
-        row = await session.get(Job, job_id, with_for_update=True)
-        if row is None or row.status != "queued":
+        # The job (row-locked), its order and its actor in one round trip.
+        query = (
+            select(Job, JobOrder, Actor)
+            .outerjoin(JobOrder, JobOrder.job_id == Job.id)
+            .outerjoin(Actor, Actor.id == Job.actor_id)
+            .where(Job.id == job_id)
+            .with_for_update(of=Job)
+        )
+        found = (await session.execute(query)).first()
+        if found is None or found[0].status != "queued":
             return None
-        record = await session.get(JobOrder, job_id)
+        row, record, actor = found
         stored = Order.from_payload(job_id, record.payload) if record else None
-        actor = await session.get(Actor, row.actor_id)
         if stored is None or actor is None:
             await end_unfinished(session, runtime, row, _order_lost_error(job_id), status="failed")
             log.error("job %s was queued without its order; failed", job_id)

@@ -28,15 +28,18 @@ REFUSAL_CODES: tuple[str, ...] = (
 
 async def creative_jobs_since(session: AsyncSession, actor_id: str, since: datetime) -> int:
     """Create/edit jobs that count against the daily cap: running or completed."""
-    total = await session.scalar(
-        select(func.count(Job.id)).where(
-            Job.actor_id == actor_id,
-            Job.operation.in_(("create", "edit")),
-            Job.status.in_(("queued", "running", "completed")),
-            Job.created_at >= since,
-        )
-    )
+    total = await session.scalar(creative_jobs_count(actor_id, since))
     return int(total or 0)
+
+
+def creative_jobs_count(actor_id: str, since: datetime) -> Select[tuple[int]]:
+    """The query behind ``creative_jobs_since``, to be combined with others in one statement."""
+    return select(func.count(Job.id)).where(
+        Job.actor_id == actor_id,
+        Job.operation.in_(("create", "edit")),
+        Job.status.in_(("queued", "running", "completed")),
+        Job.created_at >= since,
+    )
 
 
 async def uploads_since(
