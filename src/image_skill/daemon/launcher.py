@@ -11,11 +11,11 @@ embedded command never fails because the daemon did.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import http.client
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -41,6 +41,10 @@ from image_skill.transport.unix import HOST, UnixTransport, connect_unix
 _HELLO_TIMEOUT = 10.0
 _STOP_WAIT = 10.0
 _LOG_LIMIT = 1 << 20
+# The CLI's credentials and server choice: the daemon never needs them.
+_NOT_FOR_THE_DAEMON = frozenset(
+    {"IMAGE_SKILL_TOKEN", "IMAGE_SKILL_HOSTED_TOKEN", "IMAGE_SKILL_API_BASE_URL"}
+)
 
 
 class DaemonFailed(Exception):
@@ -62,8 +66,8 @@ class Hello:
 
 def local_transport() -> UnixTransport | None:
     """The daemon's transport for this data directory, started if needed; None: run in-process."""
-    if not enabled() or not hasattr(os, "posix_spawn"):
-        return None
+    if not enabled() or not hasattr(os, "posix_spawn") or not hasattr(socket, "SO_PEERCRED"):
+        return None  # switched off, or not Linux-like (no spawn, or no peer check)
     try:
         return ensure_daemon(files_for(data_home()), fingerprint())
     except (OSError, DaemonUnsafe, DaemonFailed, http.client.HTTPException, ValueError) as exc:
@@ -156,7 +160,8 @@ def _spawn(files: DaemonFiles, wanted: str) -> int:
     with contextlib.suppress(OSError):
         if os.path.getsize(files.log) > _LOG_LIMIT:
             os.truncate(files.log, 0)
-    env = {**os.environ, "IMAGE_SKILL_HOME": str(files.home), FINGERPRINT_ENV: wanted}
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_FOR_THE_DAEMON}
+    env.update({"IMAGE_SKILL_HOME": str(files.home), FINGERPRINT_ENV: wanted})
     return os.posix_spawn(
         sys.executable,
         [sys.executable, "-m", "image_skill.daemon"],
@@ -171,6 +176,8 @@ def _spawn(files: DaemonFiles, wanted: str) -> int:
 
 
 def _run_lock_held(files: DaemonFiles) -> bool:
+    import fcntl
+
     fd = os.open(files.run_lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -184,6 +191,8 @@ def _run_lock_held(files: DaemonFiles) -> bool:
 @contextlib.contextmanager
 def _start_lock(files: DaemonFiles) -> Iterator[None]:
     """Held while one command checks and starts the daemon; others wait their turn."""
+    import fcntl
+
     fd = os.open(files.start_lock, os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.monotonic() + seconds_setting(START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT_SECONDS)
     try:

@@ -47,7 +47,15 @@ def _hold_run_lock(files: DaemonFiles) -> int | None:
 
 def _listen(files: DaemonFiles) -> socket.socket:
     """A listening socket at ``files.socket``, mode 0600 (bound relative: paths may be long)."""
+    started_in = os.getcwd()  # relative paths in settings mean what they meant to the CLI
     os.chdir(files.directory)
+    try:
+        return _bind(files)
+    finally:
+        os.chdir(started_in)
+
+
+def _bind(files: DaemonFiles) -> socket.socket:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(files.socket.name)  # stale: the run lock proved no daemon owns it
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
