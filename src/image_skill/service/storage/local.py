@@ -38,6 +38,11 @@ class LocalAssetStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def _write_and_publish(self, data: bytes, key: str, alias: str | None, extension: str) -> None:
+        self._write(data, key)
+        if alias is not None:
+            self._publish(key, alias, extension)
+
     def _publish(self, key: str, alias: str, extension: str) -> None:
         # A hard link shares the object's bytes; renaming it in makes it atomic.
         target = self.root / alias_name(alias, extension)
@@ -56,9 +61,9 @@ class LocalAssetStore:
         """Write once per content; publish under the asset id when asked."""
         key = content_key(sha256, extension)
         try:
-            await anyio.to_thread.run_sync(self._write, data, key)
-            if alias is not None:
-                await anyio.to_thread.run_sync(self._publish, key, alias, extension)
+            # One worker-thread hop for both steps: the fsync must stay off the event
+            # loop (it can take tens of milliseconds), but two hand-offs are not needed.
+            await anyio.to_thread.run_sync(self._write_and_publish, data, key, alias, extension)
         except OSError as exc:
             raise StoreError("asset write failed") from exc
         return key
