@@ -1,11 +1,127 @@
-"""HTTP transport on the standard library, so the hosted CLI path stays light."""
+"""HTTP/1.1 over a plain socket (TLS via ``ssl`` only for https), so the hosted CLI stays light.
+
+``http.client`` costs more to import (the ``email`` package, ``ssl`` even for
+plain http) than a hosted ``whoami`` may spend in all; the SDK needs only
+requests with a known body and answers framed by ``Content-Length``,
+``chunked`` or the end of the connection, which this module reads with the
+limits ``http.client`` applies (line length, header count). One keep-alive
+connection per transport; a connection the server dropped while idle is
+retried once on a fresh one.
+"""
 
 from __future__ import annotations
 
-import http.client
+import socket
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from image_skill.transport import RawResponse, TransportError
+
+# http.client's limits: a status or header line, and the number of headers.
+MAX_LINE = 65536
+MAX_HEADERS = 100
+# A line break or NUL in a header would split the request (header injection).
+_FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
+
+
+class _Dropped(Exception):
+    """The connection closed before any answer (idle keep-alive dropped by the server)."""
+
+
+class _Malformed(Exception):
+    """The answer is not HTTP/1.x as this client reads it."""
+
+
+def encode_request(
+    method: str, target: str, host: str, headers: dict[str, str], body: bytes | None
+) -> bytes:
+    """The request head and body as bytes; ValueError for a header that would split it."""
+    if not target.startswith("/") or any(c <= " " or c == "\x7f" for c in target):
+        raise ValueError("Invalid request target (a space or control character in it).")
+    given = {name.lower() for name in headers}
+    lines = [f"{method} {target} HTTP/1.1"]
+    if "host" not in given:
+        lines.append(f"Host: {host}")
+    if "accept-encoding" not in given:
+        lines.append("Accept-Encoding: identity")
+    if "content-length" not in given and (body is not None or method in ("POST", "PUT", "PATCH")):
+        lines.append(f"Content-Length: {len(body or b'')}")
+    for name, value in headers.items():
+        if any(c in name or c in value for c in _FORBIDDEN_IN_HEADERS) or ":" in name:
+            raise ValueError("Invalid HTTP header (a line break, NUL or colon in it).")
+        lines.append(f"{name}: {value}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + (body or b"")
+
+
+def _line(reader: BinaryIO) -> bytes:
+    line = reader.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise _Malformed("line too long")
+    return line
+
+
+def read_response(reader: BinaryIO, method: str) -> tuple[RawResponse, bool]:
+    """One answer from ``reader``, and whether the connection must close after it."""
+    while True:
+        status_line = _line(reader)
+        if not status_line:
+            raise _Dropped
+        version, _, rest = status_line.decode("latin-1").partition(" ")
+        code = rest[:3]
+        if not version.startswith("HTTP/1.") or not code.isdigit():
+            raise _Malformed("bad status line")
+        status = int(code)
+        headers = _headers(reader)
+        if not 100 <= status < 200:  # 1xx (100 Continue, 103 Early Hints) precede the answer
+            break
+    close = version == "HTTP/1.0" or "close" in headers.get("connection", "").lower()
+    if method == "HEAD" or status in (204, 304):
+        return RawResponse(status, headers, b""), close
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return RawResponse(status, headers, _chunked(reader)), close
+    length = headers.get("content-length")
+    if length is None:  # framed by the end of the connection
+        return RawResponse(status, headers, reader.read()), True
+    if not length.strip().isdigit():
+        raise _Malformed("bad Content-Length")
+    expected = int(length)
+    body = reader.read(expected)
+    if len(body) != expected:
+        raise _Malformed("short body")
+    return RawResponse(status, headers, body), close
+
+
+def _headers(reader: BinaryIO) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for _ in range(MAX_HEADERS + 1):
+        line = _line(reader)
+        if line in (b"\r\n", b"\n"):
+            return headers
+        if not line:
+            raise _Malformed("headers cut short")
+        name, colon, value = line.decode("latin-1").partition(":")
+        if not colon:
+            raise _Malformed("bad header line")
+        headers[name.strip().lower()] = value.strip()
+    raise _Malformed("too many headers")
+
+
+def _chunked(reader: BinaryIO) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        size_text = _line(reader).split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise _Malformed("bad chunk size") from None
+        if size == 0:
+            _headers(reader)  # trailers, ignored
+            return b"".join(parts)
+        chunk = reader.read(size)
+        if len(chunk) != size or _line(reader) not in (b"\r\n", b"\n"):
+            raise _Malformed("bad chunk")
+        parts.append(chunk)
 
 
 class HttpTransport:
@@ -15,55 +131,69 @@ class HttpTransport:
         parts = urlsplit(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("The API base URL must be an http:// or https:// URL.")
-        self._scheme = parts.scheme
+        self._tls = parts.scheme == "https"
         self._host = parts.hostname
-        self._port = parts.port
+        self._port = parts.port or (443 if self._tls else 80)
+        bracketed = f"[{self._host}]" if ":" in self._host else self._host
+        default_port = parts.port is None or parts.port == (443 if self._tls else 80)
+        self._host_header = bracketed if default_port else f"{bracketed}:{self._port}"
         self._prefix = parts.path
         self._timeout = timeout
-        self._conn: http.client.HTTPConnection | None = None
+        self._sock: socket.socket | None = None
+        self._reader: BinaryIO | None = None
         self.description = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"  # no userinfo
 
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            if self._scheme == "https":
-                self._conn = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=self._timeout
-                )
-            else:
-                self._conn = http.client.HTTPConnection(
-                    self._host, self._port, timeout=self._timeout
-                )
-        return self._conn
+    def _connect(self) -> tuple[socket.socket, BinaryIO]:
+        if self._sock is None or self._reader is None:
+            sock = socket.create_connection((self._host, self._port), timeout=self._timeout)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self._tls:
+                    import ssl  # only https pays for it
+
+                    context = ssl.create_default_context()
+                    sock = context.wrap_socket(sock, server_hostname=self._host)
+            except BaseException:
+                sock.close()
+                raise
+            self._sock, self._reader = sock, sock.makefile("rb")
+        return self._sock, self._reader
 
     def send(
         self, method: str, path: str, *, headers: dict[str, str], body: bytes | None
     ) -> RawResponse:
         """Send once; a dropped keep-alive connection is retried once on a fresh one."""
+        request = encode_request(method, self._prefix + path, self._host_header, headers, body)
         for attempt in (1, 2):
-            conn = self._connection()
+            fresh = self._sock is None
             try:
-                conn.request(method, self._prefix + path, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
+                sock, reader = self._connect()
+                sock.sendall(request)
+                response, close = read_response(reader, method)
             except TimeoutError as exc:
                 self.close()
                 raise TransportError("The service did not answer in time.", timed_out=True) from exc
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+            except (_Dropped, BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
-                if attempt == 2:
+                if attempt == 2 or fresh:
                     raise TransportError("The service closed the connection.") from exc
                 continue
-            except (OSError, http.client.HTTPException) as exc:
+            except _Malformed as exc:
+                self.close()
+                raise TransportError("The service sent an answer that is not HTTP.") from exc
+            except OSError as exc:
                 self.close()
                 raise TransportError("The service could not be reached.") from exc
-            headers_out = {k.lower(): v for k, v in response.getheaders()}
-            if response.will_close:
+            if close:
                 self.close()
-            return RawResponse(response.status, headers_out, data)
+            return response
         raise TransportError("The service could not be reached.")  # pragma: no cover
 
     def close(self) -> None:
         """Drop the connection."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
