@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
-from image_skill.contract.ids import utc_now
+from image_skill.contract.ids import new_id, utc_now
 from image_skill.service import telemetry
 from image_skill.service.credits import ledger
 from image_skill.service.credits.service import CLAIM_COMMAND, top_up_command
 from image_skill.service.db.credit_models import CreditAccount
-from image_skill.service.db.models import Actor
+from image_skill.service.db.models import Actor, CreditLedgerEntry
 from image_skill.service.identity.principal import Principal
 from image_skill.service.quota.repository import creative_jobs_count
 from image_skill.service.quota.service import daily_job_cap, utc_day_bounds
@@ -127,7 +127,7 @@ async def reserve(session: AsyncSession, principal: Principal, job_id: str, cred
     if principal.is_local_owner or credits <= 0:
         return
     job = _JobCredits(principal.organization_id, principal.actor_id, job_id, credits)
-    await job.move(session, ledger.RESERVATION, "job_reservation")
+    await job.move(session, (ledger.RESERVATION, "job_reservation"))
     telemetry.credits_on_commit(session, "reserved", credits)
 
 
@@ -136,8 +136,7 @@ async def settle(session: AsyncSession, principal: Principal, job_id: str, credi
     if principal.is_local_owner or credits <= 0:
         return
     job = _JobCredits(principal.organization_id, principal.actor_id, job_id, credits)
-    await job.move(session, ledger.RELEASE, "job_settled")
-    await job.move(session, ledger.DEBIT, "job_debit")
+    await job.move(session, (ledger.RELEASE, "job_settled"), (ledger.DEBIT, "job_debit"))
     telemetry.credits_on_commit(session, "debited", credits)
 
 
@@ -148,7 +147,7 @@ async def release(
     if credits <= 0:
         return
     await _JobCredits(organization_id, actor_id, job_id, credits).move(
-        session, ledger.RELEASE, "job_failed"
+        session, (ledger.RELEASE, "job_failed")
     )
     telemetry.credits_on_commit(session, "released", credits)
 
@@ -164,25 +163,34 @@ _JOB_MOVES = {
 
 @dataclass(frozen=True)
 class _JobCredits:
-    """One job's credits on its account, moved one ledger row at a time."""
+    """One job's credits on its account, moved by appending ledger rows."""
 
     organization_id: str
     actor_id: str
     job_id: str
     credits: int
 
-    async def move(self, session: AsyncSession, kind: str, reason: str) -> None:
-        verb, sign = _JOB_MOVES[kind]
-        await ledger.append_raw(
-            session,
-            organization_id=self.organization_id,
-            actor_id=self.actor_id,
-            kind=kind,
-            amount=sign * self.credits,
-            reason=reason,
-            job_id=self.job_id,
-            scope=f"{verb}:{self.job_id}",
-        )
+    async def move(self, session: AsyncSession, *moves: tuple[str, str]) -> None:
+        """Append one row per ``(kind, reason)``, all in one statement."""
+        now = utc_now()
+        entries = []
+        for kind, reason in moves:
+            verb, sign = _JOB_MOVES[kind]
+            entries.append(
+                CreditLedgerEntry(
+                    id=new_id("credit_event"),
+                    organization_id=self.organization_id,
+                    actor_id=self.actor_id,
+                    kind=kind,
+                    amount=sign * self.credits,
+                    reason=reason,
+                    job_id=self.job_id,
+                    reference_id=None,
+                    idempotency_scope=f"{verb}:{self.job_id}",
+                    created_at=now,
+                )
+            )
+        await ledger.append_all(session, entries)
 
 
 @dataclass(frozen=True)

@@ -85,14 +85,27 @@ async def append_raw(
         idempotency_scope=scope,
         created_at=utc_now(),
     )
-    values = {column.key: getattr(entry, column.key) for column in _COLUMNS}
+    added = await append_all(session, [entry])
+    return added[0] if added else None
+
+
+async def append_all(
+    session: AsyncSession, entries: list[CreditLedgerEntry]
+) -> list[CreditLedgerEntry]:
+    """Append several rows in one statement; a row whose scope exists already is skipped.
+
+    Returns the rows added (the trigger has updated their accounts).
+    """
+    if not entries:
+        return []
+    values = [{column.key: getattr(entry, column.key) for column in _COLUMNS} for entry in entries]
     insert = (
         _insert(session)
         .values(values)
         .on_conflict_do_nothing(index_elements=[CreditLedgerEntry.idempotency_scope])
     )
-    added = await session.scalar(insert.returning(CreditLedgerEntry.id))
-    return entry if added is not None else None
+    added = set((await session.scalars(insert.returning(CreditLedgerEntry.id))).all())
+    return [entry for entry in entries if entry.id in added]
 
 
 _COLUMNS = tuple(CreditLedgerEntry.__table__.columns)
