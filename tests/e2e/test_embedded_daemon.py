@@ -11,6 +11,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,37 @@ def test_it_exits_when_idle(cli: RunCli, home: Path) -> None:
     [pid] = daemon_pids(home)
     assert gone(pid, 30)
     assert not files_for(home).socket.exists()
+
+
+STRANGER = """
+import http.server, socketserver
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_error(404)
+    do_POST = do_GET
+
+class Server(socketserver.UnixStreamServer):
+    def get_request(self):
+        request, _ = super().get_request()
+        return request, ("local", 0)
+
+Server("daemon.sock", Handler).serve_forever()
+"""
+
+
+@pytest.mark.slow
+def test_a_process_that_does_not_know_the_handshake_is_not_killed(cli: RunCli, home: Path) -> None:
+    files = files_for(home)
+    files.directory.mkdir(parents=True, mode=0o700)
+    stranger = subprocess.Popen([sys.executable, "-c", STRANGER], cwd=files.directory)
+    try:
+        while not files.socket.exists():
+            assert stranger.poll() is None
+        result = cli("whoami", "--json", env={"IMAGE_SKILL_DEBUG": "1"})
+        expect(result, 0)  # answered in-process
+        assert "did not exit" in result.stderr
+        assert stranger.poll() is None and daemon_pids(home) == []
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -87,7 +87,8 @@ def ensure_daemon(files: DaemonFiles, wanted: str) -> UnixTransport:
             return UnixTransport(files.socket)
         if found is not None:
             _debug("the local daemon was started by another CLI build or environment; replacing it")
-            stop(files, found)
+            if not stop(files, found):
+                raise DaemonFailed("The old daemon did not exit.")
         start(files, wanted)
     return UnixTransport(files.socket)
 
@@ -110,10 +111,12 @@ def probe(files: DaemonFiles, timeout: float = _HELLO_TIMEOUT) -> Hello | None:
         return None  # it was stopping
     finally:
         conn.close()
-    info = json.loads(body) if response.status == 200 else None
-    if not isinstance(info, dict):
-        raise DaemonFailed("The local daemon answered the handshake with something else.")
-    return Hello(pid, info)
+    try:
+        info = json.loads(body) if response.status == 200 else None
+    except ValueError:
+        info = None
+    # A daemon that does not know this handshake is of another build: it gets replaced.
+    return Hello(pid, info if isinstance(info, dict) else {})
 
 
 def stop(files: DaemonFiles, hello: Hello) -> bool:
@@ -129,9 +132,20 @@ def stop(files: DaemonFiles, hello: Hello) -> bool:
             conn.close()
     if _wait_gone(hello.pid, _STOP_WAIT):
         return True
+    if not _is_daemon(hello.pid):
+        return False  # whatever answers on the socket, it is not ours to kill
     with contextlib.suppress(ProcessLookupError):
         os.kill(hello.pid, signal.SIGKILL)
     return _wait_gone(hello.pid, 2.0)
+
+
+def _is_daemon(pid: int) -> bool:
+    """Whether ``pid`` runs ``image_skill.daemon`` (checked before a SIGKILL)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"image_skill.daemon" in handle.read()
+    except OSError:
+        return False
 
 
 def start(files: DaemonFiles, wanted: str) -> Hello:
