@@ -13,8 +13,8 @@ database and is ``INVALID_ARGUMENTS`` naming the field.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 import time
 from datetime import UTC, datetime
 
@@ -62,15 +62,21 @@ def base32(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+def _random_bits(bits: int) -> int:
+    """``bits`` random bits from the OS CSPRNG (``secrets.randbits`` without importing
+    ``secrets``, whose hashlib/hmac/random imports every CLI call would pay for)."""
+    return int.from_bytes(os.urandom((bits + 7) // 8), "big") >> (-bits % 8)
+
+
 def new_id(prefix: str) -> str:
     """A new time-sortable random id such as ``job_01jz…``."""
     millis = time.time_ns() // 1_000_000
-    return f"{prefix}_{base32(millis, 10)}{base32(secrets.randbits(80), 16)}"
+    return f"{prefix}_{base32(millis, 10)}{base32(_random_bits(80), 16)}"
 
 
 def new_trace_id() -> str:
     """A trace id in the contract's ``trace_<16 hex>`` form."""
-    return f"trace_{secrets.token_hex(8)}"
+    return f"trace_{os.urandom(8).hex()}"
 
 
 def utc_now() -> datetime:

@@ -133,6 +133,8 @@ class HttpTransport:
             raise ValueError("The API base URL must be an http:// or https:// URL.")
         self._tls = parts.scheme == "https"
         self._host = parts.hostname
+        # An ASCII host goes to getaddrinfo as bytes: a str loads the idna codec every call.
+        self._address: str | bytes = self._host if not self._host.isascii() else self._host.encode()
         self._port = parts.port or (443 if self._tls else 80)
         bracketed = f"[{self._host}]" if ":" in self._host else self._host
         default_port = parts.port is None or parts.port == (443 if self._tls else 80)
@@ -145,7 +147,9 @@ class HttpTransport:
 
     def _connect(self) -> tuple[socket.socket, BinaryIO]:
         if self._sock is None or self._reader is None:
-            sock = socket.create_connection((self._host, self._port), timeout=self._timeout)
+            # typeshed says str; getaddrinfo, which takes the host on, accepts bytes too.
+            address = (self._address, self._port)
+            sock = socket.create_connection(address, timeout=self._timeout)  # type: ignore[arg-type]
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if self._tls:
