@@ -26,6 +26,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from image_skill.service.creative.schemas import UploadRequest
 from image_skill.service.json_guard import parse_json_body
@@ -43,8 +45,11 @@ UPLOAD_BODY_SPEC: dict[str, Any] = {
 async def read_upload(request: Request) -> UploadRequest:
     """The validated upload request, parsed from a body read once into one buffer."""
     raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
+    try:
+        async for chunk in request.stream():
+            raw += chunk
+    except ClientDisconnect:  # what FastAPI answers when a body cannot be read
+        raise HTTPException(400, "There was an error parsing the body") from None
     if not raw:
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
