@@ -3,7 +3,7 @@ a new agent and for one with 10,000 past jobs, on the same server, interleaved.
 
 Run from the repository root::
 
-    .venv/bin/python -m bench.account_age [sqlite|postgres] [--requests N] [--history N]
+    .venv/bin/python -m bench.account_age [sqlite|postgres] [--requests N] [--history N] [--tiny]
 
 Starts ``image-skill serve`` on a fresh database (PostgreSQL needs
 ``IMAGE_SKILL_TEST_POSTGRES_URL``), signs up two agents and bulk-inserts the
@@ -67,7 +67,10 @@ def main() -> None:
     parser.add_argument("kind", nargs="?", default="sqlite", choices=("sqlite", "postgres"))
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--history", type=int, default=10_000)
+    parser.add_argument("--tiny", action="store_true", help="3 requests, 200 past jobs (CI)")
     args = parser.parse_args()
+    if args.tiny:
+        args.requests, args.history = 3, 200
     workdir = Path(tempfile.mkdtemp(prefix="account-age-"))
     with blank_database(args.kind, workdir) as url:
         server = start_server(url, workdir, ENV)
