@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -27,12 +28,12 @@ from tests.support.plans import rows_touched, sqlite_plan
 from tests.support.statements import StatementLog, statement_log
 
 HISTORY = 10_000
-SKETCH = {"model": "local.sketch", "model_parameters": {"long_edge": 64}}
+SKETCH: dict[str, Any] = {"model": "local.sketch", "model_parameters": {"long_edge": 64}}
 HISTORY_TABLES = ("jobs", "credit_ledger_entries")
 # The request's wait for its job polls the job's status as often as timing decides.
 POLL = re.compile(r"^\s*SELECT jobs\.status\s+FROM jobs\s+WHERE jobs\.id = ")
 # Background loops (sweeper, heartbeats) are slowed to keep them out of the window.
-QUIET = {"sweep_interval_seconds": 3600, "job_heartbeat_seconds": 600}
+QUIET: dict[str, Any] = {"sweep_interval_seconds": 3600, "job_heartbeat_seconds": 600}
 
 
 def _run(agent: Agent) -> tuple[StatementLog, StatementLog]:
