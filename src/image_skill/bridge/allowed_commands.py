@@ -56,6 +56,11 @@ REFUSED: dict[str, tuple[str, str]] = {
         "POST /mcp",
         "This service already serves MCP over Streamable HTTP at /mcp, with the same token.",
     ),
+    "image-skill daemon": (
+        "GET /healthz",
+        "The embedded CLI's local daemon lives on the caller's machine; this service is "
+        "already running: GET /healthz.",
+    ),
     "image-skill admin": (
         ROUTE,
         "Operator commands run only on the service's own machine, never over HTTP.",
