@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+# Not ``typing.TYPE_CHECKING``: importing typing would cost every ``--version`` probe.
+TYPE_CHECKING = False
 
 __version__ = "0.2.0"
 __all__ = ["Client", "Result", "__version__"]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from image_skill.client import Client
     from image_skill.result import Result
 

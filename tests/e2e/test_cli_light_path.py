@@ -77,7 +77,7 @@ def test_version_json_builds_no_parser_and_answers_as_the_version_command() -> N
     modules, completed = run_listing("--version", "--json")
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert ours(modules) == {"image_skill", "image_skill.cli", "image_skill.cli.main"}
-    assert "argparse" not in modules
+    assert "argparse" not in modules and "typing" not in modules
     assert loaded(modules, NEVER) == []
     fast = json.loads(completed.stdout)
     # The same envelope the full path gives ``version --json`` (the command word).
