@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from image_skill.cli import output
 from image_skill.cli.commands import MODULES, owner_of, register_all, register_one
 from image_skill.cli.parser import Registrar, build_parser, command_word
 from image_skill.contract import commands
@@ -53,3 +54,18 @@ def test_the_command_word_is_found_past_global_options_and_their_values() -> Non
     assert command_word(["--token=x", "whoami"]) == "whoami"
     assert command_word(["--json"]) is None
     assert command_word(["--", "whoami"]) is None
+
+
+def test_each_module_renders_only_its_own_commands() -> None:
+    """A command run on its own module still finds its human renderer."""
+    renderers = output.HUMAN_RENDERERS  # the dict every module fills at registration
+    saved = dict(renderers)
+    try:
+        for name, words in MODULES:
+            renderers.clear()
+            build_parser(register_one(name))
+            for command in renderers:
+                assert command.split()[1] in words, (name, command)
+    finally:
+        renderers.clear()
+        renderers.update(saved)
