@@ -306,7 +306,7 @@ def test_human_mode_against_server(server: Server, run: RunCli, isolated_home: P
     assert who.exit_code == 0 and who.stderr == ""
     assert "actor_type: agent" in who.stdout and "local_owner: False" in who.stdout
     quota = run("quota", *base)
-    assert quota.exit_code == 0 and "daily_cap: 2" in quota.stdout
+    assert quota.exit_code == 0 and "jobs today: 0 of 2" in quota.stdout
 
     flagged = run("whoami", *base, "--token", token)
     assert flagged.exit_code == 0 and flagged.stderr.startswith("warning: A token on the command")
