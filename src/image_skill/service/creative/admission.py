@@ -14,6 +14,8 @@ credits the first one holds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -95,6 +97,31 @@ async def admit(
     return admitted
 
 
+def new_job(plan: Plan, principal: Principal, trace_id: str, now: datetime, **state: Any) -> Job:
+    """The job row a plan makes for ``principal``; ``state`` sets its status and the rest."""
+    return Job(
+        id=new_id("job"),
+        organization_id=principal.organization_id,
+        actor_id=principal.actor_id,
+        operation=plan.operation,
+        capability_id=CAPABILITY_FOR_OPERATION[plan.operation],
+        model_id=plan.model_id,
+        provider=plan.provider,
+        intent=plan.intent,
+        parameters=plan.parameters,
+        input_asset_id=plan.input_asset.id if plan.input_asset else None,
+        trace_id=trace_id,
+        credits_debited=0,
+        estimated_usd=plan.price.estimated_provider_cost_usd,
+        pricing_confidence=plan.price.confidence,
+        safety_status="allowed",
+        attempts=0,
+        created_at=now,
+        updated_at=now,
+        **state,
+    )
+
+
 async def _write(
     runtime: Runtime, principal: Principal, plan: Plan, trace_id: str, base_url: str | None
 ) -> Admitted:
@@ -105,29 +132,15 @@ async def _write(
     credits = credits_for(principal, plan)
     settings = runtime.settings
     key = plan.idempotency_key
-    job = Job(
-        id=new_id("job"),
-        organization_id=principal.organization_id,
-        actor_id=principal.actor_id,
-        operation=plan.operation,
+    job = new_job(
+        plan,
+        principal,
+        trace_id,
+        now,
         status="queued",
-        capability_id=CAPABILITY_FOR_OPERATION[plan.operation],
-        model_id=plan.model_id,
-        provider=plan.provider,
-        intent=plan.intent,
-        parameters=plan.parameters,
-        input_asset_id=plan.input_asset.id if plan.input_asset else None,
-        trace_id=trace_id,
         credits_reserved=credits,
-        credits_debited=0,
-        estimated_usd=plan.price.estimated_provider_cost_usd,
-        pricing_confidence=plan.price.confidence,
-        safety_status="allowed",
         webhook_url=plan.webhook_url,
-        attempts=0,
         queued_at=now,
-        created_at=now,
-        updated_at=now,
     )
     inline = settings.resolved_job_executor == "inline"
     if inline:

@@ -20,13 +20,12 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 
 from image_skill.contract.errors import ImageSkillError
-from image_skill.contract.ids import new_id, utc_now
+from image_skill.contract.ids import utc_now
 from image_skill.service.activity import creative_events
-from image_skill.service.catalog.schemas import CAPABILITY_FOR_OPERATION
 from image_skill.service.creative.accounting import lock_account
+from image_skill.service.creative.admission import new_job
 from image_skill.service.creative.plan import Plan
 from image_skill.service.db.engine import session_scope
-from image_skill.service.db.models import Job
 from image_skill.service.identity.principal import Principal
 from image_skill.service.quota.repository import REFUSAL_CODES, refused_since
 from image_skill.service.quota.service import utc_day_bounds
@@ -45,31 +44,17 @@ async def record_refusal(
     if error.code not in REFUSAL_CODES:
         return None
     now = utc_now()
-    job = Job(
-        id=new_id("job"),
-        organization_id=principal.organization_id,
-        actor_id=principal.actor_id,
-        operation=plan.operation,
+    job = new_job(
+        plan,
+        principal,
+        trace_id,
+        now,
         status="failed",
-        capability_id=CAPABILITY_FOR_OPERATION[plan.operation],
-        model_id=plan.model_id,
-        provider=plan.provider,
-        intent=plan.intent,
-        parameters=plan.parameters,
-        input_asset_id=plan.input_asset.id if plan.input_asset else None,
-        trace_id=trace_id,
         credits_reserved=0,
-        credits_debited=0,
-        estimated_usd=plan.price.estimated_provider_cost_usd,
-        pricing_confidence=plan.price.confidence,
-        safety_status="allowed",
         error_code=error.code,
         error_message=error.message[:500],
         error_details=error.to_error(),
-        attempts=0,
         completed_at=now,
-        created_at=now,
-        updated_at=now,
     )
     try:
         async with session_scope(runtime.engine, write=True) as session:
