@@ -148,7 +148,7 @@ def test_serve_home_puts_the_database_there(database_url: str, tmp_path: Path, r
         process.wait(timeout=20)
     start_line = log.read_text().splitlines()[0]
     kind = "sqlite" if sqlite else "postgresql"
-    assert f"(data {home}, database {kind}, assets local)" in start_line, start_line
+    assert f"(data {home}, database {kind}, assets local;" in start_line, start_line
     assert "://" not in start_line.split("(", 1)[1]  # no database URL, hence no password
     assert (home / "image-skill.db").exists() is sqlite
     assert not elsewhere.exists()
