@@ -81,8 +81,10 @@ def test_invented_methods_and_paths_add_no_series(server: Server) -> None:
         f"methods, {len(after)} after 5,050 requests"
     )
     exposition = "\n".join(after)
+    # On httptools (what serve runs when installed) the parser refuses a method it does
+    # not know before the app sees it; on h11 it reaches the app and counts as "other".
+    # Either way no invented name becomes a label.
     assert not any(method in exposition for method in methods)
-    assert 'method="other"' in exposition
     assert "/nowhere/" not in exposition
     # Only the "other" method's series were added, once; repetition adds nothing.
     assert len(after_first) - len(before) < 300
