@@ -10,17 +10,24 @@ in-process (embedded mode), so ``Client().whoami()`` works on a fresh machine.
 from __future__ import annotations
 
 import json
-from typing import Any
-from urllib.parse import quote, urlencode
 
 from image_skill import __version__
-from image_skill.connection import RESOLVE, Given, for_sdk
-from image_skill.contract.creative import RESPOND_ASYNC, CreativeOperation, CreativeOptions
+from image_skill.connection import RESOLVE, for_sdk
 from image_skill.contract.envelope import failure
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import new_trace_id
 from image_skill.result import Result, result_from_response
-from image_skill.transport import Transport, TransportError
+from image_skill.transport import TransportError
+
+# Not ``typing.TYPE_CHECKING``: the hosted CLI imports the client on every call and
+# needs neither ``typing`` nor the creative options for a ``whoami`` (mypy reads the block).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from image_skill.connection import Given
+    from image_skill.contract.creative import CreativeOperation, CreativeOptions
+    from image_skill.transport import Transport
 
 USER_AGENT = f"image-skill-python/{__version__}"
 
@@ -82,7 +89,11 @@ class Client:
     ) -> Result:
         """Send one call and return its envelope; never raises for API errors."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        target = path + ("?" + urlencode(query) if query else "")
+        target = path
+        if query:
+            from urllib.parse import urlencode  # most calls send no query
+
+            target += "?" + urlencode(query)
         sent = {"accept": "application/json", "user-agent": USER_AGENT}
         sent["x-image-skill-cli-version"] = __version__
         if self.command:
@@ -188,6 +199,8 @@ class Client:
         ``options`` are the other fields of ``CreativeOptions`` (model, aspect_ratio ...);
         ``wait=False`` answers 202 with the queued job at once (``Prefer: respond-async``).
         """
+        from image_skill.contract.creative import CreativeOptions
+
         chosen = CreativeOptions(prompt, **options)
         return self.creative("create", chosen, idempotency_key, wait=wait)
 
@@ -223,6 +236,8 @@ class Client:
         **options: Any,
     ) -> Result:
         """``POST /v1/edit``: edit an owned input asset; the rest as for ``create``."""
+        from image_skill.contract.creative import CreativeOptions
+
         chosen = CreativeOptions(prompt, **options)
         return self.creative(
             "edit", chosen, idempotency_key, input_asset_id=input_asset_id, wait=wait
@@ -241,6 +256,8 @@ class Client:
 
         The service waits for the job (up to its limit) unless ``wait`` is False.
         """
+        from image_skill.contract.creative import RESPOND_ASYNC
+
         body = options.body(operation, input_asset_id=input_asset_id)
         headers = {**(_idempotency(idempotency_key) or {}), **({} if wait else RESPOND_ASYNC)}
         return self.request("POST", f"/v1/{operation}", body=body, headers=headers or None)
@@ -397,4 +414,6 @@ def _idempotency(key: str | None) -> dict[str, str] | None:
 
 def path_segment(value: str) -> str:
     """Quote a user-supplied id for use in a URL path."""
+    from urllib.parse import quote
+
     return quote(value, safe="")

@@ -17,12 +17,17 @@ import json
 import os
 import sys
 from enum import Enum
-from pathlib import Path
-from typing import Any, Literal, TypeAlias
-from urllib.parse import urlsplit
 
 from image_skill.contract.errors import ImageSkillError, invalid_arguments
-from image_skill.paths import config_path
+from image_skill.paths import config_file
+from image_skill.transport.urls import split_base
+
+# Not ``typing.TYPE_CHECKING``: every CLI call imports this module, and neither
+# ``typing`` nor ``pathlib`` is needed to run it (mypy still reads the block).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Literal, TypeAlias
 
 TOKEN_ENV_VARS = ("IMAGE_SKILL_TOKEN", "IMAGE_SKILL_HOSTED_TOKEN")
 BASE_ENV_VAR = "IMAGE_SKILL_API_BASE_URL"
@@ -35,14 +40,15 @@ class Unset(Enum):
 
 
 RESOLVE = Unset.RESOLVE
-Given: TypeAlias = str | Literal[Unset.RESOLVE] | None
+if TYPE_CHECKING:
+    Given: TypeAlias = str | Literal[Unset.RESOLVE] | None
 
 
 def load_config(path: Path | None = None) -> dict[str, Any]:
     """The saved CLI config, or ``{}`` when there is none (or it is unreadable)."""
-    target = path or config_path()
     try:
-        data = json.loads(target.read_text())
+        with open(config_file() if path is None else path, encoding="utf-8") as handle:
+            data = json.load(handle)
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -59,10 +65,10 @@ def normalize_base(url: str | None) -> str | None:
         raise invalid_arguments(
             "--api-base-url must start with http:// or https://", field="api_base_url"
         )
-    parts = urlsplit(url)
     try:
+        parts = split_base(url)
         has_host = bool(parts.hostname) and (parts.port or 0) >= 0
-    except ValueError:  # a port that is not a number in range
+    except ValueError:  # a port that is not a number in range, a broken IPv6 literal
         has_host = False
     if not has_host:
         raise invalid_arguments(

@@ -7,22 +7,42 @@ along, do not load the SDK and its transports.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
 
 from image_skill.contract.envelope import EXIT_CODE_HEADER, failure
 from image_skill.contract.errors import ErrorCode, ImageSkillError, exit_code_for_status
 from image_skill.contract.ids import new_trace_id
-from image_skill.transport import RawResponse
+
+# Not ``typing.TYPE_CHECKING``: every CLI call imports this module (mypy reads the block).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from image_skill.transport import RawResponse
 
 
-@dataclass
 class Result:
-    """One API answer: the envelope and the exit code it stands for."""
+    """One API answer: the envelope and the exit code it stands for.
 
-    envelope: dict[str, Any]
-    exit_code: int
-    status: int = 0
+    A slotted class, not a dataclass: ``dataclasses`` (with ``inspect``) would cost
+    every CLI call milliseconds.
+    """
+
+    __slots__ = ("envelope", "exit_code", "status")
+
+    def __init__(self, envelope: dict[str, Any], exit_code: int, status: int = 0) -> None:
+        self.envelope = envelope
+        self.exit_code = exit_code
+        self.status = status
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Result):
+            return NotImplemented
+        mine = (self.envelope, self.exit_code, self.status)
+        return mine == (other.envelope, other.exit_code, other.status)
+
+    def __repr__(self) -> str:
+        fields = f"envelope={self.envelope!r}, exit_code={self.exit_code}, status={self.status}"
+        return f"Result({fields})"
 
     @property
     def ok(self) -> bool:

@@ -41,6 +41,20 @@ NEVER = (
     "image_skill.daemon",
 )
 
+# Never on the hosted whoami path either: no parser is built (``cli.quick``), and no
+# dataclass, typing, pathlib, datetime or urllib.parse (ipaddress) import is needed.
+NEVER_HOSTED = (
+    "image_skill.cli.parser",
+    "image_skill.contract.creative",
+    "shutil",
+    "dataclasses",
+    "inspect",
+    "typing",
+    "pathlib",
+    "datetime",
+    "urllib.parse",
+    "ipaddress",
+)
 
 # Runs the CLI and then lists sys.modules (``-X importtime`` misses importlib.import_module).
 _LIST_MODULES = (
@@ -117,4 +131,5 @@ def test_hosted_whoami_imports_only_its_command_module(
     commands = {name for name in modules if name.startswith("image_skill.cli.commands.")}
     assert commands == {"image_skill.cli.commands.identity", "image_skill.cli.commands.quota_view"}
     assert loaded(modules, NEVER) == []
+    assert loaded(modules, NEVER_HOSTED) == []
     assert "image_skill.transport.http" in modules

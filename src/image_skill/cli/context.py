@@ -7,9 +7,6 @@ resolver ``Client()`` uses, so the CLI and the SDK always agree.
 from __future__ import annotations
 
 import os
-from argparse import Namespace
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from image_skill.connection import (
     BASE_ENV_VAR,
@@ -21,13 +18,18 @@ from image_skill.connection import (
 )
 from image_skill.contract.errors import flag_required
 
+# Not ``typing.TYPE_CHECKING``: every CLI call imports this module, and ``typing``
+# (or ``argparse``, ``dataclasses``) would cost it milliseconds (mypy reads the block).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from argparse import Namespace
+    from typing import Any
+
     from image_skill.client import Client
     from image_skill.result import Result
     from image_skill.transport import Transport
 
 
-@dataclass(frozen=True)
 class FixedService:
     """A service and credentials given outright, for a context that must not look around.
 
@@ -36,9 +38,12 @@ class FixedService:
     the server's config file, environment tokens or stdin.
     """
 
-    base_url: str
-    token: str | None
-    transport: Transport
+    __slots__ = ("base_url", "token", "transport")
+
+    def __init__(self, base_url: str, token: str | None, transport: Transport) -> None:
+        self.base_url = base_url
+        self.token = token
+        self.transport = transport
 
 
 class Context:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from typing import Any
+
+# Not ``typing.TYPE_CHECKING``: every CLI call imports this module (mypy reads the block).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 # Commands may register a human renderer for their success data (keyed by
 # envelope ``command``); everything else uses ``render_human``.

@@ -11,21 +11,10 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
+from image_skill.cli.usage import CliUsageError
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 
 Handler = Callable[..., Any]
-
-
-class CliUsageError(ImageSkillError):
-    """Bad command-line usage (exit 2), carrying the parser that complained."""
-
-    def __init__(self, message: str, prog: str, suggested_command: str | None = None) -> None:
-        super().__init__(
-            ErrorCode.INVALID_ARGUMENTS,
-            message,
-            recovery={"suggested_command": suggested_command or f"{prog} --help"},
-        )
-        self.prog = prog
 
 
 # argparse's words for a mistyped command or choice, e.g.

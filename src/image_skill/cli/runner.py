@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import os
 import sys
-from argparse import ArgumentParser, Namespace
-from collections.abc import Callable
 
-from image_skill.cli.commands import owner_of, register_all, register_one
 from image_skill.cli.context import Context
 from image_skill.cli.output import emit
-from image_skill.cli.parser import (
-    CliUsageError,
-    build_parser,
-    command_word,
-    unrecognized_arguments,
-)
+from image_skill.cli.usage import CliUsageError
 from image_skill.contract.envelope import failure, success
 from image_skill.contract.errors import ErrorCode, ImageSkillError
 from image_skill.contract.ids import new_trace_id
 from image_skill.result import Result
+
+# Not ``typing.TYPE_CHECKING``: argparse and the command modules are imported only when
+# a command needs them (see ``parse``); mypy still reads the block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from argparse import ArgumentParser, Namespace
+    from collections.abc import Callable
+
+    ContextFactory = Callable[[Namespace, str], Context]
+    Guard = Callable[[Namespace], None]
 
 
 def local_result(command: str, data: object, *, warnings: list[str] | None = None) -> Result:
@@ -29,15 +31,27 @@ def local_result(command: str, data: object, *, warnings: list[str] | None = Non
 
 def parser() -> ArgumentParser:
     """The full CLI parser."""
+    from image_skill.cli.commands import register_all
+    from image_skill.cli.parser import build_parser
+
     return build_parser(register_all)
 
 
 def parse(argv: list[str]) -> tuple[Namespace, list[str]]:
     """Parse ``argv``, building (and importing) only the parsers of the command it names.
 
-    Any usage error parses again with every command, so errors, help and
-    did-you-mean suggestions read exactly as they do with the whole tree.
+    A plain ``whoami`` or ``quota`` builds none (``cli.quick``). Any usage error
+    parses again with every command, so errors, help and did-you-mean
+    suggestions read exactly as they do with the whole tree.
     """
+    from image_skill.cli.quick import quick_parse
+
+    quick = quick_parse(argv)
+    if quick is not None:
+        return quick, []
+    from image_skill.cli.commands import owner_of, register_one
+    from image_skill.cli.parser import build_parser, command_word
+
     owner = owner_of(command_word(argv) or "")
     if owner is not None:
         try:
@@ -45,10 +59,6 @@ def parse(argv: list[str]) -> tuple[Namespace, list[str]]:
         except CliUsageError:
             pass
     return parser().parse_known_args(argv)
-
-
-ContextFactory = Callable[[Namespace, str], Context]
-Guard = Callable[[Namespace], None]
 
 
 def run(argv: list[str]) -> int:
@@ -77,6 +87,8 @@ def execute(
         args, extras = parse(argv)
         command = args.command_name
         if extras:
+            from image_skill.cli.parser import unrecognized_arguments
+
             raise unrecognized_arguments(command, args.command_parser, extras)
         if guard is not None:
             guard(args)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from image_skill.contract.errors import ImageSkillError
+
+TYPE_CHECKING = False  # not typing's: the CLI imports this module on every call
+if TYPE_CHECKING:
+    from typing import Any
 
 EXIT_CODE_HEADER = "x-image-skill-exit-code"
 TRACE_HEADER = "x-image-skill-trace-id"

@@ -17,9 +17,13 @@ instead of silently becoming a 500.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
+
+# Not ``typing.TYPE_CHECKING``: the hosted CLI imports this module on every call, and
+# ``typing`` would cost it milliseconds (mypy still reads the block).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -82,13 +86,22 @@ class ErrorCode(StrEnum):
     LOCAL_FILE_ERROR = "LOCAL_FILE_ERROR"
 
 
-@dataclass(frozen=True)
 class ErrorSpec:
-    """How one error code travels: its HTTP status, exit code and retry hint."""
+    """How one error code travels: its HTTP status, exit code and retry hint.
 
-    http_status: int
-    exit_code: int
-    retryable: bool = False
+    A slotted class, not a dataclass: ``dataclasses`` (and the ``inspect`` it
+    imports) would cost every CLI call more than the rest of this module.
+    """
+
+    __slots__ = ("exit_code", "http_status", "retryable")
+
+    def __init__(self, http_status: int, exit_code: int, retryable: bool = False) -> None:
+        self.http_status = http_status
+        self.exit_code = exit_code
+        self.retryable = retryable
+
+    def __repr__(self) -> str:
+        return f"ErrorSpec({self.http_status}, {self.exit_code}, retryable={self.retryable})"
 
 
 _GENERIC = ErrorSpec(500, 1)
@@ -207,6 +220,8 @@ class ImageSkillError(Exception):
         retryable: bool | None = None,
     ) -> ImageSkillError:
         """An error read back from an envelope, whose code may be unknown to this build."""
+        from typing import cast  # only an error read back pays for typing
+
         # A newer server may send a code this client has never heard of: it travels
         # on as the plain string it was, with the generic rules of ``spec_for``.
         wire_code = ErrorCode(code) if code in _KNOWN_CODES else cast(ErrorCode, code)

@@ -12,10 +12,14 @@ retried once on a fresh one.
 from __future__ import annotations
 
 import socket
-from typing import BinaryIO
-from urllib.parse import urlsplit
 
 from image_skill.transport import RawResponse, TransportError
+from image_skill.transport.urls import split_base
+
+# Not ``typing.TYPE_CHECKING``: ``typing`` would cost the hosted CLI milliseconds.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 # http.client's limits: a status or header line, and the number of headers.
 MAX_LINE = 65536
@@ -24,11 +28,11 @@ MAX_HEADERS = 100
 _FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
 
 
-class _Dropped(Exception):
+class Dropped(Exception):
     """The connection closed before any answer (idle keep-alive dropped by the server)."""
 
 
-class _Malformed(Exception):
+class Malformed(Exception):
     """The answer is not HTTP/1.x as this client reads it."""
 
 
@@ -57,7 +61,7 @@ def encode_request(
 def _line(reader: BinaryIO) -> bytes:
     line = reader.readline(MAX_LINE + 1)
     if len(line) > MAX_LINE:
-        raise _Malformed("line too long")
+        raise Malformed("line too long")
     return line
 
 
@@ -66,11 +70,11 @@ def read_response(reader: BinaryIO, method: str) -> tuple[RawResponse, bool]:
     while True:
         status_line = _line(reader)
         if not status_line:
-            raise _Dropped
+            raise Dropped
         version, _, rest = status_line.decode("latin-1").partition(" ")
         code = rest[:3]
         if not version.startswith("HTTP/1.") or not code.isdigit():
-            raise _Malformed("bad status line")
+            raise Malformed("bad status line")
         status = int(code)
         headers = _headers(reader)
         if not 100 <= status < 200:  # 1xx (100 Continue, 103 Early Hints) precede the answer
@@ -84,11 +88,11 @@ def read_response(reader: BinaryIO, method: str) -> tuple[RawResponse, bool]:
     if length is None:  # framed by the end of the connection
         return RawResponse(status, headers, reader.read()), True
     if not length.strip().isdigit():
-        raise _Malformed("bad Content-Length")
+        raise Malformed("bad Content-Length")
     expected = int(length)
     body = reader.read(expected)
     if len(body) != expected:
-        raise _Malformed("short body")
+        raise Malformed("short body")
     return RawResponse(status, headers, body), close
 
 
@@ -99,12 +103,12 @@ def _headers(reader: BinaryIO) -> dict[str, str]:
         if line in (b"\r\n", b"\n"):
             return headers
         if not line:
-            raise _Malformed("headers cut short")
+            raise Malformed("headers cut short")
         name, colon, value = line.decode("latin-1").partition(":")
         if not colon:
-            raise _Malformed("bad header line")
+            raise Malformed("bad header line")
         headers[name.strip().lower()] = value.strip()
-    raise _Malformed("too many headers")
+    raise Malformed("too many headers")
 
 
 def _chunked(reader: BinaryIO) -> bytes:
@@ -114,13 +118,13 @@ def _chunked(reader: BinaryIO) -> bytes:
         try:
             size = int(size_text, 16)
         except ValueError:
-            raise _Malformed("bad chunk size") from None
+            raise Malformed("bad chunk size") from None
         if size == 0:
             _headers(reader)  # trailers, ignored
             return b"".join(parts)
         chunk = reader.read(size)
         if len(chunk) != size or _line(reader) not in (b"\r\n", b"\n"):
-            raise _Malformed("bad chunk")
+            raise Malformed("bad chunk")
         parts.append(chunk)
 
 
@@ -128,7 +132,7 @@ class HttpTransport:
     """Keep-alive HTTP(S) to one base URL."""
 
     def __init__(self, base_url: str, *, timeout: float = 120.0) -> None:
-        parts = urlsplit(base_url.rstrip("/"))
+        parts = split_base(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("The API base URL must be an http:// or https:// URL.")
         self._tls = parts.scheme == "https"
@@ -177,12 +181,12 @@ class HttpTransport:
             except TimeoutError as exc:
                 self.close()
                 raise TransportError("The service did not answer in time.", timed_out=True) from exc
-            except (_Dropped, BrokenPipeError, ConnectionResetError) as exc:
+            except (Dropped, BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
                 if attempt == 2 or fresh:
                     raise TransportError("The service closed the connection.") from exc
                 continue
-            except _Malformed as exc:
+            except Malformed as exc:
                 self.close()
                 raise TransportError("The service sent an answer that is not HTTP.") from exc
             except OSError as exc:

@@ -1,7 +1,9 @@
 """HTTP over a unix socket, to the embedded daemon (standard library only).
 
-The hosted code path (``http.client``), so a warm embedded command imports no
-web framework. Every connection checks the peer with ``SO_PEERCRED``: a socket
+The hosted code path's own HTTP/1.1 (:mod:`image_skill.transport.http`), not
+``http.client`` (its ``email`` parsing costs more to import than a warm command
+spends), so a warm embedded command imports no web framework and no HTTP
+library. Every connection checks the peer with ``SO_PEERCRED``: a socket
 answered by a process of another user is refused, whatever the file says.
 Socket paths longer than the kernel's limit (~107 bytes) are reached through
 ``/proc/self/fd`` of the socket's directory.
@@ -9,13 +11,18 @@ Socket paths longer than the kernel's limit (~107 bytes) are reached through
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
 import struct
-from pathlib import Path
 
 from image_skill.transport import RawResponse, TransportError
+from image_skill.transport.http import Dropped, Malformed, encode_request, read_response
+
+# Not ``typing.TYPE_CHECKING``: a warm command pays for every import (mypy reads the block).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import BinaryIO
 
 # Asset URLs and request URLs come out as they did in-process (transport.embedded).
 HOST = "embedded.local"
@@ -50,16 +57,6 @@ def connect_unix(path: Path, timeout: float | None) -> tuple[socket.socket, int]
     return sock, pid
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float | None) -> None:
-        super().__init__(HOST, timeout=timeout)
-        self._path = path
-        self.peer_pid = 0
-
-    def connect(self) -> None:
-        self.sock, self.peer_pid = connect_unix(self._path, self.timeout)
-
-
 class UnixTransport:
     """Keep-alive HTTP to the embedded daemon; ``description`` says embedded (file:// allowed)."""
 
@@ -68,41 +65,48 @@ class UnixTransport:
     def __init__(self, path: Path, *, timeout: float | None = 900.0) -> None:
         self._path = path
         self._timeout = timeout
-        self._conn: _UnixConnection | None = None
+        self._sock: socket.socket | None = None
+        self._reader: BinaryIO | None = None
+
+    def _connect(self) -> tuple[socket.socket, BinaryIO]:
+        if self._sock is None or self._reader is None:
+            sock, _pid = connect_unix(self._path, self._timeout)
+            self._sock, self._reader = sock, sock.makefile("rb")
+        return self._sock, self._reader
 
     def send(
         self, method: str, path: str, *, headers: dict[str, str], body: bytes | None
     ) -> RawResponse:
         """Send once; a keep-alive connection the daemon dropped is retried once, fresh."""
+        request = encode_request(method, path, HOST, headers, body)
         for attempt in (1, 2):
-            if self._conn is None:
-                self._conn = _UnixConnection(self._path, self._timeout)
-            conn = self._conn
             try:
-                conn.request(method, path, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
+                sock, reader = self._connect()
+                sock.sendall(request)
+                response, close = read_response(reader, method)
             except TimeoutError as exc:
                 self.close()
                 raise TransportError(
                     "The local service did not answer in time.", timed_out=True
                 ) from exc
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+            except (Dropped, BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
                 if attempt == 2:
                     raise TransportError("The local service closed the connection.") from exc
                 continue
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, Malformed) as exc:
                 self.close()
                 raise TransportError("The local service could not be reached.") from exc
-            headers_out = {k.lower(): v for k, v in response.getheaders()}
-            if response.will_close:
+            if close:
                 self.close()
-            return RawResponse(response.status, headers_out, data)
+            return response
         raise TransportError("The local service could not be reached.")  # pragma: no cover
 
     def close(self) -> None:
         """Drop the connection (the daemon keeps running)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None

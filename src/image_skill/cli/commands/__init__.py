@@ -8,10 +8,15 @@ unknown word and anything unclear register every module, in help order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib import import_module
 
-from image_skill.cli.parser import Registrar
+# Not ``typing.TYPE_CHECKING``: ``cli.quick`` imports a command module without any
+# parser, so this package imports neither argparse nor typing (mypy reads the block).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from image_skill.cli.parser import Registrar
 
 # Every command module (under ``image_skill.cli.commands``) with the top-level words it
 # registers, in the order help lists them.

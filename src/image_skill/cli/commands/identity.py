@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from argparse import Namespace
-from datetime import UTC, datetime
-
 from image_skill.cli.commands.quota_view import render_quota
-from image_skill.cli.context import Context
 from image_skill.cli.output import HUMAN_RENDERERS
-from image_skill.cli.parser import Registrar
 from image_skill.contract.errors import ErrorCode, ImageSkillError
-from image_skill.result import Result
+
+# Not ``typing.TYPE_CHECKING``: ``whoami`` and ``quota`` may run without any parser
+# (``cli.quick``), so this module imports neither argparse nor typing (mypy reads the block).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from image_skill.cli.context import Context
+    from image_skill.cli.parser import Registrar
+    from image_skill.result import Result
 
 # Saving an agent's token in embedded mode changes who every later command runs as.
 EMBEDDED_SAVE_WARNING = (
@@ -44,6 +48,11 @@ def register(reg: Registrar) -> None:
     )
     reg.command("usage quota", run_quota, "Credits, daily job cap, usage today and reset time.")
     reg.command("quota", run_quota, "Alias of 'usage quota'.")
+    add_renderers()
+
+
+def add_renderers() -> None:
+    """Register this module's human renderers (``register`` does; so does ``cli.quick``)."""
     for name in ("image-skill usage quota", "image-skill quota"):
         HUMAN_RENDERERS[name] = render_quota
 
@@ -51,6 +60,8 @@ def register(reg: Registrar) -> None:
 def run_signup(context: Context, args: Namespace) -> Result:
     """Sign up (or rotate) an agent; save and/or show the token as asked."""
     # Here, not at the top: whoami and quota share this module and need neither.
+    from datetime import UTC, datetime
+
     from image_skill.cli.config import check_writable, save_config
     from image_skill.contract.tokens import redact
 

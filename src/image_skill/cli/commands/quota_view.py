@@ -3,9 +3,12 @@ nested answer (``--json`` keeps every field). Registered by ``identity.register`
 
 from __future__ import annotations
 
-from typing import Any
-
 from image_skill.cli.output import render_human
+
+# Not ``typing.TYPE_CHECKING``: a hosted ``quota`` imports this module (mypy reads the block).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _credits(n: Any) -> str:
