@@ -5,12 +5,17 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import new_id
-from image_skill.service.activity.recorder import Headline, Origin, record
+from image_skill.service.activity.recorder import Event, Headline, Origin, record, record_all
 from image_skill.service.db.models import Asset, Job
 
 
 async def job_succeeded(session: AsyncSession, job: Job, assets: list[Asset]) -> str:
-    """usage.credit_consumed, asset.created per output and job.completed; returns the usage id."""
+    """usage.credit_consumed, asset.created per output and job.completed; returns the usage id.
+
+    Sets ``job.usage_event_id`` before anything is sent, so a caller that has not
+    flushed the job's completion yet writes both in one UPDATE; the events and
+    their refs go in two statements however many outputs the job made.
+    """
     usage_id = new_id("usage")
     job.usage_event_id = usage_id
     verb = _verb(job)
@@ -18,31 +23,34 @@ async def job_succeeded(session: AsyncSession, job: Job, assets: list[Asset]) ->
     cost = {"credits": job.credits_debited, "estimated_usd": job.estimated_usd}
     plural = "" if job.credits_debited == 1 else "s"
     consumed = f"{verb} job consumed {job.credits_debited} credit{plural}"
-    await record(
-        session,
-        Headline("usage.credit_consumed", consumed, "recorded"),
-        origin,
-        subject_id=usage_id,
-        links={"job_id": job.id, "usage_event_id": usage_id},
-        cost=cost,
-        operation="usage",  # the registry's operation for usage events, whatever the job
-    )
+    usage_links = {"job_id": job.id, "usage_event_id": usage_id}
+    events = [
+        # The registry's operation for usage events is "usage", whatever the job.
+        Event(
+            Headline("usage.credit_consumed", consumed, "recorded"),
+            origin,
+            usage_id,
+            usage_links,
+            "usage",
+            cost,
+        ),
+    ]
     produced = Headline("asset.created", f"{verb} job produced an image", "available")
-    for asset in assets:
-        links = {"job_id": job.id, "asset_ids": [asset.id], "usage_event_id": usage_id}
-        await record(
-            session, produced, origin, subject_id=asset.id, links=links, operation=job.operation
+    events += [
+        Event(
+            produced,
+            origin,
+            asset.id,
+            {"job_id": job.id, "asset_ids": [asset.id], "usage_event_id": usage_id},
+            job.operation,
         )
+        for asset in assets
+    ]
     asset_ids = [asset.id for asset in assets]
-    await record(
-        session,
-        Headline("job.completed", f"{verb} job completed", "completed"),
-        origin,
-        subject_id=job.id,
-        links={"job_id": job.id, "asset_ids": asset_ids, "usage_event_id": usage_id},
-        cost=cost,
-        operation=job.operation,
-    )
+    completed = Headline("job.completed", f"{verb} job completed", "completed")
+    links = {"job_id": job.id, "asset_ids": asset_ids, "usage_event_id": usage_id}
+    events.append(Event(completed, origin, job.id, links, job.operation, cost))
+    await record_all(session, events)
     return usage_id
 
 

@@ -16,9 +16,12 @@ and ``activity list --subject`` look up.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import ALPHABET, base32, new_id, utc_now
@@ -73,6 +76,18 @@ class Origin:
     trace_id: str | None
 
 
+@dataclass(frozen=True)
+class Event:
+    """One event to append: its headline and origin, what it is about and what it links."""
+
+    headline: Headline
+    origin: Origin
+    subject_id: str
+    links: dict[str, Any]
+    operation: str | None = None
+    cost: dict[str, Any] | None = None
+
+
 async def record(
     session: AsyncSession,
     headline: Headline,
@@ -82,38 +97,57 @@ async def record(
     links: dict[str, Any],
     operation: str | None = None,
     cost: dict[str, Any] | None = None,
-) -> ActivityEvent:
-    """Append one registry event to the organization's ledger."""
-    event_type = headline.event_type
+) -> str:
+    """Append one registry event to the organization's ledger; returns its id."""
+    event = Event(headline, origin, subject_id, links, operation, cost)
+    return (await record_all(session, [event]))[0]
+
+
+async def record_all(session: AsyncSession, events: Sequence[Event]) -> list[str]:
+    """Append registry events in the given order; returns their ids.
+
+    Two statements whatever the count (the events, then their refs), each an
+    ORM bulk insert: it flushes the session's pending changes first, as a
+    flush per event did, without building and tracking an object per row.
+    """
+    now = utc_now()
+    rows = [_row(session, event, now) for event in events]
+    refs = [
+        {"event_id": row["id"], "ref": ref, "organization_id": event.origin.organization_id}
+        for row, event in zip(rows, events, strict=True)
+        for ref in references(event.subject_id, event.origin.trace_id, event.links)
+    ]
+    await session.execute(insert(ActivityEvent), rows)
+    if refs:
+        await session.execute(insert(ActivityRef), refs)
+    return [row["id"] for row in rows]
+
+
+def _row(session: AsyncSession, event: Event, now: datetime) -> dict[str, Any]:
+    """The ``activity_events`` row of ``event`` (a registry type, registered links only)."""
+    event_type = event.headline.event_type
     subject_type, default_operation = REGISTRY[event_type]
-    unknown = set(links) - set(LINK_KEYS)
+    unknown = set(event.links) - set(LINK_KEYS)
     if unknown:
         raise ValueError(f"unregistered activity links: {sorted(unknown)}")
-    operation = operation or default_operation
+    operation = event.operation or default_operation
     if operation not in OPERATIONS[event_type]:
         raise ValueError(f"{event_type} events cannot have the operation {operation!r}")
-    event = ActivityEvent(
-        id=_next_event_id(session),
-        organization_id=origin.organization_id,
-        actor_id=origin.actor_id,
-        type=event_type,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        operation=operation,
-        summary=headline.summary,
-        status=headline.status,
-        cost=cost,
-        links=links,
-        trace_id=origin.trace_id,
-        occurred_at=utc_now(),
-    )
-    session.add(event)
-    session.add_all(
-        ActivityRef(event_id=event.id, ref=ref, organization_id=origin.organization_id)
-        for ref in references(subject_id, origin.trace_id, links)
-    )
-    await session.flush()
-    return event
+    return {
+        "id": _next_event_id(session),
+        "organization_id": event.origin.organization_id,
+        "actor_id": event.origin.actor_id,
+        "type": event_type,
+        "subject_type": subject_type,
+        "subject_id": event.subject_id,
+        "operation": operation,
+        "summary": event.headline.summary,
+        "status": event.headline.status,
+        "cost": event.cost,
+        "links": event.links,
+        "trace_id": event.origin.trace_id,
+        "occurred_at": now,
+    }
 
 
 def references(subject_id: str, trace_id: str | None, links: dict[str, Any]) -> list[str]:

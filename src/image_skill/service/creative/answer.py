@@ -6,12 +6,21 @@ builds it again from the committed rows, so both say the same thing. A failed
 job's answer is its error, rebuilt from the whole error object the executor
 recorded (``jobs.error_details``), or from its code and message when another
 path (crash recovery) ended it.
+
+When the job settles in the process whose request waits on it (the server's
+in-process executor), the settling transaction hands its answer over once it
+commits (``hand_over``): the request answers with it instead of reading the
+job, its assets, the balance and the count back.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from datetime import datetime
+from functools import partial
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
@@ -20,12 +29,18 @@ from image_skill.service.assets import repository as assets_repository
 from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.creative import responses
 from image_skill.service.creative.order import Order
-from image_skill.service.credits import ledger
+from image_skill.service.db.credit_models import CreditAccount
 from image_skill.service.db.models import Asset, Job
 from image_skill.service.identity.principal import Principal
-from image_skill.service.quota.repository import creative_jobs_since
+from image_skill.service.jobs.after_commit import on_commit
+from image_skill.service.quota.repository import creative_jobs_count
 from image_skill.service.quota.service import daily_job_cap, utc_day_bounds
 from image_skill.service.settings import Settings
+
+# Answers this process settled, by job id, until the request waiting on the job takes
+# them; a request that stopped waiting (202) leaves its entry for the oldest to drop.
+MAX_SETTLED = 1_000
+_settled: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
 
 async def completed_answer(
@@ -40,6 +55,8 @@ async def completed_answer(
     """The 201 body of a completed job: its assets, cost, quota and resolved request."""
     completed_at = job.completed_at or utc_now()
     input_asset = await session.get(Asset, order.input_asset_id) if order.input_asset_id else None
+    day_start = utc_day_bounds(completed_at)[0]
+    used_today, balance = await _standing(session, principal.actor_id, day_start)
     return responses.completed_view(
         job,
         assets,
@@ -48,11 +65,9 @@ async def completed_answer(
             order.aspect_ratio, order.output_format, order.intent, order.parameters
         ),
         input_asset=input_asset,
-        balance_after=await ledger.balance(session, principal.actor_id),
+        balance_after=balance,
         daily_cap=daily_job_cap(settings, principal),
-        used_today=await creative_jobs_since(
-            session, principal.actor_id, utc_day_bounds(completed_at)[0]
-        ),
+        used_today=used_today,
         completed_at=completed_at,
         urls=urls,
     )
@@ -71,6 +86,38 @@ async def answer_of_job(
         raise job_error(job)
     produced = await assets_repository.of_jobs(session, [job.id])
     return await completed_answer(session, settings, order, principal, job, produced[job.id], urls)
+
+
+async def _standing(session: AsyncSession, actor_id: str, day_start: datetime) -> tuple[int, int]:
+    """The creative jobs since ``day_start`` and the balance, in one statement (O(1) rows)."""
+    balance = select(CreditAccount.balance).where(CreditAccount.actor_id == actor_id)
+    count = creative_jobs_count(actor_id, day_start)
+    used, credits = (
+        await session.execute(select(count.scalar_subquery(), balance.scalar_subquery()))
+    ).one()
+    return int(used or 0), int(credits or 0)
+
+
+def hand_over(session: AsyncSession, job_id: str, answer: dict[str, Any]) -> None:
+    """Once ``session`` commits, keep ``answer`` for the request of this process waiting
+    on ``job_id`` (``take_settled``), so it answers without reading the job back."""
+    on_commit(session, partial(_keep, job_id, answer))
+
+
+def _keep(job_id: str, answer: dict[str, Any]) -> None:
+    _settled[job_id] = answer
+    while len(_settled) > MAX_SETTLED:
+        _settled.popitem(last=False)
+
+
+def is_settled(job_id: str) -> bool:
+    """Whether this process settled ``job_id`` and kept its answer (so it is completed)."""
+    return job_id in _settled
+
+
+def take_settled(job_id: str) -> dict[str, Any] | None:
+    """The answer this process settled ``job_id`` with, once (None: not kept here)."""
+    return _settled.pop(job_id, None)
 
 
 def job_error(job: Job) -> ImageSkillError:

@@ -30,7 +30,7 @@ from image_skill.service import idempotency, telemetry
 from image_skill.service.activity import creative_events
 from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.creative import accounting
-from image_skill.service.creative.answer import completed_answer
+from image_skill.service.creative.answer import completed_answer, hand_over
 from image_skill.service.creative.order import Order
 from image_skill.service.creative.outputs import store_output
 from image_skill.service.creative.responses import CreativeOutcome
@@ -329,11 +329,14 @@ async def _settle(
         row.completed_at = now
         row.updated_at = now
         row.credits_debited = row.credits_reserved
-        await accounting.settle(session, principal, row.id, row.credits_reserved)
+        # The events first: they set usage_event_id before the job's UPDATE is flushed.
         await creative_events.job_succeeded(session, row, fresh)
+        await accounting.settle(session, principal, row.id, row.credits_reserved)
         await announce_terminal(session, row)
         await job_reached_terminal(session, runtime, row)
         data = await completed_answer(session, runtime.settings, order, principal, row, fresh, urls)
+        if runtime.settings.resolved_job_executor != "inline":
+            hand_over(session, row.id, data)  # the request waiting in this process answers it
         if order.idempotency_key:
             record = await idempotency.find(
                 session, row.actor_id, row.operation, order.idempotency_key

@@ -10,7 +10,8 @@ After admission the job runs wherever the executor runs it: in this request
 (embedded CLI), or elsewhere (the server's task group, a worker process).
 Then the request waits for it server-side (``jobs.waiter``, no polling loop)
 up to ``create_wait_seconds`` and answers as a synchronous create always has:
-201 with the completed job, or the job's error. With ``Prefer: respond-async``
+201 with the completed job (handed over by the settling transaction when this
+process ran it, else read back), or the job's error. With ``Prefer: respond-async``
 it answers 202 with the queued job at once; past the wait limit, 202 with the
 job as it is and how to wait for the rest.
 """
@@ -27,7 +28,7 @@ from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.creative import accounting, responses
 from image_skill.service.creative.admission import Admitted, admit, credits_for, replay
 from image_skill.service.creative.admission_gate import AdmissionPlace
-from image_skill.service.creative.answer import answer_of_job
+from image_skill.service.creative.answer import answer_of_job, is_settled, take_settled
 from image_skill.service.creative.plan import CreativeRequest, fingerprint, make_plan
 from image_skill.service.creative.responses import CreativeOutcome
 from image_skill.service.db.engine import session_scope
@@ -99,6 +100,10 @@ async def run_creative(
         )
     if not finished:
         return await _queued_answer(runtime, admitted.job_id, urls, async_requested=False)
+    settled = take_settled(admitted.job_id)
+    if settled is not None:  # settled in this process: its answer, handed over on commit
+        telemetry.annotate(outputs=len(settled["assets"]))
+        return Outcome(settled, status_code=201)
     return await _answer(runtime, admitted, principal, urls)
 
 
@@ -131,6 +136,8 @@ async def _answer(
 
 
 async def _status(runtime: Runtime, job_id: str) -> str | None:
+    if is_settled(job_id):
+        return "completed"  # this process settled it; the row says so too
     async with session_scope(runtime.engine, write=False) as session:
         return await jobs_repository.status_of(session, job_id)
 

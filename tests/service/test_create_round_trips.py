@@ -1,0 +1,71 @@
+"""A create's completion writes its activity in two statements and answers without reading back.
+
+The completing transaction sets ``usage_event_id`` together with the job's end
+(one UPDATE), writes the three activity events and their refs as two bulk
+INSERTs, reads the balance and today's count in one statement, and hands its
+answer to the request waiting in the same process, which then reads nothing of
+the job back. That answer is the one the Idempotency-Key replays, and the
+activity it recorded is the same as before (types, links, refs).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections import Counter
+
+from tests.fakes.openai_api import FakeImagesAPI, adapter_fixtures, balance
+from tests.support.statements import statement_log
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+KEY = "sk-test-OPENAI-SECRET-never-shown"
+BODY = {"prompt": "a lighthouse at dusk", "model": "openai.gpt-image-1-mini"}
+TABLE = re.compile(r"^\s*(?:INSERT INTO|UPDATE|DELETE FROM)\s+(\w+)")
+
+fake, upstream_timeout, api, headers = adapter_fixtures(KEY, "OPENAI_API_KEY", "OPENAI_BASE_URL")
+
+
+def test_a_create_completes_in_few_statements_and_replays_the_same(
+    api: TestClient, headers: dict[str, str], fake: FakeImagesAPI
+) -> None:
+    sent = {**headers, "Idempotency-Key": "round-trips-1"}
+    with statement_log() as log:
+        response = api.post("/v1/create", json=BODY, headers=sent)
+    assert response.status_code == 201, response.text
+    writes: Counter[str] = Counter()
+    for statement in log.statements:
+        found = TABLE.match(statement.sql)
+        if found:
+            writes[f"{statement.verb} {found.group(1)}"] += 1
+    assert writes["INSERT activity_events"] == 1, writes
+    assert writes["INSERT activity_refs"] == 1, writes
+    job_updates = [s.sql for s in log.statements if TABLE.match(s.sql) and " jobs " in s.sql[:12]]
+    assert len(job_updates) == 2, job_updates  # the claim and the completion
+    assert "usage_event_id" in job_updates[1] and "status" in job_updates[1]
+    # The request answered with the settled answer: no read of the job's assets back.
+    reads = [s.sql for s in log.statements if s.verb == "SELECT" and "FROM assets" in s.sql]
+    assert reads == [], reads
+    answer = response.json()["data"]
+    assert answer["quota"]["balance_after"] == balance(api, headers)
+    assert answer["quota"]["used_today"] == 1
+
+    replayed = api.post("/v1/create", json=BODY, headers=sent)
+    assert replayed.status_code == 201, replayed.text
+    assert replayed.json()["data"] == answer
+    assert len(fake.requests) == 1
+
+    job_id = answer["job_id"]
+    shown = api.get(f"/v1/activity?subject={job_id}", headers=headers)
+    assert shown.status_code == 200, shown.text
+    events = shown.json()["data"]["events"]
+    assert [event["type"] for event in events] == [
+        "job.completed",
+        "asset.created",
+        "usage.credit_consumed",
+    ]
+    usage_id = events[0]["links"]["usage_event_id"]
+    assert usage_id and all(event["links"]["usage_event_id"] == usage_id for event in events)
+    assert events[0]["links"]["asset_ids"] == [asset["asset_id"] for asset in answer["assets"]]
