@@ -8,6 +8,8 @@ depends on both; composing it here keeps that dependency pointing one way.
 
 from __future__ import annotations
 
+import importlib
+
 from fastapi import FastAPI
 
 from image_skill.bridge.routes import router as bridge_router
@@ -28,4 +30,7 @@ def create_server_app(
         from image_skill.mcp.http import mount_mcp
 
         mount_mcp(app)
+        # The bridge imports its in-process HTTP client on first use; a server does it
+        # now, so no request's event loop stalls on the import.
+        importlib.import_module("image_skill.transport.loopback")
     return app

@@ -32,7 +32,6 @@ from image_skill.service.abuse.limiter import client_ip
 from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.openapi_errors import error_responses
-from image_skill.transport.loopback import LoopbackTransport
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404, 409))
 
@@ -82,6 +81,10 @@ def status_for(envelope: dict[str, Any]) -> int:
 @router.post("/v1/cli", name="image-skill cli", **answers(Any))
 async def run_cli(body: CliRequest, request: Request) -> JSONResponse:
     """Run ``argv`` as ``image-skill <argv> --json`` with the caller's token."""
+    # Imported on first use (its HTTP client costs ~0.1 s): the embedded CLI's daemon
+    # mounts this route but never calls it; ``image-skill serve`` imports it at start.
+    from image_skill.transport.loopback import LoopbackTransport
+
     base_url = str(request.base_url).rstrip("/")
     fixed = FixedService(
         base_url=base_url,

@@ -156,8 +156,8 @@ def main() -> int:
     sock = _listen(files)
     try:
         from image_skill.server import create_server_app
+        from image_skill.service.data_dir_log import log_to_data_dir
         from image_skill.service.settings import Settings
-        from image_skill.transport.embedded import log_to_data_dir
 
         settings = Settings(embedded=True)
         log_to_data_dir(settings.home)

@@ -12,9 +12,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from image_skill.providers.base import (
     GeneratedImage,
@@ -44,9 +42,13 @@ from image_skill.providers.fal_queue import (
     handle_for,
     not_configured,
     submit,
+    timeout,
     wait_for_result,
 )
 from image_skill.providers.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("image_skill.providers.fal")
 
@@ -113,6 +115,8 @@ class FalImageModel(Model):
 
 def _queue_client() -> httpx.AsyncClient:
     """The shared client for fal's queue with the current key (providers/clients.py)."""
+    import httpx
+
     key = os.environ.get(KEY_ENV, "").strip()
     if not key:
         raise not_configured(f"{KEY_ENV} is not set.")
@@ -126,9 +130,11 @@ def _queue_client() -> httpx.AsyncClient:
 
 def _download_client() -> httpx.AsyncClient:
     """The shared client outputs are fetched with (no credentials: outputs are public URLs)."""
+    import httpx
+
     return shared_client(
         ("fal-download",),
-        lambda: httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True),
+        lambda: httpx.AsyncClient(timeout=timeout(DOWNLOAD_TIMEOUT), follow_redirects=True),
         _closer,
     )
 

@@ -23,7 +23,6 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from PIL import Image
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
@@ -35,7 +34,11 @@ from image_skill.providers.base import (
 )
 
 if TYPE_CHECKING:
+    import httpx
     from fal_client import AsyncRequestHandle
+
+# httpx is imported with the first call (fal_client, warmed up by a server, brings it
+# too): registering the fal models must not cost the embedded CLI an HTTP stack.
 
 KEY_ENV = "FAL_KEY"
 QUEUE_HOST_ENV = "FAL_QUEUE_RUN_HOST"
@@ -44,13 +47,22 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 POLL_INTERVAL_SECONDS = 0.25
 MAX_OUTPUT_BYTES = 50 * 1024 * 1024
 DEFAULT_RETRY_AFTER_SECONDS = 10
-SUBMIT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+# (overall, connect) seconds, made into an ``httpx.Timeout`` by ``timeout``.
+SUBMIT_TIMEOUT = (60.0, 10.0)
+DOWNLOAD_TIMEOUT = (60.0, 10.0)
 MIME_BY_PIL = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 CONTENT_POLICY_TYPES = ("content_policy_violation", "content_policy", "nsfw")
-CANCEL_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+CANCEL_TIMEOUT = (10.0, 5.0)
 # fal request ids are UUID-like; anything else never goes into a URL path.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def timeout(seconds: tuple[float, float]) -> httpx.Timeout:
+    """The ``httpx.Timeout`` for an (overall, connect) pair of seconds."""
+    import httpx
+
+    overall, connect = seconds
+    return httpx.Timeout(overall, connect=connect)
 
 
 def queue_base_url() -> str:
@@ -125,9 +137,11 @@ async def submit(
     http: httpx.AsyncClient, endpoint: str, arguments: dict[str, Any]
 ) -> AsyncRequestHandle:
     """Enqueue once; never retried (a retry after an accepted submit would bill twice)."""
+    import httpx
+
     try:
         response = await http.post(
-            f"{queue_base_url()}/{endpoint}", json=arguments, timeout=SUBMIT_TIMEOUT
+            f"{queue_base_url()}/{endpoint}", json=arguments, timeout=timeout(SUBMIT_TIMEOUT)
         )
     except httpx.ConnectError as exc:  # nothing reached fal: safe to retry later
         raise ProviderError(
@@ -183,9 +197,11 @@ def handle_for(http: httpx.AsyncClient, endpoint: str, request_id: str) -> Async
 async def cancel_request(http: httpx.AsyncClient, endpoint: str, request_id: str) -> bool:
     """Ask fal to cancel a request; True when fal accepted (best effort, never raises
     for fal's answer: the job is canceled on our side either way)."""
+    import httpx
+
     try:
         url = requests_url(endpoint, request_id) + "/cancel"
-        response = await http.put(url, timeout=CANCEL_TIMEOUT)
+        response = await http.put(url, timeout=timeout(CANCEL_TIMEOUT))
     except (ProviderError, httpx.HTTPError):
         return False
     return response.status_code < 400
@@ -193,6 +209,7 @@ async def cancel_request(http: httpx.AsyncClient, endpoint: str, request_id: str
 
 async def wait_for_result(handle: AsyncRequestHandle) -> dict[str, Any]:
     """Poll until COMPLETED and fetch the result (fal_client retries the polls)."""
+    import httpx
     from fal_client.client import FalClientHTTPError
 
     try:
@@ -212,6 +229,8 @@ async def wait_for_result(handle: AsyncRequestHandle) -> dict[str, Any]:
 
 async def download(http: httpx.AsyncClient, url: str) -> GeneratedImage:
     """One output, bounded in size, checked to be an image we can read."""
+    import httpx
+
     if not url.startswith(("https://", "http://")):
         raise provider_failed("fal returned an output that is not an http(s) URL.")
     chunks: list[bytes] = []

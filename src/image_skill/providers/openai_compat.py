@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 from PIL import Image, UnidentifiedImageError
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, retry_later
@@ -31,11 +30,13 @@ from image_skill.providers.base import GeneratedImage, ProviderError, provider_f
 from image_skill.providers.clients import key_digest, shared_client
 
 if TYPE_CHECKING:
+    import httpx
     import openai
 
-# The SDK is imported where a call is made, not here: importing it costs ~0.7 s,
-# which every embedded CLI call would pay just to list these models. A server
-# imports it at start-up when a model using it is configured (Model.sdk_modules).
+# The SDK (and httpx, which it brings) is imported where a call is made, not here:
+# importing it costs ~0.7 s, which every embedded CLI call would pay just to list
+# these models. A server imports it at start-up when a model using it is
+# configured (Model.sdk_modules).
 
 log = logging.getLogger("image_skill.providers.openai_compat")
 
@@ -176,6 +177,7 @@ def map_error(vendor: Vendor, exc: openai.OpenAIError) -> ImageSkillError:
 
 def _worth_retrying(exc: openai.OpenAIError) -> float | None:
     """Seconds to wait before retrying, or None when a retry could double-bill."""
+    import httpx
     import openai
 
     if isinstance(exc, openai.APITimeoutError):

@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
                 await _ensure_owner(app)
             if not settings.embedded:
                 await repair_at_start(engine, app.state.store, settings.home)
-                await anyio.to_thread.run_sync(warm_up, app.state.runtime.models)
+                await anyio.to_thread.run_sync(warm_up, app.state.runtime.models, settings)
                 # Startup objects (modules, schemas, models) live as long as the
                 # process; left in the collected generations, each full
                 # collection walks them all and pauses every request for

@@ -7,33 +7,13 @@ Not a second implementation: the CLI talks ASGI to the same FastAPI app that
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from image_skill.transport import RawResponse
 from image_skill.transport.asgi import asgi_client, exchange
-
-
-def log_to_data_dir(home: Path) -> None:
-    """Service logs go to ``<home>/logs/service.log``, never to the CLI's stdout/stderr."""
-    logger = logging.getLogger("image_skill")
-    if logger.handlers:
-        return
-    logger.propagate = False
-    try:
-        (home / "logs").mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(home / "logs" / "service.log")
-    except OSError:
-        handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logger.addHandler(handler)
-    if os.environ.get("IMAGE_SKILL_DEBUG"):
-        logger.addHandler(logging.StreamHandler())
 
 
 class EmbeddedTransport:
@@ -43,6 +23,7 @@ class EmbeddedTransport:
 
     def __init__(self, settings: Any | None = None) -> None:
         from image_skill.server import create_server_app
+        from image_skill.service.data_dir_log import log_to_data_dir
         from image_skill.service.settings import Settings
 
         self.settings = settings or Settings(embedded=True)

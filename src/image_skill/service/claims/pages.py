@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import ChoiceLoader, Environment, PackageLoader
 
 from image_skill.contract.ids import iso
 from image_skill.service.claims.service import LinkProblem, confirm_link, link_claim
@@ -27,6 +26,9 @@ from image_skill.service.identity.grants import grants_for
 from image_skill.service.identity.schemas import mask_email
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import trace_id_of
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 router = APIRouter(route_class=GuardedRoute, tags=["claim pages"], responses=error_responses(404))
 
@@ -63,6 +65,9 @@ _FORM = {
 
 @lru_cache(maxsize=1)
 def _templates() -> Environment:
+    # Imported with the first page (a server warms it up at start).
+    from jinja2 import ChoiceLoader, Environment, PackageLoader
+
     return Environment(
         # The console's templates supply the shared layout (base.html) and its CSS.
         loader=ChoiceLoader(

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader
 
 from image_skill.contract.errors import ImageSkillError
 from image_skill.service.console import secrets as console_secrets
 from image_skill.service.console.sessions import SESSION_TTL, Viewer, touch, viewer_of
 from image_skill.service.db.engine import session_scope
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 COOKIE = "isk_console"
 _MAX_FORM_BYTES = 8192
@@ -32,6 +34,10 @@ _MAX_FIELDS = 16
 @lru_cache(maxsize=1)
 def templates() -> Environment:
     """The console's template environment (shared by the claim pages for one look)."""
+    # Imported with the first page (a server warms it up at start): the embedded
+    # CLI's service never renders one.
+    from jinja2 import Environment, PackageLoader
+
     return Environment(
         loader=PackageLoader("image_skill.service.console", "templates"),
         autoescape=True,

@@ -65,7 +65,7 @@ async def run_worker(settings: Settings) -> None:
         runtime = build_runtime(settings, engine, store)
         # Outputs this machine spooled while the store was away (workers run the jobs).
         await repair_at_start(engine, store, settings.home)
-        await anyio.to_thread.run_sync(warm_up, runtime.models)
+        await anyio.to_thread.run_sync(warm_up, runtime.models, settings)
         async with (
             job_execution(runtime, runs_jobs=True, handle_signals=True) as execution,
             sweeping(runtime),

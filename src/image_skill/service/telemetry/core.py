@@ -5,6 +5,8 @@ are how an operator runs the service). With ``IMAGE_SKILL_TELEMETRY=on`` (the
 default) each call also becomes one JSON line on the ``image_skill.telemetry``
 logger and, when an OTLP endpoint is configured, one exported span.
 ``IMAGE_SKILL_TELEMETRY=off`` is the no-telemetry mode: no event lines, no spans.
+The OpenTelemetry SDK is imported only when spans are exported: an app without an
+OTLP endpoint (the embedded CLI's, by default) starts without it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from typing import TYPE_CHECKING
 from image_skill.service.settings import Settings
 from image_skill.service.telemetry.metrics import Metrics
 from image_skill.service.telemetry.record import RequestRecord
-from image_skill.service.telemetry.tracing import Tracing, sdk_disabled
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
+
+    from image_skill.service.telemetry.tracing import Tracing
 
 LOGGER_NAME = "image_skill.telemetry"
 log = logging.getLogger(LOGGER_NAME)
@@ -33,8 +36,11 @@ class Telemetry:
         self.events_enabled = settings.telemetry == "on"
         self.metrics = Metrics()
         self.tracing: Tracing | None = None
-        if self.events_enabled and settings.otlp_endpoint and not sdk_disabled():
-            self.tracing = Tracing(settings.otlp_endpoint)
+        if self.events_enabled and settings.otlp_endpoint:
+            from image_skill.service.telemetry.tracing import Tracing, sdk_disabled
+
+            if not sdk_disabled():
+                self.tracing = Tracing(settings.otlp_endpoint)
         self._logger_ready = False
 
     def finish(self, record: RequestRecord, span: Span | None) -> None:

@@ -25,7 +25,6 @@ from image_skill.service.telemetry import record as records
 from image_skill.service.telemetry.core import Telemetry
 from image_skill.service.telemetry.metrics import method_label
 from image_skill.service.telemetry.record import RequestRecord
-from image_skill.service.telemetry.tracing import Tracing
 
 METRICS_PATH = "/metrics"
 CLIENT_CLOSED = 499  # nginx's status for a request abandoned before its answer
@@ -73,8 +72,8 @@ class TelemetryMiddleware:
             except Exception as exc:  # telemetry must never break a call
                 log.warning("telemetry failed for %s\n%s", record.trace_id, redacted_traceback(exc))
             finally:
-                if otel_token is not None:
-                    Tracing.deactivate(otel_token)
+                if otel_token is not None and self.telemetry.tracing is not None:
+                    self.telemetry.tracing.deactivate(otel_token)
                 records.current.reset(token)
 
     def _open(self, scope: Scope) -> RequestRecord:

@@ -9,20 +9,24 @@ bounds the past), for ``checkout.session.completed`` or
 session was already reported expired or failed), Stripe's API is asked
 (``payment_status_of``). Events are stored once by id and the grant is once
 per quote, so replays and any arrival order grant once (docs/payments.md).
+
+The SDK is imported where Stripe is used, so a service that never takes a
+payment (the embedded CLI's) starts without it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
-
-import stripe
+from typing import TYPE_CHECKING, Any
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, retry_later
 from image_skill.service.credits.packs import PACKS
 from image_skill.service.db.models import CreditQuote
 from image_skill.service.settings import Settings
+
+if TYPE_CHECKING:
+    import stripe
 
 FULFILLING_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 FAILING_EVENTS = {
@@ -47,6 +51,8 @@ class StripeRail:
         """Refuses (PAYMENT_PROVIDER_NOT_CONFIGURED) without a secret key."""
         if not settings.stripe_secret_key:
             raise not_configured("IMAGE_SKILL_STRIPE_SECRET_KEY")
+        import stripe
+
         self.settings = settings
         base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
         # Async only, and closed after use: an unclosed client keeps its
@@ -61,6 +67,8 @@ class StripeRail:
 
     async def create_checkout_session(self, quote: CreditQuote) -> tuple[str, str]:
         """A Checkout Session for the quote (idempotent per quote at Stripe too)."""
+        import stripe
+
         pack = PACKS.get(quote.pack_id) if quote.pack_id else None
         name = (
             f"Image Skill credits: {pack.name} ({quote.credits})"
@@ -109,6 +117,8 @@ class StripeRail:
 
     async def payment_status_of(self, session_id: str) -> str | None:
         """Stripe's ``payment_status`` of a session (None if Stripe does not know it)."""
+        import stripe
+
         try:
             session = await self.client.v1.checkout.sessions.retrieve_async(session_id)
         except stripe.InvalidRequestError as exc:
@@ -135,6 +145,8 @@ def _unavailable() -> ImageSkillError:
 
 def verify_event(settings: Settings, payload: bytes, signature: str | None) -> dict[str, Any]:
     """The event if its signature verifies on the raw body; INVALID_ARGUMENTS otherwise."""
+    import stripe
+
     if not settings.stripe_webhook_secret:
         raise not_configured("IMAGE_SKILL_STRIPE_WEBHOOK_SECRET")
     if not signature:
