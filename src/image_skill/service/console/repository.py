@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.service.credits.ledger import DEBIT
 from image_skill.service.db.console_models import ConsoleSession, ConsoleSignInLink
+from image_skill.service.db.credit_models import CreditAccount
 from image_skill.service.db.models import ActivityEvent, Actor, CreditLedgerEntry, Feedback
 
 
@@ -81,13 +82,12 @@ async def last_activity(session: AsyncSession, organization_id: str) -> dict[str
 
 
 async def balances(session: AsyncSession, actor_ids: list[str]) -> dict[str, int]:
-    """Each actor's spendable credits (the ledger's sum, as ``credits.ledger.balance``)."""
+    """Each actor's spendable credits: its ``credit_accounts`` row, as ``credits.ledger.balance``
+    reads it (one row per actor, whatever the length of its ledger)."""
     if not actor_ids:
         return {}
-    query = (
-        select(CreditLedgerEntry.actor_id, func.coalesce(func.sum(CreditLedgerEntry.amount), 0))
-        .where(CreditLedgerEntry.actor_id.in_(actor_ids))
-        .group_by(CreditLedgerEntry.actor_id)
+    query = select(CreditAccount.actor_id, CreditAccount.balance).where(
+        CreditAccount.actor_id.in_(actor_ids)
     )
     return {actor_id: int(total) for actor_id, total in (await session.execute(query)).tuples()}
 
