@@ -41,9 +41,11 @@ NEVER = (
     "image_skill.daemon",
 )
 
-# Never on the hosted whoami path either: no parser is built (``cli.quick``), and no
-# dataclass, typing, pathlib, datetime or urllib.parse (ipaddress) import is needed.
+# Never on the hosted whoami path either: no parser is built or imported (``cli.quick``),
+# and no dataclass, typing, pathlib, datetime or urllib.parse (ipaddress) import is needed.
 NEVER_HOSTED = (
+    "argparse",
+    "gettext",
     "image_skill.cli.parser",
     "image_skill.contract.creative",
     "shutil",

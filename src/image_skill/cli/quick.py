@@ -4,7 +4,7 @@ Agents run these in tight loops, and building argparse parsers (with the
 ``shutil`` and ``gettext`` work argparse does for help text) costs a hosted call
 more than its own request. ``quick_parse`` reads only the plainest shape of
 each: the command words and the global flags, each at most once and spelt in
-full, and answers with the Namespace the full parser would give. Anything else
+full, and answers with the attributes the full parser's Namespace would hold. Anything else
 (help, ``--``, an unknown, repeated or ``--flag=`` switch, a value that is empty
 or starts with ``-``, another word) is None, and the caller parses with
 argparse as before, so errors, help and suggestions read exactly as they did.
@@ -53,14 +53,16 @@ def quick_parse(argv: list[str]) -> Namespace | None:
     command = _COMMANDS.get(tuple(words))
     if command is None:
         return None
-    from argparse import Namespace
+    from types import SimpleNamespace
 
     from image_skill.cli.commands import identity
 
     identity.add_renderers()
     handler, command_name = command
     extra = {"usage_word": "quota"} if words[0] == "usage" else {}
-    return Namespace(
+    # argparse's Namespace is a plain attribute holder, as SimpleNamespace is (getattr,
+    # vars, ==); importing argparse only to make one would cost this path ~2 ms.
+    return SimpleNamespace(  # type: ignore[return-value]
         json=switches.get("json", False),
         token=values.get("token"),
         token_stdin=switches.get("token_stdin", False),
