@@ -116,6 +116,7 @@ async def _serve(app: ControlledApp, sock: socket.socket, idle: float) -> None:
         log_level="warning",
         access_log=False,
         http=_http_parser(),
+        ws="none",  # no websocket routes: uvicorn need not import its ws protocol
         timeout_keep_alive=30,
     )
     server = uvicorn.Server(config)
