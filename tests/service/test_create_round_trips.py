@@ -11,10 +11,12 @@ activity it recorded is the same as before (types, links, refs).
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from collections import Counter
 
-from tests.fakes.openai_api import FakeImagesAPI, adapter_fixtures, balance
+from image_skill.service.jobs.waiter import RECHECK_SECONDS
+from tests.fakes.openai_api import FakeImagesAPI, Reply, adapter_fixtures, balance, error_body
 from tests.support.statements import statement_log
 
 with warnings.catch_warnings():
@@ -69,3 +71,19 @@ def test_a_create_completes_in_few_statements_and_replays_the_same(
     usage_id = events[0]["links"]["usage_event_id"]
     assert usage_id and all(event["links"]["usage_event_id"] == usage_id for event in events)
     assert events[0]["links"]["asset_ids"] == [asset["asset_id"] for asset in answer["assets"]]
+
+
+def test_a_failed_job_answers_at_once_and_spends_nothing(
+    api: TestClient, headers: dict[str, str], fake: FakeImagesAPI
+) -> None:
+    before = balance(api, headers)
+    refusal = error_body("Your request was rejected.", "invalid_request_error", None)
+    fake.queue(Reply(400, refusal))
+    started = time.monotonic()
+    response = api.post("/v1/create", json=BODY, headers=headers)
+    elapsed = time.monotonic() - started
+    assert response.status_code >= 400, response.text
+    assert response.json()["ok"] is False
+    # The waiter learns the end from the hand-over, not from its periodic re-read.
+    assert elapsed < RECHECK_SECONDS, elapsed
+    assert balance(api, headers) == before

@@ -37,10 +37,11 @@ from image_skill.service.quota.repository import creative_jobs_count
 from image_skill.service.quota.service import daily_job_cap, utc_day_bounds
 from image_skill.service.settings import Settings
 
-# Answers this process settled, by job id, until the request waiting on the job takes
-# them; a request that stopped waiting (202) leaves its entry for the oldest to drop.
+# How jobs this process ended did end (an answer, or None: failed), by job id, until
+# the request waiting on the job takes it; a request that stopped waiting (202)
+# leaves its entry for the oldest to drop.
 MAX_SETTLED = 1_000
-_settled: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_settled: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
 
 
 async def completed_answer(
@@ -98,25 +99,27 @@ async def _standing(session: AsyncSession, actor_id: str, day_start: datetime) -
     return int(used or 0), int(credits or 0)
 
 
-def hand_over(session: AsyncSession, job_id: str, answer: dict[str, Any]) -> None:
-    """Once ``session`` commits, keep ``answer`` for the request of this process waiting
-    on ``job_id`` (``take_settled``), so it answers without reading the job back."""
+def hand_over(session: AsyncSession, job_id: str, answer: dict[str, Any] | None) -> None:
+    """Once ``session`` commits, keep how ``job_id`` ended for the request of this process
+    waiting on it: its answer, or None when it failed (``ended_here``, ``take_settled``)."""
     on_commit(session, partial(_keep, job_id, answer))
 
 
-def _keep(job_id: str, answer: dict[str, Any]) -> None:
+def _keep(job_id: str, answer: dict[str, Any] | None) -> None:
     _settled[job_id] = answer
     while len(_settled) > MAX_SETTLED:
         _settled.popitem(last=False)
 
 
-def is_settled(job_id: str) -> bool:
-    """Whether this process settled ``job_id`` and kept its answer (so it is completed)."""
-    return job_id in _settled
+def ended_here(job_id: str) -> str | None:
+    """``completed`` or ``failed`` when this process ended ``job_id`` (None: not seen here)."""
+    if job_id not in _settled:
+        return None
+    return "failed" if _settled[job_id] is None else "completed"
 
 
 def take_settled(job_id: str) -> dict[str, Any] | None:
-    """The answer this process settled ``job_id`` with, once (None: not kept here)."""
+    """The answer this process settled ``job_id`` with, once (None: failed or not kept here)."""
     return _settled.pop(job_id, None)
 
 

@@ -165,9 +165,19 @@ async def fail_job(
                     record.status_code = error.http_status
         await announce_terminal(session, row)
         await job_reached_terminal(session, runtime, row)
+        _hand_over(runtime, session, row.id, None)
 
     await in_transaction(runtime.engine, work, write=True)
     telemetry.job_finished(order.operation, "failed")
+
+
+def _hand_over(
+    runtime: Runtime, session: AsyncSession, job_id: str, answer: dict[str, Any] | None
+) -> None:
+    """Tell the request waiting on ``job_id`` in this process how it ended, on commit
+    (not the embedded CLI's request: it ran the job itself and has the outcome)."""
+    if runtime.settings.resolved_job_executor != "inline":
+        hand_over(session, job_id, answer)
 
 
 async def _generate(
@@ -335,8 +345,7 @@ async def _settle(
         await announce_terminal(session, row)
         await job_reached_terminal(session, runtime, row)
         data = await completed_answer(session, runtime.settings, order, principal, row, fresh, urls)
-        if runtime.settings.resolved_job_executor != "inline":
-            hand_over(session, row.id, data)  # the request waiting in this process answers it
+        _hand_over(runtime, session, row.id, data)
         if order.idempotency_key:
             record = await idempotency.find(
                 session, row.actor_id, row.operation, order.idempotency_key

@@ -18,6 +18,7 @@ job as it is and how to wait for the rest.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, not_found
@@ -28,7 +29,7 @@ from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.creative import accounting, responses
 from image_skill.service.creative.admission import Admitted, admit, credits_for, replay
 from image_skill.service.creative.admission_gate import AdmissionPlace
-from image_skill.service.creative.answer import answer_of_job, is_settled, take_settled
+from image_skill.service.creative.answer import answer_of_job, ended_here, take_settled
 from image_skill.service.creative.plan import CreativeRequest, fingerprint, make_plan
 from image_skill.service.creative.responses import CreativeOutcome
 from image_skill.service.db.engine import session_scope
@@ -96,7 +97,7 @@ async def run_creative(
     wait = runtime.settings.create_wait_seconds
     async with place.lent():
         finished = await wait_until_terminal(
-            admitted.job_id, wait, partial(_status, runtime, admitted.job_id)
+            admitted.job_id, wait, _status_reader(runtime, admitted.job_id)
         )
     if not finished:
         return await _queued_answer(runtime, admitted.job_id, urls, async_requested=False)
@@ -135,11 +136,31 @@ async def _answer(
     return Outcome(data, status_code=201)
 
 
-async def _status(runtime: Runtime, job_id: str) -> str | None:
-    if is_settled(job_id):
-        return "completed"  # this process settled it; the row says so too
-    async with session_scope(runtime.engine, write=False) as session:
-        return await jobs_repository.status_of(session, job_id)
+def _status_reader(runtime: Runtime, job_id: str) -> Callable[[], Awaitable[str | None]]:
+    """The waiter's read of a just-admitted job's status.
+
+    How the job ended in this process comes from the hand-over, without a read.
+    With the in-process executor the first read is skipped as well: this
+    process runs the job it just admitted (queued), and its end here, even
+    before the waiter is registered, is seen through the hand-over; only an
+    end by another path (a cancel, crash recovery) waits for the waiter's
+    periodic re-read.
+    """
+    in_process = runtime.settings.resolved_job_executor == "inprocess"
+    reads = 0
+
+    async def read() -> str | None:
+        nonlocal reads
+        reads += 1
+        ended = ended_here(job_id)
+        if ended is not None:
+            return ended
+        if in_process and reads == 1:
+            return "queued"
+        async with session_scope(runtime.engine, write=False) as session:
+            return await jobs_repository.status_of(session, job_id)
+
+    return read
 
 
 async def _queued_answer(
