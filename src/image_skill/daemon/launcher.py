@@ -11,7 +11,6 @@ embedded command never fails because the daemon did.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import signal
@@ -36,7 +35,8 @@ from image_skill.daemon.files import (
     socket_is_ours,
 )
 from image_skill.paths import data_home
-from image_skill.transport.unix import HOST, UnixTransport, connect_unix
+from image_skill.transport.http import Dropped, Malformed
+from image_skill.transport.unix import UnixTransport, connect_unix, exchange
 
 _HELLO_TIMEOUT = 10.0
 _STOP_WAIT = 10.0
@@ -70,7 +70,7 @@ def local_transport() -> UnixTransport | None:
         return None  # switched off, or not Linux-like (no spawn, or no peer check)
     try:
         return ensure_daemon(files_for(data_home()), fingerprint())
-    except (OSError, DaemonUnsafe, DaemonFailed, http.client.HTTPException, ValueError) as exc:
+    except (OSError, DaemonUnsafe, DaemonFailed, Malformed, ValueError) as exc:
         _debug(f"the local daemon is not used ({type(exc).__name__}: {exc}); running in-process")
         return None
 
@@ -101,18 +101,12 @@ def probe(files: DaemonFiles, timeout: float = _HELLO_TIMEOUT) -> Hello | None:
         sock, pid = connect_unix(files.socket, timeout)
     except (ConnectionRefusedError, FileNotFoundError):
         return None
-    conn = http.client.HTTPConnection(HOST, timeout=timeout)
-    conn.sock = sock
     try:
-        conn.request("GET", "/_daemon/hello")
-        response = conn.getresponse()
-        body = response.read()
-    except (ConnectionResetError, http.client.RemoteDisconnected):
+        response = exchange(sock, "GET", "/_daemon/hello")
+    except (ConnectionResetError, Dropped):
         return None  # it was stopping
-    finally:
-        conn.close()
     try:
-        info = json.loads(body) if response.status == 200 else None
+        info = json.loads(response.body) if response.status == 200 else None
     except ValueError:
         info = None
     # A daemon that does not know this handshake is of another build: it gets replaced.
@@ -121,15 +115,9 @@ def probe(files: DaemonFiles, timeout: float = _HELLO_TIMEOUT) -> Hello | None:
 
 def stop(files: DaemonFiles, hello: Hello) -> bool:
     """Ask the daemon to exit, wait for it, kill it if it will not; True once it is gone."""
-    with contextlib.suppress(OSError, http.client.HTTPException):
+    with contextlib.suppress(OSError, Dropped, Malformed):
         sock, _pid = connect_unix(files.socket, _HELLO_TIMEOUT)
-        conn = http.client.HTTPConnection(HOST, timeout=_HELLO_TIMEOUT)
-        conn.sock = sock
-        try:
-            conn.request("POST", "/_daemon/stop")
-            conn.getresponse().read()
-        finally:
-            conn.close()
+        exchange(sock, "POST", "/_daemon/stop")
     if _wait_gone(hello.pid, _STOP_WAIT):
         return True
     if not _is_daemon(hello.pid):

@@ -57,6 +57,21 @@ def connect_unix(path: Path, timeout: float | None) -> tuple[socket.socket, int]
     return sock, pid
 
 
+def exchange(sock: socket.socket, method: str, path: str) -> RawResponse:
+    """One body-less request on a connected socket and its answer; the socket is closed after.
+
+    For the daemon's handshake and stop calls. Raises ``Dropped`` when the daemon
+    closed without answering, ``Malformed`` for an answer that is not HTTP, and
+    ``OSError`` (a timeout, a reset) as the socket does.
+    """
+    try:
+        sock.sendall(encode_request(method, path, HOST, {}, None))
+        with sock.makefile("rb") as reader:
+            return read_response(reader, method)[0]
+    finally:
+        sock.close()
+
+
 class UnixTransport:
     """Keep-alive HTTP to the embedded daemon; ``description`` says embedded (file:// allowed)."""
 
