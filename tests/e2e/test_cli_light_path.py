@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.burst import signup
+from tests.support.daemons import kill_daemons
 from tests.support.servers import running_server
 
 # Never on either path: parsers of other commands, the error-suggestion machinery, the
@@ -135,3 +136,21 @@ def test_hosted_whoami_imports_only_its_command_module(
     assert loaded(modules, NEVER) == []
     assert loaded(modules, NEVER_HOSTED) == []
     assert "image_skill.transport.http" in modules
+
+
+@pytest.mark.slow
+def test_a_warm_embedded_whoami_talks_to_the_daemon_without_an_http_library(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGE_SKILL_EMBEDDED_DAEMON", "1")
+    monkeypatch.setenv("IMAGE_SKILL_DAEMON_IDLE_SECONDS", "60")
+    try:
+        _, first = run_listing("whoami", "--json")  # starts the daemon
+        modules, completed = run_listing("whoami", "--json")
+    finally:
+        kill_daemons(isolated_home / "data")
+    assert first.returncode == 0, first.stdout[-2000:]
+    assert completed.returncode == 0 and json.loads(completed.stdout)["ok"] is True
+    assert "image_skill.transport.unix" in modules, "the warm daemon must have answered"
+    heavy = ("http.client", "email", "fastapi", "sqlalchemy", "image_skill.service")
+    assert loaded(modules, heavy) == []
