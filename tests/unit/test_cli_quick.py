@@ -11,7 +11,7 @@ import pytest
 
 from image_skill.cli.commands import register_all
 from image_skill.cli.parser import build_parser
-from image_skill.cli.quick import quick_parse
+from image_skill.cli.quick import is_quick, quick_parse
 
 ACCEPTED = [
     ["whoami"],
@@ -59,7 +59,7 @@ _PARSER_ONLY = {"command_parser", "registrar"}
 @pytest.mark.parametrize("argv", ACCEPTED, ids=" ".join)
 def test_a_plain_hot_command_reads_as_the_full_parser_reads_it(argv: list[str]) -> None:
     quick = quick_parse(argv)
-    assert quick is not None
+    assert quick is not None and is_quick(argv)
     full, extras = build_parser(register_all).parse_known_args(argv)
     assert extras == []
     expected = {k: v for k, v in vars(full).items() if k not in _PARSER_ONLY}
@@ -68,4 +68,4 @@ def test_a_plain_hot_command_reads_as_the_full_parser_reads_it(argv: list[str]) 
 
 @pytest.mark.parametrize("argv", LEFT_TO_ARGPARSE, ids=lambda argv: " ".join(argv) or "(none)")
 def test_anything_else_is_left_to_argparse(argv: list[str]) -> None:
-    assert quick_parse(argv) is None
+    assert quick_parse(argv) is None and not is_quick(argv)

@@ -48,6 +48,14 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(json.dumps(version_envelope(), indent=2, ensure_ascii=False) + "\n")
         return 0
+    from image_skill.cli.quick import is_quick
+
+    if is_quick(args_list):
+        import gc
+
+        # A hot command (whoami, quota) is short and bounded: it leaves no cyclic garbage
+        # worth collecting, and collections during its imports cost it ~2 ms.
+        gc.disable()
     from image_skill.cli.runner import run
 
     return run(args_list)

@@ -28,8 +28,42 @@ _SWITCHES = {"--json": "json", "--token-stdin": "token_stdin"}
 _VALUED = {"--token": "token", "--api-base-url": "api_base_url"}
 
 
+def is_quick(argv: list[str]) -> bool:
+    """Whether ``argv`` is a plain hot command (read here, without argparse)."""
+    return _read(argv) is not None
+
+
 def quick_parse(argv: list[str]) -> Namespace | None:
     """What the full parser would make of ``argv``, if it is a plain hot command; else None."""
+    read = _read(argv)
+    if read is None:
+        return None
+    words, switches, values = read
+    handler, command_name = _COMMANDS[tuple(words)]
+    from types import SimpleNamespace
+
+    from image_skill.cli.commands import identity
+
+    identity.add_renderers()
+    extra = {"usage_word": "quota"} if words[0] == "usage" else {}
+    # argparse's Namespace is a plain attribute holder, as SimpleNamespace is (getattr,
+    # vars, ==); importing argparse only to make one would cost this path ~2 ms.
+    return SimpleNamespace(  # type: ignore[return-value]
+        json=switches.get("json", False),
+        token=values.get("token"),
+        token_stdin=switches.get("token_stdin", False),
+        api_base_url=values.get("api_base_url"),
+        help=False,
+        version=False,
+        command_word=words[0],
+        handler=getattr(identity, handler),
+        command_name=command_name,
+        **extra,
+    )
+
+
+def _read(argv: list[str]) -> tuple[list[str], dict[str, bool], dict[str, str]] | None:
+    """The command words, switches and flag values of a plain hot command; else None."""
     switches: dict[str, bool] = {}
     values: dict[str, str] = {}
     words: list[str] = []
@@ -50,27 +84,6 @@ def quick_parse(argv: list[str]) -> Namespace | None:
             return None
         else:
             words.append(item)
-    command = _COMMANDS.get(tuple(words))
-    if command is None:
+    if tuple(words) not in _COMMANDS:
         return None
-    from types import SimpleNamespace
-
-    from image_skill.cli.commands import identity
-
-    identity.add_renderers()
-    handler, command_name = command
-    extra = {"usage_word": "quota"} if words[0] == "usage" else {}
-    # argparse's Namespace is a plain attribute holder, as SimpleNamespace is (getattr,
-    # vars, ==); importing argparse only to make one would cost this path ~2 ms.
-    return SimpleNamespace(  # type: ignore[return-value]
-        json=switches.get("json", False),
-        token=values.get("token"),
-        token_stdin=switches.get("token_stdin", False),
-        api_base_url=values.get("api_base_url"),
-        help=False,
-        version=False,
-        command_word=words[0],
-        handler=getattr(identity, handler),
-        command_name=command_name,
-        **extra,
-    )
+    return words, switches, values
