@@ -4,9 +4,10 @@ The first embedded command waits for the local daemon to import and start the
 service; every library it loads and never calls is start-up time on that
 command. The PostgreSQL queue, the S3 store, Stripe, the provider SDKs, MCP,
 the page templates and the OTLP exporter are all imported on first use (or by a
-server at start-up, ``service.warm_up``), so a fresh interpreter that imports the
-daemon, builds the embedded app, runs its start-up and answers a request must
-not have loaded them.
+server at start-up, ``service.warm_up``), and the embedded app mounts no web
+pages (console, claim link), so a fresh interpreter that imports the daemon,
+builds the embedded app, runs its start-up and answers a request must not have
+loaded them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ NEVER = (
     "httpx",
     "opentelemetry.exporter",
     "opentelemetry.sdk",
+    # Web pages nobody can open on a private socket (``image-skill serve`` serves them).
+    "image_skill.service.console",
+    "image_skill.service.claims.pages",
 )
 
 # What the daemon process does (daemon.process.main), minus the socket: import,

@@ -2,7 +2,9 @@
 
 The same factory serves ``image-skill serve`` and the CLI's embedded mode
 (through ``image_skill.server``, which adds the ``/v1/cli`` bridge); only the
-settings differ.
+settings differ. The embedded service serves no web pages: nobody can open the
+console or an emailed claim link on a private unix socket or inside a CLI process,
+so those routes (and their imports) are left to ``image-skill serve``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from image_skill import __version__
@@ -25,10 +27,7 @@ from image_skill.service.activity.routes import router as activity_router
 from image_skill.service.assets.routes import router as assets_router
 from image_skill.service.catalog.pricing import PricingPolicy
 from image_skill.service.catalog.routes import router as catalog_router
-from image_skill.service.claims.pages import router as claim_pages_router
 from image_skill.service.claims.routes import router as claims_router
-from image_skill.service.console.access import PageExit, page_exit_response
-from image_skill.service.console.routes import router as console_router
 from image_skill.service.creative.admission_gate import AdmissionMiddleware
 from image_skill.service.creative.prompt_rules import PromptPolicy
 from image_skill.service.creative.routes import router as creative_router
@@ -128,11 +127,19 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RateLimitMiddleware)
     install_telemetry(app, settings)
-    routers = (
+    for router in _api_routers():
+        app.include_router(router)
+    if not settings.embedded:
+        _install_pages(app)
+    install_api_docs(app)
+    return app
+
+
+def _api_routers() -> tuple[APIRouter, ...]:
+    return (
         health_router,
         identity_router,
         claims_router,
-        claim_pages_router,
         quota_router,
         catalog_router,
         creative_router,
@@ -144,13 +151,18 @@ def create_app(settings: Settings | None = None, *, store: AssetStore | None = N
         webhooks_router,
         telemetry_router,
         guide_router,
-        console_router,
     )
-    for router in routers:
-        app.include_router(router)
+
+
+def _install_pages(app: FastAPI) -> None:
+    """The HTML pages: the claim link's page and the console (served apps only)."""
+    from image_skill.service.claims.pages import router as claim_pages_router
+    from image_skill.service.console.access import PageExit, page_exit_response
+    from image_skill.service.console.routes import router as console_router
+
+    app.include_router(claim_pages_router)
+    app.include_router(console_router)
     app.add_exception_handler(PageExit, page_exit_response)
-    install_api_docs(app)
-    return app
 
 
 async def _check_store(store: AssetStore) -> None:
