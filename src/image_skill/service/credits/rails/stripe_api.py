@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, retry_later
 from image_skill.service.credits.packs import PACKS
 from image_skill.service.db.models import CreditQuote
 from image_skill.service.settings import Settings
-
-if TYPE_CHECKING:
-    import stripe
 
 FULFILLING_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 FAILING_EVENTS = {
