@@ -45,3 +45,14 @@ def test_builtin_provider_sdks_are_declared(monkeypatch: pytest.MonkeyPatch) -> 
     warmed = modules_to_warm(collect_models())
     assert {"openai", "fal_client", "jsonschema"} <= set(warmed)
     assert "torch" not in warmed  # local.diffusers loads on first use, in a worker thread
+
+
+def test_a_server_warms_the_page_templates_and_stripe_only_when_configured() -> None:
+    """Pages and payments import their libraries on first use; a server does it at start."""
+    from image_skill.service.settings import Settings
+
+    plain = modules_to_warm({}, Settings(stripe_secret_key=None, stripe_webhook_secret=None))
+    assert "jinja2" in plain
+    assert "stripe" not in plain
+    paying = modules_to_warm({}, Settings(stripe_secret_key="sk_test_x"))
+    assert "stripe" in paying
