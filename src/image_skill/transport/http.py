@@ -128,10 +128,81 @@ def _chunked(reader: BinaryIO) -> bytes:
         parts.append(chunk)
 
 
-class HttpTransport:
+class KeepAliveTransport:
+    """One keep-alive HTTP/1.1 connection to a peer (a TCP service or the local daemon).
+
+    A request is sent once. A connection the peer dropped while idle is retried
+    once on a fresh one; a fresh connection that drops is an error, never a
+    second send, so a create is not made twice.
+    """
+
+    peer = "The service"  # how errors name the other end
+
+    def __init__(self, timeout: float | None) -> None:
+        self._timeout = timeout
+        self._sock: socket.socket | None = None
+        self._reader: BinaryIO | None = None
+
+    def _open(self) -> socket.socket:
+        """A new connected socket to the peer."""
+        raise NotImplementedError
+
+    def _encode(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> bytes:
+        """The request's bytes as this peer wants its target and Host."""
+        raise NotImplementedError
+
+    def _connect(self) -> tuple[socket.socket, BinaryIO]:
+        if self._sock is None or self._reader is None:
+            sock = self._open()
+            self._sock, self._reader = sock, sock.makefile("rb")
+        return self._sock, self._reader
+
+    def send(
+        self, method: str, path: str, *, headers: dict[str, str], body: bytes | None
+    ) -> RawResponse:
+        """Send once; a dropped keep-alive connection is retried once on a fresh one."""
+        request = self._encode(method, path, headers, body)
+        for attempt in (1, 2):
+            fresh = self._sock is None
+            try:
+                sock, reader = self._connect()
+                sock.sendall(request)
+                response, close = read_response(reader, method)
+            except TimeoutError as exc:
+                self.close()
+                late = f"{self.peer} did not answer in time."
+                raise TransportError(late, timed_out=True) from exc
+            except (Dropped, BrokenPipeError, ConnectionResetError) as exc:
+                self.close()
+                if attempt == 2 or fresh:
+                    raise TransportError(f"{self.peer} closed the connection.") from exc
+                continue
+            except Malformed as exc:
+                self.close()
+                raise TransportError(f"{self.peer} sent an answer that is not HTTP.") from exc
+            except OSError as exc:
+                self.close()
+                raise TransportError(f"{self.peer} could not be reached.") from exc
+            if close:
+                self.close()
+            return response
+        raise TransportError(f"{self.peer} could not be reached.")  # pragma: no cover
+
+    def close(self) -> None:
+        """Drop the connection."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class HttpTransport(KeepAliveTransport):
     """Keep-alive HTTP(S) to one base URL."""
 
     def __init__(self, base_url: str, *, timeout: float = 120.0) -> None:
+        super().__init__(timeout)
         parts = split_base(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("The API base URL must be an http:// or https:// URL.")
@@ -144,64 +215,23 @@ class HttpTransport:
         default_port = parts.port is None or parts.port == (443 if self._tls else 80)
         self._host_header = bracketed if default_port else f"{bracketed}:{self._port}"
         self._prefix = parts.path
-        self._timeout = timeout
-        self._sock: socket.socket | None = None
-        self._reader: BinaryIO | None = None
         self.description = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"  # no userinfo
 
-    def _connect(self) -> tuple[socket.socket, BinaryIO]:
-        if self._sock is None or self._reader is None:
-            # typeshed says str; getaddrinfo, which takes the host on, accepts bytes too.
-            address = (self._address, self._port)
-            sock = socket.create_connection(address, timeout=self._timeout)  # type: ignore[arg-type]
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self._tls:
-                    import ssl  # only https pays for it
+    def _open(self) -> socket.socket:
+        # typeshed says str; getaddrinfo, which takes the host on, accepts bytes too.
+        address = (self._address, self._port)
+        sock = socket.create_connection(address, timeout=self._timeout)  # type: ignore[arg-type]
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls:
+                import ssl  # only https pays for it
 
-                    context = ssl.create_default_context()
-                    sock = context.wrap_socket(sock, server_hostname=self._host)
-            except BaseException:
-                sock.close()
-                raise
-            self._sock, self._reader = sock, sock.makefile("rb")
-        return self._sock, self._reader
+                context = ssl.create_default_context()
+                sock = context.wrap_socket(sock, server_hostname=self._host)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
-    def send(
-        self, method: str, path: str, *, headers: dict[str, str], body: bytes | None
-    ) -> RawResponse:
-        """Send once; a dropped keep-alive connection is retried once on a fresh one."""
-        request = encode_request(method, self._prefix + path, self._host_header, headers, body)
-        for attempt in (1, 2):
-            fresh = self._sock is None
-            try:
-                sock, reader = self._connect()
-                sock.sendall(request)
-                response, close = read_response(reader, method)
-            except TimeoutError as exc:
-                self.close()
-                raise TransportError("The service did not answer in time.", timed_out=True) from exc
-            except (Dropped, BrokenPipeError, ConnectionResetError) as exc:
-                self.close()
-                if attempt == 2 or fresh:
-                    raise TransportError("The service closed the connection.") from exc
-                continue
-            except Malformed as exc:
-                self.close()
-                raise TransportError("The service sent an answer that is not HTTP.") from exc
-            except OSError as exc:
-                self.close()
-                raise TransportError("The service could not be reached.") from exc
-            if close:
-                self.close()
-            return response
-        raise TransportError("The service could not be reached.")  # pragma: no cover
-
-    def close(self) -> None:
-        """Drop the connection."""
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+    def _encode(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> bytes:
+        return encode_request(method, self._prefix + path, self._host_header, headers, body)

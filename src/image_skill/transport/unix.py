@@ -15,14 +15,13 @@ import os
 import socket
 import struct
 
-from image_skill.transport import RawResponse, TransportError
-from image_skill.transport.http import Dropped, Malformed, encode_request, read_response
+from image_skill.transport import RawResponse
+from image_skill.transport.http import KeepAliveTransport, encode_request, read_response
 
 # Not ``typing.TYPE_CHECKING``: a warm command pays for every import (mypy reads the block).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
-    from typing import BinaryIO
 
 # Asset URLs and request URLs come out as they did in-process (transport.embedded).
 HOST = "embedded.local"
@@ -72,56 +71,18 @@ def exchange(sock: socket.socket, method: str, path: str) -> RawResponse:
         sock.close()
 
 
-class UnixTransport:
+class UnixTransport(KeepAliveTransport):
     """Keep-alive HTTP to the embedded daemon; ``description`` says embedded (file:// allowed)."""
 
     description = "embedded"
+    peer = "The local service"
 
     def __init__(self, path: Path, *, timeout: float | None = 900.0) -> None:
+        super().__init__(timeout)
         self._path = path
-        self._timeout = timeout
-        self._sock: socket.socket | None = None
-        self._reader: BinaryIO | None = None
 
-    def _connect(self) -> tuple[socket.socket, BinaryIO]:
-        if self._sock is None or self._reader is None:
-            sock, _pid = connect_unix(self._path, self._timeout)
-            self._sock, self._reader = sock, sock.makefile("rb")
-        return self._sock, self._reader
+    def _open(self) -> socket.socket:
+        return connect_unix(self._path, self._timeout)[0]
 
-    def send(
-        self, method: str, path: str, *, headers: dict[str, str], body: bytes | None
-    ) -> RawResponse:
-        """Send once; a keep-alive connection the daemon dropped is retried once, fresh."""
-        request = encode_request(method, path, HOST, headers, body)
-        for attempt in (1, 2):
-            try:
-                sock, reader = self._connect()
-                sock.sendall(request)
-                response, close = read_response(reader, method)
-            except TimeoutError as exc:
-                self.close()
-                raise TransportError(
-                    "The local service did not answer in time.", timed_out=True
-                ) from exc
-            except (Dropped, BrokenPipeError, ConnectionResetError) as exc:
-                self.close()
-                if attempt == 2:
-                    raise TransportError("The local service closed the connection.") from exc
-                continue
-            except (OSError, Malformed) as exc:
-                self.close()
-                raise TransportError("The local service could not be reached.") from exc
-            if close:
-                self.close()
-            return response
-        raise TransportError("The local service could not be reached.")  # pragma: no cover
-
-    def close(self) -> None:
-        """Drop the connection (the daemon keeps running)."""
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+    def _encode(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> bytes:
+        return encode_request(method, path, HOST, headers, body)
