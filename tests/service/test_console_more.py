@@ -54,6 +54,12 @@ def test_gallery_filters_pages_and_makes_upload_thumbnails_once(
         assert made in generated.text and not any(u in generated.text for u in uploads)
         assert client.get("/console/gallery", params={"kind": "bogus"}).status_code == 400
         assert client.get("/console/gallery", params={"cursor": "x"}).status_code == 400
+        # Hostile cursors: a NUL is refused before any page; a long one (the test client
+        # sends no 10 MB URL) is no 5xx; a cursor that is no job id shows the first page.
+        for page in ("/console/gallery", "/console/jobs"):
+            assert client.get(page, params={"cursor": "job_a\x00b"}).status_code == 400
+            assert client.get(page, params={"cursor": "job_" + "x" * 60_000}).status_code < 500
+        assert client.get("/console/jobs", params={"cursor": "job_a b"}).status_code == 200
 
         # An upload has no thumbnail until asked; then it is made, kept and reused.
         shown = client.get(f"/v1/assets/{uploads[0]}", headers=agent.headers).json()["data"]

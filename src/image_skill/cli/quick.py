@@ -5,7 +5,7 @@ Agents run these in tight loops, and building argparse parsers (with the
 more than its own request. ``quick_parse`` reads only the plainest shape of
 each: the command words and the global flags, each at most once and spelt in
 full, and answers with the attributes the full parser's Namespace would hold. Anything else
-(help, ``--``, an unknown, repeated or ``--flag=`` switch, a value that is empty
+(help, ``--``, an unknown or repeated switch, a value that is empty
 or starts with ``-``, another word) is None, and the caller parses with
 argparse as before, so errors, help and suggestions read exactly as they did.
 """

@@ -63,5 +63,6 @@ async def aclose_clients() -> None:
     for _client, closer in clients.values():
         try:
             await closer()
-        except Exception:  # a client that fails to close must not stop the others
-            log.warning("provider client did not close cleanly", exc_info=True)
+        except Exception as exc:  # a client that fails to close must not stop the others
+            # The type only: an SDK's message can carry its upstream URL.
+            log.warning("provider client did not close cleanly (%s)", type(exc).__name__)

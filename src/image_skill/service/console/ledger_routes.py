@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from image_skill.contract.errors import ImageSkillError
+from image_skill.contract.ids import is_id_shaped
 from image_skill.service.activity.service import event_page
 from image_skill.service.console import pages, repository
 from image_skill.service.console.access import SignedIn
@@ -121,7 +122,7 @@ async def feedback(request: Request, viewer: SignedIn) -> Response:
 
 
 def _cursor(value: str | None, prefix: str) -> str | None:
-    """A pagination cursor only if it looks like an id of its kind (else the first page)."""
-    if value and value.startswith(prefix) and len(value) <= 64 and value.isascii():
+    """A pagination cursor only if it has the shape of an id of its kind (else the first page)."""
+    if value and value.startswith(prefix) and is_id_shaped(value):
         return value
     return None
