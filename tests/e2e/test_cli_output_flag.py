@@ -53,6 +53,7 @@ def assert_saved(data: dict[str, object], *paths: Path) -> None:
         assert sha256(path.read_bytes()) == asset["sha256"]
 
 
+@pytest.mark.slow
 def test_embedded_create_and_edit_save_verified_files(run: RunCli, tmp_path: Path) -> None:
     out = tmp_path / "made" / "fox.png"  # the directory is made too
     created = expect(run("create", "--prompt", "a red fox", "--output", str(out), "--json"), 0)

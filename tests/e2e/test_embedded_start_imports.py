@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 NEVER = (
     "procrastinate",
     "psycopg",
@@ -101,6 +103,7 @@ def test_the_embedded_start_leaves_server_only_libraries_unloaded(tmp_path: Path
     assert loaded(modules) == []
 
 
+@pytest.mark.slow
 def test_the_check_sees_a_library_the_start_does_load(tmp_path: Path) -> None:
     """An OTLP endpoint makes the service load the exporter: the listing catches it."""
     answer = start_embedded(

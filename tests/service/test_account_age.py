@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
 from tests.support.agents import Agent, sign_up
@@ -57,6 +58,7 @@ def _shape(log: StatementLog) -> Counter[str]:
     return shape
 
 
+@pytest.mark.slow
 def test_an_old_account_costs_what_a_new_one_does(
     database_url: str, tmp_path: Path, db: Engine
 ) -> None:
