@@ -16,7 +16,7 @@ import pytest
 from image_skill.service.settings import Settings
 from image_skill.service.storage.base import StoreError, content_key
 from image_skill.service.storage.factory import build_store
-from image_skill.service.storage.s3 import S3AssetStore, S3Location
+from image_skill.service.storage.s3 import S3AssetStore, S3Location, _check_message
 from tests.support.images import png
 from tests.support.seaweed import ACCESS_KEY, REGION, SECRET_KEY, Seaweed, switchable_proxy
 
@@ -151,6 +151,16 @@ def test_startup_check_names_the_setting_never_the_value(seaweed: Seaweed, probl
     }[problem]
     assert expected in str(error)
     assert_safe(error, bucket, "not-the-secret", "127.0.0.1")
+
+
+@pytest.mark.parametrize("port", [40300, 40312, 54030, 4030])
+def test_an_unreachable_endpoint_whose_port_holds_403_is_not_called_a_refusal(port: int) -> None:
+    """obstore's message carries the URL, so a port like 40312 once read as an HTTP 403."""
+    message = (
+        f"Generic S3 error: Error performing GET http://127.0.0.1:{port}/b?list-type=2 "
+        "in 234ms, after 2 retries - HTTP error: error sending request"
+    )
+    assert "could not be reached" in _check_message(OSError(message))
 
 
 def test_writes_fail_fast_while_s3_is_down_and_work_once_it_is_back(seaweed: Seaweed) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import random
 import socket
 import subprocess
 import time
@@ -17,12 +19,34 @@ from typing import Any
 
 from tests.support.cli import CLI
 
+# Ports handed to test servers come from below Linux's ephemeral range (32768 and
+# up, which bind(0) and outgoing connections use), in one band per xdist worker: a
+# port released by one worker's free_port() can then never be taken by another
+# worker's server before this worker's server binds it (a test once talked to the
+# other worker's server, which answered /healthz and knew none of its models).
+_FIRST_PORT = 15000
+_PORTS_PER_WORKER = 2000
+_next_offset = itertools.count(random.randrange(_PORTS_PER_WORKER))
+
+
+def _worker_band() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return _FIRST_PORT + (index % 8) * _PORTS_PER_WORKER
+
 
 def free_port() -> int:
-    """An unused loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port no one listens on, from this worker's own band."""
+    band = _worker_band()
+    for _ in range(_PORTS_PER_WORKER):
+        port = band + next(_next_offset) % _PORTS_PER_WORKER
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {band}..{band + _PORTS_PER_WORKER - 1}")
 
 
 @dataclass

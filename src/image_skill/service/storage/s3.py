@@ -44,7 +44,15 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 # What obstore raises: OSError (FileNotFoundError, timeouts), its own error tree,
 # and ValueError for a configuration it cannot use.
 _FAILURES = (OSError, BaseError, ValueError)
-_REFUSED_MARKERS = ("403", "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied")
+# Matched against obstore's message, which also carries the request URL: a bare
+# "403" would match a port such as 40312, so the status is matched with its words.
+_REFUSED_MARKERS = (
+    "status code: 401",
+    "status code: 403",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "AccessDenied",
+)
 
 
 @dataclass(frozen=True)
