@@ -24,6 +24,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from image_skill.service.db.sqlite_inline import inline_connector
 from image_skill.service.settings import Settings
 
 _IMMEDIATE = "image_skill_immediate"
@@ -39,7 +40,11 @@ def create_engine_for(settings: Settings) -> AsyncEngine:
         )
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
-        url, connect_args={"timeout": 30}, pool_size=5, max_overflow=15, hide_parameters=True
+        url,
+        async_creator=inline_connector(url, timeout=30),
+        pool_size=5,
+        max_overflow=15,
+        hide_parameters=True,
     )
     _tune_sqlite(engine)
     return engine

@@ -1,0 +1,87 @@
+"""SQLite connections that leave the driver's thread only for steps that can wait.
+
+aiosqlite runs every call (making a cursor, executing, fetching, closing,
+committing) on its own thread: four round trips per statement between the event
+loop and that thread, each a queue put, a wake-up through the loop's self-pipe
+and a hand-over of the GIL, which under load waits for the busy loop thread.
+A create made ~150 of them.
+
+Most of those calls cannot block: handling a cursor, fetching rows already
+stepped, committing or rolling back (WAL; the write lock is already ours), and
+every statement of a transaction that took the write lock with ``BEGIN
+IMMEDIATE`` (no other connection can make it wait). Those run here, on the
+loop thread, in microseconds. What can wait for another connection's lock
+(``BEGIN IMMEDIATE`` itself, up to the busy timeout, and the statements of a
+transaction that does not hold the write lock) still runs on the driver's
+thread, so a busy database never stalls the loop.
+
+The sqlite3 connection is used from two threads, never at once: each call is
+awaited before the next is made (``check_same_thread=False`` allows it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.engine import make_url
+
+_WRITE_LOCK = "BEGIN IMMEDIATE"
+# Connection calls that never wait for a lock (closing may checkpoint: the thread).
+_CONNECTION_CALLS = frozenset({"cursor", "commit", "rollback"})
+_STATEMENT_CALLS = frozenset({"execute", "executemany", "executescript"})
+
+
+class InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection that runs the calls that cannot wait on the loop thread."""
+
+    _holds_write_lock = False
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._runs_inline(fn):
+            if not self._running or self._connection is None:
+                raise ValueError("Connection closed")
+            return fn(*args, **kwargs)
+        result = await super()._execute(fn, *args, **kwargs)
+        sql = args[0] if args and isinstance(args[0], str) else ""
+        if sql.lstrip().upper().startswith(_WRITE_LOCK):
+            self._holds_write_lock = True
+        return result
+
+    def _runs_inline(self, fn: Callable[..., Any]) -> bool:
+        owner = getattr(fn, "__self__", None)
+        name = getattr(fn, "__name__", "")
+        if isinstance(owner, sqlite3.Connection):
+            return name in _CONNECTION_CALLS
+        if not isinstance(owner, sqlite3.Cursor):
+            return False
+        if name not in _STATEMENT_CALLS:
+            return True  # fetching rows already stepped, closing a cursor
+        if self._holds_write_lock and self._connection is not None:
+            if self._connection.in_transaction:
+                return True
+            self._holds_write_lock = False  # committed or rolled back since
+        return False
+
+
+def inline_connector(url: str, **connect_args: Any) -> Callable[[], InlineConnection]:
+    """The ``async_creator`` for ``create_async_engine(url)``: one InlineConnection per call.
+
+    The URL is read by SQLAlchemy's own dialect (file, ``:memory:``, ``uri=true``),
+    so the connections open exactly what the URL names.
+    """
+    parsed = make_url(url)
+    args, options = parsed.get_dialect()().create_connect_args(parsed)
+    options = {**options, **connect_args, "check_same_thread": False}
+
+    def connect() -> InlineConnection:
+        connection = InlineConnection(partial(sqlite3.connect, *args, **options), 64)
+        # As SQLAlchemy does for its own aiosqlite connections: a leaked one must
+        # not keep the interpreter from exiting.
+        connection._thread.daemon = True
+        return connection
+
+    return connect

@@ -1,0 +1,149 @@
+"""SQLite calls that cannot wait run on the loop; a lock wait never stalls it.
+
+The engine is the service's own (``create_engine_for``) on a real database file; a
+second, plain sqlite3 connection plays another process holding the write lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import anyio
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from image_skill.service.db.engine import create_engine_for, session_scope
+from image_skill.service.settings import Settings
+
+
+def _engine(tmp_path: Path) -> AsyncEngine:
+    settings = Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'inline.db'}")
+    return create_engine_for(settings)
+
+
+@pytest.fixture
+def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the calls that went to aiosqlite's thread."""
+    hops: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(
+        self: aiosqlite.Connection, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        hops.append(str(args[0]) if args and isinstance(args[0], str) else fn.__name__)
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return hops
+
+
+async def _prepare(engine: AsyncEngine) -> None:
+    async with session_scope(engine, write=True) as session:
+        await session.execute(text("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)"))
+
+
+def test_a_writing_transaction_leaves_the_loop_once_for_its_lock(
+    tmp_path: Path, thread_hops: list[str]
+) -> None:
+    async def scenario() -> list[tuple[int, str]]:
+        engine = _engine(tmp_path)
+        try:
+            await _prepare(engine)
+            thread_hops.clear()
+            async with session_scope(engine, write=True) as session:
+                for n in range(5):
+                    await session.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": f"row {n}"})
+                await session.execute(text("UPDATE t SET v = v || '!' WHERE id = 1"))
+                await session.execute(text("SELECT count(*) FROM t"))
+            async with session_scope(engine, write=False) as session:
+                rows = (await session.execute(text("SELECT id, v FROM t ORDER BY id"))).all()
+            return [(int(row[0]), str(row[1])) for row in rows]
+        finally:
+            await engine.dispose()
+
+    rows = anyio.run(scenario)
+    assert rows[0] == (1, "row 0!") and len(rows) == 5
+    # The write lock, then the read transaction's statements: BEGIN and the SELECT
+    # (a statement outside the write lock may wait in principle, so it goes), and at
+    # the end the pool's connection closing (a last close may checkpoint).
+    assert thread_hops == ["BEGIN IMMEDIATE", "BEGIN", "SELECT id, v FROM t ORDER BY id", "close"]
+
+
+def test_waiting_for_another_writer_never_stalls_the_loop(tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, float, int]:
+        engine = _engine(tmp_path)
+        try:
+            await _prepare(engine)
+            other = sqlite3.connect(tmp_path / "inline.db", isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            other.execute("INSERT INTO t (v) VALUES ('theirs')")
+            ticks = 0
+            reads_done = 0.0
+            written = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while not written:
+                    ticks += 1
+                    await anyio.sleep(0.01)
+
+            async def write() -> None:
+                nonlocal written
+                async with session_scope(engine, write=True) as session:
+                    await session.execute(text("INSERT INTO t (v) VALUES ('ours')"))
+                written = 1
+
+            async def read_meanwhile() -> None:
+                nonlocal reads_done
+                started = time.monotonic()
+                async with session_scope(engine, write=False) as session:
+                    await session.execute(text("SELECT count(*) FROM t"))
+                reads_done = time.monotonic() - started
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(tick)
+                group.start_soon(write)
+                await anyio.sleep(0.3)
+                group.start_soon(read_meanwhile)
+                await anyio.sleep(0.3)
+                other.execute("COMMIT")
+            other.close()
+            return ticks, reads_done, written
+        finally:
+            await engine.dispose()
+
+    ticks, read_seconds, written = anyio.run(scenario)
+    assert written == 1
+    # The loop kept ticking through 0.6 s of waiting for the lock (about 60 ticks),
+    # and a reader (WAL) answered at once instead of queueing behind the writer.
+    assert ticks > 20
+    assert 0 < read_seconds < 0.25
+
+
+def test_a_failed_write_rolls_back_and_the_next_transaction_starts_clean(
+    tmp_path: Path, thread_hops: list[str]
+) -> None:
+    async def scenario() -> int:
+        engine = _engine(tmp_path)
+        try:
+            await _prepare(engine)
+            with pytest.raises(IntegrityError):
+                async with session_scope(engine, write=True) as session:
+                    await session.execute(text("INSERT INTO t (id, v) VALUES (7, 'a')"))
+                    await session.execute(text("INSERT INTO t (id, v) VALUES (7, 'b')"))
+            thread_hops.clear()
+            async with session_scope(engine, write=False) as session:
+                return int((await session.execute(text("SELECT count(*) FROM t"))).scalar_one())
+        finally:
+            await engine.dispose()
+
+    assert anyio.run(scenario) == 0  # nothing of the failed transaction stayed
+    # After the rollback the connection no longer counts as holding the lock.
+    assert thread_hops == ["BEGIN", "SELECT count(*) FROM t", "close"]
