@@ -10,12 +10,14 @@ is; the sums over the rows stay for checks (``summed``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Table, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.db.credit_models import CreditAccount
@@ -99,24 +101,35 @@ async def append_all(
     if not entries:
         return []
     values = [{column.key: getattr(entry, column.key) for column in _COLUMNS} for entry in entries]
-    insert = (
-        _insert(session)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=[CreditLedgerEntry.idempotency_scope])
-    )
-    added = set((await session.scalars(insert.returning(CreditLedgerEntry.id))).all())
+    await session.flush()  # the job row the entries point at goes first
+    insert = _INSERTS[session.get_bind().dialect.name]
+    added = set((await session.execute(insert, values)).scalars().all())
     return [entry for entry in entries if entry.id in added]
 
 
-_COLUMNS = tuple(CreditLedgerEntry.__table__.columns)
+_TABLE: Table = CreditLedgerEntry.__table__  # type: ignore[assignment]
+_COLUMNS = tuple(_TABLE.columns)
 
 
-def _insert(session: AsyncSession) -> postgresql.Insert | sqlite.Insert:
-    """The dialect's INSERT of a ledger row (both have ON CONFLICT; ORM-enabled, so
-    pending rows of the session are flushed first)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(CreditLedgerEntry)
-    return sqlite.insert(CreditLedgerEntry)
+def _skipping_taken_scopes(
+    dialect_insert: Callable[[Table], postgresql.Insert | sqlite.Insert],
+) -> ReturningInsert[tuple[str]]:
+    """The dialect's INSERT of ledger rows that skips a taken scope and returns the new ids.
+
+    Built once: one statement with its parameter sets (SQLAlchemy batches them into
+    one multi-row INSERT), so it is compiled once per process, not per movement.
+    """
+    return (
+        dialect_insert(_TABLE)
+        .on_conflict_do_nothing(index_elements=[_TABLE.c.idempotency_scope])
+        .returning(_TABLE.c.id)
+    )
+
+
+_INSERTS = {
+    "postgresql": _skipping_taken_scopes(postgresql.insert),
+    "sqlite": _skipping_taken_scopes(sqlite.insert),
+}
 
 
 async def balance(session: AsyncSession, actor_id: str) -> int:
