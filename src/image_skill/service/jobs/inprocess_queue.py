@@ -1,4 +1,4 @@
-"""One SQLite server's queue: jobs run in the server's own task group, apart from requests.
+"""Jobs run in the server's own task group: SQLite's queue, and PostgreSQL's fast path.
 
 SQLite has one writer and no queue library, and a single server process is
 the whole deployment, so the process runs its jobs itself: ``enqueue_job``
@@ -8,6 +8,15 @@ truth: at start-up every job still ``queued`` (its process stopped before
 running it) is picked up again, and on shutdown the queue stops taking new
 jobs and lets running ones finish for a grace period; what is cut short is
 left to the lease sweeper.
+
+On PostgreSQL the same runner is the admitting process's fast path
+(``pg_queue.PgQueue``): a job this process admits while it ``has_room`` runs
+here with no queue row, and the queue's own tasks in this process take their
+slot from the same ``slots`` (``run_queued``), so the process never runs more
+than ``worker_concurrency`` jobs at once whichever way they came. It does not
+pick up leftovers at start-up there: other processes' queued jobs are theirs
+or the queue's, and a job this process dropped is re-queued by
+``pg_queue.requeue_orphans``.
 """
 
 from __future__ import annotations
@@ -37,11 +46,20 @@ LEFTOVER_LIMIT = 100_000
 
 
 class InprocessQueue:
-    """``WorkQueue`` for a single server on SQLite (see the module docstring)."""
+    """``WorkQueue`` that runs jobs in this process (see the module docstring)."""
 
-    def __init__(self, runtime: Runtime, webhook_runner: WebhookRunner | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        webhook_runner: WebhookRunner | None = None,
+        *,
+        pick_up_leftovers: bool = True,
+    ) -> None:
         self.runtime = runtime
         self.webhook_runner = webhook_runner
+        self.pick_up_leftovers = pick_up_leftovers
+        # The process's execution slots, shared with the queue's tasks on PostgreSQL.
+        self.slots = anyio.Semaphore(runtime.settings.worker_concurrency)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs: asyncio.Queue[str] | None = None
         # Deliveries to start: filled from commit hooks, emptied by a task of serve().
@@ -60,27 +78,44 @@ class InprocessQueue:
         """Attempt delivery ``delivery_id`` at ``not_before`` once ``session`` commits."""
         on_commit(session, partial(self._submit_webhook, delivery_id, not_before))
 
+    def has_room(self) -> bool:
+        """Whether a job enqueued now would start at once: accepting, a slot free, none waiting.
+
+        Read inside an admitting transaction, before its commit: admissions that
+        commit together may overshoot by a few jobs, which then wait here for a slot
+        (a wait past the orphan grace is handed to the queue, ``pg_queue``).
+        """
+        if not self._accepting or self._jobs is None:
+            return False
+        waiting = self._jobs.qsize() + self.slots.statistics().tasks_waiting
+        return self.slots.value > waiting
+
+    async def run_queued(self, job_id: str) -> None:
+        """Run a job the queue handed to this process, in one of the shared slots."""
+        async with self.slots:
+            await run_job(self.runtime, job_id)
+
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run jobs until cancelled: the ones left queued first, then each one enqueued."""
         self._loop = asyncio.get_running_loop()
         self._jobs = asyncio.Queue()
         self._webhooks = asyncio.Queue()
-        slots = anyio.Semaphore(self.runtime.settings.worker_concurrency)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._start_deliveries, tasks)
             self._accepting = True
-            for job_id in await self._leftovers():
-                self._jobs.put_nowait(job_id)
+            if self.pick_up_leftovers:
+                for job_id in await self._leftovers():
+                    self._jobs.put_nowait(job_id)
             task_status.started()
             while True:
                 job_id = await self._jobs.get()
-                await slots.acquire()
+                await self.slots.acquire()
                 if not self._accepting:
-                    slots.release()
+                    self.slots.release()
                     continue
                 self._running += 1
                 self._idle.clear()
-                tasks.start_soon(self._run, job_id, slots)
+                tasks.start_soon(self._run, job_id)
 
     async def drain(self, grace_seconds: float) -> None:
         """Take no new jobs; wait up to ``grace_seconds`` for running ones to end."""
@@ -91,7 +126,7 @@ class InprocessQueue:
 
     def _submit(self, job_id: str) -> None:
         if self._loop is None or self._jobs is None or not self._accepting:
-            return  # stays queued; picked up when the server starts again
+            return  # stays queued; picked up at start-up (SQLite) or re-queued (PostgreSQL)
         self._loop.call_soon_threadsafe(self._jobs.put_nowait, job_id)
 
     def _submit_webhook(self, delivery_id: str, not_before: datetime) -> None:
@@ -110,13 +145,13 @@ class InprocessQueue:
             delivery_id, not_before = await self._webhooks.get()
             tasks.start_soon(self._deliver, delivery_id, not_before)
 
-    async def _run(self, job_id: str, slots: anyio.Semaphore) -> None:
+    async def _run(self, job_id: str) -> None:
         try:
             await run_job(self.runtime, job_id)
         except Exception as exc:  # the job row says what happened; keep the queue alive
             log.error("job %s: executor failed (%s)", job_id, type(exc).__name__)
         finally:
-            slots.release()
+            self.slots.release()
             self._running -= 1
             if not self._running:
                 self._idle.set()

@@ -16,6 +16,17 @@ and lease, the sweeper resolves lapsed leases, and ``clear_stalled`` (run by
 every worker) hands the rows of dead workers back to the queue, so a job whose
 worker died before claiming it still runs.
 
+The fast path: an API process that runs jobs hands a job it admits to its
+own in-process runner (``inprocess_queue``) when that has a free slot, with no
+queue row at all: no defer, no fetch, no finish, no wake-up by NOTIFY. The job
+is still a committed ``queued`` row before it runs, and once claimed it is
+leased like any other; only the moment between the commit and the claim has
+no queue row behind it. A process killed in that moment leaves a queued job
+nothing would hand out, so every process that runs jobs re-queues the queued
+jobs older than ``job_lease_seconds`` that have no live queue row
+(``requeue_orphans``, at start-up and every sweep interval). Handing a job out
+twice is harmless: only one executor finds it ``queued``.
+
 Procrastinate's objects live in the ``procrastinate`` schema (migration
 0008): its own pool sets that search path, and ``enqueue_*`` adds it, for
 the rest of the transaction only, to the admitting connection.
@@ -25,15 +36,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import procrastinate
 import procrastinate.worker
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from image_skill.contract.ids import utc_now
+from image_skill.service.db.engine import session_scope
+from image_skill.service.db.models import Job
 from image_skill.service.jobs.executor import run_job
+from image_skill.service.jobs.inprocess_queue import InprocessQueue
 from image_skill.service.runtime import Runtime
 from image_skill.service.settings import Settings
 
@@ -46,6 +61,13 @@ JOBS_QUEUE = "image_skill_jobs"
 WEBHOOKS_QUEUE = "image_skill_webhooks"
 # Delivers one webhook delivery (the webhook module's entry point).
 WebhookRunner = Callable[[Runtime, str], Awaitable[None]]
+ORPHAN_BATCH = 500  # queued jobs re-queued per pass; the next pass takes the rest
+# A queue row that still stands for its job (procrastinate's other states are ends).
+_NO_LIVE_ROW = text(
+    "NOT EXISTS (SELECT 1 FROM procrastinate.procrastinate_jobs AS p "
+    "WHERE p.task_name = :task AND p.args->>'job_id' = jobs.id "
+    "AND p.status IN ('todo', 'doing', 'aborting'))"
+).bindparams(bindparam("task", JOB_TASK))
 
 
 def libpq_url(settings: Settings) -> str:
@@ -65,13 +87,17 @@ def procrastinate_app(settings: Settings) -> procrastinate.App:
 
 
 class PgQueue:
-    """``WorkQueue`` on PostgreSQL: one procrastinate job per admitted job id."""
+    """``WorkQueue`` on PostgreSQL: this process's free slot, else one procrastinate job."""
 
-    def __init__(self, app: procrastinate.App) -> None:
+    def __init__(self, app: procrastinate.App, local: InprocessQueue | None = None) -> None:
         self.app = app
+        self.local = local
 
     async def enqueue_job(self, session: AsyncSession, job_id: str) -> None:
-        """Defer ``execute_job(job_id)`` inside ``session``'s transaction."""
+        """Run ``job_id`` here after the commit if a slot is free, else defer it in ``session``."""
+        if self.local is not None and self.local.has_room():
+            await self.local.enqueue_job(session, job_id)
+            return
         connection = await _admitting_connection(session)
         deferrer = self.app.configure_task(JOB_TASK, connection=connection, queue=JOBS_QUEUE)
         await deferrer.defer_async(job_id=job_id)
@@ -101,13 +127,23 @@ async def _admitting_connection(session: AsyncSession) -> Any:
 
 
 def register_tasks(
-    app: procrastinate.App, runtime: Runtime, webhook_runner: WebhookRunner | None
+    app: procrastinate.App,
+    runtime: Runtime,
+    webhook_runner: WebhookRunner | None,
+    local: InprocessQueue | None = None,
 ) -> None:
-    """Teach ``app`` what its jobs do in this process (run a job, deliver a webhook)."""
+    """Teach ``app`` what its jobs do in this process (run a job, deliver a webhook).
+
+    With a ``local`` runner a queued job waits for one of its slots, which this
+    process's own admissions share.
+    """
 
     @app.task(name=JOB_TASK, queue=JOBS_QUEUE)
     async def execute_job(job_id: str) -> None:
-        await run_job(runtime, job_id)
+        if local is not None:
+            await local.run_queued(job_id)
+        else:
+            await run_job(runtime, job_id)
 
     if webhook_runner is not None:
         runner = webhook_runner
@@ -152,3 +188,27 @@ async def clear_stalled(app: procrastinate.App) -> int:
     if stalled:
         log.info("handed back %d procrastinate jobs of stopped workers", len(stalled))
     return len(stalled)
+
+
+async def requeue_orphans(app: procrastinate.App, engine: AsyncEngine, *, older_than: float) -> int:
+    """Defer the jobs ``queued`` for over ``older_than`` seconds with no live queue row.
+
+    Such a job was admitted for a process's own runner (the fast path), and that
+    process died or stopped between the commit and the claim; a job still waiting
+    in a live process's runner is handed out twice, which is harmless.
+    """
+    cutoff = utc_now() - timedelta(seconds=older_than)
+    query = (
+        select(Job.id)
+        .where(Job.status == "queued", Job.queued_at < cutoff, _NO_LIVE_ROW)
+        .order_by(Job.queued_at)
+        .limit(ORPHAN_BATCH)
+    )
+    async with session_scope(engine, write=False) as session:
+        orphans = list((await session.execute(query)).scalars())
+    deferrer = app.configure_task(JOB_TASK, queue=JOBS_QUEUE)
+    for job_id in orphans:
+        await deferrer.defer_async(job_id=job_id)
+    if orphans:
+        log.info("re-queued %d queued jobs no process was running", len(orphans))
+    return len(orphans)

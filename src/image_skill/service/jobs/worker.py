@@ -3,7 +3,8 @@
 A worker holds no HTTP port. It migrates the database if asked to, builds
 the same runtime an API process does (models, store, pricing), runs a
 procrastinate worker on the job and webhook queues with
-``IMAGE_SKILL_WORKER_CONCURRENCY`` slots, and the lease sweeper. SIGTERM or
+``IMAGE_SKILL_WORKER_CONCURRENCY`` slots, the lease sweeper and the re-queueing
+of orphaned queued jobs (``pg_queue.requeue_orphans``). SIGTERM or
 SIGINT stops it gracefully: it takes no new job and gives running ones
 ``SHUTDOWN_GRACE_SECONDS`` to finish; a job cut short hands its lease back,
 and the next sweep of any live process resolves it.
@@ -67,7 +68,10 @@ async def run_worker(settings: Settings) -> None:
         await repair_at_start(engine, store, settings.home)
         await anyio.to_thread.run_sync(warm_up, runtime.models, settings)
         async with (
-            job_execution(runtime, runs_jobs=True, handle_signals=True) as execution,
+            # It admits nothing, so it has no fast path: the queue is how it gets jobs.
+            job_execution(
+                runtime, runs_jobs=True, handle_signals=True, local_first=False
+            ) as execution,
             sweeping(runtime),
         ):
             log.info("worker %s running jobs", runtime.worker_id)
