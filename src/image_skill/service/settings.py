@@ -225,13 +225,14 @@ class Settings(BaseSettings):
 
     # Job execution (docs/jobs.md). Where admitted jobs run: "inline" in the
     # request (embedded CLI), "inprocess" in the server's own task group (one
-    # SQLite server), "queue" in procrastinate workers (PostgreSQL); "auto" picks
-    # by mode and database.
+    # SQLite server), "queue" in the admitting process while it has a free slot,
+    # else procrastinate workers (PostgreSQL); "auto" picks by mode and database.
     job_executor: Literal["auto", "inline", "inprocess", "queue"] = "auto"
-    # Whether an API process also runs queued jobs (an embedded procrastinate
-    # worker); a scale-out deploy sets it false and runs `image-skill worker`s.
+    # Whether an API process also runs jobs on PostgreSQL (the ones it admits while a
+    # slot is free, and queued ones through an embedded procrastinate worker); a
+    # scale-out deploy sets it false and runs `image-skill worker`s.
     api_runs_jobs: bool = True
-    # Jobs one worker (or one in-process executor) runs at once; each mostly waits on
+    # Jobs one worker (or one API process) runs at once; each mostly waits on
     # its provider, whose own limit (provider_concurrency) still applies.
     worker_concurrency: int = Field(default=64, ge=1, le=1000)
     # How long a create/edit waits server-side for its job before answering 202
