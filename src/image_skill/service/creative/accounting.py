@@ -11,7 +11,6 @@ Invariants (each movement is one append-only ledger row with a unique scope):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -22,10 +21,9 @@ from image_skill.contract.ids import new_id, utc_now
 from image_skill.service import telemetry
 from image_skill.service.credits import ledger
 from image_skill.service.credits.service import CLAIM_COMMAND, top_up_command
-from image_skill.service.db.credit_models import CreditAccount
 from image_skill.service.db.models import Actor, CreditLedgerEntry
 from image_skill.service.identity.principal import Principal
-from image_skill.service.quota.repository import creative_jobs_count
+from image_skill.service.quota.repository import jobs_today_and_balance
 from image_skill.service.quota.service import daily_job_cap, utc_day_bounds
 from image_skill.service.settings import Settings
 
@@ -38,17 +36,6 @@ async def lock_account(session: AsyncSession, actor_id: str) -> None:
     await session.execute(select(Actor.id).where(Actor.id == actor_id).with_for_update())
 
 
-async def _standing(session: AsyncSession, actor_id: str, day_start: datetime) -> tuple[int, int]:
-    """Today's creative jobs and the balance, in one statement (both read O(1) rows:
-    ix_jobs_actor_created's today and the ``credit_accounts`` row)."""
-    balance = select(CreditAccount.balance).where(CreditAccount.actor_id == actor_id)
-    query = select(
-        creative_jobs_count(actor_id, day_start).scalar_subquery(), balance.scalar_subquery()
-    )
-    used, credits = (await session.execute(query)).one()
-    return int(used or 0), int(credits or 0)
-
-
 async def admission_refusal(
     session: AsyncSession, settings: Settings, principal: Principal, credits: int
 ) -> ImageSkillError | None:
@@ -56,7 +43,7 @@ async def admission_refusal(
     if principal.is_local_owner:
         return None
     day_start = utc_day_bounds(utc_now())[0]
-    used, balance = await _standing(session, principal.actor_id, day_start)
+    used, balance = await jobs_today_and_balance(session, principal.actor_id, day_start)
     return _refusal(settings, principal, credits, used, balance)
 
 
@@ -207,7 +194,8 @@ async def quota_snapshot(
     session: AsyncSession, settings: Settings, principal: Principal, credits: int
 ) -> QuotaSnapshot:
     """Whether a job of ``credits`` could start now, with the balance and today's count."""
-    used, balance = await _standing(session, principal.actor_id, utc_day_bounds(utc_now())[0])
+    day_start = utc_day_bounds(utc_now())[0]
+    used, balance = await jobs_today_and_balance(session, principal.actor_id, day_start)
     refusal = (
         None if principal.is_local_owner else _refusal(settings, principal, credits, used, balance)
     )

@@ -16,11 +16,9 @@ job, its assets, the balance and the count back.
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
@@ -29,11 +27,10 @@ from image_skill.service.assets import repository as assets_repository
 from image_skill.service.assets.schemas import AssetUrls
 from image_skill.service.creative import responses
 from image_skill.service.creative.order import Order
-from image_skill.service.db.credit_models import CreditAccount
 from image_skill.service.db.models import Asset, Job
 from image_skill.service.identity.principal import Principal
 from image_skill.service.jobs.after_commit import on_commit
-from image_skill.service.quota.repository import creative_jobs_count
+from image_skill.service.quota.repository import jobs_today_and_balance
 from image_skill.service.quota.service import daily_job_cap, utc_day_bounds
 from image_skill.service.settings import Settings
 
@@ -57,7 +54,7 @@ async def completed_answer(
     completed_at = job.completed_at or utc_now()
     input_asset = await session.get(Asset, order.input_asset_id) if order.input_asset_id else None
     day_start = utc_day_bounds(completed_at)[0]
-    used_today, balance = await _standing(session, principal.actor_id, day_start)
+    used_today, balance = await jobs_today_and_balance(session, principal.actor_id, day_start)
     return responses.completed_view(
         job,
         assets,
@@ -87,16 +84,6 @@ async def answer_of_job(
         raise job_error(job)
     produced = await assets_repository.of_jobs(session, [job.id])
     return await completed_answer(session, settings, order, principal, job, produced[job.id], urls)
-
-
-async def _standing(session: AsyncSession, actor_id: str, day_start: datetime) -> tuple[int, int]:
-    """The creative jobs since ``day_start`` and the balance, in one statement (O(1) rows)."""
-    balance = select(CreditAccount.balance).where(CreditAccount.actor_id == actor_id)
-    count = creative_jobs_count(actor_id, day_start)
-    used, credits = (
-        await session.execute(select(count.scalar_subquery(), balance.scalar_subquery()))
-    ).one()
-    return int(used or 0), int(credits or 0)
 
 
 def hand_over(session: AsyncSession, job_id: str, answer: dict[str, Any] | None) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.service.db.models import Actor, ApiToken, CreditLedgerEntry, Organization
@@ -57,13 +58,18 @@ async def local_owner(session: AsyncSession) -> Actor | None:
 
 async def token_with_actor(session: AsyncSession, token_hash: str) -> tuple[ApiToken, Actor] | None:
     """The token row with this hash and its actor."""
-    query = (
+    row = (await session.execute(_token_with_actor(), {"token_hash": token_hash})).first()
+    return None if row is None else (row[0], row[1])
+
+
+@cache
+def _token_with_actor() -> Select[tuple[ApiToken, Actor]]:
+    """Built once: every authenticated request runs it."""
+    return (
         select(ApiToken, Actor)
         .join(Actor, Actor.id == ApiToken.actor_id)
-        .where(ApiToken.token_hash == token_hash)
+        .where(ApiToken.token_hash == bindparam("token_hash", type_=ApiToken.token_hash.type))
     )
-    row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1])
 
 
 async def revoke_tokens(session: AsyncSession, actor_id: str, *, reason: str, at: datetime) -> int:

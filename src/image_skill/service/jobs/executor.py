@@ -18,9 +18,9 @@ import logging
 from collections import OrderedDict
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
@@ -123,15 +123,7 @@ async def claim(runtime: Runtime, job_id: str) -> Claimed | None:
     """Take a queued job for this process (None: gone, or another executor has it)."""
 
     async def work(session: AsyncSession) -> Claimed | None:
-        # The job (row-locked), its order and its actor in one round trip.
-        query = (
-            select(Job, JobOrder, Actor)
-            .outerjoin(JobOrder, JobOrder.job_id == Job.id)
-            .outerjoin(Actor, Actor.id == Job.actor_id)
-            .where(Job.id == job_id)
-            .with_for_update(of=Job)
-        )
-        found = (await session.execute(query)).first()
+        found = (await session.execute(_claimable(), {"job_id": job_id})).first()
         if found is None or found[0].status != "queued":
             return None
         row, record, actor = found
@@ -150,6 +142,18 @@ async def claim(runtime: Runtime, job_id: str) -> Claimed | None:
         return Claimed(stored.resuming(row.provider_request_id), _principal_of(actor, row))
 
     return await in_transaction(runtime.engine, work, write=True)
+
+
+@cache
+def _claimable() -> Select[tuple[Job, JobOrder, Actor]]:
+    """The job (row-locked), its order and its actor in one round trip; built once."""
+    return (
+        select(Job, JobOrder, Actor)
+        .outerjoin(JobOrder, JobOrder.job_id == Job.id)
+        .outerjoin(Actor, Actor.id == Job.actor_id)
+        .where(Job.id == bindparam("job_id", type_=Job.id.type))
+        .with_for_update(of=Job)
+    )
 
 
 def _principal_of(actor: Actor, job: Job) -> Principal:

@@ -7,12 +7,23 @@ today's rows (or a few of the newest), never the account's whole history.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, union_all
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode
 from image_skill.service.credits.ledger import GRANT, PURCHASE_GRANT
+from image_skill.service.db.credit_models import CreditAccount
 from image_skill.service.db.models import CreditLedgerEntry, Job
 
 # The refusals kept as never-started failed jobs (quota/refusals.py): what the
@@ -32,7 +43,9 @@ async def creative_jobs_since(session: AsyncSession, actor_id: str, since: datet
     return int(total or 0)
 
 
-def creative_jobs_count(actor_id: str, since: datetime) -> Select[tuple[int]]:
+def creative_jobs_count(
+    actor_id: str | BindParameter[str], since: datetime | BindParameter[datetime]
+) -> Select[tuple[int]]:
     """The query behind ``creative_jobs_since``, to be combined with others in one statement."""
     return select(func.count(Job.id)).where(
         Job.actor_id == actor_id,
@@ -40,6 +53,27 @@ def creative_jobs_count(actor_id: str, since: datetime) -> Select[tuple[int]]:
         Job.status.in_(("queued", "running", "completed")),
         Job.created_at >= since,
     )
+
+
+async def jobs_today_and_balance(
+    session: AsyncSession, actor_id: str, day_start: datetime
+) -> tuple[int, int]:
+    """Creative jobs since ``day_start`` and the balance, in one statement of O(1) rows
+    (ix_jobs_actor_created's today and the ``credit_accounts`` row): what every
+    admission checks and every answer reports."""
+    params = {"actor_id": actor_id, "day_start": day_start}
+    used, credits = (await session.execute(_jobs_today_and_balance(), params)).one()
+    return int(used or 0), int(credits or 0)
+
+
+@cache
+def _jobs_today_and_balance() -> Select[tuple[int, int]]:
+    """Built once (with bound parameters): building and keying a statement costs more
+    than running this one, and admissions and answers run it on every create."""
+    actor_id = bindparam("actor_id", type_=Job.actor_id.type)
+    count = creative_jobs_count(actor_id, bindparam("day_start", type_=Job.created_at.type))
+    balance = select(CreditAccount.balance).where(CreditAccount.actor_id == actor_id)
+    return select(count.scalar_subquery(), balance.scalar_subquery())
 
 
 async def uploads_since(

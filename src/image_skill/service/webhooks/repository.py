@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.service.db.webhook_models import WebhookDelivery, WebhookEndpoint
@@ -17,10 +18,17 @@ async def endpoint(
     session: AsyncSession, organization_id: str, *, for_update: bool = False
 ) -> WebhookEndpoint | None:
     """The organization's webhook settings, if it has any."""
+    query = _endpoint(for_update)
+    params = {"organization_id": organization_id}
+    return (await session.execute(query, params)).scalar_one_or_none()
+
+
+@cache
+def _endpoint(for_update: bool) -> Select[tuple[WebhookEndpoint]]:
+    """Built once: every job's end looks for its organization's endpoint."""
+    organization_id = bindparam("organization_id", type_=WebhookEndpoint.organization_id.type)
     query = select(WebhookEndpoint).where(WebhookEndpoint.organization_id == organization_id)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+    return query.with_for_update() if for_update else query
 
 
 async def delivery(
