@@ -57,6 +57,10 @@ LINK_KEYS = (
     "claim_id",
 )
 
+# Built once: every job's end records its events through them.
+_INSERT_EVENTS = insert(ActivityEvent)
+_INSERT_REFS = insert(ActivityRef)
+
 
 @dataclass(frozen=True)
 class Headline:
@@ -117,9 +121,9 @@ async def record_all(session: AsyncSession, events: Sequence[Event]) -> list[str
         for row, event in zip(rows, events, strict=True)
         for ref in references(event.subject_id, event.origin.trace_id, event.links)
     ]
-    await session.execute(insert(ActivityEvent), rows)
+    await session.execute(_INSERT_EVENTS, rows)
     if refs:
-        await session.execute(insert(ActivityRef), refs)
+        await session.execute(_INSERT_REFS, refs)
     return [row["id"] for row in rows]
 
 
