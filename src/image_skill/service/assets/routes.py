@@ -6,17 +6,18 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from image_skill.service.assets import delivery, service
 from image_skill.service.assets import media as media_access
-from image_skill.service.assets import service
 from image_skill.service.assets.schemas import AssetPage, AssetShown, asset_view
-from image_skill.service.deps import AppSettings, CurrentPrincipal, MediaUrls, Session, bearer_token
+from image_skill.service.deps import CurrentPrincipal, MediaUrls, Session, bearer_token
 from image_skill.service.envelopes import answers
 from image_skill.service.guarded_route import GuardedRoute
 from image_skill.service.id_params import AssetId, OptionalIdQuery, PageLimit
 from image_skill.service.openapi_errors import error_responses
 from image_skill.service.responses import envelope_response
+from image_skill.service.settings import Settings
 
 router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 404))
 Kind = Literal["generated", "edited", "uploaded"]
@@ -69,50 +70,52 @@ async def show_asset(
 
 # Media URLs are capability URLs for browsers and downloaders, not API calls: they
 # stay out of the OpenAPI schema (one route serving GET and HEAD would also give
-# two operations the same id there).
+# two operations the same id there). The route takes no dependencies: FastAPI runs
+# a plain-function one on a worker thread and a session one per request, and a
+# signed download of a cached asset needs neither (assets/media.py).
 @router.api_route(
     "/a/{filename}", methods=["GET", "HEAD"], name="image-skill media", include_in_schema=False
 )
-async def media(
-    filename: str,
-    request: Request,
-    session: Session,
-    settings: AppSettings,
-    sig: str | None = None,
-) -> Response:
+async def media(filename: str, request: Request, sig: str | None = None) -> Response:
     """The asset bytes with type, length, a strong ETag and immutable caching.
 
     The URL's ``sig`` is the permission (or the owning organization's bearer
     token); with ``IMAGE_SKILL_MEDIA_DELIVERY=redirect`` a GET is sent on to a
     short-lived presigned URL of the bucket instead.
     """
-    asset = await media_access.media_asset(
-        session, settings, filename, sig=sig, bearer=bearer_token(request)
+    state = request.app.state
+    settings: Settings = state.settings
+    facts = await media_access.media_facts(
+        state.engine,
+        media_access.facts_cache(state),
+        settings,
+        filename,
+        sig=sig,
+        bearer=bearer_token(request),
     )
-    etag = f'"{asset.sha256}"'
+    etag = f'"{facts.sha256}"'
     headers = {
         "etag": etag,
         "cache-control": "public, max-age=31536000, immutable",
         "x-content-type-options": "nosniff",
-        "content-disposition": f'inline; filename="{asset.id}.{asset.extension}"',
+        "content-disposition": f'inline; filename="{facts.asset_id}.{facts.extension}"',
     }
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    headers["content-length"] = str(asset.content_length)
+    headers["content-length"] = str(facts.content_length)
     if request.method == "HEAD":
-        return Response(status_code=200, headers=headers, media_type=asset.mime_type)
-    store = request.app.state.store
+        return Response(status_code=200, headers=headers, media_type=facts.mime_type)
+    store = state.store
     if settings.media_delivery == "redirect":
         location = await media_access.presigned_location(
-            store, asset, settings.media_presign_seconds
+            store, facts, settings.media_presign_seconds
         )
         if location is not None:
             # The presigned URL expires: neither it nor this answer may be cached.
             return RedirectResponse(
                 location, status_code=302, headers={"cache-control": "no-store"}
             )
-    chunks = await media_access.media_chunks(store, asset)
-    return StreamingResponse(chunks, media_type=asset.mime_type, headers=headers)
+    return await delivery.stored_bytes(store, facts, headers)
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

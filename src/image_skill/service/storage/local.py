@@ -3,6 +3,7 @@ never see a half-written object."""
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -82,6 +83,27 @@ class LocalAssetStore:
         except OSError as exc:
             raise StoreError("asset read failed") from exc
         return _chunks(handle)
+
+    def open_file(self, key: str, length: int) -> io.FileIO:
+        """The object opened for reads by offset, checked to hold ``length`` bytes.
+
+        Synchronous on purpose (one open and one fstat, no thread hop): media
+        delivery reads the file by slices on the event loop (assets/delivery.py).
+        The caller closes the file. Raises ``StoreError`` (missing, or not that size).
+        """
+        try:
+            file = io.FileIO(self.root / key, "r")
+        except OSError as exc:
+            raise StoreError("asset read failed") from exc
+        try:
+            size = os.fstat(file.fileno()).st_size
+        except OSError as exc:
+            file.close()
+            raise StoreError("asset read failed") from exc
+        if size != length:
+            file.close()
+            raise StoreError("asset file is not its recorded size")
+        return file
 
     async def presigned_url(self, key: str, seconds: int) -> str | None:
         """Files have no URL of their own: the service serves them."""
