@@ -36,7 +36,7 @@ from image_skill.service.identity.service import authenticate
 from image_skill.service.settings import Settings
 from image_skill.service.storage.base import AssetStore, StoreError
 
-# About 300 bytes an entry: 10,000 entries bound the cache near 3 MB.
+# About 600 bytes an entry (measured with tracemalloc): 10,000 entries stay near 6 MB.
 FACTS_CACHE_ENTRIES = 10_000
 
 
