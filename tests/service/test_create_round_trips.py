@@ -1,5 +1,7 @@
-"""A create's completion writes its activity in two statements and answers without reading back.
+"""A create is three transactions; its completion writes its activity in two statements
+and answers without reading back.
 
+The admission claims the job for the process's free slot (no claiming transaction).
 The completing transaction sets ``usage_event_id`` together with the job's end
 (one UPDATE), writes the three activity events and their refs as two bulk
 INSERTs, reads the balance and today's count in one statement, and hands its
@@ -45,8 +47,12 @@ def test_a_create_completes_in_few_statements_and_replays_the_same(
     assert writes["INSERT activity_events"] == 1, writes
     assert writes["INSERT activity_refs"] == 1, writes
     job_updates = [s.sql for s in log.statements if TABLE.match(s.sql) and " jobs " in s.sql[:12]]
-    assert len(job_updates) == 2, job_updates  # the claim and the completion
-    assert "usage_event_id" in job_updates[1] and "status" in job_updates[1]
+    # Only the completion: the admission claimed the job for this process's free slot
+    # (jobs/run_slot.py), so no claiming transaction reads and updates it first.
+    assert len(job_updates) == 1, job_updates
+    assert "usage_event_id" in job_updates[0] and "status" in job_updates[0]
+    # The auth read, the key's replay check, the admission and the completion.
+    assert log.commits == 4, log.commits
     # The request answered with the settled answer: no read of the job's assets back.
     reads = [s.sql for s in log.statements if s.verb == "SELECT" and "FROM assets" in s.sql]
     assert reads == [], reads

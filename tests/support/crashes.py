@@ -164,6 +164,9 @@ class RecordingJobs:
         """Remember ``job_id``."""
         self.jobs.append(job_id)
 
+    def take_slot(self) -> None:
+        """None: every job is queued here, for the test to run or abandon."""
+
     async def enqueue_webhook(
         self, session: AsyncSession, delivery_id: str, *, not_before: datetime
     ) -> None:

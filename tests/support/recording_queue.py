@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.service.jobs.queue import WorkQueue
+from image_skill.service.jobs.run_slot import RunSlot
 
 
 @dataclass
@@ -25,6 +26,11 @@ class RecordingQueue:
         """Hand the job to the app's real queue."""
         assert self.inner is not None, "the app has no queue to run jobs"
         await self.inner.enqueue_job(session, job_id)
+
+    def take_slot(self) -> RunSlot | None:
+        """The app's real queue's slot, if it has one free."""
+        assert self.inner is not None, "the app has no queue to run jobs"
+        return self.inner.take_slot()
 
     async def enqueue_webhook(
         self, session: AsyncSession, delivery_id: str, *, not_before: datetime

@@ -31,8 +31,9 @@ from image_skill.service.db.engine import session_scope
 from image_skill.service.db.job_models import JobOrder
 from image_skill.service.db.models import IdempotencyRecord, Job
 from image_skill.service.identity.principal import Principal
-from image_skill.service.jobs.executor import remember_context
+from image_skill.service.jobs.executor import Claimed, remember_context
 from image_skill.service.jobs.lease import lease_deadline
+from image_skill.service.jobs.run_slot import RunSlot
 from image_skill.service.runtime import Runtime
 
 
@@ -127,11 +128,9 @@ async def _write(
 ) -> Admitted:
     if runtime.queue is None:
         raise RuntimeError("Runtime.queue must be set before jobs are admitted")
-    queue = runtime.queue
     now = utc_now()
     credits = credits_for(principal, plan)
     settings = runtime.settings
-    key = plan.idempotency_key
     job = new_job(
         plan,
         principal,
@@ -143,15 +142,37 @@ async def _write(
         queued_at=now,
     )
     inline = settings.resolved_job_executor == "inline"
-    if inline:
-        # The request runs its own job: claim it in the admitting transaction, so a
-        # crash leaves a leased running job (the sweeper's), never a stranded queued one.
+    # The request runs its own job (inline), or a slot of this process is free for it
+    # (jobs.run_slot): claim it in the admitting transaction, so a crash leaves a
+    # leased running job (the sweeper's), never a stranded queued one.
+    slot = None if inline else runtime.queue.take_slot()
+    if inline or slot is not None:
         job.status = "running"
         job.worker_id = runtime.worker_id
         job.started_at = now
         job.attempts = 1
         job.lease_expires_at = lease_deadline(settings, now)
     order = Order.of(plan, job.id, trace_id, base_url)
+    try:
+        await _commit_admission(runtime, principal, plan, job, order, slot)
+    finally:
+        if slot is not None:
+            slot.free_unless_started()
+    return Admitted(job_id=job.id, credits_reserved=credits, order=order)
+
+
+async def _commit_admission(
+    runtime: Runtime,
+    principal: Principal,
+    plan: Plan,
+    job: Job,
+    order: Order,
+    slot: RunSlot | None,
+) -> None:
+    """The admitting transaction: the checks again, then the job, order, reservation, key."""
+    queue, settings, key = runtime.queue, runtime.settings, plan.idempotency_key
+    now, credits = job.created_at, job.credits_reserved
+    assert queue is not None  # checked by _write
     # Admissions of one account queue here, in the process, before taking a pooled
     # connection: a burst for one agent can no longer starve other requests.
     async with runtime.account_lock(principal.actor_id):
@@ -182,11 +203,13 @@ async def _write(
                         )
                     )
                     await session.flush()
-                await queue.enqueue_job(session, job.id)
-                if not inline:
+                if slot is not None:
+                    slot.start_on_commit(session, Claimed(order, principal))
+                else:
+                    await queue.enqueue_job(session, job.id)
+                if settings.resolved_job_executor != "inline":  # not the request's own job
                     remember_context(session, job.id)
         except IntegrityError as exc:
             if key:
                 raise _KeyTaken from exc
             raise
-    return Admitted(job_id=job.id, credits_reserved=credits, order=order)

@@ -16,9 +16,11 @@ import asyncio
 import contextvars
 import logging
 from collections import OrderedDict
+from collections.abc import Coroutine
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache, partial
+from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -78,18 +80,31 @@ def _keep_context(job_id: str, context: contextvars.Context) -> None:
 
 async def run_job(runtime: Runtime, job_id: str) -> None:
     """Run ``job_id`` here if it is still queued; its outcome lands on the job row."""
+    await _in_admitting_context(job_id, _claim_and_run(runtime, job_id))
+
+
+async def run_admitted(runtime: Runtime, claimed: Claimed) -> None:
+    """Run a job its admission already claimed for this process (``jobs.run_slot``)."""
+    await _in_admitting_context(claimed.order.job_id, _run_claimed_job(runtime, claimed))
+
+
+async def _in_admitting_context(job_id: str, work: Coroutine[Any, Any, None]) -> None:
     context = _contexts.pop(job_id, None)
     if context is None:
-        await _run_job(runtime, job_id)
+        await work
         return
     # Cancelling this await cancels the task too (asyncio cancels what it waits on).
-    await asyncio.get_running_loop().create_task(_run_job(runtime, job_id), context=context)
+    await asyncio.get_running_loop().create_task(work, context=context)
 
 
-async def _run_job(runtime: Runtime, job_id: str) -> None:
+async def _claim_and_run(runtime: Runtime, job_id: str) -> None:
     claimed = await claim(runtime, job_id)
-    if claimed is None:
-        return
+    if claimed is not None:
+        await _run_claimed_job(runtime, claimed)
+
+
+async def _run_claimed_job(runtime: Runtime, claimed: Claimed) -> None:
+    job_id = claimed.order.job_id
     try:
         order = await _with_input(runtime, claimed)
         urls = AssetUrls(runtime.settings, runtime.store, order.base_url)

@@ -21,6 +21,9 @@ class InlineQueue:
     async def enqueue_job(self, session: AsyncSession, job_id: str) -> None:
         """Nothing to do: the admitting request runs the job itself."""
 
+    def take_slot(self) -> None:
+        """None: the admitting request claims and runs its job itself."""
+
     async def enqueue_webhook(
         self, session: AsyncSession, delivery_id: str, *, not_before: datetime
     ) -> None:

@@ -35,7 +35,8 @@ from image_skill.contract.ids import utc_now
 from image_skill.service.db.engine import session_scope
 from image_skill.service.jobs import repository
 from image_skill.service.jobs.after_commit import on_commit
-from image_skill.service.jobs.executor import run_job
+from image_skill.service.jobs.executor import Claimed, run_admitted, run_job
+from image_skill.service.jobs.run_slot import RunSlot
 from image_skill.service.runtime import Runtime
 
 log = logging.getLogger("image_skill.jobs.inprocess")
@@ -61,7 +62,8 @@ class InprocessQueue:
         # The process's execution slots, shared with the queue's tasks on PostgreSQL.
         self.slots = anyio.Semaphore(runtime.settings.worker_concurrency)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._jobs: asyncio.Queue[str] | None = None
+        # Job ids to claim and run, or jobs their admission claimed with a slot held.
+        self._jobs: asyncio.Queue[str | Claimed] | None = None
         # Deliveries to start: filled from commit hooks, emptied by a task of serve().
         self._webhooks: asyncio.Queue[tuple[str, datetime]] | None = None
         self._accepting = False
@@ -77,6 +79,13 @@ class InprocessQueue:
     ) -> None:
         """Attempt delivery ``delivery_id`` at ``not_before`` once ``session`` commits."""
         on_commit(session, partial(self._submit_webhook, delivery_id, not_before))
+
+    def take_slot(self) -> RunSlot | None:
+        """A slot for a job being admitted now, so its admission claims it (``run_slot``)."""
+        if not self.has_room():
+            return None
+        self.slots.acquire_nowait()  # has_room: a slot is free and no one waits for it
+        return RunSlot(self._submit_claimed, self.slots.release)
 
     def has_room(self) -> bool:
         """Whether a job enqueued now would start at once: accepting, a slot free, none waiting.
@@ -108,14 +117,17 @@ class InprocessQueue:
                     self._jobs.put_nowait(job_id)
             task_status.started()
             while True:
-                job_id = await self._jobs.get()
-                await self.slots.acquire()
+                job = await self._jobs.get()
+                if not isinstance(job, Claimed):
+                    await self.slots.acquire()  # a claimed job came with its slot
                 if not self._accepting:
+                    # Stopping: a queued job stays queued for the next start; a claimed
+                    # one is resolved by the sweeper when its lease lapses.
                     self.slots.release()
                     continue
                 self._running += 1
                 self._idle.clear()
-                tasks.start_soon(self._run, job_id)
+                tasks.start_soon(self._run, job)
 
     async def drain(self, grace_seconds: float) -> None:
         """Take no new jobs; wait up to ``grace_seconds`` for running ones to end."""
@@ -128,6 +140,12 @@ class InprocessQueue:
         if self._loop is None or self._jobs is None or not self._accepting:
             return  # stays queued; picked up at start-up (SQLite) or re-queued (PostgreSQL)
         self._loop.call_soon_threadsafe(self._jobs.put_nowait, job_id)
+
+    def _submit_claimed(self, claimed: Claimed) -> None:
+        if self._loop is None or self._jobs is None:
+            self.slots.release()  # not serving: the sweeper resolves the leased job
+            return
+        self._loop.call_soon_threadsafe(self._jobs.put_nowait, claimed)
 
     def _submit_webhook(self, delivery_id: str, not_before: datetime) -> None:
         if self._loop is None or self._webhooks is None or not self._accepting:
@@ -145,9 +163,13 @@ class InprocessQueue:
             delivery_id, not_before = await self._webhooks.get()
             tasks.start_soon(self._deliver, delivery_id, not_before)
 
-    async def _run(self, job_id: str) -> None:
+    async def _run(self, job: str | Claimed) -> None:
+        job_id = job.order.job_id if isinstance(job, Claimed) else job
         try:
-            await run_job(self.runtime, job_id)
+            if isinstance(job, Claimed):
+                await run_admitted(self.runtime, job)
+            else:
+                await run_job(self.runtime, job)
         except Exception as exc:  # the job row says what happened; keep the queue alive
             log.error("job %s: executor failed (%s)", job_id, type(exc).__name__)
         finally:

@@ -49,6 +49,7 @@ from image_skill.service.db.engine import session_scope
 from image_skill.service.db.models import Job
 from image_skill.service.jobs.executor import run_job
 from image_skill.service.jobs.inprocess_queue import InprocessQueue
+from image_skill.service.jobs.run_slot import RunSlot
 from image_skill.service.runtime import Runtime
 from image_skill.service.settings import Settings
 
@@ -101,6 +102,10 @@ class PgQueue:
         connection = await _admitting_connection(session)
         deferrer = self.app.configure_task(JOB_TASK, connection=connection, queue=JOBS_QUEUE)
         await deferrer.defer_async(job_id=job_id)
+
+    def take_slot(self) -> RunSlot | None:
+        """A free slot of this process's runner for a job being admitted now, if any."""
+        return self.local.take_slot() if self.local is not None else None
 
     async def enqueue_webhook(
         self, session: AsyncSession, delivery_id: str, *, not_before: datetime

@@ -12,9 +12,12 @@ execution for the embedded CLI.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
+
+if TYPE_CHECKING:
+    from image_skill.service.jobs.run_slot import RunSlot
 
 
 class WorkQueue(Protocol):
@@ -22,6 +25,10 @@ class WorkQueue(Protocol):
 
     async def enqueue_job(self, session: AsyncSession, job_id: str) -> None:
         """Run the queued job ``job_id`` once ``session``'s transaction commits."""
+        ...
+
+    def take_slot(self) -> RunSlot | None:
+        """A slot to run a job being admitted now, claimed by its admission (None: queue it)."""
         ...
 
     async def enqueue_webhook(
