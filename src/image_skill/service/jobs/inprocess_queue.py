@@ -120,9 +120,10 @@ class InprocessQueue:
                 job = await self._jobs.get()
                 if not isinstance(job, Claimed):
                     await self.slots.acquire()  # a claimed job came with its slot
-                if not self._accepting:
-                    # Stopping: a queued job stays queued for the next start; a claimed
-                    # one is resolved by the sweeper when its lease lapses.
+                if not self._accepting and not isinstance(job, Claimed):
+                    # Stopping: a queued job stays queued for the next start. A job its
+                    # admission claimed is already running here: it runs within the
+                    # shutdown grace like the others (cut short, the sweeper has it).
                     self.slots.release()
                     continue
                 self._running += 1
