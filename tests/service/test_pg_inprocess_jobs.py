@@ -108,6 +108,8 @@ def test_a_create_with_a_free_slot_runs_here_without_a_queue_round_trip(
     assert data["status"] == "completed"
     assert [s for s in driver.sent if "procrastinate" in s] == []
     assert any(s.lstrip().startswith("INSERT INTO jobs") for s in driver.sent)  # it counted
+    # Claimed by its admission (jobs/run_slot.py): no claiming read of job, order, actor.
+    assert not [s for s in driver.sent if "FROM jobs LEFT OUTER JOIN job_orders" in s]
     assert job_row(pg, data["job_id"]).worker_id == runtime.worker_id
     assert queue_rows(pg, data["job_id"]) == []
     assert_settled(pg, agent.actor_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
@@ -33,7 +33,13 @@ async def lock_account(session: AsyncSession, actor_id: str) -> None:
     BEGIN IMMEDIATE already serialises every writer, so nothing is sent there)."""
     if session.get_bind().dialect.name == "sqlite":
         return
-    await session.execute(select(Actor.id).where(Actor.id == actor_id).with_for_update())
+    await session.execute(_LOCK_ACCOUNT, {"actor_id": actor_id})
+
+
+# Built once: every admission on PostgreSQL takes this lock.
+_LOCK_ACCOUNT = (
+    select(Actor.id).where(Actor.id == bindparam("actor_id", type_=Actor.id.type)).with_for_update()
+)
 
 
 async def admission_refusal(

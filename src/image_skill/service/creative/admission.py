@@ -44,6 +44,8 @@ class Admitted:
     job_id: str
     credits_reserved: int
     order: Order
+    # Claimed for a slot of this process by the admission (jobs/run_slot.py).
+    runs_here: bool = False
 
 
 class _KeyTaken(Exception):
@@ -158,7 +160,7 @@ async def _write(
     finally:
         if slot is not None:
             slot.free_unless_started()
-    return Admitted(job_id=job.id, credits_reserved=credits, order=order)
+    return Admitted(job.id, credits, order, runs_here=slot is not None)
 
 
 async def _commit_admission(

@@ -97,7 +97,7 @@ async def run_creative(
     wait = runtime.settings.create_wait_seconds
     async with place.lent():
         finished = await wait_until_terminal(
-            admitted.job_id, wait, _status_reader(runtime, admitted.job_id)
+            admitted.job_id, wait, _status_reader(runtime, admitted)
         )
     if not finished:
         return await _queued_answer(runtime, admitted.job_id, urls, async_requested=False)
@@ -136,17 +136,18 @@ async def _answer(
     return Outcome(data, status_code=201)
 
 
-def _status_reader(runtime: Runtime, job_id: str) -> Callable[[], Awaitable[str | None]]:
+def _status_reader(runtime: Runtime, admitted: Admitted) -> Callable[[], Awaitable[str | None]]:
     """The waiter's read of a just-admitted job's status.
 
     How the job ended in this process comes from the hand-over, without a read.
-    With the in-process executor the first read is skipped as well: this
-    process runs the job it just admitted (queued), and its end here, even
-    before the waiter is registered, is seen through the hand-over; only an
-    end by another path (a cancel, crash recovery) waits for the waiter's
-    periodic re-read.
+    When this process runs the job (the in-process executor, or a slot the
+    admission claimed it for on PostgreSQL) the first read is skipped as well:
+    the job was just admitted, and its end here, even before the waiter is
+    registered, is seen through the hand-over; only an end by another path (a
+    cancel, crash recovery) waits for the waiter's periodic re-read.
     """
-    in_process = runtime.settings.resolved_job_executor == "inprocess"
+    job_id = admitted.job_id
+    in_process = admitted.runs_here or runtime.settings.resolved_job_executor == "inprocess"
     reads = 0
 
     async def read() -> str | None:
