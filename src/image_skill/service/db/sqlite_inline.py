@@ -10,7 +10,8 @@ Most of those calls cannot block: handling a cursor, fetching rows already
 stepped, committing or rolling back (WAL; the write lock is already ours), and
 every statement of a transaction that took the write lock with ``BEGIN
 IMMEDIATE`` (no other connection can make it wait). Those run here, on the
-loop thread, in microseconds. What can wait for another connection's lock
+loop thread, in microseconds, as does a deferred ``BEGIN`` (it takes no lock
+until its first read). What can wait for another connection's lock
 (``BEGIN IMMEDIATE`` itself, up to the busy timeout, and the statements of a
 transaction that does not hold the write lock) still runs on the driver's
 thread, so a busy database never stalls the loop.
@@ -30,8 +31,10 @@ import aiosqlite
 from sqlalchemy.engine import make_url
 
 _WRITE_LOCK = "BEGIN IMMEDIATE"
+_DEFERRED_BEGIN = "BEGIN"
 # Connection calls that never wait for a lock (closing may checkpoint: the thread).
 _CONNECTION_CALLS = frozenset({"cursor", "commit", "rollback"})
+_TRANSACTION_ENDS = frozenset({"commit", "rollback"})
 _STATEMENT_CALLS = frozenset({"execute", "executemany", "executescript"})
 
 
@@ -41,7 +44,7 @@ class InlineConnection(aiosqlite.Connection):
     _holds_write_lock = False
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self._runs_inline(fn):
+        if self._runs_inline(fn, args):
             if not self._running or self._connection is None:
                 raise ValueError("Connection closed")
             return fn(*args, **kwargs)
@@ -51,15 +54,20 @@ class InlineConnection(aiosqlite.Connection):
             self._holds_write_lock = True
         return result
 
-    def _runs_inline(self, fn: Callable[..., Any]) -> bool:
+    def _runs_inline(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
         owner = getattr(fn, "__self__", None)
         name = getattr(fn, "__name__", "")
         if isinstance(owner, sqlite3.Connection):
+            if name in _TRANSACTION_ENDS:
+                self._holds_write_lock = False
             return name in _CONNECTION_CALLS
         if not isinstance(owner, sqlite3.Cursor):
             return False
         if name not in _STATEMENT_CALLS:
             return True  # fetching rows already stepped, closing a cursor
+        if args and args[0] == _DEFERRED_BEGIN:
+            self._holds_write_lock = False  # a new transaction, without the write lock
+            return True  # a deferred BEGIN takes no lock until its first read
         if self._holds_write_lock and self._connection is not None:
             if self._connection.in_transaction:
                 return True
