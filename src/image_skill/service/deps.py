@@ -20,7 +20,11 @@ from image_skill.service.settings import Settings
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def settings_of(request: Request) -> Settings:
+# Dependencies are ``async def`` even when they do not await: FastAPI runs a plain
+# ``def`` dependency on a worker thread, a thread round trip per dependency per request.
+
+
+async def settings_of(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
@@ -37,7 +41,7 @@ Session = Annotated[AsyncSession, Depends(db_session, scope="function")]
 AppSettings = Annotated[Settings, Depends(settings_of)]
 
 
-def media_urls(request: Request, settings: AppSettings) -> AssetUrls:
+async def media_urls(request: Request, settings: AppSettings) -> AssetUrls:
     """Signed media URLs for this request's answers (on the URL it was called on, if unset)."""
     return AssetUrls(settings, request.app.state.store, str(request.base_url))
 

@@ -78,7 +78,7 @@ def _gated(scope: Scope) -> bool:
     return scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in GATED_PATHS
 
 
-def admission_place(request: Request) -> AdmissionPlace:
+async def admission_place(request: Request) -> AdmissionPlace:
     """The place ``AdmissionMiddleware`` took for this request."""
     place: AdmissionPlace = getattr(request.state, _STATE_KEY)
     return place

@@ -52,7 +52,7 @@ class CreativeCall:
     prefer: str | None
 
 
-def creative_call(
+async def creative_call(
     request: Request,
     principal: CurrentPrincipal,
     admission: Admission,
