@@ -1,10 +1,11 @@
-"""A create through a non-resumable adapter is three write transactions, not four.
+"""A create through a non-resumable adapter is two write transactions.
 
 OpenAI's request id arrives with its answer, so no re-queued job could resume
 from it: it is written with the job's completion instead of in a transaction
 of its own (``creative/execute.py``). On the in-process SQLite service every
-write transaction begins ``BEGIN IMMEDIATE``: admission, the executor's claim
-and the completion. The id must still land on the job row.
+write transaction begins ``BEGIN IMMEDIATE``: the admission (which also claims
+the job for the process's free slot, ``jobs/run_slot.py``) and the completion.
+The id must still land on the job row.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def test_the_request_id_rides_on_the_completion(
     assert response.status_code == 201, response.text
     assert len(fake.requests) == 1
     writes = [s for s in log.statements if s.sql.strip().upper() == "BEGIN IMMEDIATE"]
-    assert len(writes) == 3, [s.sql[:60] for s in log.statements]
+    assert len(writes) == 2, [s.sql[:60] for s in log.statements]
     recorded = [
         s
         for s in log.statements
