@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.service.credits.ledger import DEBIT
@@ -48,6 +48,19 @@ async def touch_session(session: AsyncSession, session_id: str, *, at: datetime)
     await session.execute(
         update(ConsoleSession).where(ConsoleSession.id == session_id).values(last_seen_at=at)
     )
+
+
+async def delete_ended(session: AsyncSession, *, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` links and up to ``limit`` sessions that ended before
+    ``before`` (expired, or revoked); returns how many rows went."""
+    links = select(ConsoleSignInLink.id).where(ConsoleSignInLink.expires_at < before)
+    ended = (ConsoleSession.expires_at < before) | (ConsoleSession.revoked_at < before)
+    sessions = select(ConsoleSession.id).where(ended)
+    removed = 0
+    for model, ids in ((ConsoleSignInLink, links), (ConsoleSession, sessions)):
+        result = await session.execute(delete(model).where(model.id.in_(ids.limit(limit))))
+        removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return removed
 
 
 async def agents(session: AsyncSession, organization_id: str) -> list[Actor]:

@@ -131,3 +131,14 @@ async def sign_out(session: AsyncSession, viewer: Viewer) -> None:
 def _aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything stored is UTC.
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# Ended links and sessions are only kept this long (nothing reads them after their end).
+KEEP_ENDED = timedelta(days=1)
+PRUNE_BATCH = 1000
+
+
+async def prune_ended(session: AsyncSession, now: datetime) -> int:
+    """Delete links and sessions that ended over ``KEEP_ENDED`` ago, a batch at a time;
+    returns how many went (a full batch: call again)."""
+    return await repository.delete_ended(session, before=now - KEEP_ENDED, limit=PRUNE_BATCH)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from image_skill.service.webhooks.service import requeue_overdue
 log = logging.getLogger("image_skill.jobs.sweeper")
 
 BATCH = 100  # lapsed jobs resolved per transaction; the next pass takes the rest
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 @dataclass
@@ -138,12 +140,36 @@ async def _requeue(session: AsyncSession, runtime: Runtime, job: Job) -> None:
 
 
 async def sweep_forever(runtime: Runtime) -> None:
-    """Sweep every ``sweep_interval_seconds`` (with jitter) until cancelled."""
+    """Sweep every ``sweep_interval_seconds`` (with jitter) until cancelled; prune the
+    console's ended sign-in links and sessions at start and every ``PRUNE_EVERY_SECONDS``."""
     interval = runtime.settings.sweep_interval_seconds
+    next_prune = 0.0
     while True:
+        if time.monotonic() >= next_prune:
+            await _prune_logged(runtime)
+            next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
         # Jitter keeps the processes of one deploy from sweeping in lockstep.
         await anyio.sleep(interval * random.uniform(0.8, 1.2))
         await _sweep_logged(runtime)
+
+
+async def _prune_logged(runtime: Runtime) -> None:
+    """Delete what ended long ago, a batch per transaction; a failure is only logged."""
+    # Only a server sweeps forever; the embedded CLI's start must not load the console.
+    from image_skill.service.console.sessions import PRUNE_BATCH, prune_ended
+
+    try:
+        while (
+            await in_transaction(
+                runtime.engine, lambda session: prune_ended(session, utc_now()), write=True
+            )
+            >= PRUNE_BATCH
+        ):
+            pass
+    except SQLAlchemyError as exc:
+        log.warning("pruning console sessions failed (%s); retrying later", type(exc).__name__)
+    except Exception as exc:
+        log.error("pruning console sessions failed; retrying later\n%s", redacted_traceback(exc))
 
 
 async def _sweep_logged(runtime: Runtime) -> None:
