@@ -1,5 +1,8 @@
 """A job admitted while its process has a free slot is claimed by its admission.
 
+The runner starts such a job at once with the slot it holds, never behind a queued
+job that waits for a slot.
+
 One execution slot (``IMAGE_SKILL_WORKER_CONCURRENCY=1``) on a real server: every
 refused admission must give the slot it took back, or the next create would wait
 for it forever; and a create made while the slot is free is never a queued row.
@@ -10,11 +13,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+import anyio
 import pytest
 from sqlalchemy import create_engine, text
 
+from image_skill.service.creative.order import Order
+from image_skill.service.identity.principal import Principal
+from image_skill.service.jobs import inprocess_queue
+from image_skill.service.jobs.executor import Claimed
+from image_skill.service.runtime import Runtime
 from image_skill.service.settings import to_async_url, to_sync_url
 from tests.support import burst
 from tests.support.databases import blank_database
@@ -87,3 +97,42 @@ def test_refused_admissions_give_the_slot_back(one_slot: tuple[Server, str]) -> 
     finally:
         engine.dispose()
     assert sorted(tuple(row) for row in rows) == [("completed", 1, True)] * 2
+
+
+def test_a_claimed_job_never_waits_behind_a_queued_one_for_its_own_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One slot, taken by an admission; a queued job reaches the runner first.
+
+    The queued job waits for a slot; the claimed one holds it and must start
+    anyway, or both would wait for ever.
+    """
+    ran: list[str] = []
+
+    async def run_job(_runtime: object, job_id: str) -> None:
+        ran.append(job_id)
+
+    async def run_admitted(_runtime: object, claimed: Claimed) -> None:
+        ran.append(claimed.order.job_id)
+
+    monkeypatch.setattr(inprocess_queue, "run_job", run_job)
+    monkeypatch.setattr(inprocess_queue, "run_admitted", run_admitted)
+    runtime = cast(Runtime, SimpleNamespace(settings=SimpleNamespace(worker_concurrency=1)))
+    queue = inprocess_queue.InprocessQueue(runtime, pick_up_leftovers=False)
+    claimed = Claimed(cast(Order, SimpleNamespace(job_id="job_claimed")), cast(Principal, None))
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(queue.serve)
+            slot = queue.take_slot()
+            assert slot is not None and queue.take_slot() is None  # the one slot is taken
+            queue._submit("job_queued")  # committed first, reaches the runner first
+            await anyio.sleep(0.05)
+            slot._started(claimed)  # the admission's commit
+            with anyio.fail_after(5):
+                while len(ran) < 2:
+                    await anyio.sleep(0.01)
+            tasks.cancel_scope.cancel()
+
+    anyio.run(scenario)
+    assert ran == ["job_claimed", "job_queued"]

@@ -175,6 +175,8 @@ async def _commit_admission(
     queue, settings, key = runtime.queue, runtime.settings, plan.idempotency_key
     now, credits = job.created_at, job.credits_reserved
     assert queue is not None  # checked by _write
+    # Not the request's own job (inline): it runs in the admitting request's context.
+    runs_elsewhere = slot is not None or job.status == "queued"
     # Admissions of one account queue here, in the process, before taking a pooled
     # connection: a burst for one agent can no longer starve other requests.
     async with runtime.account_lock(principal.actor_id):
@@ -209,7 +211,7 @@ async def _commit_admission(
                     slot.start_on_commit(session, Claimed(order, principal))
                 else:
                     await queue.enqueue_job(session, job.id)
-                if settings.resolved_job_executor != "inline":  # not the request's own job
+                if runs_elsewhere:
                     remember_context(session, job.id)
         except IntegrityError as exc:
             if key:

@@ -62,8 +62,11 @@ class InprocessQueue:
         # The process's execution slots, shared with the queue's tasks on PostgreSQL.
         self.slots = anyio.Semaphore(runtime.settings.worker_concurrency)
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Job ids to claim and run, or jobs their admission claimed with a slot held.
-        self._jobs: asyncio.Queue[str | Claimed] | None = None
+        # Job ids to claim and run, each once a slot is free.
+        self._jobs: asyncio.Queue[str] | None = None
+        # Jobs their admission claimed, each with its slot already held: started at
+        # once, never behind a queued job waiting for a slot (which could be theirs).
+        self._claimed: asyncio.Queue[Claimed] | None = None
         # Deliveries to start: filled from commit hooks, emptied by a task of serve().
         self._webhooks: asyncio.Queue[tuple[str, datetime]] | None = None
         self._accepting = False
@@ -108,27 +111,23 @@ class InprocessQueue:
         """Run jobs until cancelled: the ones left queued first, then each one enqueued."""
         self._loop = asyncio.get_running_loop()
         self._jobs = asyncio.Queue()
+        self._claimed = asyncio.Queue()
         self._webhooks = asyncio.Queue()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._start_deliveries, tasks)
+            tasks.start_soon(self._start_claimed, tasks)
             self._accepting = True
             if self.pick_up_leftovers:
                 for job_id in await self._leftovers():
                     self._jobs.put_nowait(job_id)
             task_status.started()
             while True:
-                job = await self._jobs.get()
-                if not isinstance(job, Claimed):
-                    await self.slots.acquire()  # a claimed job came with its slot
-                if not self._accepting and not isinstance(job, Claimed):
-                    # Stopping: a queued job stays queued for the next start. A job its
-                    # admission claimed is already running here: it runs within the
-                    # shutdown grace like the others (cut short, the sweeper has it).
-                    self.slots.release()
+                job_id = await self._jobs.get()
+                await self.slots.acquire()
+                if not self._accepting:
+                    self.slots.release()  # stopping: it stays queued for the next start
                     continue
-                self._running += 1
-                self._idle.clear()
-                tasks.start_soon(self._run, job)
+                self._start(tasks, job_id)
 
     async def drain(self, grace_seconds: float) -> None:
         """Take no new jobs; wait up to ``grace_seconds`` for running ones to end."""
@@ -143,10 +142,10 @@ class InprocessQueue:
         self._loop.call_soon_threadsafe(self._jobs.put_nowait, job_id)
 
     def _submit_claimed(self, claimed: Claimed) -> None:
-        if self._loop is None or self._jobs is None:
+        if self._loop is None or self._claimed is None:
             self.slots.release()  # not serving: the sweeper resolves the leased job
             return
-        self._loop.call_soon_threadsafe(self._jobs.put_nowait, claimed)
+        self._loop.call_soon_threadsafe(self._claimed.put_nowait, claimed)
 
     def _submit_webhook(self, delivery_id: str, not_before: datetime) -> None:
         if self._loop is None or self._webhooks is None or not self._accepting:
@@ -157,6 +156,18 @@ class InprocessQueue:
         # A commit hook is not inside a task: hand over through the queue (a task group
         # can only start tasks from inside the event loop's tasks).
         self._loop.call_soon_threadsafe(self._webhooks.put_nowait, (delivery_id, not_before))
+
+    async def _start_claimed(self, tasks: anyio.abc.TaskGroup) -> None:
+        # Already running here: even while stopping it runs within the shutdown grace
+        # like the others (cut short, the sweeper has it).
+        assert self._claimed is not None
+        while True:
+            self._start(tasks, await self._claimed.get())
+
+    def _start(self, tasks: anyio.abc.TaskGroup, job: str | Claimed) -> None:
+        self._running += 1
+        self._idle.clear()
+        tasks.start_soon(self._run, job)
 
     async def _start_deliveries(self, tasks: anyio.abc.TaskGroup) -> None:
         assert self._webhooks is not None
