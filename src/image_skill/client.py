@@ -14,7 +14,7 @@ import json
 from image_skill import __version__
 from image_skill.connection import RESOLVE, for_sdk
 from image_skill.contract.envelope import failure
-from image_skill.contract.errors import ErrorCode, ImageSkillError
+from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.contract.ids import new_trace_id
 from image_skill.result import Result, result_from_response
 from image_skill.transport import TransportError
@@ -109,6 +109,10 @@ class Client:
             raw = self.transport.send(method, target, headers=sent, body=payload)
         except TransportError as exc:
             return self._transport_failure(exc)
+        except ValueError as exc:  # a header or path that would split the request
+            refused = invalid_arguments(str(exc))
+            envelope = failure(self.command or "image-skill api", refused, trace_id=new_trace_id())
+            return Result(envelope, refused.exit_code)
         return result_from_response(raw, self.command or "image-skill api")
 
     def _transport_failure(self, exc: TransportError) -> Result:

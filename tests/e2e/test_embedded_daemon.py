@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -202,19 +203,38 @@ class Server(socketserver.UnixStreamServer):
 
 Server("daemon.sock", Handler).serve_forever()
 """
+# A stranger that does not even speak HTTP.
+GARBLER = """
+import socketserver
+
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.recv(65536)
+        self.request.sendall(b"garbage\\r\\n\\r\\n")
+
+socketserver.UnixStreamServer("daemon.sock", Handler).serve_forever()
+"""
 
 
 @pytest.mark.slow
-def test_a_process_that_does_not_know_the_handshake_is_not_killed(cli: RunCli, home: Path) -> None:
+@pytest.mark.parametrize("program", [STRANGER, GARBLER], ids=["http", "not-http"])
+def test_a_process_that_does_not_know_the_handshake_is_not_killed(
+    cli: RunCli, home: Path, program: str
+) -> None:
     files = files_for(home)
     files.directory.mkdir(parents=True, mode=0o700)
-    stranger = subprocess.Popen([sys.executable, "-c", STRANGER], cwd=files.directory)
+    stranger = subprocess.Popen([sys.executable, "-c", program], cwd=files.directory)
     try:
         while not files.socket.exists():
             assert stranger.poll() is None
+        started = time.monotonic()
         result = cli("whoami", "--json", env={"IMAGE_SKILL_DEBUG": "1"})
-        expect(result, 0)  # answered in-process
-        assert "did not exit" in result.stderr
+        expect(result, 0)  # answered in-process, without waiting for it to stop
+        assert "did not exit" in result.stderr and time.monotonic() - started < 8
+        for command in (("daemon", "status", "--json"), ("daemon", "stop", "--json")):
+            looked = cli(*command)
+            assert "PUBLIC_CLI_FAILED" not in looked.stdout, looked.stdout
+            assert "Traceback" not in looked.stderr
         assert stranger.poll() is None and daemon_pids(home) == []
     finally:
         stranger.kill()

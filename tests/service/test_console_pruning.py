@@ -76,3 +76,17 @@ def test_the_sweeper_prunes_ended_links_and_sessions_in_batches(
         assert _counts(database_url) == (0, 1)  # the live session stays
         page = client.get("/console")  # the live session still signs its browser in
         assert page.status_code == 200 and "Sign out" in page.text
+
+        _revoke_all(database_url, days=2)  # signed out two days ago, not yet expired
+        client.portal.call(sweeper._prune_logged, runtime)
+        assert _counts(database_url) == (0, 0)
+
+
+def _revoke_all(database_url: str, *, days: float) -> None:
+    engine = create_engine(to_sync_url(to_async_url(database_url)))
+    try:
+        with engine.begin() as connection:
+            revoked = utc_now() - timedelta(days=days)
+            connection.execute(update(ConsoleSession).values(revoked_at=revoked))
+    finally:
+        engine.dispose()

@@ -293,6 +293,14 @@ def test_slices_cover_the_length_exactly_and_the_last_ends_the_body(tmp_path: Pa
     assert response.file.closed
 
 
+def test_an_empty_file_still_ends_its_body(tmp_path: Path) -> None:
+    path, _data = written(tmp_path, 0)
+    response = FileSliceResponse(io.FileIO(path, "r"), 0, headers={}, media_type="image/png")
+    messages = asyncio.run(_served(response, _never_disconnects))
+    assert [m["type"] for m in messages] == ["http.response.start", "http.response.body"]
+    assert messages[1]["body"] == b"" and messages[1]["more_body"] is False
+
+
 def test_a_client_that_left_stops_the_reads(tmp_path: Path) -> None:
     size = 4 * YIELD_EVERY_BYTES
     path, _data = written(tmp_path, size)

@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 import pytest
 
+from image_skill.client import Client
 from image_skill.transport import TransportError
 from image_skill.transport.http import MAX_HEADERS, HttpTransport
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+HANG_UP = b""
 
 
 @dataclass
 class Script:
-    """Per connection, the answers to send, one per request; ``None`` closes silently."""
+    """Per connection, the answers to send, one per request; ``None`` reads the request and
+    closes unanswered; ``HANG_UP`` closes, idle, before reading the next one."""
 
     answers: list[list[bytes | None]]
     requests: list[bytes] = field(default_factory=list)
@@ -60,6 +64,8 @@ def scripted(script: Script) -> Iterator[str]:
             script.connections += 1
             with conn:
                 for answer in answers:
+                    if answer == HANG_UP:
+                        break
                     script.requests.append(_read_request(conn))
                     if answer is None:
                         break
@@ -109,13 +115,40 @@ def test_chunked_informational_and_close_framed_answers_are_read_whole() -> None
     assert second.body == b"to the end"
 
 
-def test_an_idle_connection_the_server_dropped_is_retried_once_on_a_fresh_one() -> None:
+def test_an_idle_connection_the_server_closed_is_replaced_before_sending() -> None:
+    script = Script([[OK, HANG_UP], [OK]])
+    with scripted(script) as base:
+        transport = HttpTransport(base)
+        transport.send("GET", "/a", headers={}, body=None)
+        time.sleep(0.2)  # the server hangs up the idle connection
+        again = transport.send("POST", "/v1/create", headers={}, body=b"x")
+    assert again.body == b"ok" and script.connections == 2
+    assert len(script.requests) == 2  # the create went out once
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "resent"),
+    [
+        ("GET", {}, True),
+        ("POST", {"Idempotency-Key": "k1"}, True),
+        ("POST", {}, False),
+    ],
+    ids=["read", "keyed-create", "unkeyed-create"],
+)
+def test_a_request_dropped_on_a_reused_connection_is_resent_only_when_harmless(
+    method: str, headers: dict[str, str], resent: bool
+) -> None:
+    """The server read the request, then closed: it may have run it."""
     script = Script([[OK, None], [OK]])
     with scripted(script) as base:
         transport = HttpTransport(base)
         transport.send("GET", "/a", headers={}, body=None)
-        again = transport.send("POST", "/b", headers={}, body=b"x")
-    assert again.body == b"ok" and script.connections == 2
+        if resent:
+            assert transport.send(method, "/b", headers=headers, body=b"x").body == b"ok"
+        else:
+            with pytest.raises(TransportError, match="closed"):
+                transport.send(method, "/b", headers=headers, body=b"x")
+    assert script.connections == (2 if resent else 1)
 
 
 def test_a_fresh_connection_closed_unanswered_is_not_retried() -> None:
@@ -164,4 +197,19 @@ def test_a_header_that_would_split_the_request_is_refused_before_sending() -> No
                 transport.send("GET", "/a", headers=headers, body=None)
         with pytest.raises(ValueError):
             transport.send("GET", "/a b", headers={}, body=None)
+    assert script.requests == []
+
+
+def test_the_client_answers_a_header_that_would_split_the_request_with_invalid_arguments() -> None:
+    script = Script([[OK]])
+    with scripted(script) as base:
+        client = Client(base, "isk_test_token", command="image-skill create")
+        result = client.request(
+            "POST", "/v1/create", body={"prompt": "cat"}, headers={"Idempotency-Key": "a\nb"}
+        )
+        priced = client.request("GET", "/v1/quota", headers={"X-Note": "5€ secret"})
+    for refused in (result, priced):
+        error = refused.envelope["error"]
+        assert error["code"] == "INVALID_ARGUMENTS" and refused.exit_code == 2
+        assert "a\nb" not in error["message"] and "€" not in error["message"]
     assert script.requests == []

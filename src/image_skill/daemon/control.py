@@ -45,8 +45,9 @@ class ControlledApp:
             await self.app(scope, receive, send)
             return
         if str(scope.get("path", "")).startswith(PREFIX):
+            await self._control(scope, send)  # its status shows the idle time so far
+            # A handshake comes just before a command's request: the idle exit waits.
             self._last = time.monotonic()
-            await self._control(scope, send)
             return
         self.in_flight += 1
         self.requests += 1

@@ -86,6 +86,10 @@ def ensure_daemon(files: DaemonFiles, wanted: str) -> UnixTransport:
         if found is not None and found.fingerprint == wanted:
             return UnixTransport(files.socket)
         if found is not None:
+            if found.info.get("in_flight"):
+                # Another environment's commands are running through it: replacing it
+                # now would cut them off; this command runs in-process instead.
+                raise DaemonFailed("The local daemon of another environment is busy.")
             _debug("the local daemon was started by another CLI build or environment; replacing it")
             if not stop(files, found):
                 raise DaemonFailed("The old daemon did not exit.")
@@ -105,6 +109,8 @@ def probe(files: DaemonFiles, timeout: float = _HELLO_TIMEOUT) -> Hello | None:
         response = exchange(sock, "GET", "/_daemon/hello")
     except (ConnectionResetError, Dropped):
         return None  # it was stopping
+    except Malformed:
+        return Hello(pid, {})  # not our handshake: as a daemon of another build
     try:
         info = json.loads(response.body) if response.status == 200 else None
     except ValueError:
@@ -115,13 +121,13 @@ def probe(files: DaemonFiles, timeout: float = _HELLO_TIMEOUT) -> Hello | None:
 
 def stop(files: DaemonFiles, hello: Hello) -> bool:
     """Ask the daemon to exit, wait for it, kill it if it will not; True once it is gone."""
+    if not _is_daemon(hello.pid):
+        return False  # whatever answers on the socket, it is not ours to stop or kill
     with contextlib.suppress(OSError, Dropped, Malformed):
         sock, _pid = connect_unix(files.socket, _HELLO_TIMEOUT)
         exchange(sock, "POST", "/_daemon/stop")
     if _wait_gone(hello.pid, _STOP_WAIT):
         return True
-    if not _is_daemon(hello.pid):
-        return False  # whatever answers on the socket, it is not ours to kill
     with contextlib.suppress(ProcessLookupError):
         os.kill(hello.pid, signal.SIGKILL)
     return _wait_gone(hello.pid, 2.0)

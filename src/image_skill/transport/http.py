@@ -11,6 +11,7 @@ retried once on a fresh one.
 
 from __future__ import annotations
 
+import select
 import socket
 
 from image_skill.transport import RawResponse, TransportError
@@ -54,7 +55,10 @@ def encode_request(
         if any(c in name or c in value for c in _FORBIDDEN_IN_HEADERS) or ":" in name:
             raise ValueError("Invalid HTTP header (a line break, NUL or colon in it).")
         lines.append(f"{name}: {value}")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    try:
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:  # its message would quote the value
+        raise ValueError("Invalid HTTP header (a character HTTP headers cannot carry).") from None
     return head + (body or b"")
 
 
@@ -128,6 +132,19 @@ def _chunked(reader: BinaryIO) -> bytes:
         parts.append(chunk)
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether an idle kept-alive connection was closed meanwhile: anything to read on it
+    before a request (end of stream, a reset, stray bytes) means it cannot be used."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 class KeepAliveTransport:
     """One keep-alive HTTP/1.1 connection to a peer (a TCP service or the local daemon).
 
@@ -160,8 +177,15 @@ class KeepAliveTransport:
     def send(
         self, method: str, path: str, *, headers: dict[str, str], body: bytes | None
     ) -> RawResponse:
-        """Send once; a dropped keep-alive connection is retried once on a fresh one."""
+        """Send once. A kept-alive connection the peer closed while idle is replaced before
+        sending; one dropped after the request went out is retried on a fresh one only
+        when sending twice is harmless (a read, or a request with an Idempotency-Key)."""
         request = self._encode(method, path, headers, body)
+        if self._sock is not None and _closed_by_peer(self._sock):
+            self.close()
+        resendable = method in _SAFE_METHODS or any(
+            name.lower() == "idempotency-key" for name in headers
+        )
         for attempt in (1, 2):
             fresh = self._sock is None
             try:
@@ -174,7 +198,7 @@ class KeepAliveTransport:
                 raise TransportError(late, timed_out=True) from exc
             except (Dropped, BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
-                if attempt == 2 or fresh:
+                if attempt == 2 or fresh or not resendable:
                     raise TransportError(f"{self.peer} closed the connection.") from exc
                 continue
             except Malformed as exc:

@@ -36,7 +36,7 @@ def _look() -> tuple[Any, Any]:
     except (DaemonUnsafe, DaemonFailed, OSError) as exc:
         raise ImageSkillError(
             ErrorCode.LOCAL_FILE_ERROR,
-            f"The local daemon could not be checked ({type(exc).__name__}: {exc}).",
+            f"The local daemon could not be checked ({type(exc).__name__}).",
             recovery={"suggested_command": "image-skill doctor --json"},
         ) from None
 

@@ -71,6 +71,8 @@ class FileSliceResponse(Response):
     async def _send_slices(self, send: Send, watcher: asyncio.Future[None]) -> None:
         fd = self.file.fileno()
         sent = unyielded = 0
+        if not self.length:  # an empty file: the body still has to end
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         while sent < self.length:
             try:
                 chunk = os.pread(fd, min(SLICE_BYTES, self.length - sent), sent)

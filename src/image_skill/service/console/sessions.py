@@ -140,5 +140,5 @@ PRUNE_BATCH = 1000
 
 async def prune_ended(session: AsyncSession, now: datetime) -> int:
     """Delete links and sessions that ended over ``KEEP_ENDED`` ago, a batch at a time;
-    returns how many went (a full batch: call again)."""
+    returns how many went (call again until none)."""
     return await repository.delete_ended(session, before=now - KEEP_ENDED, limit=PRUNE_BATCH)

@@ -5,7 +5,7 @@ Rows are never updated or deleted. A movement that must happen at most once
 a unique constraint, so a retry can only ever add the row once. The database
 keeps each account's rows summed in ``credit_accounts`` (a trigger on insert,
 migration 0010), so a balance is one primary-key read however old the account
-is; the sums over the rows stay for checks (``summed``).
+is (tests/service/test_credit_accounts.py checks it against the rows).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, case, func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
@@ -174,24 +174,6 @@ async def standing(session: AsyncSession, actor_id: str, since: datetime) -> Sta
     )
     row = (await session.execute(query)).one()
     return Standing(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0))
-
-
-async def summed(session: AsyncSession, actor_id: str) -> Standing:
-    """The same figures summed over every ledger row (the audit check of ``credit_accounts``;
-    ``spent_today`` is 0)."""
-    amount = CreditLedgerEntry.amount
-    held = case((CreditLedgerEntry.kind.in_((RESERVATION, RELEASE)), -amount), else_=0)
-    debited = case((CreditLedgerEntry.kind == DEBIT, -amount), else_=0)
-    row = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(amount), 0),
-                func.coalesce(func.sum(held), 0),
-                func.coalesce(func.sum(debited), 0),
-            ).where(CreditLedgerEntry.actor_id == actor_id)
-        )
-    ).one()
-    return Standing(int(row[0]), int(row[1]), 0, int(row[2]))
 
 
 async def granted_by_reason(session: AsyncSession, actor_id: str, reason: str) -> int:

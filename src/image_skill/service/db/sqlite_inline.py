@@ -49,8 +49,7 @@ class InlineConnection(aiosqlite.Connection):
                 raise ValueError("Connection closed")
             return fn(*args, **kwargs)
         result = await super()._execute(fn, *args, **kwargs)
-        sql = args[0] if args and isinstance(args[0], str) else ""
-        if sql.lstrip().upper().startswith(_WRITE_LOCK):
+        if args and args[0] == _WRITE_LOCK:  # as db.engine's "begin" listener sends it
             self._holds_write_lock = True
         return result
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -84,7 +84,11 @@ async def sweep(runtime: Runtime) -> Sweep:
             .limit(BATCH)
             .with_for_update(skip_locked=True)
         )
-        for job in (await session.execute(query)).scalars().all():
+        lapsed_jobs = (await session.execute(query)).scalars().all()
+        # Accounts in one order in every process: each release locks its actor's
+        # credit_accounts row (migration 0010), and two sweeps taking two actors in
+        # opposite orders would deadlock.
+        for job in sorted(lapsed_jobs, key=lambda job: job.actor_id):
             if job.cancel_requested_at is not None:
                 await end_unfinished(
                     session, runtime, job, canceled_error(job.id), status="canceled"
@@ -156,16 +160,14 @@ async def sweep_forever(runtime: Runtime) -> None:
 async def _prune_logged(runtime: Runtime) -> None:
     """Delete what ended long ago, a batch per transaction; a failure is only logged."""
     # Only a server sweeps forever; the embedded CLI's start must not load the console.
-    from image_skill.service.console.sessions import PRUNE_BATCH, prune_ended
+    from image_skill.service.console.sessions import prune_ended
+
+    def prune(session: AsyncSession) -> Awaitable[int]:
+        return prune_ended(session, utc_now())
 
     try:
-        while (
-            await in_transaction(
-                runtime.engine, lambda session: prune_ended(session, utc_now()), write=True
-            )
-            >= PRUNE_BATCH
-        ):
-            pass
+        while await in_transaction(runtime.engine, prune, write=True):
+            pass  # until a pass finds nothing left
     except SQLAlchemyError as exc:
         log.warning("pruning console sessions failed (%s); retrying later", type(exc).__name__)
     except Exception as exc:
