@@ -37,7 +37,9 @@ def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     async def counted(
         self: aiosqlite.Connection, fn: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> Any:
-        hops.append(str(args[0]) if args and isinstance(args[0], str) else fn.__name__)
+        call = args[0]  # InlineConnection hands over one call: partial(fn, *its args)
+        sql = call.args[0] if call.args and isinstance(call.args[0], str) else None
+        hops.append(sql or call.func.__name__)
         return await original(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
@@ -147,3 +149,37 @@ def test_a_failed_write_rolls_back_and_the_next_transaction_starts_clean(
     assert anyio.run(scenario) == 0  # nothing of the failed transaction stayed
     # After the rollback the connection no longer counts as holding the lock.
     assert thread_hops == ["SELECT count(*) FROM t", "close"]
+
+
+def test_a_caller_cancelled_while_its_call_waits_on_the_thread_leaves_no_lock_behind(
+    tmp_path: Path,
+) -> None:
+    """A write cut off while its BEGIN IMMEDIATE waits for another writer: the rollback
+    that follows must run after that BEGIN (on the same thread), not before it on the
+    loop, or the connection would go back to the pool holding the write lock."""
+
+    async def scenario() -> None:
+        engine = _engine(tmp_path)
+        try:
+            await _prepare(engine)
+            other = sqlite3.connect(tmp_path / "inline.db", isolation_level=None, timeout=2)
+            other.execute("BEGIN IMMEDIATE")
+
+            async def write() -> None:
+                async with session_scope(engine, write=True) as session:
+                    await session.execute(text("INSERT INTO t (v) VALUES ('cut off')"))
+
+            with anyio.move_on_after(0.3):
+                await write()  # waits for the lock, then is cancelled
+            other.execute("COMMIT")  # the thread's BEGIN IMMEDIATE now goes through
+            await anyio.sleep(0.3)
+            other.execute("BEGIN IMMEDIATE")  # "database is locked" if it was kept
+            other.execute("COMMIT")
+            other.close()
+            async with session_scope(engine, write=False) as session:
+                rows = (await session.execute(text("SELECT count(*) FROM t"))).scalar_one()
+            assert rows == 0  # the cut-off insert never happened
+        finally:
+            await engine.dispose()
+
+    anyio.run(scenario)

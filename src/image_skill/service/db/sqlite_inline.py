@@ -42,16 +42,31 @@ class InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection that runs the calls that cannot wait on the loop thread."""
 
     _holds_write_lock = False
+    # Calls handed to the driver's thread and not yet finished there. A caller
+    # cancelled while it waited (a request cut off, a shutdown) leaves its call
+    # running: until it ends, every call goes the same way, behind it, so no call
+    # ever runs on the loop at the same time as one on the thread. (Two counts, each
+    # written by one thread only: sent on the loop, ended on the driver's thread.)
+    _sent = 0
+    _ended = 0
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self._runs_inline(fn, args):
+        if self._sent == self._ended and self._runs_inline(fn, args):
             if not self._running or self._connection is None:
                 raise ValueError("Connection closed")
             return fn(*args, **kwargs)
-        result = await super()._execute(fn, *args, **kwargs)
+        self._sent += 1
+        result = await super()._execute(self._counted, partial(fn, *args, **kwargs))
         if args and args[0] == _WRITE_LOCK:  # as db.engine's "begin" listener sends it
             self._holds_write_lock = True
         return result
+
+    def _counted(self, call: Callable[[], Any]) -> Any:
+        """Run on the driver's thread; the count drops when the call ends, awaited or not."""
+        try:
+            return call()
+        finally:
+            self._ended += 1
 
     def _runs_inline(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
         owner = getattr(fn, "__self__", None)
