@@ -145,16 +145,19 @@ async def _requeue(session: AsyncSession, runtime: Runtime, job: Job) -> None:
 
 async def sweep_forever(runtime: Runtime) -> None:
     """Sweep every ``sweep_interval_seconds`` (with jitter) until cancelled; prune the
-    console's ended sign-in links and sessions at start and every ``PRUNE_EVERY_SECONDS``."""
+    console's ended sign-in links and sessions after the first sweep and every
+    ``PRUNE_EVERY_SECONDS``."""
     interval = runtime.settings.sweep_interval_seconds
     next_prune = 0.0
     while True:
-        if time.monotonic() >= next_prune:
-            await _prune_logged(runtime)
-            next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
         # Jitter keeps the processes of one deploy from sweeping in lockstep.
         await anyio.sleep(interval * random.uniform(0.8, 1.2))
         await _sweep_logged(runtime)
+        # Not at start: an app stopped right after starting (tests, a failed deploy)
+        # cancelled a prune in flight, and its shutdown then never ended.
+        if time.monotonic() >= next_prune:
+            await _prune_logged(runtime)
+            next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
 
 
 async def _prune_logged(runtime: Runtime) -> None:
