@@ -22,6 +22,7 @@ class Result:
     wall_s: float
     statuses: dict[int, int] = field(default_factory=dict)
     body_bytes: int = 0
+    cpu_ms: float | None = None  # the server's CPU per request, when measured
 
     @property
     def p50(self) -> float:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 
 def bench_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -48,3 +50,15 @@ def summary(samples: list[float]) -> str:
     return (
         f"p50 {statistics.median(ordered):7.1f} ms   p90 {p90:7.1f} ms   min {ordered[0]:7.1f} ms"
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process and its living descendants have used (Linux /proc)."""
+    proc = Path(f"/proc/{pid}")
+    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for task in proc.glob("task/*/children"):
+        for child in task.read_text().split():
+            with contextlib.suppress(OSError):  # it ended meanwhile
+                total += cpu_seconds(int(child))
+    return total

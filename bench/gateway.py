@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench._load import Result, request_bytes, run_load
+from bench._timing import cpu_seconds
 from tests.support.burst import signup
 from tests.support.databases import PG_URL_ENV, create_pg_database, drop_pg_database
 from tests.support.servers import free_port, start_server, stop_server
@@ -74,13 +75,14 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, seconds: f
 
 
 @contextmanager
-def _process(argv: list[str], health_url: str, workdir: Path, name: str) -> Iterator[None]:
+def _process(argv: list[str], health_url: str, workdir: Path, name: str) -> Iterator[int]:
+    """The process started and answering on ``health_url``; yields its pid."""
     log = workdir / f"{name}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
     try:
         _wait_http(health_url, process, log, 120)
-        yield
+        yield process.pid
     finally:
         process.terminate()
         try:
@@ -124,13 +126,16 @@ def litellm(upstream_port: int, workdir: Path) -> Iterator[Target]:
     )
     port = free_port()
     argv = [str(exe), "--config", str(config), "--host", HOST, "--port", str(port)]
-    with _process(argv, f"http://{HOST}:{port}/health/liveliness", workdir, "litellm"):
-        yield Target("litellm", port, _images_payload(port, f"Bearer {LITELLM_MASTER_KEY}"))
+    with _process(argv, f"http://{HOST}:{port}/health/liveliness", workdir, "litellm") as pid:
+        yield Target("litellm", port, _images_payload(port, f"Bearer {LITELLM_MASTER_KEY}"), pid)
 
 
 @contextmanager
-def ours(kind: str, upstream_port: int, workdir: Path) -> Iterator[Target]:
-    """``image-skill serve`` on a fresh SQLite or PostgreSQL database."""
+def ours(
+    kind: str, upstream_port: int, workdir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Target]:
+    """``image-skill serve`` on a fresh SQLite or PostgreSQL database (``extra_env``: more
+    variables for it, such as a ``PYTHONPATH`` naming another source tree)."""
     admin = os.environ.get(PG_URL_ENV)
     database_url = f"sqlite:///{workdir / 'gateway.db'}"
     if kind == "postgres":
@@ -144,8 +149,9 @@ def ours(kind: str, upstream_port: int, workdir: Path) -> Iterator[Target]:
         "IMAGE_SKILL_FREE_PREVIEW_DAILY_CEILING": "1000000000",
         "IMAGE_SKILL_DAILY_JOB_CAP_UNCLAIMED": "10000000",
         "IMAGE_SKILL_RATE_LIMITS_ENABLED": "false",
+        **(extra_env or {}),
     }
-    (workdir / kind).mkdir(exist_ok=True)
+    (workdir / kind).mkdir(parents=True, exist_ok=True)
     server = start_server(database_url, workdir / kind, extra_env=env)
     try:
         token, _actor = signup(server.base_url, f"bench-{kind}")
@@ -161,11 +167,15 @@ def ours(kind: str, upstream_port: int, workdir: Path) -> Iterator[Target]:
 
 
 def measure(target: Target, levels: list[int], requests: int) -> dict[int, Result]:
-    """Warm up, then one load point per concurrency level."""
+    """Warm up, then one load point per concurrency level (with the server's CPU per
+    request, where its process is ours to read: steadier than req/s on a busy machine)."""
     run_load(HOST, target.port, target.payload, max(5, requests // 20), 1)
     figures = {}
     for level in levels:
+        before = cpu_seconds(target.pid) if target.pid else 0.0
         result = run_load(HOST, target.port, target.payload, requests, level)
+        if target.pid:
+            result.cpu_ms = (cpu_seconds(target.pid) - before) * 1000 / requests
         bad = {status: n for status, n in result.statuses.items() if status >= 300}
         if bad:
             raise RuntimeError(f"{target.name} c={level}: non-success answers {bad}")
@@ -179,11 +189,13 @@ def report(table: dict[str, dict[int, Result]], levels: list[int], requests: int
     print(f"\n{requests} requests per point; added p50 = p50 at c={levels[0]} minus direct's")
     header = f"{'path':<9} {'added p50 c=' + str(levels[0]):>16}"
     header += "".join(f" {'req/s c=' + str(level):>12}" for level in levels)
-    print(header)
+    busy = levels[1]
+    print(header + f" {'cpu/req c=' + str(busy):>14}")
     for name, figures in table.items():
         line = f"{name:<9} {figures[levels[0]].p50 - floor:13.1f} ms"
         line += "".join(f" {figures[level].rps:12.0f}" for level in levels)
-        print(line)
+        cpu = figures[busy].cpu_ms
+        print(line + (f" {cpu:11.2f} ms" if cpu is not None else f" {'-':>14}"))
     if "litellm" not in table:
         return
     peer = table["litellm"]
@@ -196,6 +208,8 @@ def report(table: dict[str, dict[int, Result]], levels: list[int], requests: int
         ratios += "".join(
             f", req/s c={level} {ours_[level].rps / peer[level].rps:.2f}x" for level in levels[1:]
         )
+        if ours_[busy].cpu_ms and peer[busy].cpu_ms:
+            ratios += f", cpu/req c={busy} {ours_[busy].cpu_ms / peer[busy].cpu_ms:.2f}x"
         print(ratios)
 
 

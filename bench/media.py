@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ from urllib.parse import urlsplit
 
 from bench._images import noise_png, upload_body
 from bench._load import Result, request_bytes, run_load
+from bench._timing import cpu_seconds
 from tests.support.burst import signup
 from tests.support.servers import free_port, start_server, stop_server
 
@@ -73,12 +73,6 @@ def upload(base_url: str, token: str, data: bytes) -> str:
     )
     with urllib.request.urlopen(request, timeout=120) as response:
         return str(json.loads(response.read())["data"]["asset"]["url"])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def nginx_worker(master: int) -> int:

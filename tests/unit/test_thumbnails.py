@@ -11,10 +11,11 @@ from PIL import Image
 
 from image_skill.service.assets.thumbnails import (
     MAX_EDGE,
+    derived_thumbnail,
     render,
-    store_thumbnail,
     thumbnail_key,
 )
+from image_skill.service.storage.base import content_key
 from image_skill.service.storage.memory import MemoryAssetStore
 
 
@@ -54,11 +55,14 @@ def test_render_follows_exif_orientation() -> None:
 def test_a_thumbnail_that_cannot_be_made_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
     store = MemoryAssetStore()
 
-    async def attempt() -> None:
-        await store_thumbnail(store, b"not an image", "ab" * 32)
+    async def attempt() -> str:
+        return await store.put(
+            b"not an image", sha256="ab" * 32, extension="png", derive=derived_thumbnail
+        )
 
     with caplog.at_level(logging.WARNING, logger="image_skill.service"):
-        anyio.run(attempt)
-    assert store.objects == {}
-    assert "thumbnail not made" in caplog.text and "not an image" not in caplog.text
+        key = anyio.run(attempt)
+    assert key == content_key("ab" * 32, "png")
+    assert store.objects == {key: b"not an image"}  # the object itself is stored
+    assert "not made" in caplog.text and "not an image" not in caplog.text
     assert thumbnail_key("ab" * 32).endswith(".thumb.webp")

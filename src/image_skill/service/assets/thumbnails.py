@@ -1,13 +1,13 @@
 """Small WebP thumbnails of assets, made once and kept next to the asset in the store.
 
 The console's gallery shows many images at once; sending each full image would
-cost the browser megabytes. A thumbnail is made when an asset is stored (off
-the event loop, at most 256 px on its longer side, fast WebP settings) under a
-key derived from the asset's content hash, so the same bytes always have the
-same thumbnail. Uploads (kept off this work so the upload path stays fast)
-and assets stored before thumbnails existed get theirs the first time one is
-asked for. Failing to make one never fails the job that stored
-the asset: the gallery makes it later instead.
+cost the browser megabytes. A thumbnail is made when a job's output is stored
+(by the store, with the write: ``derived_thumbnail``; at most 256 px on its
+longer side, fast WebP settings) under a key derived from the asset's content
+hash, so the same bytes always have the same thumbnail. Uploads (kept off this
+work so the upload path stays fast) and assets stored before thumbnails existed
+get theirs the first time one is asked for. Failing to make one never fails the
+job that stored the asset: the gallery makes it later instead.
 """
 
 from __future__ import annotations
@@ -54,13 +54,10 @@ def render(data: bytes) -> bytes:
         return out.getvalue()
 
 
-async def store_thumbnail(store: AssetStore, data: bytes, sha256: str) -> None:
-    """Make and store the thumbnail of freshly stored bytes; a failure is only logged."""
-    try:
-        thumb = await anyio.to_thread.run_sync(render, data)
-        await store.put(thumb, sha256=sha256, extension=EXTENSION)
-    except (OSError, ValueError, Image.DecompressionBombError, StoreError) as exc:
-        log.warning("thumbnail not made at store time: %s", type(exc).__name__)
+def derived_thumbnail(data: bytes) -> list[tuple[str, bytes]]:
+    """The store's ``derive`` for a fresh asset: its thumbnail, made in the same trip off
+    the event loop as the asset's write (raises on bad images; the store logs it)."""
+    return [(EXTENSION, render(data))]
 
 
 async def thumbnail_of(store: AssetStore, asset: Asset) -> bytes:

@@ -28,7 +28,13 @@ import anyio
 import obstore
 from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
 
-from image_skill.service.storage.base import CHUNK_BYTES, StoreError, content_key
+from image_skill.service.storage.base import (
+    CHUNK_BYTES,
+    Derive,
+    StoreError,
+    content_key,
+    derived_objects,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -88,10 +94,30 @@ class S3AssetStore:
         return self._store
 
     async def put(
-        self, data: bytes, *, sha256: str, extension: str, alias: str | None = None
+        self,
+        data: bytes,
+        *,
+        sha256: str,
+        extension: str,
+        alias: str | None = None,
+        derive: Derive | None = None,
     ) -> str:
         """Create the object unless it exists (same key, same bytes); ``alias`` needs no copy."""
         key = content_key(sha256, extension)
+        await self._create(key, data, extension)
+        if derive is not None:
+            for derived_extension, derived in await anyio.to_thread.run_sync(
+                derived_objects, derive, data
+            ):
+                try:
+                    await self._create(
+                        content_key(sha256, derived_extension), derived, derived_extension
+                    )
+                except StoreError:
+                    log.warning("derived object not kept")
+        return key
+
+    async def _create(self, key: str, data: bytes, extension: str) -> None:
         attributes = {
             "Content-Type": _MEDIA_TYPES.get(extension, "application/octet-stream"),
             "Cache-Control": _IMMUTABLE,
@@ -108,7 +134,6 @@ class S3AssetStore:
             pass  # already stored: content addressing makes it the same bytes
         except _FAILURES as exc:
             raise _failed("write", exc) from None
-        return key
 
     async def get(self, key: str) -> bytes:
         """Read a whole object."""
