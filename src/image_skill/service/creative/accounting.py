@@ -36,9 +36,16 @@ async def lock_account(session: AsyncSession, actor_id: str) -> None:
     await session.execute(_LOCK_ACCOUNT, {"actor_id": actor_id})
 
 
-# Built once: every admission on PostgreSQL takes this lock.
+# Built once: every admission on PostgreSQL takes this lock. FOR NO KEY UPDATE, not FOR
+# UPDATE: admissions of one account still queue on it, but a row that merely refers to
+# the actor (a ledger entry, a job, a daily count: their foreign keys take KEY SHARE)
+# does not wait for it. A job failing meanwhile holds its day's count row and then
+# inserts its release; waiting there for an admission that needs that count row next
+# was a deadlock.
 _LOCK_ACCOUNT = (
-    select(Actor.id).where(Actor.id == bindparam("actor_id", type_=Actor.id.type)).with_for_update()
+    select(Actor.id)
+    .where(Actor.id == bindparam("actor_id", type_=Actor.id.type))
+    .with_for_update(key_share=True)
 )
 
 

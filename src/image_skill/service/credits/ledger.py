@@ -10,14 +10,13 @@ is (tests/service/test_credit_accounts.py checks it against the rows).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import Table, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, TextClause, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.sql.selectable import TextualSelect
 
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.db.credit_models import CreditAccount
@@ -100,36 +99,50 @@ async def append_all(
     """
     if not entries:
         return []
-    values = [{column.key: getattr(entry, column.key) for column in _COLUMNS} for entry in entries]
     await session.flush()  # the job row the entries point at goes first
-    insert = _INSERTS[session.get_bind().dialect.name]
-    added = set((await session.execute(insert, values)).scalars().all())
+    added: set[str] = set()
+    for start in range(0, len(entries), _MOST_ROWS):
+        chunk = entries[start : start + _MOST_ROWS]
+        params = {
+            f"{column.key}_{row}": getattr(entry, column.key)
+            for row, entry in enumerate(chunk)
+            for column in _COLUMNS
+        }
+        added.update((await session.execute(_skipping_taken_scopes(len(chunk)), params)).scalars())
     return [entry for entry in entries if entry.id in added]
 
 
 _TABLE: Table = CreditLedgerEntry.__table__  # type: ignore[assignment]
 _COLUMNS = tuple(_TABLE.columns)
+# Rows per statement: 1 and 2 are what jobs move; the bound keeps a statement's
+# parameters far below SQLite's limit and the cache of statements small.
+_MOST_ROWS = 50
 
 
-def _skipping_taken_scopes(
-    dialect_insert: Callable[[Table], postgresql.Insert | sqlite.Insert],
-) -> ReturningInsert[tuple[str]]:
-    """The dialect's INSERT of ledger rows that skips a taken scope and returns the new ids.
+@cache
+def _skipping_taken_scopes(rows: int) -> TextualSelect:
+    """The INSERT of ``rows`` ledger rows that skips a taken scope and returns the new ids.
 
-    Built once: one statement with its parameter sets (SQLAlchemy batches them into
-    one multi-row INSERT), so it is compiled once per process, not per movement.
+    Text, with each parameter typed as its column (timestamps stored as SQLAlchemy
+    stores them), and built once per row count: SQLAlchemy 2.0 cannot cache the
+    compiled form of its dialects' ``on_conflict_do_nothing`` inserts, so one of those
+    was compiled again for every movement. SQLite and PostgreSQL both read this SQL.
     """
-    return (
-        dialect_insert(_TABLE)
-        .on_conflict_do_nothing(index_elements=[_TABLE.c.idempotency_scope])
-        .returning(_TABLE.c.id)
+    names = ", ".join(column.key for column in _COLUMNS)
+    values = ", ".join(
+        "(" + ", ".join(f":{column.key}_{row}" for column in _COLUMNS) + ")" for row in range(rows)
     )
-
-
-_INSERTS = {
-    "postgresql": _skipping_taken_scopes(postgresql.insert),
-    "sqlite": _skipping_taken_scopes(sqlite.insert),
-}
+    statement: TextClause = text(
+        f"INSERT INTO {_TABLE.name} ({names}) VALUES {values} "
+        f"ON CONFLICT ({_TABLE.c.idempotency_scope.key}) DO NOTHING RETURNING {_TABLE.c.id.key}"
+    ).bindparams(
+        *(
+            bindparam(f"{column.key}_{row}", type_=column.type)
+            for row in range(rows)
+            for column in _COLUMNS
+        )
+    )
+    return statement.columns(_TABLE.c.id)
 
 
 async def balance(session: AsyncSession, actor_id: str) -> int:

@@ -397,4 +397,5 @@ class ActivityRef(Base):
 from image_skill.service.db import console_models as _console_models  # noqa: E402, F401
 from image_skill.service.db import credit_models as _credit_models  # noqa: E402, F401
 from image_skill.service.db import job_models as _job_models  # noqa: E402, F401
+from image_skill.service.db import quota_models as _quota_models  # noqa: E402, F401
 from image_skill.service.db import webhook_models as _webhook_models  # noqa: E402, F401

@@ -1,16 +1,17 @@
 """Quota queries: the jobs that count against the daily caps, and refused attempts.
 
-Each reads through an ``actor_id``-first index (migration 0010), so its cost is
-today's rows (or a few of the newest), never the account's whole history.
+The daily job cap reads one row (``daily_job_counts``, kept by triggers on
+``jobs``, migration 0011); the others read through an ``actor_id``-first index
+(migration 0010), so their cost is today's rows (or a few of the newest), never
+the account's whole history.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Select,
     and_,
@@ -25,6 +26,7 @@ from image_skill.contract.errors import ErrorCode
 from image_skill.service.credits.ledger import GRANT, PURCHASE_GRANT
 from image_skill.service.db.credit_models import CreditAccount
 from image_skill.service.db.models import CreditLedgerEntry, Job
+from image_skill.service.db.quota_models import DailyJobCount
 
 # The refusals kept as never-started failed jobs (quota/refusals.py): what the
 # caller's budget, daily cap or balance did not allow.
@@ -37,43 +39,44 @@ REFUSAL_CODES: tuple[str, ...] = (
 )
 
 
-async def creative_jobs_since(session: AsyncSession, actor_id: str, since: datetime) -> int:
-    """Create/edit jobs that count against the daily cap: running or completed."""
-    total = await session.scalar(creative_jobs_count(actor_id, since))
-    return int(total or 0)
+async def creative_jobs_on(session: AsyncSession, actor_id: str, day_start: datetime) -> int:
+    """Create/edit jobs of the UTC day starting at ``day_start`` that count against the
+    daily cap: queued, running or completed (one row, ``daily_job_counts``)."""
+    params = {"actor_id": actor_id, "day": day_key(day_start)}
+    return int(await session.scalar(_jobs_on_day(), params) or 0)
 
 
-def creative_jobs_count(
-    actor_id: str | BindParameter[str], since: datetime | BindParameter[datetime]
-) -> Select[tuple[int]]:
-    """The query behind ``creative_jobs_since``, to be combined with others in one statement."""
-    return select(func.count(Job.id)).where(
-        Job.actor_id == actor_id,
-        Job.operation.in_(("create", "edit")),
-        Job.status.in_(("queued", "running", "completed")),
-        Job.created_at >= since,
+def day_key(day_start: datetime) -> str:
+    """The ``daily_job_counts.day`` of the UTC day that contains ``day_start``."""
+    return day_start.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+@cache
+def _jobs_on_day() -> Select[tuple[int]]:
+    return select(DailyJobCount.jobs).where(
+        DailyJobCount.actor_id == bindparam("actor_id", type_=DailyJobCount.actor_id.type),
+        DailyJobCount.day == bindparam("day", type_=DailyJobCount.day.type),
     )
 
 
 async def jobs_today_and_balance(
     session: AsyncSession, actor_id: str, day_start: datetime
 ) -> tuple[int, int]:
-    """Creative jobs since ``day_start`` and the balance, in one statement of O(1) rows
-    (ix_jobs_actor_created's today and the ``credit_accounts`` row): what every
+    """Creative jobs of the day starting at ``day_start`` and the balance, in one statement
+    of two primary-key rows (``daily_job_counts``, ``credit_accounts``): what every
     admission checks and every answer reports."""
-    params = {"actor_id": actor_id, "day_start": day_start}
+    params = {"actor_id": actor_id, "day": day_key(day_start)}
     used, credits = (await session.execute(_jobs_today_and_balance(), params)).one()
     return int(used or 0), int(credits or 0)
 
 
 @cache
-def _jobs_today_and_balance() -> Select[tuple[int, int]]:
+def _jobs_today_and_balance() -> Select[tuple[int | None, int | None]]:
     """Built once (with bound parameters): building and keying a statement costs more
     than running this one, and admissions and answers run it on every create."""
-    actor_id = bindparam("actor_id", type_=Job.actor_id.type)
-    count = creative_jobs_count(actor_id, bindparam("day_start", type_=Job.created_at.type))
+    actor_id = bindparam("actor_id", type_=CreditAccount.actor_id.type)
     balance = select(CreditAccount.balance).where(CreditAccount.actor_id == actor_id)
-    return select(count.scalar_subquery(), balance.scalar_subquery())
+    return select(_jobs_on_day().scalar_subquery(), balance.scalar_subquery())
 
 
 async def uploads_since(

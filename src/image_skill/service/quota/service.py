@@ -50,7 +50,7 @@ async def quota_view(
     credits = await ledger.standing(session, principal.actor_id, day_start)
     balance = credits.balance
     free_preview = await ledger.granted_by_reason(session, principal.actor_id, "free_preview")
-    used_today = await repository.creative_jobs_since(session, principal.actor_id, day_start)
+    used_today = await repository.creative_jobs_on(session, principal.actor_id, day_start)
     cap = daily_job_cap(settings, principal)
     remaining = None if cap is None else max(cap - used_today, 0)
     upload_cap = daily_upload_cap(settings, principal)

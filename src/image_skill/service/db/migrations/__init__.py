@@ -1,3 +1,3 @@
 """Alembic migrations. ``SCHEMA_HEAD`` must name the newest revision (a test checks)."""
 
-SCHEMA_HEAD = "0010_credit_accounts"
+SCHEMA_HEAD = "0011_daily_job_counts"

@@ -1,0 +1,165 @@
+"""The daily job counts (``daily_job_counts``) always equal a count of the jobs themselves.
+
+Migration 0011 backfills them from existing jobs, and triggers on ``jobs`` keep them
+in step with every insert, status change, move to another day and delete, whatever
+writes the row: here plain SQL, on SQLite and PostgreSQL. The daily cap reads them
+(quota.repository), so the service's cap tests check them end to end as well.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from image_skill.contract.ids import new_id, utc_now
+from image_skill.service.db.migrate import alembic_config, upgrade_to_head
+from image_skill.service.db.models import Actor, Job, Organization
+from image_skill.service.db.quota_models import DailyJobCount
+from image_skill.service.quota.repository import day_key
+from image_skill.service.settings import Settings, to_sync_url
+
+COUNTED_OPERATIONS = ("create", "edit")
+COUNTED_STATUSES = ("queued", "running", "completed")
+
+
+def _settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, home=tmp_path / "home", environment="test")
+
+
+def _actor(db: Engine) -> str:
+    now = utc_now()
+    org_id, actor_id = new_id("org"), new_id("agt")
+    with Session(db) as session, session.begin():
+        session.add(Organization(id=org_id, name="counts", created_at=now))
+        session.flush()
+        session.add(
+            Actor(
+                id=actor_id,
+                organization_id=org_id,
+                actor_type="agent",
+                name="counts",
+                claim_state="unclaimed",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return actor_id
+
+
+def _job(actor_id: str, db: Engine, operation: str, status: str, created: datetime) -> str:
+    with Session(db) as session:
+        org_id = session.get(Actor, actor_id).organization_id  # type: ignore[union-attr]
+    job_id = new_id("job")
+    row: dict[str, Any] = {
+        "id": job_id,
+        "organization_id": org_id,
+        "actor_id": actor_id,
+        "operation": operation,
+        "status": status,
+        "trace_id": "trace_counts",
+        "credits_reserved": 0,
+        "credits_debited": 0,
+        "safety_status": "allowed",
+        "attempts": 0,
+        "created_at": created,
+        "updated_at": created,
+    }
+    with db.begin() as conn:
+        conn.execute(insert(Job), [row])
+    return job_id
+
+
+def _kept(db: Engine) -> dict[tuple[str, str], int]:
+    """The triggers' figures, without the rows that went back to zero."""
+    with Session(db) as session:
+        rows = session.execute(
+            select(DailyJobCount.actor_id, DailyJobCount.day, DailyJobCount.jobs)
+        )
+        return {(actor, day): jobs for actor, day, jobs in rows if jobs}
+
+
+def _counted(db: Engine) -> dict[tuple[str, str], int]:
+    """The same figures counted from ``jobs`` (what admissions used to scan)."""
+    with Session(db) as session:
+        rows = session.execute(
+            select(Job.actor_id, Job.created_at, func.count())
+            .where(Job.operation.in_(COUNTED_OPERATIONS), Job.status.in_(COUNTED_STATUSES))
+            .group_by(Job.actor_id, Job.created_at)
+        )
+        counted: dict[tuple[str, str], int] = {}
+        for actor, created, jobs in rows:
+            # SQLite gives the UTC timestamps back without their zone.
+            created = created if created.tzinfo else created.replace(tzinfo=UTC)
+            counted[actor, day_key(created)] = counted.get((actor, day_key(created)), 0) + jobs
+        return counted
+
+
+def test_migration_backfills_the_counts_from_the_jobs(
+    database_url: str, tmp_path: Path, db: Engine
+) -> None:
+    settings = _settings(database_url, tmp_path)
+    command.upgrade(
+        alembic_config(to_sync_url(settings.resolved_database_url)), "0010_credit_accounts"
+    )  # type: ignore[arg-type]
+    busy, idle = _actor(db), _actor(db)
+    today = utc_now().replace(hour=12)
+    yesterday = today - timedelta(days=1)
+    for operation, status, created in [
+        ("create", "completed", today),
+        ("edit", "running", today),
+        ("create", "queued", today),
+        ("create", "failed", today),  # gave its place back
+        ("upload", "completed", today),  # not a creative job
+        ("create", "completed", yesterday),
+        ("create", "canceled", yesterday),
+    ]:
+        _job(busy, db, operation, status, created)
+    _job(idle, db, "create", "failed", today)
+    upgrade_to_head(settings)
+    assert (
+        _kept(db)
+        == _counted(db)
+        == {
+            (busy, day_key(today)): 3,
+            (busy, day_key(yesterday)): 1,
+        }
+    )
+
+
+def test_triggers_follow_every_insert_status_change_move_and_delete(
+    database_url: str, tmp_path: Path, db: Engine
+) -> None:
+    upgrade_to_head(_settings(database_url, tmp_path))
+    actor, other = _actor(db), _actor(db)
+    # Just before and just after a UTC midnight: two days.
+    midnight = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
+    late, early = midnight - timedelta(microseconds=1), midnight
+    queued = _job(actor, db, "create", "queued", late)
+    running = _job(actor, db, "edit", "running", early)
+    _job(actor, db, "upload", "completed", early)
+    _job(other, db, "create", "failed", early)
+    assert _kept(db) == _counted(db) == {(actor, day_key(late)): 1, (actor, day_key(early)): 1}
+
+    def set_status(job_id: str, status: str) -> None:
+        with db.begin() as conn:
+            conn.execute(update(Job).where(Job.id == job_id).values(status=status))
+        assert _kept(db) == _counted(db)
+
+    set_status(queued, "running")  # still counted: no change
+    set_status(queued, "completed")
+    set_status(running, "failed")  # gives its place back
+    set_status(running, "queued")  # a requeued job counts again
+    set_status(running, "canceled")
+    assert _kept(db) == {(actor, day_key(late)): 1}
+    # A job moved to another day or actor (no code does it; the SQL may).
+    with db.begin() as conn:
+        conn.execute(update(Job).where(Job.id == queued).values(created_at=early, actor_id=other))
+    assert _kept(db) == _counted(db) == {(other, day_key(early)): 1}
+    with db.begin() as conn:
+        conn.execute(delete(Job).where(Job.id == queued))
+    assert _kept(db) == _counted(db) == {}
