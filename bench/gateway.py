@@ -3,7 +3,8 @@
 Run from the repository root (busy machines give noisy figures; say so when you
 record them)::
 
-    .venv/bin/python -m bench.gateway [--requests 300] [--targets direct,litellm,sqlite,postgres]
+    .venv/bin/python -m bench.gateway [--requests 300] [--rounds 3]
+        [--targets direct,litellm,sqlite,postgres]
     .venv/bin/python -m bench.gateway --tiny        # CI: a few requests, only that it runs
 
 One zero-latency fake OpenAI Images upstream (bench/_upstream.py, raw ASGI on
@@ -18,9 +19,11 @@ uvicorn) serves every path; each gateway is one uvicorn process:
   ``model: openai.gpt-image-1-mini`` (job row, credits, the image stored).
 
 At c=1, 10 and 50 (closed loop, keep-alive connections, bench/_load.py) it
-prints p50, the p50 added over direct at c=1, req/s, and with LiteLLM in the
-same run each gateway's ratios to it (added latency: lower is better;
-throughput: higher is better).
+prints p50, the p50 added over direct at c=1, req/s, the server's CPU per request
+at c=10, and with LiteLLM in the same run each gateway's ratios to it (added
+latency and CPU: lower is better; throughput: higher is better). Every target
+runs at once and the load points interleave over ``--rounds`` (default 3; the
+medians are printed), so a machine whose speed drifts skews no target alone.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -166,27 +170,63 @@ def ours(
             drop_pg_database(admin, database_url)
 
 
-def measure(target: Target, levels: list[int], requests: int) -> dict[int, Result]:
-    """Warm up, then one load point per concurrency level (with the server's CPU per
-    request, where its process is ours to read: steadier than req/s on a busy machine)."""
-    run_load(HOST, target.port, target.payload, max(5, requests // 20), 1)
-    figures = {}
-    for level in levels:
-        before = cpu_seconds(target.pid) if target.pid else 0.0
-        result = run_load(HOST, target.port, target.payload, requests, level)
-        if target.pid:
-            result.cpu_ms = (cpu_seconds(target.pid) - before) * 1000 / requests
-        bad = {status: n for status, n in result.statuses.items() if status >= 300}
-        if bad:
-            raise RuntimeError(f"{target.name} c={level}: non-success answers {bad}")
-        figures[level] = result
-    return figures
+@dataclass(frozen=True)
+class Figures:
+    """One target at one concurrency: median p50 (ms), req/s and server CPU per request
+    over the rounds."""
+
+    p50: float
+    rps: float
+    cpu_ms: float | None
 
 
-def report(table: dict[str, dict[int, Result]], levels: list[int], requests: int) -> None:
+def measure_point(target: Target, level: int, requests: int) -> Result:
+    """One load point, with the server's CPU per request where its process is ours to
+    read (steadier than req/s on a busy machine)."""
+    before = cpu_seconds(target.pid) if target.pid else 0.0
+    result = run_load(HOST, target.port, target.payload, requests, level)
+    if target.pid:
+        result.cpu_ms = (cpu_seconds(target.pid) - before) * 1000 / requests
+    bad = {status: n for status, n in result.statuses.items() if status >= 300}
+    if bad:
+        raise RuntimeError(f"{target.name} c={level}: non-success answers {bad}")
+    return result
+
+
+def measure(
+    targets: list[Target], levels: list[int], requests: int, rounds: int
+) -> dict[str, dict[int, Figures]]:
+    """Every target at every level, ``rounds`` times, the targets' order rotating.
+
+    All targets run at once and each load point is taken next to the same point of
+    the others: on a machine whose speed drifts (a shared or virtual one, where the
+    same build measured minutes apart differs by tens of percent), only figures
+    taken this close together compare.
+    """
+    for target in targets:  # warm up
+        run_load(HOST, target.port, target.payload, max(5, requests // 20), 1)
+    runs: dict[tuple[str, int], list[Result]] = {}
+    for round_ in range(rounds):
+        for level in levels:
+            shift = round_ % len(targets)
+            for target in targets[shift:] + targets[:shift]:
+                result = measure_point(target, level, requests)
+                runs.setdefault((target.name, level), []).append(result)
+    table: dict[str, dict[int, Figures]] = {}
+    for (name, level), results in runs.items():
+        cpu = [r.cpu_ms for r in results if r.cpu_ms is not None]
+        table.setdefault(name, {})[level] = Figures(
+            statistics.median(r.p50 for r in results),
+            statistics.median(r.rps for r in results),
+            statistics.median(cpu) if cpu else None,
+        )
+    return table
+
+
+def report(table: dict[str, dict[int, Figures]], levels: list[int], note: str) -> None:
     """The table, then the ratios to LiteLLM when it ran."""
     floor = table["direct"][levels[0]].p50 if "direct" in table else 0.0
-    print(f"\n{requests} requests per point; added p50 = p50 at c={levels[0]} minus direct's")
+    print(f"\n{note}; added p50 = p50 at c={levels[0]} minus direct's")
     header = f"{'path':<9} {'added p50 c=' + str(levels[0]):>16}"
     header += "".join(f" {'req/s c=' + str(level):>12}" for level in levels)
     busy = levels[1]
@@ -208,41 +248,45 @@ def report(table: dict[str, dict[int, Result]], levels: list[int], requests: int
         ratios += "".join(
             f", req/s c={level} {ours_[level].rps / peer[level].rps:.2f}x" for level in levels[1:]
         )
-        if ours_[busy].cpu_ms and peer[busy].cpu_ms:
-            ratios += f", cpu/req c={busy} {ours_[busy].cpu_ms / peer[busy].cpu_ms:.2f}x"
+        mine, theirs = ours_[busy].cpu_ms, peer[busy].cpu_ms
+        if mine and theirs:
+            ratios += f", cpu/req c={busy} {mine / theirs:.2f}x"
         print(ratios)
 
 
 def main() -> None:
-    """Parse the options, start the upstream and each target in turn, print the table."""
+    """Parse the options, start the upstream and every target, measure, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=300, help="requests per load point")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are printed")
     parser.add_argument("--targets", default="direct,litellm,sqlite,postgres")
     parser.add_argument("--tiny", action="store_true", help="CI: 10 requests, c=1/4, no LiteLLM")
     args = parser.parse_args()
-    targets = args.targets.split(",")
+    names = args.targets.split(",")
     levels = [1, 10, 50]
     if args.tiny:
-        args.requests, levels = 10, [1, 4]
-        targets = [name for name in targets if name != "litellm"]
+        args.requests, args.rounds, levels = 10, 1, [1, 4]
+        names = [name for name in names if name != "litellm"]
         if not os.environ.get(PG_URL_ENV):
-            targets = [name for name in targets if name != "postgres"]
+            names = [name for name in names if name != "postgres"]
     workdir = Path(tempfile.mkdtemp(prefix="isk-bench-gateway-"))
     upstream_port = free_port()
     upstream = [sys.executable, "-m", "bench._upstream", str(upstream_port)]
-    table: dict[str, dict[int, Result]] = {}
     with ExitStack() as stack:
         stack.enter_context(_process(upstream, f"http://{HOST}:{upstream_port}/", workdir, "up"))
-        for name in targets:
-            print(f"measuring {name} ...", flush=True)
+        targets = []
+        for name in names:
+            print(f"starting {name} ...", flush=True)
             if name == "direct":
-                target = Target(name, upstream_port, _images_payload(upstream_port, "Bearer x"))
-                table[name] = measure(target, levels, args.requests)
-                continue
-            maker = litellm(upstream_port, workdir) if name == "litellm" else None
-            with maker or ours(name, upstream_port, workdir) as target:
-                table[name] = measure(target, levels, args.requests)
-    report(table, levels, args.requests)
+                payload = _images_payload(upstream_port, "Bearer x")
+                targets.append(Target(name, upstream_port, payload))
+            elif name == "litellm":
+                targets.append(stack.enter_context(litellm(upstream_port, workdir)))
+            else:
+                targets.append(stack.enter_context(ours(name, upstream_port, workdir)))
+        print(f"measuring {len(targets)} targets x {args.rounds} rounds ...", flush=True)
+        table = measure(targets, levels, args.requests, args.rounds)
+    report(table, levels, f"{args.requests} requests per point, medians of {args.rounds} rounds")
 
 
 if __name__ == "__main__":

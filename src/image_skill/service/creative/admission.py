@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from image_skill.contract.errors import ErrorCode, retry_later
@@ -30,6 +31,7 @@ from image_skill.service.creative.responses import CreativeOutcome
 from image_skill.service.db.engine import session_scope
 from image_skill.service.db.job_models import JobOrder
 from image_skill.service.db.models import IdempotencyRecord, Job
+from image_skill.service.db.rows import insert_values
 from image_skill.service.identity.principal import Principal
 from image_skill.service.jobs.executor import Claimed, remember_context
 from image_skill.service.jobs.lease import lease_deadline
@@ -46,6 +48,11 @@ class Admitted:
     order: Order
     # Claimed for a slot of this process by the admission (jobs/run_slot.py).
     runs_here: bool = False
+
+
+# Built once, on the tables: the job and its order are written without a flush.
+_INSERT_JOB = insert(Job.__table__)  # type: ignore[arg-type]
+_INSERT_ORDER = insert(JobOrder.__table__)  # type: ignore[arg-type]
 
 
 class _KeyTaken(Exception):
@@ -190,9 +197,9 @@ async def _commit_admission(
                 refusal = await accounting.admission_refusal(session, settings, principal, credits)
                 if refusal is not None:
                     raise refusal
-                session.add(job)
-                await session.flush()
-                session.add(JobOrder(job_id=job.id, payload=order.payload(), created_at=now))
+                await session.execute(_INSERT_JOB, insert_values(job))
+                order_row = JobOrder(job_id=job.id, payload=order.payload(), created_at=now)
+                await session.execute(_INSERT_ORDER, insert_values(order_row))
                 await accounting.reserve(session, principal, job.id, credits)
                 if key:
                     session.add(

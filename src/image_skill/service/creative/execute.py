@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, retry_later
@@ -36,6 +37,7 @@ from image_skill.service.creative.outputs import store_output
 from image_skill.service.creative.responses import CreativeOutcome
 from image_skill.service.db.engine import in_transaction
 from image_skill.service.db.models import Asset, Job
+from image_skill.service.db.rows import insert_values
 from image_skill.service.identity.principal import Principal
 from image_skill.service.jobs.waiter import announce_terminal
 from image_skill.service.outcome import Outcome
@@ -323,36 +325,49 @@ async def _settle(
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         now = utc_now()
-        row = await session.get(Job, order.job_id, with_for_update=True)
-        if row is None or row.status != "running" or row.worker_id != runtime.worker_id:
+        found = await session.execute(_RUNNING_JOB, {"job_id": order.job_id})
+        record = found.mappings().one_or_none()
+        mine = record is not None and record["worker_id"] == runtime.worker_id
+        if record is None or not mine or record["status"] != "running":
             raise ImageSkillError(
                 ErrorCode.JOB_INTERRUPTED,
                 "The job was resolved by crash recovery before it could finish; "
                 "no credits were spent.",
             )
-        fresh = [_copy_asset(asset) for asset in assets]
-        session.add_all(fresh)
-        await session.flush()
+        # A copy outside the session, as the job is once this transaction commits: what
+        # the events, the webhook and the answer read. _COMPLETE_JOB writes the change.
+        row = Job(**record)
+        await session.execute(_INSERT_ASSET, [insert_values(asset) for asset in assets])
         row.status = "completed"
-        if provider_request_id:
-            row.provider_request_id = provider_request_id
+        row.provider_request_id = provider_request_id or row.provider_request_id
         row.completed_at = now
         row.updated_at = now
         row.credits_debited = row.credits_reserved
-        # The events first: they set usage_event_id before the job's UPDATE is flushed.
-        await creative_events.job_succeeded(session, row, fresh)
+        # The events set the job's usage_event_id, which the UPDATE below writes.
+        await creative_events.job_succeeded(session, row, assets)
+        await session.execute(
+            _COMPLETE_JOB,
+            {
+                "job_id": row.id,
+                "request_id": row.provider_request_id,
+                "usage_event_id": row.usage_event_id,
+                "now": now,
+            },
+        )
         await accounting.settle(session, principal, row.id, row.credits_reserved)
         await announce_terminal(session, row)
         await job_reached_terminal(session, runtime, row)
-        data = await completed_answer(session, runtime.settings, order, principal, row, fresh, urls)
+        data = await completed_answer(
+            session, runtime.settings, order, principal, row, assets, urls
+        )
         _hand_over(runtime, session, row.id, data)
         if order.idempotency_key:
-            record = await idempotency.find(
+            record_of_key = await idempotency.find(
                 session, row.actor_id, row.operation, order.idempotency_key
             )
-            if record is not None:
-                record.response = data
-                record.status_code = 201
+            if record_of_key is not None:
+                record_of_key.response = data
+                record_of_key.status_code = 201
         return data
 
     try:
@@ -375,7 +390,22 @@ async def _settle(
         ) from exc
 
 
-def _copy_asset(asset: Asset) -> Asset:
-    """A fresh ORM row with the same values (a retried transaction needs new instances)."""
-    columns = {column.key: getattr(asset, column.key) for column in Asset.__table__.columns}
-    return Asset(**columns)
+# Built once: the completing transaction's statements, on the tables themselves (no
+# unit of work tracks the job: it costs more than the one UPDATE it would send).
+_JOBS: Table = Job.__table__  # type: ignore[assignment]
+_INSERT_ASSET = insert(Asset.__table__)  # type: ignore[arg-type]
+_RUNNING_JOB = (
+    select(_JOBS).where(_JOBS.c.id == bindparam("job_id", type_=_JOBS.c.id.type)).with_for_update()
+)
+_COMPLETE_JOB = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job_id", type_=_JOBS.c.id.type))
+    .values(
+        status="completed",
+        provider_request_id=bindparam("request_id", type_=_JOBS.c.provider_request_id.type),
+        usage_event_id=bindparam("usage_event_id", type_=_JOBS.c.usage_event_id.type),
+        credits_debited=_JOBS.c.credits_reserved,
+        completed_at=bindparam("now", type_=_JOBS.c.completed_at.type),
+        updated_at=bindparam("now", type_=_JOBS.c.updated_at.type),
+    )
+)
