@@ -57,9 +57,9 @@ LINK_KEYS = (
     "claim_id",
 )
 
-# Built once: every job's end records its events through them.
-_INSERT_EVENTS = insert(ActivityEvent)
-_INSERT_REFS = insert(ActivityRef)
+# Built once, on the tables: every job's end records its events through them.
+_INSERT_EVENTS = insert(ActivityEvent.__table__)  # type: ignore[arg-type]
+_INSERT_REFS = insert(ActivityRef.__table__)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,9 @@ async def record(
 async def record_all(session: AsyncSession, events: Sequence[Event]) -> list[str]:
     """Append registry events in the given order; returns their ids.
 
-    Two statements whatever the count (the events, then their refs), each an
-    ORM bulk insert: it flushes the session's pending changes first, as a
-    flush per event did, without building and tracking an object per row.
+    Two statements whatever the count (the events, then their refs), each a
+    Core insert of plain rows, after the session's pending changes are flushed
+    (an event may name a row added just before it).
     """
     now = utc_now()
     rows = [_row(session, event, now) for event in events]
@@ -121,6 +121,7 @@ async def record_all(session: AsyncSession, events: Sequence[Event]) -> list[str
         for row, event in zip(rows, events, strict=True)
         for ref in references(event.subject_id, event.origin.trace_id, event.links)
     ]
+    await session.flush()
     await session.execute(_INSERT_EVENTS, rows)
     if refs:
         await session.execute(_INSERT_REFS, refs)

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 import anyio
-from sqlalchemy import delete, text
+from sqlalchemy import Table, bindparam, delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.service.db.job_models import JobOrder
@@ -38,11 +38,14 @@ RECHECK_SECONDS = 3.0
 _RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
 _waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+# Built once, on the table (no loaded order is kept in sync): every job's end sends it.
+_ORDERS: Table = JobOrder.__table__  # type: ignore[assignment]
+_DELETE_ORDER = delete(_ORDERS).where(_ORDERS.c.job_id == bindparam("job_id"))
 
 
 async def announce_terminal(session: AsyncSession, job: Job) -> None:
     """``job`` has just become terminal in ``session``: drop its order, tell waiters on commit."""
-    await session.execute(delete(JobOrder).where(JobOrder.job_id == job.id))
+    await session.execute(_DELETE_ORDER, {"job_id": job.id})
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(
             text("SELECT pg_notify(:channel, :job_id)"),
