@@ -7,17 +7,22 @@ behind it. ``AdmissionMiddleware`` gives each creative request a place in
 ``Runtime.admission_gate`` before anything else is done for it; the request
 lends the place out while its provider runs. Waiting requests hold no
 connection and use no CPU, and are let in first come, first served.
+
+The body is received before the place is taken (bounded by the body limit,
+which runs outside): a client that sends its body slowly, by accident or to
+starve the service, waits on its own and holds no place while it does.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
 import anyio
 from fastapi import Depends, Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from image_skill.service.runtime import Runtime
 
@@ -64,14 +69,37 @@ class AdmissionMiddleware:
         if not _gated(scope):
             await self.app(scope, receive, send)
             return
+        received = await _whole_body(receive)
         runtime: Runtime = scope["app"].state.runtime
         place = AdmissionPlace(runtime.admission_gate)
         await place.take()
         scope.setdefault("state", {})[_STATE_KEY] = place
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, _replayed(received, receive), send)
         finally:
             place.give_up()
+
+
+async def _whole_body(receive: Receive) -> deque[Message]:
+    """Every message of the request body (or up to the client's disconnect)."""
+    messages: deque[Message] = deque()
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+
+
+def _replayed(received: deque[Message], receive: Receive) -> Receive:
+    """``receive`` for the app: the buffered messages first (each let go as it is
+    handed over, so the body is not held twice), then the client's own."""
+
+    async def replay() -> Message:
+        if received:
+            return received.popleft()
+        return await receive()
+
+    return replay
 
 
 def _gated(scope: Scope) -> bool:

@@ -1,0 +1,83 @@
+"""A request body sent slowly holds no admission place while it arrives.
+
+Creative requests queue for a place in the admission gate (admission_gate.py);
+their bodies are received first. Here the gate has one place and a client
+starts an upload whose body it never finishes: a create from another client
+must still be admitted and answered, and the slow upload, once its body
+arrives, is answered too.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support.burst import call, signup
+from tests.support.images import png
+from tests.support.servers import Server, start_server, stop_server
+
+
+@pytest.fixture
+def one_place(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    server = start_server(
+        database_url, tmp_path, extra_env={"IMAGE_SKILL_ADMISSION_CONCURRENCY": "1"}
+    )
+    yield server
+    stop_server(server)
+
+
+def _upload_body() -> bytes:
+    data = png(32, 32)
+    return json.dumps(
+        {
+            "source_kind": "local_path",
+            "filename": "slow.png",
+            "mime_type": "image/png",
+            "content_length": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes_base64": base64.b64encode(data).decode(),
+        }
+    ).encode()
+
+
+def test_a_slow_upload_body_does_not_keep_a_create_out(one_place: Server) -> None:
+    token, _actor = signup(one_place.base_url, "slow-body")
+    address = urlsplit(one_place.base_url)
+    body = _upload_body()
+    head = (
+        f"POST /v1/upload HTTP/1.1\r\nHost: {address.netloc}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    slow = socket.create_connection((address.hostname, address.port), timeout=30)
+    try:
+        slow.sendall(head + body[:10])  # the rest of the body is late
+        time.sleep(0.3)
+        started = time.monotonic()
+        status, envelope, _ = call(
+            one_place.base_url,
+            "POST",
+            "/v1/create",
+            {"prompt": "a kite over dunes", "model": "local.sketch"},
+            token,
+        )
+        assert status == 201, envelope
+        assert time.monotonic() - started < 10
+        slow.sendall(body[10:])
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = slow.recv(65536)
+            assert chunk, "the slow upload got no answer"
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 "), answer[:80]
+        assert answer.split(b" ", 2)[1] == b"201", answer[:300]
+    finally:
+        slow.close()
