@@ -1,10 +1,10 @@
 """A request body sent slowly holds no admission place while it arrives.
 
 Creative requests queue for a place in the admission gate (admission_gate.py);
-their bodies are received first. Here the gate has one place and a client
-starts an upload whose body it never finishes: a create from another client
-must still be admitted and answered, and the slow upload, once its body
-arrives, is answered too.
+a body of at most ``max_request_bytes`` is received first. Here the gate has one
+place and a client starts a (small) upload whose body it does not finish: a
+create from another client must still be admitted and answered, and the slow
+upload, once its body arrives, is answered too.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
 
+from image_skill.service.creative.admission_gate import _small_body
+from image_skill.service.settings import Settings
 from tests.support.burst import call, signup
 from tests.support.images import png
 from tests.support.servers import Server, start_server, stop_server
@@ -81,3 +84,29 @@ def test_a_slow_upload_body_does_not_keep_a_create_out(one_place: Server) -> Non
         assert answer.split(b" ", 2)[1] == b"201", answer[:300]
     finally:
         slow.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "length", "received_first"),
+    [
+        ("/v1/create", None, True),  # its body limit is max_request_bytes: always small
+        ("/v1/edit", "100", True),
+        ("/v1/upload", "10000", True),
+        ("/v1/upload", str(300 * 1024), False),  # read while holding its place
+        ("/v1/upload", None, False),  # chunked: its size is unknown until read
+        ("/v1/upload", "not a number", False),
+    ],
+)
+def test_only_small_bodies_are_received_before_the_place(
+    path: str, length: str | None, received_first: bool
+) -> None:
+    """What waiting requests may hold in memory stays as small as any route's body;
+    a large upload is read in its place, at most admission_concurrency at once."""
+    settings = Settings(max_request_bytes=256 * 1024)
+    headers = [(b"content-length", length.encode())] if length is not None else []
+    scope = {
+        "path": path,
+        "headers": headers,
+        "app": SimpleNamespace(state=SimpleNamespace(settings=settings)),
+    }
+    assert _small_body(scope) is received_first

@@ -60,7 +60,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = body_limit_for(scope["path"], scope["app"].state.settings)
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > limit:
             await send_error(scope, receive, send, payload_too_large(limit), close=True)
             return
@@ -104,7 +104,8 @@ class _Guard:
         await self._send(message)
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
+    """The request's declared Content-Length (None: absent or not a number)."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:

@@ -8,9 +8,12 @@ behind it. ``AdmissionMiddleware`` gives each creative request a place in
 lends the place out while its provider runs. Waiting requests hold no
 connection and use no CPU, and are let in first come, first served.
 
-The body is received before the place is taken (bounded by the body limit,
-which runs outside): a client that sends its body slowly, by accident or to
-starve the service, waits on its own and holds no place while it does.
+A body of at most ``max_request_bytes`` (every create and edit, a small
+upload) is received before the place is taken: a client that sends it slowly,
+by accident or to starve the service, waits on its own and holds no place
+while it does, and what waiting requests hold in memory stays as small as any
+other route's body. A larger upload is read while it holds its place, so at
+most ``admission_concurrency`` of those are in memory at once.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import anyio
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from image_skill.service.abuse.body_limit import body_limit_for, content_length
 from image_skill.service.runtime import Runtime
 
 GATED_PATHS = frozenset({"/v1/create", "/v1/edit", "/v1/upload"})
@@ -69,15 +73,26 @@ class AdmissionMiddleware:
         if not _gated(scope):
             await self.app(scope, receive, send)
             return
-        received = await _whole_body(receive)
+        if _small_body(scope):
+            receive = _replayed(await _whole_body(receive), receive)
         runtime: Runtime = scope["app"].state.runtime
         place = AdmissionPlace(runtime.admission_gate)
         await place.take()
         scope.setdefault("state", {})[_STATE_KEY] = place
         try:
-            await self.app(scope, _replayed(received, receive), send)
+            await self.app(scope, receive, send)
         finally:
             place.give_up()
+
+
+def _small_body(scope: Scope) -> bool:
+    """Whether the body is at most ``max_request_bytes`` (by its route's limit, or else
+    by its declared length), and so is received before the place is taken."""
+    settings = scope["app"].state.settings
+    if body_limit_for(scope["path"], settings) <= settings.max_request_bytes:
+        return True
+    declared = content_length(scope)
+    return declared is not None and declared <= settings.max_request_bytes
 
 
 async def _whole_body(receive: Receive) -> deque[Message]:
