@@ -9,8 +9,6 @@ The database plays no part (the limit runs before routing): SQLite only.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import json
 import math
@@ -18,13 +16,13 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from PIL import Image
 
+from tests.support.images import upload_body
 from tests.support.servers import Server, start_server, stop_server
 
 MAX_UPLOAD_BYTES = 150_000
@@ -73,17 +71,6 @@ def noise_png(side: int) -> bytes:
     buffer = io.BytesIO()
     Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def upload_body(data: bytes) -> dict[str, Any]:
-    return {
-        "source_kind": "local_path",
-        "filename": "input.png",
-        "mime_type": "image/png",
-        "content_length": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "bytes_base64": base64.b64encode(data).decode(),
-    }
 
 
 def test_a_streamed_300_mb_body_is_cut_off_without_growing_the_server(server: Server) -> None:

@@ -23,34 +23,15 @@ from image_skill.service.credits import ledger
 from image_skill.service.db.credit_models import CreditAccount
 from image_skill.service.db.engine import create_engine_for, session_scope
 from image_skill.service.db.migrate import alembic_config, upgrade_to_head
-from image_skill.service.db.models import Actor, CreditLedgerEntry, Organization
+from image_skill.service.db.models import CreditLedgerEntry
 from image_skill.service.settings import Settings, to_sync_url
+from tests.support.ledger import new_account
 
 WRITERS = 40
 
 
 def _settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, home=tmp_path / "home", environment="test")
-
-
-def _account(db: Engine) -> tuple[str, str]:
-    now = utc_now()
-    org_id, actor_id = new_id("org"), new_id("agt")
-    with Session(db) as session, session.begin():
-        session.add(Organization(id=org_id, name="accounts", created_at=now))
-        session.flush()
-        session.add(
-            Actor(
-                id=actor_id,
-                organization_id=org_id,
-                actor_type="agent",
-                name="accounts",
-                claim_state="unclaimed",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    return org_id, actor_id
 
 
 def _running(db: Engine, actor_id: str) -> tuple[int, int, int]:
@@ -77,8 +58,8 @@ def test_migration_backfills_balances_from_the_ledger(
     settings = _settings(database_url, tmp_path)
     config = alembic_config(to_sync_url(settings.resolved_database_url))
     command.upgrade(config, "0009_console")  # type: ignore[arg-type]
-    org_id, actor_id = _account(db)
-    _, idle_actor = _account(db)
+    org_id, actor_id = new_account(db)
+    _, idle_actor = new_account(db)
     now = utc_now()
     moves = [
         (ledger.GRANT, 50),
@@ -115,7 +96,7 @@ def test_concurrent_appends_keep_the_running_balance_equal_to_the_ledger(
 ) -> None:
     settings = _settings(database_url, tmp_path)
     upgrade_to_head(settings)
-    org_id, actor_id = _account(db)
+    org_id, actor_id = new_account(db)
 
     async def append(index: int) -> bool:
         # Every pair of writers shares a scope: exactly one of each pair may add its row.

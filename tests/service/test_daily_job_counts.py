@@ -8,47 +8,25 @@ writes the row: here plain SQL, on SQLite and PostgreSQL. The daily cap reads th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from alembic import command
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.db.migrate import alembic_config, upgrade_to_head
-from image_skill.service.db.models import Actor, Job, Organization
+from image_skill.service.db.models import Actor, Job
 from image_skill.service.db.quota_models import DailyJobCount
 from image_skill.service.quota.repository import day_key
 from image_skill.service.settings import Settings, to_sync_url
-
-COUNTED_OPERATIONS = ("create", "edit")
-COUNTED_STATUSES = ("queued", "running", "completed")
+from tests.support.ledger import daily_job_counts, new_account
 
 
 def _settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, home=tmp_path / "home", environment="test")
-
-
-def _actor(db: Engine) -> str:
-    now = utc_now()
-    org_id, actor_id = new_id("org"), new_id("agt")
-    with Session(db) as session, session.begin():
-        session.add(Organization(id=org_id, name="counts", created_at=now))
-        session.flush()
-        session.add(
-            Actor(
-                id=actor_id,
-                organization_id=org_id,
-                actor_type="agent",
-                name="counts",
-                claim_state="unclaimed",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    return actor_id
 
 
 def _job(actor_id: str, db: Engine, operation: str, status: str, created: datetime) -> str:
@@ -86,17 +64,12 @@ def _kept(db: Engine) -> dict[tuple[str, str], int]:
 def _counted(db: Engine) -> dict[tuple[str, str], int]:
     """The same figures counted from ``jobs`` (what admissions used to scan)."""
     with Session(db) as session:
-        rows = session.execute(
-            select(Job.actor_id, Job.created_at, func.count())
-            .where(Job.operation.in_(COUNTED_OPERATIONS), Job.status.in_(COUNTED_STATUSES))
-            .group_by(Job.actor_id, Job.created_at)
-        )
-        counted: dict[tuple[str, str], int] = {}
-        for actor, created, jobs in rows:
-            # SQLite gives the UTC timestamps back without their zone.
-            created = created if created.tzinfo else created.replace(tzinfo=UTC)
-            counted[actor, day_key(created)] = counted.get((actor, day_key(created)), 0) + jobs
-        return counted
+        jobs = list(session.execute(select(Job)).scalars())
+    return {
+        (actor, day): count
+        for actor in {job.actor_id for job in jobs}
+        for day, count in daily_job_counts(j for j in jobs if j.actor_id == actor).items()
+    }
 
 
 def test_migration_backfills_the_counts_from_the_jobs(
@@ -106,7 +79,7 @@ def test_migration_backfills_the_counts_from_the_jobs(
     command.upgrade(
         alembic_config(to_sync_url(settings.resolved_database_url)), "0010_credit_accounts"
     )  # type: ignore[arg-type]
-    busy, idle = _actor(db), _actor(db)
+    busy, idle = new_account(db, "counts")[1], new_account(db, "counts")[1]
     today = utc_now().replace(hour=12)
     yesterday = today - timedelta(days=1)
     for operation, status, created in [
@@ -135,7 +108,7 @@ def test_triggers_follow_every_insert_status_change_move_and_delete(
     database_url: str, tmp_path: Path, db: Engine
 ) -> None:
     upgrade_to_head(_settings(database_url, tmp_path))
-    actor, other = _actor(db), _actor(db)
+    actor, other = new_account(db, "counts")[1], new_account(db, "counts")[1]
     # Just before and just after a UTC midnight: two days.
     midnight = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
     late, early = midnight - timedelta(microseconds=1), midnight

@@ -9,8 +9,6 @@ upload, once its body arrives, is answered too.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import socket
 import time
@@ -24,7 +22,7 @@ import pytest
 from image_skill.service.creative.admission_gate import _small_body
 from image_skill.service.settings import Settings
 from tests.support.burst import call, signup
-from tests.support.images import png
+from tests.support.images import png, upload_body
 from tests.support.servers import Server, start_server, stop_server
 
 
@@ -37,24 +35,10 @@ def one_place(database_url: str, tmp_path: Path) -> Iterator[Server]:
     stop_server(server)
 
 
-def _upload_body() -> bytes:
-    data = png(32, 32)
-    return json.dumps(
-        {
-            "source_kind": "local_path",
-            "filename": "slow.png",
-            "mime_type": "image/png",
-            "content_length": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "bytes_base64": base64.b64encode(data).decode(),
-        }
-    ).encode()
-
-
 def test_a_slow_upload_body_does_not_keep_a_create_out(one_place: Server) -> None:
     token, _actor = signup(one_place.base_url, "slow-body")
     address = urlsplit(one_place.base_url)
-    body = _upload_body()
+    body = json.dumps(upload_body(png(32, 32))).encode()
     head = (
         f"POST /v1/upload HTTP/1.1\r\nHost: {address.netloc}\r\n"
         f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"

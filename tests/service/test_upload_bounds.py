@@ -10,8 +10,6 @@ upload it to a real ``image-skill serve`` and read the server's memory from
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import threading
 import time
@@ -26,7 +24,7 @@ from tests.fakes.hostile_images import canvas_bomb_gif
 from tests.support.agents import sign_up
 from tests.support.apps import started_app
 from tests.support.envelopes import check_error, ok
-from tests.support.images import png
+from tests.support.images import png, upload_body
 from tests.support.servers import Server
 
 MB = 1024 * 1024
@@ -62,20 +60,12 @@ def signup(server: Server, name: str) -> str:
     return str(envelope["data"]["token"])
 
 
-def upload_body(data: bytes) -> dict[str, Any]:
-    return {
-        "source_kind": "local_path",
-        "filename": "bomb.gif",
-        "remote_origin": None,
-        "mime_type": "image/gif",
-        "content_length": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "bytes_base64": base64.b64encode(data).decode(),
-    }
+def gif_upload(data: bytes) -> dict[str, Any]:
+    return upload_body(data, filename="bomb.gif", mime_type="image/gif")
 
 
 def refused_upload(server: Server, token: str, data: bytes) -> dict[str, Any]:
-    status, envelope = call(server, "POST", "/v1/upload", upload_body(data), token)
+    status, envelope = call(server, "POST", "/v1/upload", gif_upload(data), token)
     assert status == 422, envelope
     error: dict[str, Any] = envelope["error"]
     assert error["code"] == "INPUT_POLICY_DENIED"
@@ -119,7 +109,7 @@ def test_eight_bombs_do_not_hold_up_another_tenants_create(server: Server) -> No
 
     def bomb(token: str, rounds: int) -> None:
         for index in range(rounds):
-            status, _ = call(server, "POST", "/v1/upload", upload_body(bombs[index % 2]), token)
+            status, _ = call(server, "POST", "/v1/upload", gif_upload(bombs[index % 2]), token)
             with lock:
                 outcomes.append(status)
 

@@ -4,7 +4,8 @@ The ledger is append-only and a balance is a sum, so every claim about money
 can be checked from the rows alone. ``audit_account`` reads the actor's ledger
 rows and jobs through a synchronous engine and lists every broken invariant;
 ``assert_settled`` additionally demands that no job is still in flight.
-``ledger_rows`` and ``ledger_sum`` read one job's rows and one balance.
+``ledger_rows`` and ``ledger_sum`` read one job's rows and one balance;
+``new_account`` writes a bare organization and agent to hang rows on.
 
 Invariants (``c`` is a job's ``credits_reserved``):
   * every row has a known kind and the sign of that kind, and belongs to the
@@ -18,24 +19,32 @@ Invariants (``c`` is a job's ``credits_reserved``):
   * the balance (the sum) is never negative and equals credits in (grants and
     purchase grants) minus debits minus what running jobs still hold;
   * the running account (``credit_accounts``, kept by a trigger) equals the
-    rows' sums: balance, credits held and credits debited.
+    rows' sums: balance, credits held and credits debited;
+  * the daily job counts (``daily_job_counts``, kept by triggers) equal a count
+    of the actor's create and edit jobs queued, running or completed, per UTC day.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.credits import ledger
 from image_skill.service.db.credit_models import CreditAccount
-from image_skill.service.db.models import Actor, CreditLedgerEntry, Job
+from image_skill.service.db.models import Actor, CreditLedgerEntry, Job, Organization
+from image_skill.service.db.quota_models import DailyJobCount
+from image_skill.service.quota.repository import day_key
 
 CREDIT_IN = (ledger.GRANT, ledger.PURCHASE_GRANT)
 POSITIVE = (*CREDIT_IN, ledger.RELEASE)
 NEGATIVE = (ledger.RESERVATION, ledger.DEBIT)
+COUNTED_STATUSES = ("queued", "running", "completed")
 SCOPE_PREFIX = {ledger.RESERVATION: "reserve", ledger.RELEASE: "release", ledger.DEBIT: "debit"}
 
 
@@ -82,6 +91,15 @@ def audit_account(engine: Engine, actor_id: str) -> Audit:
             for job in session.execute(select(Job).where(Job.actor_id == actor_id)).scalars()
         }
         account = session.get(CreditAccount, actor_id)
+        kept_days = {
+            day: count
+            for day, count in session.execute(
+                select(DailyJobCount.day, DailyJobCount.jobs).where(
+                    DailyJobCount.actor_id == actor_id
+                )
+            ).all()
+            if count
+        }
         scopes = Counter(
             session.execute(
                 select(CreditLedgerEntry.idempotency_scope).where(
@@ -159,6 +177,9 @@ def audit_account(engine: Engine, actor_id: str) -> Audit:
     running = (account.balance, account.reserved, account.debited) if account else (0, 0, 0)
     if running != summed:
         problem(f"credit_accounts (balance, reserved, debited) {running} != ledger sums {summed}")
+    counted_days = daily_job_counts(jobs.values())
+    if kept_days != counted_days:
+        problem(f"daily_job_counts {kept_days} != jobs counted per day {counted_days}")
     if audit.balance < 0:
         problem(f"negative balance {audit.balance}")
     if audit.balance != audit.credits_in - audit.debited - audit.held:
@@ -167,6 +188,38 @@ def audit_account(engine: Engine, actor_id: str) -> Audit:
             f"- held {audit.held}"
         )
     return audit
+
+
+def daily_job_counts(jobs: Iterable[Job]) -> dict[str, int]:
+    """The jobs that count against each UTC day's cap (what ``daily_job_counts`` keeps)."""
+    counted: Counter[str] = Counter()
+    for job in jobs:
+        if job.operation in ("create", "edit") and job.status in COUNTED_STATUSES:
+            # SQLite gives the UTC timestamps back without their zone.
+            created = job.created_at
+            counted[day_key(created if created.tzinfo else created.replace(tzinfo=UTC))] += 1
+    return dict(counted)
+
+
+def new_account(db: Engine, name: str = "accounts") -> tuple[str, str]:
+    """(organization id, actor id) of a new organization and its unclaimed agent."""
+    now = utc_now()
+    org_id, actor_id = new_id("org"), new_id("agt")
+    with Session(db) as session, session.begin():
+        session.add(Organization(id=org_id, name=name, created_at=now))
+        session.flush()
+        session.add(
+            Actor(
+                id=actor_id,
+                organization_id=org_id,
+                actor_type="agent",
+                name=name,
+                claim_state="unclaimed",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return org_id, actor_id
 
 
 def assert_settled(engine: Engine, actor_id: str) -> Audit:
