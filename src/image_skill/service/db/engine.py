@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
@@ -35,9 +35,9 @@ def create_engine_for(settings: Settings) -> AsyncEngine:
     """The async engine for the configured database."""
     url = settings.resolved_database_url
     if not url.startswith("sqlite"):
-        return create_async_engine(
-            url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
-        )
+        engine = create_async_engine(url, pool_size=10, max_overflow=20, hide_parameters=True)
+        _ping_when_idle(engine)
+        return engine
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
         url,
@@ -88,6 +88,41 @@ def create_health_engine_for(settings: Settings) -> AsyncEngine:
 # cache, every create re-read its index pages with system calls (CPU per create grew
 # with the file). The OS shares the mapped pages between connections and processes.
 _MMAP = f"PRAGMA mmap_size={256 * 1024 * 1024}"
+
+
+# A pooled PostgreSQL connection idle this long is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "image_skill_idle_since"
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use only when it has sat idle.
+
+    A connection can die while it waits in the pool (a database restart or
+    failover, an idle timeout in a proxy), and a request handed a dead one
+    would fail. SQLAlchemy's ``pool_pre_ping`` guards against that with one
+    more round trip at every checkout, three per create. Under load a
+    connection goes back out within milliseconds of its return, too soon for
+    a restart to have happened in between, so only one idle for a second or
+    more is pinged; a dead one is replaced (the pool retries the checkout).
+    A connection cut while in use fails its statement, and SQLAlchemy then
+    drops every pooled connection older than that failure.
+    """
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            record.info.pop(_IDLE_SINCE, None)
+            raise DisconnectionError("a pooled connection was found dead") from exc
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
