@@ -170,6 +170,40 @@ def writer(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{_IMMEDIATE: True})
 
 
+_READER = "image_skill_reader"
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for read-only sessions: on PostgreSQL, one without BEGIN and COMMIT.
+
+    At READ COMMITTED every PostgreSQL statement reads its own snapshot, in a
+    transaction or not, so wrapping reads in one buys nothing but two round
+    trips (a create's token lookup paid them). SQLite keeps its read
+    transaction: there it is what makes several reads see one snapshot. The
+    reader refuses anything but a SELECT, so a write slipped into a read-only
+    session fails loudly instead of committing statement by statement.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine
+    found: AsyncEngine | None = engine.sync_engine.__dict__.get(_READER)
+    if found is None:
+        found = engine.execution_options(isolation_level="AUTOCOMMIT")
+        event.listen(found.sync_engine, "before_cursor_execute", _only_reads)
+        engine.sync_engine.__dict__[_READER] = found
+    return found
+
+
+def _only_reads(
+    _conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool
+) -> None:
+    if not statement.lstrip()[:6].upper() == "SELECT":
+        raise ReadOnlySessionWrite(f"a read-only session sent {statement.split(None, 1)[0]}")
+
+
+class ReadOnlySessionWrite(RuntimeError):
+    """A statement other than SELECT in a read-only session: a bug, never bad input."""
+
+
 _WRITER_WAIT_SECONDS = 30.0
 
 
@@ -204,7 +238,7 @@ async def session_scope(engine: AsyncEngine, *, write: bool) -> AsyncIterator[As
         except TimeoutError:
             raise PoolTimeout("timed out waiting for the SQLite writer slot") from None
     try:
-        bind = writer(engine) if write else engine
+        bind = writer(engine) if write else reader(engine)
         async with AsyncSession(bind, expire_on_commit=False) as session:
             try:
                 yield session
