@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, create_engine, text, update
+from sqlalchemy import Engine, create_engine, event, text, update
 
 from image_skill.service.db.models import Job
 from image_skill.service.jobs import pg_queue
@@ -50,8 +50,8 @@ def pg(pg_url: str) -> Iterator[Engine]:
 
 
 class DriverLog:
-    """Every statement any psycopg connection of this process sends (SQLAlchemy's and
-    procrastinate's), while ``recording``."""
+    """Every statement this process sends while ``recording``: the service's own (through
+    SQLAlchemy, on asyncpg) and procrastinate's (on its psycopg pool)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sent: list[str] = []
@@ -60,11 +60,25 @@ class DriverLog:
         log = self
 
         async def execute(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-            if log.recording:
-                log.sent.append(query if isinstance(query, str) else repr(query))
+            log.record(query if isinstance(query, str) else repr(query))
             return await original(cursor, query, *args, **kwargs)
 
         monkeypatch.setattr(psycopg.AsyncCursor, "execute", execute)
+
+    def record(self, sql: str) -> None:
+        if self.recording:
+            self.sent.append(sql)
+
+    def on_execute(self, _conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        self.record(sql)
+
+
+@pytest.fixture
+def driver(monkeypatch: pytest.MonkeyPatch) -> Iterator[DriverLog]:
+    log = DriverLog(monkeypatch)
+    event.listen(Engine, "before_cursor_execute", log.on_execute)
+    yield log
+    event.remove(Engine, "before_cursor_execute", log.on_execute)
 
 
 def queue_rows(pg: Engine, job_id: str) -> list[str]:
@@ -95,9 +109,8 @@ def waited(agent: Agent, job_id: str) -> dict[str, Any]:
 
 
 def test_a_create_with_a_free_slot_runs_here_without_a_queue_round_trip(
-    pg_url: str, pg: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, pg: Engine, tmp_path: Path, driver: DriverLog
 ) -> None:
-    driver = DriverLog(monkeypatch)
     with started_app(pg_url, tmp_path / "home", **ROOMY) as client:
         agent = sign_up(client)
         assert ok(client.post("/v1/create", json=SKETCH, headers=agent.headers))  # warm

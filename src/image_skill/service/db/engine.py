@@ -71,9 +71,8 @@ def create_health_engine_for(settings: Settings) -> AsyncEngine:
     if not url.startswith("sqlite"):
         # Autocommit and no pre-ping: the probe is one round trip; a dropped
         # connection fails one probe and is replaced on the next.
-        timeout = {"connect_timeout": int(HEALTH_CHECK_TIMEOUT_SECONDS)}
         return create_async_engine(
-            url, connect_args=timeout, isolation_level="AUTOCOMMIT", **options
+            url, connect_args=_connect_timeout(url), isolation_level="AUTOCOMMIT", **options
         )
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
@@ -81,6 +80,13 @@ def create_health_engine_for(settings: Settings) -> AsyncEngine:
     )
     _tune_sqlite(engine)
     return engine
+
+
+def _connect_timeout(url: str) -> dict[str, Any]:
+    """The health engine's connect timeout, in the driver's own argument."""
+    if url.startswith("postgresql+asyncpg"):
+        return {"timeout": HEALTH_CHECK_TIMEOUT_SECONDS}
+    return {"connect_timeout": int(HEALTH_CHECK_TIMEOUT_SECONDS)}
 
 
 # Reads through a memory map of the database file (the first 256 MiB) instead of a

@@ -1,20 +1,21 @@
 """PostgreSQL's queue: procrastinate, deferred inside the admitting transaction.
 
-Procrastinate keeps its queue in the same PostgreSQL database, and its
-``configure(connection=...)`` defers on a connection we hand it, so the
+Procrastinate keeps its queue in the same PostgreSQL database, so the
 procrastinate job is inserted in the very transaction that writes our job
-row, its order and its reservation: the work is queued exactly when the job
+row, its order and its reservation (``defer_in`` calls procrastinate's own
+defer function through the session): the work is queued exactly when the job
 is committed. The queue carries only the job id; the job row stays the truth
 of money and state.
 
-Why procrastinate (over pgqueuer): it defers on an external connection (the
-one thing the money rule needs), it is typed, async-first, runs on psycopg 3
-(our driver), wakes workers by LISTEN/NOTIFY, and schedules (``schedule_at``)
-the webhook retries. Its known stuck-job problem, a job left ``doing`` by a
-worker that died, does not strand our jobs: executors claim by our row lock
-and lease, the sweeper resolves lapsed leases, and ``clear_stalled`` (run by
-every worker) hands the rows of dead workers back to the queue, so a job whose
-worker died before claiming it still runs.
+Why procrastinate (over pgqueuer): its queue is plain rows and SQL functions
+in our database, so a defer can join the caller's transaction (the one thing
+the money rule needs); it is typed, async-first, wakes workers by
+LISTEN/NOTIFY, and schedules (``schedule_at``) the webhook retries. Its known
+stuck-job problem, a job left ``doing`` by a worker that died, does not strand
+our jobs: executors claim by our row lock and lease, the sweeper resolves
+lapsed leases, and ``clear_stalled`` (run by every worker) hands the rows of
+dead workers back to the queue, so a job whose worker died before claiming it
+still runs.
 
 The fast path: an API process that runs jobs hands a job it admits to its
 own in-process runner (``inprocess_queue``) when that has a free slot, with no
@@ -28,8 +29,9 @@ jobs older than ``job_lease_seconds`` that have no live queue row
 twice is harmless: only one executor finds it ``queued``.
 
 Procrastinate's objects live in the ``procrastinate`` schema (migration
-0008): its own pool sets that search path, and ``enqueue_*`` adds it, for
-the rest of the transaction only, to the admitting connection.
+0008): its own pool (its workers, ``requeue_orphans``) sets that search path,
+and ``defer_in`` adds it, for the rest of the transaction only, to the
+admitting connection.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from typing import Any
 
 import procrastinate
 import procrastinate.worker
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import DateTime, String, bindparam, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from image_skill.contract.ids import utc_now
@@ -51,7 +54,7 @@ from image_skill.service.jobs.executor import run_job
 from image_skill.service.jobs.inprocess_queue import InprocessQueue
 from image_skill.service.jobs.run_slot import RunSlot
 from image_skill.service.runtime import Runtime
-from image_skill.service.settings import Settings
+from image_skill.service.settings import Settings, to_sync_url
 
 log = logging.getLogger("image_skill.jobs.pg_queue")
 
@@ -73,7 +76,7 @@ _NO_LIVE_ROW = text(
 
 def libpq_url(settings: Settings) -> str:
     """The database URL as libpq (psycopg) takes it, without SQLAlchemy's driver tag."""
-    return "postgresql://" + settings.resolved_database_url.split("://", 1)[1]
+    return "postgresql://" + to_sync_url(settings.resolved_database_url).split("://", 1)[1]
 
 
 def procrastinate_app(settings: Settings) -> procrastinate.App:
@@ -99,9 +102,7 @@ class PgQueue:
         if self.local is not None and self.local.has_room():
             await self.local.enqueue_job(session, job_id)
             return
-        connection = await _admitting_connection(session)
-        deferrer = self.app.configure_task(JOB_TASK, connection=connection, queue=JOBS_QUEUE)
-        await deferrer.defer_async(job_id=job_id)
+        await defer_in(session, JOB_TASK, JOBS_QUEUE, {"job_id": job_id})
 
     def take_slot(self) -> RunSlot | None:
         """A free slot of this process's runner for a job being admitted now, if any."""
@@ -111,24 +112,45 @@ class PgQueue:
         self, session: AsyncSession, delivery_id: str, *, not_before: datetime
     ) -> None:
         """Defer ``deliver_webhook(delivery_id)`` at ``not_before``, inside the transaction."""
-        connection = await _admitting_connection(session)
-        deferrer = self.app.configure_task(
-            WEBHOOK_TASK, connection=connection, queue=WEBHOOKS_QUEUE, schedule_at=not_before
+        await defer_in(
+            session, WEBHOOK_TASK, WEBHOOKS_QUEUE, {"delivery_id": delivery_id}, at=not_before
         )
-        await deferrer.defer_async(delivery_id=delivery_id)
 
 
-async def _admitting_connection(session: AsyncSession) -> Any:
-    """The session's psycopg connection, with procrastinate's schema on its search path."""
-    await session.execute(
-        text(
-            "SELECT set_config('search_path', "
-            "current_setting('search_path') || ', ' || :schema, true)"
-        ),
-        {"schema": SCHEMA},
-    )
-    raw = await (await session.connection()).get_raw_connection()
-    return raw.driver_connection
+# Procrastinate's own defer, as its ``defer_jobs`` query calls it, but sent through
+# the session: the queue row is written in the caller's transaction on whichever
+# driver the engine uses (procrastinate's connector would need a psycopg connection).
+# The function and its row type are those of the schema migration 0008 pins.
+_ON_SEARCH_PATH = text(
+    "SELECT set_config('search_path', current_setting('search_path') || ', ' || :schema, true)"
+).bindparams(bindparam("schema", SCHEMA, type_=String))
+_DEFER = text(
+    "SELECT procrastinate.procrastinate_defer_jobs_v1(ARRAY[ROW("
+    ":queue, :task, 0, NULL, NULL, :args, :at"
+    ")::procrastinate.procrastinate_job_to_defer_v1])"
+).bindparams(
+    bindparam("queue", type_=String),
+    bindparam("task", type_=String),
+    bindparam("args", type_=JSONB),
+    bindparam("at", type_=DateTime(timezone=True)),
+)
+
+
+async def defer_in(
+    session: AsyncSession,
+    task: str,
+    queue: str,
+    args: dict[str, Any],
+    *,
+    at: datetime | None = None,
+) -> None:
+    """Queue ``task(**args)`` (at ``at``, else now) in ``session``'s transaction.
+
+    The function's body names procrastinate's tables unqualified, so its schema
+    joins the search path for the rest of this transaction only.
+    """
+    await session.execute(_ON_SEARCH_PATH)
+    await session.execute(_DEFER, {"queue": queue, "task": task, "args": args, "at": at})
 
 
 def register_tasks(
