@@ -71,9 +71,12 @@ def test_gallery_filters_pages_and_makes_upload_thumbnails_once(
             assert small.format == "WEBP" and max(small.size) == MAX_EDGE
         assert store.objects[upload_thumb] == thumb.content
         assert client.get(f"/console/assets/{uploads[0]}/thumbnail").content == thumb.content
-        # The job's output got its thumbnail when it was stored.
+        # A job's output has none either until the gallery asks (a create makes none).
         made_sha = client.get(f"/v1/assets/{made}", headers=other.headers).json()["data"]
-        assert thumbnail_key(made_sha["asset"]["sha256"]) in store.objects
+        made_thumb = thumbnail_key(made_sha["asset"]["sha256"])
+        assert made_thumb not in store.objects
+        assert client.get(f"/console/assets/{made}/thumbnail").status_code == 200
+        assert made_thumb in store.objects
 
 
 @pytest.mark.usefixtures("no_ambient_payment_settings")

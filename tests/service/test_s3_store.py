@@ -4,7 +4,6 @@ presigned reads, and failures that never name the bucket, key or credentials."""
 from __future__ import annotations
 
 import hashlib
-import io
 import socket
 import urllib.error
 import urllib.request
@@ -13,9 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
-from PIL import Image
 
-from image_skill.service.assets.thumbnails import derived_thumbnail, thumbnail_key
 from image_skill.service.settings import Settings
 from image_skill.service.storage.base import StoreError, content_key
 from image_skill.service.storage.factory import build_store
@@ -65,26 +62,6 @@ def test_put_get_open_are_content_addressed_and_idempotent(seaweed: Seaweed) -> 
         await store.check()
         await store.aclose()
         assert await store.get(key) == data  # a new client is made on demand
-
-    anyio.run(scenario)
-
-
-def test_derived_objects_are_kept_beside_and_a_failed_one_is_skipped(seaweed: Seaweed) -> None:
-    store = store_for(seaweed, seaweed.bucket())
-    data, other = png(40, 30), png(30, 40)
-    digest, other_digest = (hashlib.sha256(d).hexdigest() for d in (data, other))
-
-    def broken(_: bytes) -> list[tuple[str, bytes]]:
-        raise ValueError("cannot derive")
-
-    async def scenario() -> None:
-        await store.put(data, sha256=digest, extension="png", derive=derived_thumbnail)
-        with Image.open(io.BytesIO(await store.get(thumbnail_key(digest)))) as thumb:
-            assert thumb.format == "WEBP"
-        key = await store.put(other, sha256=other_digest, extension="png", derive=broken)
-        assert await store.get(key) == other
-        with pytest.raises(StoreError):
-            await store.get(thumbnail_key(other_digest))
 
     anyio.run(scenario)
 

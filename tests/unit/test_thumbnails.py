@@ -1,21 +1,18 @@
-"""Thumbnails: bounded WebP of any stored image mode, and never a failed job because of one."""
+"""Thumbnails: bounded WebP of any stored image mode, made on first ask and kept."""
 
 from __future__ import annotations
 
+import hashlib
 import io
-import logging
+from functools import partial
 
 import anyio
 import pytest
 from PIL import Image
 
-from image_skill.service.assets.thumbnails import (
-    MAX_EDGE,
-    derived_thumbnail,
-    render,
-    thumbnail_key,
-)
-from image_skill.service.storage.base import content_key
+from image_skill.service.assets import thumbnails
+from image_skill.service.assets.thumbnails import MAX_EDGE, render, thumbnail_key
+from image_skill.service.db.models import Asset
 from image_skill.service.storage.memory import MemoryAssetStore
 
 
@@ -52,17 +49,29 @@ def test_render_follows_exif_orientation() -> None:
         assert thumb.size[1] > thumb.size[0]
 
 
-def test_a_thumbnail_that_cannot_be_made_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
+def _asset(store: MemoryAssetStore, data: bytes) -> Asset:
+    digest = hashlib.sha256(data).hexdigest()
+    key = anyio.run(partial(store.put, data, sha256=digest, extension="png"))
+    return Asset(id="image_t", storage_key=key, sha256=digest)
+
+
+def test_a_thumbnail_is_made_on_first_ask_and_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     store = MemoryAssetStore()
+    asset = _asset(store, _encoded(Image.new("RGB", (600, 300)), "PNG"))
+    assert thumbnail_key(asset.sha256) not in store.objects  # storing makes none
+    renders: list[int] = []
+    monkeypatch.setattr(thumbnails, "render", lambda data: renders.append(1) or render(data))
+    first = anyio.run(thumbnails.thumbnail_of, store, asset)
+    assert anyio.run(thumbnails.thumbnail_of, store, asset) == first
+    assert renders == [1]
+    assert store.objects[thumbnail_key(asset.sha256)] == first
+    assert thumbnail_key(asset.sha256).endswith(".thumb.webp")
 
-    async def attempt() -> str:
-        return await store.put(
-            b"not an image", sha256="ab" * 32, extension="png", derive=derived_thumbnail
-        )
 
-    with caplog.at_level(logging.WARNING, logger="image_skill.service"):
-        key = anyio.run(attempt)
-    assert key == content_key("ab" * 32, "png")
-    assert store.objects == {key: b"not an image"}  # the object itself is stored
-    assert "not made" in caplog.text and "not an image" not in caplog.text
-    assert thumbnail_key("ab" * 32).endswith(".thumb.webp")
+def test_an_asset_that_cannot_be_thumbnailed_fails_without_keeping_anything() -> None:
+    store = MemoryAssetStore()
+    asset = _asset(store, b"not an image")
+    with pytest.raises(thumbnails.ThumbnailFailed) as failed:
+        anyio.run(thumbnails.thumbnail_of, store, asset)
+    assert "not an image" not in str(failed.value)
+    assert list(store.objects) == [asset.storage_key]

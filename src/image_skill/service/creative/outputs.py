@@ -11,7 +11,6 @@ import hashlib
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.imaging.acceptance import sniff_mime
 from image_skill.providers.base import GeneratedImage
-from image_skill.service.assets.thumbnails import derived_thumbnail
 from image_skill.service.db.models import Asset, Job
 from image_skill.service.storage.base import AssetStore
 
@@ -29,9 +28,7 @@ async def store_output(store: AssetStore, job: Job, image: GeneratedImage) -> As
     extension = EXTENSIONS.get(mime, "png")
     digest = hashlib.sha256(image.data).hexdigest()
     asset_id = new_id("image")
-    storage_key = await store.put(
-        image.data, sha256=digest, extension=extension, alias=asset_id, derive=derived_thumbnail
-    )
+    storage_key = await store.put(image.data, sha256=digest, extension=extension, alias=asset_id)
     return Asset(
         id=asset_id,
         organization_id=job.organization_id,

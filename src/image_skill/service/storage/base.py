@@ -11,35 +11,14 @@ it never carries a key, a bucket, a path or a credential.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
-
-log = logging.getLogger("image_skill.service")
 
 # Media responses stream in chunks of this size: each chunk is one hop to a reader
 # thread and one ASGI message, so 64 KiB chunks made a 5 MB asset cost 80 of each
 # (0.13-0.22x nginx's throughput); 1 MiB keeps a response's memory bounded and small.
 CHUNK_BYTES = 1024 * 1024
-
-
-# Objects made from an object's bytes and kept with it under the same hash, each
-# ``(extension, bytes)`` (a fresh asset's gallery thumbnail). Stores make them off the
-# event loop together with the write, so storing an asset is one trip off the loop.
-Derive = Callable[[bytes], list[tuple[str, bytes]]]
-
-
-def derived_objects(derive: Derive | None, data: bytes) -> list[tuple[str, bytes]]:
-    """What ``derive`` makes of ``data``; none when it fails (logged by type only:
-    a derived object is a convenience and never fails the write it came with)."""
-    if derive is None:
-        return []
-    try:
-        return derive(data)
-    except Exception as exc:  # any failure: see above
-        log.warning("derived object not made at store time: %s", type(exc).__name__)
-        return []
 
 
 class StoreError(Exception):
@@ -68,14 +47,11 @@ class AssetStore(Protocol):
         sha256: str,
         extension: str,
         alias: str | None = None,
-        derive: Derive | None = None,
     ) -> str:
         """Store ``data`` atomically; returns its key. Raises ``StoreError``.
 
         ``alias`` (an asset id) also publishes the bytes under ``a/<alias>.<ext>``
         where the store is a local directory, so file URLs end in the asset id.
-        ``derive`` makes objects stored after it under the same hash (``Derive``);
-        one that cannot be made or written is logged and skipped.
         """
         ...
 

@@ -4,7 +4,6 @@ never see a half-written object."""
 from __future__ import annotations
 
 import io
-import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -14,14 +13,10 @@ import anyio
 
 from image_skill.service.storage.base import (
     CHUNK_BYTES,
-    Derive,
     StoreError,
     alias_name,
     content_key,
-    derived_objects,
 )
-
-log = logging.getLogger("image_skill.service")
 
 
 class LocalAssetStore:
@@ -49,18 +44,11 @@ class LocalAssetStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def _store(
-        self, data: bytes, sha256: str, extension: str, alias: str | None, derive: Derive | None
-    ) -> None:
+    def _store(self, data: bytes, sha256: str, extension: str, alias: str | None) -> None:
         key = content_key(sha256, extension)
         self._write(data, key)
         if alias is not None:
             self._publish(key, alias, extension)
-        for derived_extension, derived in derived_objects(derive, data):
-            try:
-                self._write(derived, content_key(sha256, derived_extension))
-            except OSError as exc:
-                log.warning("derived object not kept: %s", type(exc).__name__)
 
     def _publish(self, key: str, alias: str, extension: str) -> None:
         # A hard link shares the object's bytes; renaming it in makes it atomic.
@@ -81,14 +69,13 @@ class LocalAssetStore:
         sha256: str,
         extension: str,
         alias: str | None = None,
-        derive: Derive | None = None,
     ) -> str:
-        """Write once per content; publish under the asset id and derive when asked."""
+        """Write once per content and publish under the asset id."""
         try:
-            # One worker-thread hop for every step: each fsync must stay off the event
+            # One worker-thread hop for both steps: the fsync must stay off the event
             # loop (it can take tens of milliseconds), but each hand-off costs the loop
             # a GIL exchange with the worker, so there is one.
-            await anyio.to_thread.run_sync(self._store, data, sha256, extension, alias, derive)
+            await anyio.to_thread.run_sync(self._store, data, sha256, extension, alias)
         except OSError as exc:
             raise StoreError("asset write failed") from exc
         return content_key(sha256, extension)

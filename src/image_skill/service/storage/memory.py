@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from image_skill.service.storage.base import Derive, StoreError, content_key, derived_objects
+from image_skill.service.storage.base import StoreError, content_key
 
 
 class MemoryAssetStore:
@@ -24,15 +24,12 @@ class MemoryAssetStore:
         sha256: str,
         extension: str,
         alias: str | None = None,
-        derive: Derive | None = None,
     ) -> str:
         """Store or fail as configured."""
         if self.fail_writes:
             raise StoreError("asset write failed")
         key = content_key(sha256, extension)
         self.objects[key] = data
-        for derived_extension, derived in derived_objects(derive, data):
-            self.objects[content_key(sha256, derived_extension)] = derived
         return key
 
     async def get(self, key: str) -> bytes:

@@ -30,10 +30,8 @@ from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
 
 from image_skill.service.storage.base import (
     CHUNK_BYTES,
-    Derive,
     StoreError,
     content_key,
-    derived_objects,
 )
 
 if TYPE_CHECKING:
@@ -100,21 +98,10 @@ class S3AssetStore:
         sha256: str,
         extension: str,
         alias: str | None = None,
-        derive: Derive | None = None,
     ) -> str:
         """Create the object unless it exists (same key, same bytes); ``alias`` needs no copy."""
         key = content_key(sha256, extension)
         await self._create(key, data, extension)
-        if derive is not None:
-            for derived_extension, derived in await anyio.to_thread.run_sync(
-                derived_objects, derive, data
-            ):
-                try:
-                    await self._create(
-                        content_key(sha256, derived_extension), derived, derived_extension
-                    )
-                except StoreError:
-                    log.warning("derived object not kept")
         return key
 
     async def _create(self, key: str, data: bytes, extension: str) -> None:
