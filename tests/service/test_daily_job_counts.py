@@ -8,48 +8,24 @@ writes the row: here plain SQL, on SQLite and PostgreSQL. The daily cap reads th
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from alembic import command
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
-from image_skill.contract.ids import new_id, utc_now
+from image_skill.contract.ids import utc_now
 from image_skill.service.db.migrate import alembic_config, upgrade_to_head
-from image_skill.service.db.models import Actor, Job
+from image_skill.service.db.models import Job
 from image_skill.service.db.quota_models import DailyJobCount
 from image_skill.service.quota.repository import day_key
 from image_skill.service.settings import Settings, to_sync_url
-from tests.support.ledger import daily_job_counts, new_account
+from tests.support.ledger import daily_job_counts, insert_job, new_account
 
 
 def _settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, home=tmp_path / "home", environment="test")
-
-
-def _job(actor_id: str, db: Engine, operation: str, status: str, created: datetime) -> str:
-    with Session(db) as session:
-        org_id = session.get(Actor, actor_id).organization_id  # type: ignore[union-attr]
-    job_id = new_id("job")
-    row: dict[str, Any] = {
-        "id": job_id,
-        "organization_id": org_id,
-        "actor_id": actor_id,
-        "operation": operation,
-        "status": status,
-        "trace_id": "trace_counts",
-        "credits_reserved": 0,
-        "credits_debited": 0,
-        "safety_status": "allowed",
-        "attempts": 0,
-        "created_at": created,
-        "updated_at": created,
-    }
-    with db.begin() as conn:
-        conn.execute(insert(Job), [row])
-    return job_id
 
 
 def _kept(db: Engine) -> dict[tuple[str, str], int]:
@@ -91,8 +67,8 @@ def test_migration_backfills_the_counts_from_the_jobs(
         ("create", "completed", yesterday),
         ("create", "canceled", yesterday),
     ]:
-        _job(busy, db, operation, status, created)
-    _job(idle, db, "create", "failed", today)
+        insert_job(busy, db, operation, status, created)
+    insert_job(idle, db, "create", "failed", today)
     upgrade_to_head(settings)
     assert (
         _kept(db)
@@ -112,10 +88,10 @@ def test_triggers_follow_every_insert_status_change_move_and_delete(
     # Just before and just after a UTC midnight: two days.
     midnight = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
     late, early = midnight - timedelta(microseconds=1), midnight
-    queued = _job(actor, db, "create", "queued", late)
-    running = _job(actor, db, "edit", "running", early)
-    _job(actor, db, "upload", "completed", early)
-    _job(other, db, "create", "failed", early)
+    queued = insert_job(actor, db, "create", "queued", late)
+    running = insert_job(actor, db, "edit", "running", early)
+    insert_job(actor, db, "upload", "completed", early)
+    insert_job(other, db, "create", "failed", early)
     assert _kept(db) == _counted(db) == {(actor, day_key(late)): 1, (actor, day_key(early)): 1}
 
     def set_status(job_id: str, status: str) -> None:

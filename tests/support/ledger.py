@@ -29,9 +29,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from image_skill.contract.ids import new_id, utc_now
@@ -220,6 +221,30 @@ def new_account(db: Engine, name: str = "accounts") -> tuple[str, str]:
             )
         )
     return org_id, actor_id
+
+
+def insert_job(actor_id: str, db: Engine, operation: str, status: str, created: datetime) -> str:
+    """A bare job row of ``actor_id`` written with plain SQL (no service code); its id."""
+    with Session(db) as session:
+        org_id = session.get(Actor, actor_id).organization_id  # type: ignore[union-attr]
+    job_id = new_id("job")
+    row: dict[str, Any] = {
+        "id": job_id,
+        "organization_id": org_id,
+        "actor_id": actor_id,
+        "operation": operation,
+        "status": status,
+        "trace_id": "trace_support",
+        "credits_reserved": 0,
+        "credits_debited": 0,
+        "safety_status": "allowed",
+        "attempts": 0,
+        "created_at": created,
+        "updated_at": created,
+    }
+    with db.begin() as conn:
+        conn.execute(insert(Job), [row])
+    return job_id
 
 
 def assert_settled(engine: Engine, actor_id: str) -> Audit:

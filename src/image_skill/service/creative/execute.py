@@ -165,7 +165,7 @@ async def fail_job(
                 if record is not None:
                     record.response = {"error": error.to_error()}
                     record.status_code = error.http_status
-        await announce_terminal(session, row)
+        announce_terminal(session, row)
         await job_reached_terminal(session, runtime, row)
         _hand_over(runtime, session, row.id, None)
 
@@ -355,7 +355,7 @@ async def _settle(
             },
         )
         await accounting.settle(session, principal, row.id, row.credits_reserved)
-        await announce_terminal(session, row)
+        announce_terminal(session, row)
         await job_reached_terminal(session, runtime, row)
         data = await completed_answer(
             session, runtime.settings, order, principal, row, assets, urls

@@ -89,6 +89,8 @@ async def end_unfinished(
     """
     if job.status not in UNFINISHED:
         return False
+    # First, while the order still exists: ending the job deletes it (migration 0012).
+    await _remember_for_replays(session, job, error)
     now = utc_now()
     job.status = status
     job.error_code = error.code
@@ -99,9 +101,8 @@ async def end_unfinished(
     job.updated_at = now
     await release(session, job.actor_id, job.organization_id, job.id, job.credits_reserved)
     await job_failed(session, job)
-    await _remember_for_replays(session, job, error)
     await job_reached_terminal(session, runtime, job)
-    await announce_terminal(session, job)
+    announce_terminal(session, job)
     return True
 
 
@@ -109,7 +110,7 @@ async def _remember_for_replays(session: AsyncSession, job: Job, error: ImageSki
     """Store ``error`` as the answer of the job's idempotency key, if it has one.
 
     The key is read from the job's order (the job row does not keep it), so
-    this runs before ``announce_terminal`` deletes the order.
+    this runs before the job's status changes: the database then deletes the order.
     """
     order = await session.get(JobOrder, job.id)
     key = order.payload.get("idempotency_key") if order is not None else None

@@ -1,14 +1,15 @@
 """Waiting for a job to end, without polling the database in a tight loop.
 
-Every transaction that makes a job terminal calls ``announce_terminal``: it
-deletes the job's order (the prompt leaves the database with the job's last
-state change) and, once the transaction commits, wakes this process's waiters
-for the job; on PostgreSQL it also sends ``pg_notify('image_skill_job_done',
-job_id)`` inside the transaction, which PostgreSQL delivers only on commit.
-Each process keeps one ``TerminalListener`` (a LISTEN connection) that wakes
-its own waiters for jobs other processes finished. A waiter also re-reads the
-job every ``RECHECK_SECONDS``, so a notification lost to a dropped
-connection costs a few seconds, never a hang.
+When a job becomes terminal, the database itself deletes the job's order (the
+prompt leaves the database with the job's last state change) and, on
+PostgreSQL, sends ``pg_notify('image_skill_job_done', job_id)``, which it
+delivers only on commit: a trigger on ``jobs`` (migration 0012) does both in
+the statement that ends the job, whichever code path runs it. The
+transaction that ends a job calls ``announce_terminal`` to wake this process's
+waiters once it commits. Each process keeps one ``TerminalListener`` (a
+LISTEN connection) that wakes its own waiters for jobs other processes
+finished. A waiter also re-reads the job every ``RECHECK_SECONDS``, so a
+notification lost to a dropped connection costs a few seconds, never a hang.
 
 Job ids are unique, so the in-process registry is shared by every app of the
 process (tests run several); each entry remembers its event loop, so a signal
@@ -23,10 +24,8 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 import anyio
-from sqlalchemy import Table, bindparam, delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from image_skill.service.db.job_models import JobOrder
 from image_skill.service.db.models import Job
 from image_skill.service.jobs.after_commit import on_commit
 from image_skill.service.jobs.schemas import TERMINAL
@@ -38,22 +37,14 @@ RECHECK_SECONDS = 3.0
 _RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
 _waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
-# Built once, on the table (no loaded order is kept in sync): every job's end sends it.
-_ORDERS: Table = JobOrder.__table__  # type: ignore[assignment]
-_DELETE_ORDER = delete(_ORDERS).where(_ORDERS.c.job_id == bindparam("job_id"))
 
 
-async def announce_terminal(session: AsyncSession, job: Job) -> None:
-    """``job`` has just become terminal in ``session``: drop its order, tell waiters on commit."""
-    await session.execute(_DELETE_ORDER, {"job_id": job.id})
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_notify(:channel, :job_id)"),
-            {
-                "channel": CHANNEL,
-                "job_id": job.id,
-            },
-        )
+def announce_terminal(session: AsyncSession, job: Job) -> None:
+    """``job`` has just become terminal in ``session``: wake this process's waiters on commit.
+
+    Its order's delete and the other processes' notification come from the
+    database's trigger on the status change (see the module docstring).
+    """
     on_commit(session, partial(signal, job.id))
 
 
