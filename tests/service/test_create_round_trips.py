@@ -3,8 +3,9 @@ and answers without reading back.
 
 The admission claims the job for the process's free slot (no claiming transaction).
 The completing transaction sets ``usage_event_id`` together with the job's end
-(one UPDATE), writes the three activity events and their refs as two bulk
-INSERTs, reads the balance and today's count in one statement, and hands its
+(one UPDATE, which also returns the balance and today's count), reads the
+organization's webhook URL with the locked job, writes the three activity events
+and their refs as two bulk INSERTs, and hands its
 answer to the request waiting in the same process, which then reads nothing of
 the job back. That answer is the one the Idempotency-Key replays, and the
 activity it recorded is the same as before (types, links, refs).
@@ -56,6 +57,12 @@ def test_a_create_completes_in_few_statements_and_replays_the_same(
     # The request answered with the settled answer: no read of the job's assets back.
     reads = [s.sql for s in log.statements if s.verb == "SELECT" and "FROM assets" in s.sql]
     assert reads == [], reads
+    # The completion reads the organization's webhook URL with the locked job, and its
+    # UPDATE returns the quota the answer reports: no statement of their own.
+    [webhook] = [s for s in log.statements if "webhook_endpoints" in s.sql]
+    assert webhook.verb == "SELECT" and "FROM jobs" in webhook.sql
+    quota = [s.verb for s in log.statements if "daily_job_counts" in s.sql]
+    assert quota == ["SELECT", "UPDATE"], quota  # the admission's check, the completion
     answer = response.json()["data"]
     assert answer["quota"]["balance_after"] == balance(api, headers)
     assert answer["quota"]["used_today"] == 1

@@ -49,12 +49,19 @@ async def completed_answer(
     job: Job,
     assets: list[Asset],
     urls: AssetUrls,
+    quota: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """The 201 body of a completed job: its assets, cost, quota and resolved request."""
+    """The 201 body of a completed job: its assets, cost, quota and resolved request.
+
+    ``quota`` is (jobs today, balance) when the caller has just read them
+    (``quota.repository.jobs_today_and_balance_columns``); otherwise they are read here.
+    """
     completed_at = job.completed_at or utc_now()
     input_asset = await session.get(Asset, order.input_asset_id) if order.input_asset_id else None
-    day_start = utc_day_bounds(completed_at)[0]
-    used_today, balance = await jobs_today_and_balance(session, principal.actor_id, day_start)
+    if quota is None:
+        day_start = utc_day_bounds(completed_at)[0]
+        quota = await jobs_today_and_balance(session, principal.actor_id, day_start)
+    used_today, balance = quota
     return responses.completed_view(
         job,
         assets,

@@ -41,11 +41,18 @@ from image_skill.service.db.rows import insert_values
 from image_skill.service.identity.principal import Principal
 from image_skill.service.jobs.waiter import announce_terminal
 from image_skill.service.outcome import Outcome
+from image_skill.service.quota.repository import (
+    QUOTA_ACTOR,
+    QUOTA_DAY,
+    day_key,
+    jobs_today_and_balance_columns,
+)
 from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.runtime import Runtime
 from image_skill.service.storage.base import StoreError
 from image_skill.service.storage.spool import spool_outputs
-from image_skill.service.webhooks.dispatch import job_reached_terminal
+from image_skill.service.webhooks.dispatch import job_reached_terminal, send_job_webhook
+from image_skill.service.webhooks.repository import default_url_of
 
 log = logging.getLogger("image_skill.creative")
 
@@ -326,14 +333,14 @@ async def _settle(
     async def work(session: AsyncSession) -> dict[str, Any]:
         now = utc_now()
         found = await session.execute(_RUNNING_JOB, {"job_id": order.job_id})
-        record = found.mappings().one_or_none()
-        mine = record is not None and record["worker_id"] == runtime.worker_id
-        if record is None or not mine or record["status"] != "running":
+        record = dict(found.mappings().one_or_none() or {})
+        if record.get("status") != "running" or record["worker_id"] != runtime.worker_id:
             raise ImageSkillError(
                 ErrorCode.JOB_INTERRUPTED,
                 "The job was resolved by crash recovery before it could finish; "
                 "no credits were spent.",
             )
+        organization_webhook = record.pop(_ORGANIZATION_WEBHOOK)
         # A copy outside the session, as the job is once this transaction commits: what
         # the events, the webhook and the answer read. _COMPLETE_JOB writes the change.
         row = Job(**record)
@@ -345,20 +352,31 @@ async def _settle(
         row.credits_debited = row.credits_reserved
         # The events set the job's usage_event_id, which the UPDATE below writes.
         await creative_events.job_succeeded(session, row, assets)
-        await session.execute(
+        # The debit first: the completing UPDATE returns the quota the answer reports.
+        await accounting.settle(session, principal, row.id, row.credits_reserved)
+        completed = await session.execute(
             _COMPLETE_JOB,
             {
                 "job_id": row.id,
                 "request_id": row.provider_request_id,
                 "usage_event_id": row.usage_event_id,
                 "now": now,
+                QUOTA_ACTOR: principal.actor_id,
+                QUOTA_DAY: day_key(now),
             },
         )
-        await accounting.settle(session, principal, row.id, row.credits_reserved)
+        used_today, balance = completed.one()
         announce_terminal(session, row)
-        await job_reached_terminal(session, runtime, row)
+        await send_job_webhook(session, runtime, row, row.webhook_url or organization_webhook)
         data = await completed_answer(
-            session, runtime.settings, order, principal, row, assets, urls
+            session,
+            runtime.settings,
+            order,
+            principal,
+            row,
+            assets,
+            urls,
+            quota=(int(used_today or 0), int(balance or 0)),
         )
         _hand_over(runtime, session, row.id, data)
         if order.idempotency_key:
@@ -394,9 +412,14 @@ async def _settle(
 # unit of work tracks the job: it costs more than the one UPDATE it would send).
 _JOBS: Table = Job.__table__  # type: ignore[assignment]
 _INSERT_ASSET = insert(Asset.__table__)  # type: ignore[arg-type]
+# The job, locked, with its organization's default webhook URL (one statement, not two).
+_ORGANIZATION_WEBHOOK = "organization_webhook_url"
 _RUNNING_JOB = (
-    select(_JOBS).where(_JOBS.c.id == bindparam("job_id", type_=_JOBS.c.id.type)).with_for_update()
+    select(_JOBS, default_url_of(_JOBS.c.organization_id).label(_ORGANIZATION_WEBHOOK))
+    .where(_JOBS.c.id == bindparam("job_id", type_=_JOBS.c.id.type))
+    .with_for_update(of=_JOBS)
 )
+# The completion, returning the quota the answer reports (jobs today, balance).
 _COMPLETE_JOB = (
     update(_JOBS)
     .where(_JOBS.c.id == bindparam("job_id", type_=_JOBS.c.id.type))
@@ -408,4 +431,5 @@ _COMPLETE_JOB = (
         completed_at=bindparam("now", type_=_JOBS.c.completed_at.type),
         updated_at=bindparam("now", type_=_JOBS.c.updated_at.type),
     )
+    .returning(*jobs_today_and_balance_columns())
 )

@@ -13,6 +13,7 @@ from functools import cache
 
 from sqlalchemy import (
     ColumnElement,
+    ScalarSelect,
     Select,
     and_,
     bindparam,
@@ -42,7 +43,7 @@ REFUSAL_CODES: tuple[str, ...] = (
 async def creative_jobs_on(session: AsyncSession, actor_id: str, day_start: datetime) -> int:
     """Create/edit jobs of the UTC day starting at ``day_start`` that count against the
     daily cap: queued, running or completed (one row, ``daily_job_counts``)."""
-    params = {"actor_id": actor_id, "day": day_key(day_start)}
+    params = {QUOTA_ACTOR: actor_id, QUOTA_DAY: day_key(day_start)}
     return int(await session.scalar(_jobs_on_day(), params) or 0)
 
 
@@ -51,11 +52,16 @@ def day_key(day_start: datetime) -> str:
     return day_start.astimezone(UTC).strftime("%Y-%m-%d")
 
 
+# The bound parameters of the quota's statements (named apart from any table's columns,
+# so a statement on ``jobs`` can return them: an UPDATE reserves its columns' names).
+QUOTA_ACTOR, QUOTA_DAY = "quota_actor_id", "quota_day"
+
+
 @cache
 def _jobs_on_day() -> Select[tuple[int]]:
     return select(DailyJobCount.jobs).where(
-        DailyJobCount.actor_id == bindparam("actor_id", type_=DailyJobCount.actor_id.type),
-        DailyJobCount.day == bindparam("day", type_=DailyJobCount.day.type),
+        DailyJobCount.actor_id == bindparam(QUOTA_ACTOR, type_=DailyJobCount.actor_id.type),
+        DailyJobCount.day == bindparam(QUOTA_DAY, type_=DailyJobCount.day.type),
     )
 
 
@@ -65,7 +71,7 @@ async def jobs_today_and_balance(
     """Creative jobs of the day starting at ``day_start`` and the balance, in one statement
     of two primary-key rows (``daily_job_counts``, ``credit_accounts``): what every
     admission checks and every answer reports."""
-    params = {"actor_id": actor_id, "day": day_key(day_start)}
+    params = {QUOTA_ACTOR: actor_id, QUOTA_DAY: day_key(day_start)}
     used, credits = (await session.execute(_jobs_today_and_balance(), params)).one()
     return int(used or 0), int(credits or 0)
 
@@ -74,9 +80,15 @@ async def jobs_today_and_balance(
 def _jobs_today_and_balance() -> Select[tuple[int | None, int | None]]:
     """Built once (with bound parameters): building and keying a statement costs more
     than running this one, and admissions and answers run it on every create."""
-    actor_id = bindparam("actor_id", type_=CreditAccount.actor_id.type)
+    return select(*jobs_today_and_balance_columns())
+
+
+def jobs_today_and_balance_columns() -> tuple[ScalarSelect[int], ScalarSelect[int]]:
+    """``jobs_today_and_balance`` as two columns for another statement to return (a job's
+    completion returns them); that statement binds ``QUOTA_ACTOR`` and ``QUOTA_DAY``."""
+    actor_id = bindparam(QUOTA_ACTOR, type_=CreditAccount.actor_id.type)
     balance = select(CreditAccount.balance).where(CreditAccount.actor_id == actor_id)
-    return select(_jobs_on_day().scalar_subquery(), balance.scalar_subquery())
+    return _jobs_on_day().scalar_subquery(), balance.scalar_subquery()
 
 
 async def uploads_since(

@@ -31,14 +31,21 @@ TERMINAL_EVENTS = {"completed": "job.completed", "failed": "job.failed", "cancel
 
 async def job_reached_terminal(session: AsyncSession, runtime: Runtime, job: Job) -> None:
     """Record (and enqueue) the job's webhook, if it or its organization names a URL."""
-    event_type = TERMINAL_EVENTS.get(job.status)
-    if event_type is None or not runtime.settings.webhooks_on:
-        return
     url = job.webhook_url
-    if url is None:
+    if url is None and runtime.settings.webhooks_on and job.status in TERMINAL_EVENTS:
         endpoint = await repository.endpoint(session, job.organization_id)
         url = endpoint.default_url if endpoint else None
-    if url is None:
+    await send_job_webhook(session, runtime, job, url)
+
+
+async def send_job_webhook(
+    session: AsyncSession, runtime: Runtime, job: Job, url: str | None
+) -> None:
+    """Record (and enqueue) the terminal ``job``'s webhook to ``url`` (nothing when None):
+    ``job_reached_terminal`` once the URL is known (a job's end reads its organization's
+    default with the job: ``repository.default_url_of``)."""
+    event_type = TERMINAL_EVENTS.get(job.status)
+    if event_type is None or url is None or not runtime.settings.webhooks_on:
         return
     now = utc_now()
     delivery = WebhookDelivery(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import TypeVar
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.service.db.webhook_models import WebhookDelivery, WebhookEndpoint
@@ -21,6 +21,16 @@ async def endpoint(
     query = _endpoint(for_update)
     params = {"organization_id": organization_id}
     return (await session.execute(query, params)).scalar_one_or_none()
+
+
+def default_url_of(organization_id: ColumnElement[str]) -> ScalarSelect[str | None]:
+    """The default URL of ``organization_id``'s endpoint, as a column for another query
+    (a job's end reads it with the job, in the same statement)."""
+    return (
+        select(WebhookEndpoint.default_url)
+        .where(WebhookEndpoint.organization_id == organization_id)
+        .scalar_subquery()
+    )
 
 
 @cache
