@@ -121,10 +121,12 @@ def test_a_human_claims_signs_in_sees_and_revokes(
     cookie = next(c for c in context.cookies() if c["name"] == "isk_console")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
 
-    # The agent's image is in the gallery (its thumbnail loaded); the stranger's is not.
+    # The agent's image is in the gallery (its thumbnail, made on this first view, loaded);
+    # the stranger's is not.
     tile = page.locator(f'a[href="/console/assets/{asset_id}"]')
     expect(tile).to_be_visible()
-    assert tile.locator("img").evaluate("img => img.naturalWidth") > 0
+    loaded = "img => img.complete && img.naturalWidth > 0"
+    page.wait_for_function(loaded, arg=tile.locator("img").element_handle(), timeout=10_000)
     assert page.locator(f'a[href="/console/assets/{theirs}"]').count() == 0
     shot(page, "gallery", tmp_path)
     tile.click()

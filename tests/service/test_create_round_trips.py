@@ -2,10 +2,10 @@
 and answers without reading back.
 
 The admission claims the job for the process's free slot (no claiming transaction).
-The completing transaction sets ``usage_event_id`` together with the job's end
-(one UPDATE, which also returns the balance and today's count), reads the
-organization's webhook URL with the locked job, writes the three activity events
-and their refs as two bulk INSERTs, and hands its
+The completing transaction starts with the job's end, ``usage_event_id`` included:
+one UPDATE that checks the job is still this executor's and returns it with its
+organization's webhook URL, the balance and today's count. It then writes the
+three activity events and their refs as two bulk INSERTs, and hands its
 answer to the request waiting in the same process, which then reads nothing of
 the job back. That answer is the one the Idempotency-Key replays, and the
 activity it recorded is the same as before (types, links, refs).
@@ -57,12 +57,15 @@ def test_a_create_completes_in_few_statements_and_replays_the_same(
     # The request answered with the settled answer: no read of the job's assets back.
     reads = [s.sql for s in log.statements if s.verb == "SELECT" and "FROM assets" in s.sql]
     assert reads == [], reads
-    # The completion reads the organization's webhook URL with the locked job, and its
-    # UPDATE returns the quota the answer reports: no statement of their own.
+    # The completing UPDATE is also the completion's first statement: it returns the
+    # job, its organization's webhook URL and the quota the answer reports; no read of
+    # the job, the webhook settings or the quota has a statement of its own.
     [webhook] = [s for s in log.statements if "webhook_endpoints" in s.sql]
-    assert webhook.verb == "SELECT" and "FROM jobs" in webhook.sql
+    assert webhook.sql == job_updates[0]
     quota = [s.verb for s in log.statements if "daily_job_counts" in s.sql]
     assert quota == ["SELECT", "UPDATE"], quota  # the admission's check, the completion
+    completion = log.statements.index(webhook)
+    assert not [s.sql for s in log.statements[completion:] if "FROM jobs" in s.sql]
     answer = response.json()["data"]
     assert answer["quota"]["balance_after"] == balance(api, headers)
     assert answer["quota"]["used_today"] == 1

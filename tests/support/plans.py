@@ -10,6 +10,7 @@ index, and the search names the index columns it is bounded by.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Engine
@@ -23,11 +24,22 @@ def rows_touched(db: Engine, statement: Statement, tables: tuple[str, ...]) -> i
     """Rows of ``tables`` the statement read on PostgreSQL (0 for what is not explained)."""
     if statement.verb not in EXPLAINED:
         return 0
+    sql, parameters = _for_psycopg(statement)
     with db.connect() as conn:
-        sql = "EXPLAIN (ANALYZE, FORMAT JSON) " + statement.sql
-        plan = conn.exec_driver_sql(sql, statement.parameters).scalar_one()
+        plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, parameters)
+        found = plan.scalar_one()
         conn.rollback()
-    return _touched(plan[0]["Plan"], tables)
+    return _touched(found[0]["Plan"], tables)
+
+
+def _for_psycopg(statement: Statement) -> tuple[str, Any]:
+    """The statement as the test's psycopg engine takes it: the service sends its own
+    through asyncpg, whose numbered ``$1`` placeholders (one may appear twice) become
+    named ones, and a literal ``%`` is escaped."""
+    if not isinstance(statement.parameters, tuple | list):
+        return statement.sql, statement.parameters
+    sql = re.sub(r"\$(\d+)", r"%(p\1)s", statement.sql.replace("%", "%%"))
+    return sql, {f"p{i}": value for i, value in enumerate(statement.parameters, start=1)}
 
 
 def _touched(node: dict[str, Any], tables: tuple[str, ...]) -> int:

@@ -12,12 +12,13 @@ from image_skill.service.db.models import Asset, Job
 async def job_succeeded(session: AsyncSession, job: Job, assets: list[Asset]) -> str:
     """usage.credit_consumed, asset.created per output and job.completed; returns the usage id.
 
-    Sets ``job.usage_event_id`` before anything is sent, so a caller that has not
-    flushed the job's completion yet writes both in one UPDATE; the events and
-    their refs go in two statements however many outputs the job made.
+    The usage id is the job's ``usage_event_id`` when the caller has written one
+    (a completion writes it with the job's end), else a new one set on the job;
+    the events and their refs go in two statements however many outputs the job made.
     """
-    usage_id = new_id("usage")
-    job.usage_event_id = usage_id
+    if job.usage_event_id is None:
+        job.usage_event_id = new_id("usage")
+    usage_id = job.usage_event_id
     verb = _verb(job)
     origin = _origin(job)
     cost = {"credits": job.credits_debited, "estimated_usd": job.estimated_usd}

@@ -132,7 +132,11 @@ async def reserve(session: AsyncSession, principal: Principal, job_id: str, cred
 
 
 async def settle(session: AsyncSession, principal: Principal, job_id: str, credits: int) -> None:
-    """Turn a reservation into a debit: release it and debit the same amount."""
+    """Turn a reservation into a debit: release it and debit the same amount.
+
+    It moves no credits in total, so the balance is the same before and after it
+    (a job's completion reports the balance it read just before settling).
+    """
     if principal.is_local_owner or credits <= 0:
         return
     job = _JobCredits(principal.organization_id, principal.actor_id, job_id, credits)

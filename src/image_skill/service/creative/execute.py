@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, retry_later
-from image_skill.contract.ids import utc_now
+from image_skill.contract.ids import new_id, utc_now
 from image_skill.providers.base import GeneratedImage, GenerationRequest, Model
 from image_skill.service import idempotency, telemetry
 from image_skill.service.activity import creative_events
@@ -332,40 +332,37 @@ async def _settle(
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         now = utc_now()
-        found = await session.execute(_RUNNING_JOB, {"job_id": order.job_id})
-        record = dict(found.mappings().one_or_none() or {})
-        if record.get("status") != "running" or record["worker_id"] != runtime.worker_id:
+        # One statement ends the job, if it is still this executor's running job, and
+        # returns it with its organization's webhook URL and the quota the answer reports.
+        completed = await session.execute(
+            _COMPLETE_JOB,
+            {
+                "job_id": order.job_id,
+                "executor": runtime.worker_id,
+                "request_id": provider_request_id or None,
+                "usage_event_id": new_id("usage"),
+                "now": now,
+                QUOTA_ACTOR: principal.actor_id,
+                QUOTA_DAY: day_key(now),
+            },
+        )
+        record = dict(completed.mappings().one_or_none() or {})
+        if not record:
             raise ImageSkillError(
                 ErrorCode.JOB_INTERRUPTED,
                 "The job was resolved by crash recovery before it could finish; "
                 "no credits were spent.",
             )
         organization_webhook = record.pop(_ORGANIZATION_WEBHOOK)
+        # The balance before this job's settlement, which moves no credits in total
+        # (accounting.settle): the balance after it as well.
+        quota = (int(record.pop(_USED_TODAY) or 0), int(record.pop(_BALANCE) or 0))
         # A copy outside the session, as the job is once this transaction commits: what
-        # the events, the webhook and the answer read. _COMPLETE_JOB writes the change.
+        # the events, the webhook and the answer read.
         row = Job(**record)
         await session.execute(_INSERT_ASSET, [insert_values(asset) for asset in assets])
-        row.status = "completed"
-        row.provider_request_id = provider_request_id or row.provider_request_id
-        row.completed_at = now
-        row.updated_at = now
-        row.credits_debited = row.credits_reserved
-        # The events set the job's usage_event_id, which the UPDATE below writes.
         await creative_events.job_succeeded(session, row, assets)
-        # The debit first: the completing UPDATE returns the quota the answer reports.
         await accounting.settle(session, principal, row.id, row.credits_reserved)
-        completed = await session.execute(
-            _COMPLETE_JOB,
-            {
-                "job_id": row.id,
-                "request_id": row.provider_request_id,
-                "usage_event_id": row.usage_event_id,
-                "now": now,
-                QUOTA_ACTOR: principal.actor_id,
-                QUOTA_DAY: day_key(now),
-            },
-        )
-        used_today, balance = completed.one()
         announce_terminal(session, row)
         await send_job_webhook(session, runtime, row, row.webhook_url or organization_webhook)
         data = await completed_answer(
@@ -376,7 +373,7 @@ async def _settle(
             row,
             assets,
             urls,
-            quota=(int(used_today or 0), int(balance or 0)),
+            quota=quota,
         )
         _hand_over(runtime, session, row.id, data)
         if order.idempotency_key:
@@ -412,24 +409,37 @@ async def _settle(
 # unit of work tracks the job: it costs more than the one UPDATE it would send).
 _JOBS: Table = Job.__table__  # type: ignore[assignment]
 _INSERT_ASSET = insert(Asset.__table__)  # type: ignore[arg-type]
-# The job, locked, with its organization's default webhook URL (one statement, not two).
-_ORGANIZATION_WEBHOOK = "organization_webhook_url"
-_RUNNING_JOB = (
-    select(_JOBS, default_url_of(_JOBS.c.organization_id).label(_ORGANIZATION_WEBHOOK))
-    .where(_JOBS.c.id == bindparam("job_id", type_=_JOBS.c.id.type))
-    .with_for_update(of=_JOBS)
-)
-# The completion, returning the quota the answer reports (jobs today, balance).
+# The completion: the job ends only if it is still this executor's running job (crash
+# recovery or a cancel may have ended it), and the statement returns it, as it now is,
+# with its organization's default webhook URL and the actor's quota (jobs today,
+# balance): one statement where a locked read, an UPDATE and two reads were.
+_ORGANIZATION_WEBHOOK, _USED_TODAY, _BALANCE = "organization_webhook_url", "used_today", "balance"
 _COMPLETE_JOB = (
     update(_JOBS)
-    .where(_JOBS.c.id == bindparam("job_id", type_=_JOBS.c.id.type))
+    .where(
+        _JOBS.c.id == bindparam("job_id", type_=_JOBS.c.id.type),
+        _JOBS.c.status == "running",
+        _JOBS.c.worker_id == bindparam("executor", type_=_JOBS.c.worker_id.type),
+    )
     .values(
         status="completed",
-        provider_request_id=bindparam("request_id", type_=_JOBS.c.provider_request_id.type),
+        provider_request_id=func.coalesce(
+            bindparam("request_id", type_=_JOBS.c.provider_request_id.type),
+            _JOBS.c.provider_request_id,
+        ),
         usage_event_id=bindparam("usage_event_id", type_=_JOBS.c.usage_event_id.type),
         credits_debited=_JOBS.c.credits_reserved,
         completed_at=bindparam("now", type_=_JOBS.c.completed_at.type),
         updated_at=bindparam("now", type_=_JOBS.c.updated_at.type),
     )
-    .returning(*jobs_today_and_balance_columns())
+    .returning(
+        *_JOBS.columns,
+        default_url_of(_JOBS.c.organization_id).label(_ORGANIZATION_WEBHOOK),
+        *(
+            column.label(name)
+            for column, name in zip(
+                jobs_today_and_balance_columns(), (_USED_TODAY, _BALANCE), strict=True
+            )
+        ),
+    )
 )
