@@ -110,7 +110,16 @@ async def _heartbeat(runtime: Runtime, hold: Hold) -> None:
     while True:
         await anyio.sleep(interval)
         try:
-            reason = await renew(runtime, hold.job_id)
+            # Shielded: the work ending meanwhile cancels this task, but not mid-renewal
+            # (a cancelled transaction may leave its pooled connection to be closed while
+            # cancelled, which asyncpg cannot do cleanly); the cancel lands at the sleep.
+            # Bounded by the lease: a renewal slower than that has lost the job anyway.
+            with anyio.CancelScope(shield=True) as renewal:
+                renewal.deadline = anyio.current_time() + runtime.settings.job_lease_seconds
+                reason = await renew(runtime, hold.job_id)
+            if renewal.cancelled_caught:
+                log.warning("lease renewal of %s timed out", hold.job_id)
+                continue
         except SQLAlchemyError as exc:
             # The database is unreachable for now: keep working. If the lease lapses
             # meanwhile, a sweeper takes the job and the next renewal sees it lost.
