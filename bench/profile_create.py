@@ -33,6 +33,7 @@ INTEREST = (
     "sqlalchemy",
     "aiosqlite",
     "psycopg",
+    "asyncpg",
     "admit (",
     "_settle",
     "TelemetryMiddleware",
