@@ -2,12 +2,13 @@
 
 A raw ASGI app (no framework) on uvicorn, so the upstream is never the
 bottleneck: every ``POST /v1/images/generations`` (or ``/edits``) is answered at
-once with the same precomputed body, a real 64x64 PNG as ``b64_json``, whatever
-the request says. The tests' fake (``tests/fakes/openai_api.py``) parses and
+once with the same precomputed body, a real PNG as ``b64_json`` (64x64, or
+EDGE px square of noise: about the size of a provider's image), whatever the
+request says. The tests' fake (``tests/fakes/openai_api.py``) parses and
 records every request on a thread per connection; that is right for tests and
 too slow to measure a gateway against.
 
-Run: ``.venv/bin/python -m bench._upstream PORT`` (bench/gateway.py does it).
+Run: ``.venv/bin/python -m bench._upstream PORT [EDGE]`` (bench/gateway.py does it).
 """
 
 from __future__ import annotations
@@ -26,9 +27,14 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 
 
-def _body() -> bytes:
+def _body(edge: int) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (64, 64), (30, 144, 255)).save(buffer, format="PNG")
+    image = (
+        Image.new("RGB", (64, 64), (30, 144, 255))
+        if edge == 64
+        else Image.effect_noise((edge, edge), 40).convert("RGB")
+    )
+    image.save(buffer, format="PNG")
     encoded = base64.b64encode(buffer.getvalue()).decode()
     return json.dumps(
         {
@@ -39,7 +45,7 @@ def _body() -> bytes:
     ).encode()
 
 
-BODY = _body()
+BODY = _body(int(sys.argv[2]) if __name__ == "__main__" and len(sys.argv) > 2 else 64)
 HEADERS = [
     (b"content-type", b"application/json"),
     (b"content-length", str(len(BODY)).encode()),

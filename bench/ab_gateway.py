@@ -3,7 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python -m bench.ab_gateway BEFORE_SRC AFTER_SRC [--kind sqlite|postgres]
-        [--rounds 8] [--requests 200] [--concurrency 10]
+        [--rounds 8] [--requests 200] [--concurrency 10] [--edge 64]
 
 Each tree's ``image-skill serve`` (``PYTHONPATH=<tree>``; e.g. ``git archive`` of a
 commit's ``src``) runs at the same time on its own fresh database, behind the gateway
@@ -36,10 +36,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument(
+        "--edge", type=int, default=64, help="the upstream's image, px square (1024: real size)"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="isk-bench-ab-"))
     upstream_port = gateway.free_port()
-    upstream = [sys.executable, "-m", "bench._upstream", str(upstream_port)]
+    upstream = [sys.executable, "-m", "bench._upstream", str(upstream_port), str(args.edge)]
     figures: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
     with ExitStack() as stack:
         stack.enter_context(

@@ -21,7 +21,6 @@ them; remote fetches keep an overall deadline and a size cap while streaming.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import re
@@ -29,6 +28,8 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
+
+import pybase64
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, invalid_arguments
 from image_skill.imaging.limits import MAX_UPLOAD_BYTES
@@ -143,7 +144,7 @@ class UploadSource:
             "mime_type": self.mime_type,
             "content_length": self.content_length,
             "sha256": self.sha256,
-            "bytes_base64": base64.b64encode(self.content).decode("ascii"),
+            "bytes_base64": pybase64.b64encode_as_string(self.content),
         }
 
 

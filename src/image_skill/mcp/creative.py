@@ -10,11 +10,11 @@ owned URL without writing anywhere.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import os
 from typing import Annotated, Any, Literal
 
+import pybase64
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
@@ -277,7 +277,7 @@ def decoded(bytes_base64: str, filename: str) -> UploadSource:
     if len(bytes_base64) > (MAX_UPLOAD_BYTES * 4) // 3 + 4:
         raise invalid_arguments("The image is larger than the upload limit.", field="bytes_base64")
     try:
-        content = base64.b64decode(bytes_base64, validate=True)
+        content = pybase64.b64decode(bytes_base64, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise invalid_arguments("bytes_base64 is not valid base64.", field="bytes_base64") from exc
     mime = image_mime(content, flag="bytes_base64", what="uploaded bytes")

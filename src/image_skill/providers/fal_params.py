@@ -8,10 +8,10 @@ price) are listed as ``planning_only``: documented for planning, refused at run 
 
 from __future__ import annotations
 
-import base64
 import io
 from typing import Any
 
+import pybase64
 from PIL import Image
 
 from image_skill.contract.errors import invalid_arguments
@@ -152,7 +152,7 @@ FLUX_SCHEMA = parameters_schema(
 def _data_uri(data: bytes) -> str:
     with Image.open(io.BytesIO(data)) as image:
         mime = MIME_BY_PIL.get(image.format or "", "image/png")
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+    return f"data:{mime};base64,{pybase64.b64encode_as_string(data)}"
 
 
 def _with_request_options(arguments: dict[str, Any], request: GenerationRequest) -> dict[str, Any]:

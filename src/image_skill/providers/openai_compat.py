@@ -13,7 +13,6 @@ sent, or the vendor answered 429 with a short ``Retry-After``. A timeout or a
 
 from __future__ import annotations
 
-import base64
 import binascii
 import io
 import logging
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import pybase64
 from PIL import Image, UnidentifiedImageError
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, retry_later
@@ -217,7 +217,7 @@ def decode_images(vendor: Vendor, response: Any) -> list[GeneratedImage]:
         if not encoded:
             raise provider_failed(f"{vendor.name} returned an image without inline bytes.")
         try:
-            data = base64.b64decode(encoded, validate=True)
+            data = pybase64.b64decode(encoded, validate=True)
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
                 mime = MIME_BY_PIL_FORMAT.get(image.format or "", "image/png")

@@ -17,7 +17,6 @@ table), checked before the bytes are decoded and again when the job is written.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import io
@@ -26,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+import pybase64
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -111,7 +111,7 @@ def _take_bytes(body: UploadRequest, limits: InputLimits) -> bytes:
         if text.find("=", 0, last) != -1:
             raise binascii.Error("padding before the end")
         for start in range(0, len(text), _B64_SLICE):
-            buffer.write(base64.b64decode(text[start : start + _B64_SLICE], validate=True))
+            buffer.write(pybase64.b64decode(text[start : start + _B64_SLICE], validate=True))
     except (binascii.Error, ValueError):
         raise invalid_arguments("bytes_base64 is not valid base64.", field="bytes_base64") from None
     del text
