@@ -4,11 +4,13 @@ Run from the repository root (busy machines give noisy figures; say so when you
 record them)::
 
     .venv/bin/python -m bench.gateway [--requests 300] [--rounds 3]
-        [--targets direct,litellm,sqlite,postgres]
+        [--targets direct,litellm,sqlite,postgres] [--edge 64]
     .venv/bin/python -m bench.gateway --tiny        # CI: a few requests, only that it runs
 
 One zero-latency fake OpenAI Images upstream (bench/_upstream.py, raw ASGI on
-uvicorn) serves every path; each gateway is one uvicorn process:
+uvicorn) serves every path, answering a 64x64 PNG (the issue's table) or, with
+``--edge 1024``, a PNG of a provider's size (3 MB of JSON); each gateway is one
+uvicorn process:
 
 * ``direct``: ``POST /v1/images/generations`` to the upstream itself (the floor);
 * ``litellm``: the LiteLLM proxy (``litellm[proxy]``, installed on first use
@@ -261,6 +263,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are printed")
     parser.add_argument("--targets", default="direct,litellm,sqlite,postgres")
     parser.add_argument("--tiny", action="store_true", help="CI: 10 requests, c=1/4, no LiteLLM")
+    parser.add_argument(
+        "--edge",
+        type=int,
+        default=64,
+        help="the upstream's image, px square (64: the issue's table; 1024: a provider's size)",
+    )
     args = parser.parse_args()
     names = args.targets.split(",")
     levels = [1, 10, 50]
@@ -271,7 +279,7 @@ def main() -> None:
             names = [name for name in names if name != "postgres"]
     workdir = Path(tempfile.mkdtemp(prefix="isk-bench-gateway-"))
     upstream_port = free_port()
-    upstream = [sys.executable, "-m", "bench._upstream", str(upstream_port)]
+    upstream = [sys.executable, "-m", "bench._upstream", str(upstream_port), str(args.edge)]
     with ExitStack() as stack:
         stack.enter_context(_process(upstream, f"http://{HOST}:{upstream_port}/", workdir, "up"))
         targets = []
@@ -286,7 +294,12 @@ def main() -> None:
                 targets.append(stack.enter_context(ours(name, upstream_port, workdir)))
         print(f"measuring {len(targets)} targets x {args.rounds} rounds ...", flush=True)
         table = measure(targets, levels, args.requests, args.rounds)
-    report(table, levels, f"{args.requests} requests per point, medians of {args.rounds} rounds")
+    report(
+        table,
+        levels,
+        f"{args.requests} requests per point, medians of {args.rounds} rounds, "
+        f"{args.edge} px images",
+    )
 
 
 if __name__ == "__main__":
