@@ -3,6 +3,7 @@
 Run from the repository root (py-spy is in the dev extra; it needs ptrace rights)::
 
     .venv/bin/python -m bench.profile_create [sqlite|postgres] [--seconds 15] [--out FILE]
+        [--edge 64]
 
 The gateway benchmark's setup (bench/gateway.py: the zero-latency fake upstream,
 ``image-skill serve`` on a fresh database, ``model: openai.gpt-image-1-mini``);
@@ -71,12 +72,13 @@ def main() -> None:
     parser.add_argument("kind", nargs="?", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--out", type=Path, help="keep the raw collapsed stacks here")
+    parser.add_argument("--edge", type=int, default=64, help="the upstream's image, px square")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="isk-bench-profile-"))
     raw = args.out or workdir / "profile.raw"
     spy = str(Path(sys.executable).parent / "py-spy")
     upstream_port = gateway.free_port()
-    upstream = [sys.executable, "-m", "bench._upstream", str(upstream_port)]
+    upstream = [sys.executable, "-m", "bench._upstream", str(upstream_port), str(args.edge)]
     with ExitStack() as stack:
         stack.enter_context(
             gateway._process(upstream, f"http://{gateway.HOST}:{upstream_port}/", workdir, "up")

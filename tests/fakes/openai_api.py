@@ -50,7 +50,8 @@ class Reply:
     """One scripted answer."""
 
     status: int = 200
-    body: dict[str, Any] | None = None  # None with 200: a generated success body
+    # None with 200: a generated success body; bytes: sent as they are (a broken upstream).
+    body: dict[str, Any] | bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
 
@@ -158,8 +159,10 @@ class FakeImagesAPI:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-                raw = json.dumps(body).encode()
+            def _send(
+                self, status: int, body: dict[str, Any] | bytes, headers: dict[str, str]
+            ) -> None:
+                raw = body if isinstance(body, bytes) else json.dumps(body).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

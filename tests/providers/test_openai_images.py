@@ -300,6 +300,32 @@ def test_upstream_failures_map_to_our_codes_and_spend_nothing(
         assert "OpenAI's own moderation" in error["message"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>502 Bad Gateway</html>",
+        b'{"data": [{"b64_json": "iVBORw0KGgo',  # cut short
+        b"[]",
+        {"data": "an image"},
+        {"data": [{"url": "https://images.example/x.png"}]},
+        {"data": [{"b64_json": 12345}]},
+        {"data": [{"b64_json": "not base64 at all!"}]},
+        {"data": [{"b64_json": "aGVsbG8gd29ybGQ="}]},  # base64, but not an image
+        {"data": []},
+    ],
+    ids=["html", "cut", "list", "string", "url", "number", "bad-b64", "not-image", "none"],
+)
+def test_a_broken_success_body_is_a_provider_failure_and_spends_nothing(
+    api: TestClient, headers: dict[str, str], fake: FakeImagesAPI, body: dict[str, Any] | bytes
+) -> None:
+    before = balance(api, headers)
+    fake.queue(Reply(200, body))
+    response = create(api, headers, model="openai.gpt-image-2", model_parameters={"quality": "low"})
+    failed(response, "PROVIDER_FAILED", 7)
+    assert_nothing_leaks(response, fake)
+    assert balance(api, headers) == before
+
+
 def test_short_rate_limit_is_retried_once_and_billed_once(
     api: TestClient, headers: dict[str, str], fake: FakeImagesAPI
 ) -> None:

@@ -222,11 +222,11 @@ class OpenAIImageModel(Model):
             image = (f"input.{mime.rsplit('/', 1)[-1]}", data, mime)
 
             async def attempt() -> Any:
-                return await client.images.edit(image=image, **arguments)
+                return await client.images.with_raw_response.edit(image=image, **arguments)
         else:
 
             async def attempt() -> Any:
-                return await client.images.generate(**arguments)
+                return await client.images.with_raw_response.generate(**arguments)
 
         response = await call(OPENAI, attempt)
         await record_request_id(response, request.record_provider_request)

@@ -71,7 +71,7 @@ class XaiImageModel(Model):
         client = XAI.client()  # shared: never closed here
 
         async def attempt() -> Any:
-            return await client.images.generate(
+            return await client.images.with_raw_response.generate(
                 model=API_MODEL,
                 prompt=request.prompt,
                 n=int(params.get("n", 1)),
