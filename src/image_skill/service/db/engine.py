@@ -202,7 +202,7 @@ def reader(engine: AsyncEngine) -> AsyncEngine:
 def _only_reads(
     _conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool
 ) -> None:
-    if not statement.lstrip()[:6].upper() == "SELECT":
+    if statement.lstrip()[:6].upper() != "SELECT":
         raise ReadOnlySessionWrite(f"a read-only session sent {statement.split(None, 1)[0]}")
 
 
