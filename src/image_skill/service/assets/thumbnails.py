@@ -11,8 +11,11 @@ and most of the images agents make are never looked at in the console.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import weakref
+from dataclasses import dataclass, field
 
 import anyio
 from PIL import Image, ImageOps
@@ -53,16 +56,61 @@ def render(data: bytes) -> bytes:
         return out.getvalue()
 
 
+# At most this many thumbnails are rendered at once per store (a 1024 px PNG is about
+# 11 ms of CPU): a flood of gallery requests for fresh images queues here instead of
+# taking every worker thread and the whole CPU from the API.
+RENDERS_AT_ONCE = 2
+
+
+@dataclass
+class _Making:
+    """A store's thumbnails being made now, by key, and the bound on rendering them."""
+
+    pending: dict[str, asyncio.Future[bytes]] = field(default_factory=dict)
+    limiter: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(RENDERS_AT_ONCE)
+    )
+
+
+_making: weakref.WeakKeyDictionary[AssetStore, _Making] = weakref.WeakKeyDictionary()
+
+
 async def thumbnail_of(store: AssetStore, asset: Asset) -> bytes:
-    """The asset's thumbnail, made now (and kept) if it does not exist yet."""
+    """The asset's thumbnail, made now (and kept) if it does not exist yet.
+
+    A gallery page asks for its thumbnails at once, and a reload asks again before
+    they are kept: each is made once, and the other requests for it wait for that one.
+    """
     key = thumbnail_key(asset.sha256)
     try:
         return await store.get(key)
     except StoreError:
         pass
+    making = _making.setdefault(store, _Making())
+    pending = making.pending.get(key)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    made: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    making.pending[key] = made
+    try:
+        thumb = await _make(store, asset, making.limiter)
+    except BaseException as exc:
+        failed = exc if isinstance(exc, ThumbnailFailed) else ThumbnailFailed("not made")
+        made.set_exception(failed)
+        made.exception()  # retrieved: no waiter may be there to read it
+        raise
+    else:
+        made.set_result(thumb)
+        return thumb
+    finally:
+        del making.pending[key]
+
+
+async def _make(store: AssetStore, asset: Asset, limiter: anyio.CapacityLimiter) -> bytes:
+    """Render the asset's thumbnail (at most ``RENDERS_AT_ONCE`` at a time) and keep it."""
     try:
         data = await store.get(asset.storage_key)
-        thumb = await anyio.to_thread.run_sync(render, data)
+        thumb = await anyio.to_thread.run_sync(render, data, limiter=limiter)
     except (StoreError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ThumbnailFailed(type(exc).__name__) from None
     try:
