@@ -40,6 +40,7 @@ from image_skill.service.identity.service import actor_principal
 from image_skill.service.jobs import cancel, lease
 from image_skill.service.jobs.after_commit import on_commit
 from image_skill.service.jobs.recovery import end_unfinished, interrupted_error
+from image_skill.service.jobs.waiter import ending_here
 from image_skill.service.redacted_traceback import redacted_traceback
 from image_skill.service.runtime import Runtime
 from image_skill.service.storage.base import StoreError
@@ -127,10 +128,11 @@ async def run_claimed(
 ) -> CreativeOutcome | None:
     """Execute a job this process claimed; None when a cancel or a lost lease cut it short."""
     outcome: CreativeOutcome | None = None
-    async with lease.held(runtime, order.job_id) as hold:
-        outcome = await execute(runtime, order, principal, urls, lend=lend)
-    if hold.reason == lease.CANCELED:
-        await cancel.finish_canceled(runtime, order.job_id)
+    with ending_here(order.job_id):
+        async with lease.held(runtime, order.job_id) as hold:
+            outcome = await execute(runtime, order, principal, urls, lend=lend)
+        if hold.reason == lease.CANCELED:
+            await cancel.finish_canceled(runtime, order.job_id)
     return outcome if hold.reason is None else None
 
 

@@ -8,8 +8,13 @@ the statement that ends the job, whichever code path runs it. The
 transaction that ends a job calls ``announce_terminal`` to wake this process's
 waiters once it commits. Each process keeps one ``TerminalListener`` (a
 LISTEN connection) that wakes its own waiters for jobs other processes
-finished. A waiter also re-reads the job every ``RECHECK_SECONDS``, so a
-notification lost to a dropped connection costs a few seconds, never a hang.
+finished. A job this process is running (``ending_here``) is left out of the
+listener's wake-ups: the notification can arrive before the commit's own reply
+reaches the ending code, and a waiter woken then would find the job ended but
+not yet handed over (``creative.answer``), and read its answer back from the
+database; the executor wakes the waiter itself when it lets go of the job. A
+waiter also re-reads the job every ``RECHECK_SECONDS``, so a notification lost
+to a dropped connection costs a few seconds, never a hang.
 
 Job ids are unique, so the in-process registry is shared by every app of the
 process (tests run several); each entry remembers its event loop, so a signal
@@ -20,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 
 import anyio
@@ -37,6 +43,7 @@ RECHECK_SECONDS = 3.0
 _RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
 _waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+_ending_here: set[str] = set()
 
 
 def announce_terminal(session: AsyncSession, job: Job) -> None:
@@ -54,6 +61,18 @@ def signal(job_id: str) -> None:
         if loop.is_closed():
             continue
         loop.call_soon_threadsafe(ready.set)
+
+
+@contextmanager
+def ending_here(job_id: str) -> Iterator[None]:
+    """This process runs ``job_id`` until the block exits: its waiters hear of its end
+    from here (on commit, then once more on exit), not from the listener."""
+    _ending_here.add(job_id)
+    try:
+        yield
+    finally:
+        _ending_here.discard(job_id)
+        signal(job_id)
 
 
 def signal_all() -> None:
@@ -111,7 +130,8 @@ class TerminalListener:
                     self.listening.set()
                     signal_all()
                     async for note in conn.notifies():
-                        signal(note.payload)
+                        if note.payload not in _ending_here:
+                            signal(note.payload)
             except psycopg.Error as exc:
                 delay = _RECONNECT_SECONDS[min(failures, len(_RECONNECT_SECONDS) - 1)]
                 failures += 1
