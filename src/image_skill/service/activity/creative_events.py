@@ -6,15 +6,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import new_id
 from image_skill.service.activity.recorder import Event, Headline, Origin, record, record_all
+from image_skill.service.db.insert_together import TableRows
 from image_skill.service.db.models import Asset, Job
 
 
-async def job_succeeded(session: AsyncSession, job: Job, assets: list[Asset]) -> str:
+async def job_succeeded(
+    session: AsyncSession, job: Job, assets: list[Asset], *, into: list[TableRows] | None = None
+) -> str:
     """usage.credit_consumed, asset.created per output and job.completed; returns the usage id.
 
     The usage id is the job's ``usage_event_id`` when the caller has written one
     (a completion writes it with the job's end), else a new one set on the job;
-    the events and their refs go in two statements however many outputs the job made.
+    the events and their refs go in two statements however many outputs the job made
+    (or into ``into``: ``recorder.record_all``).
     """
     if job.usage_event_id is None:
         job.usage_event_id = new_id("usage")
@@ -51,7 +55,7 @@ async def job_succeeded(session: AsyncSession, job: Job, assets: list[Asset]) ->
     completed = Headline("job.completed", f"{verb} job completed", "completed")
     links = {"job_id": job.id, "asset_ids": asset_ids, "usage_event_id": usage_id}
     events.append(Event(completed, origin, job.id, links, job.operation, cost))
-    await record_all(session, events)
+    await record_all(session, events, into=into)
     return usage_id
 
 

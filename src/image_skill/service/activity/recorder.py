@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.ids import ALPHABET, base32, new_id, utc_now
+from image_skill.service.db.insert_together import TableRows
 from image_skill.service.db.models import ActivityEvent, ActivityRef
 
 REGISTRY: dict[str, tuple[str, str]] = {
@@ -58,8 +59,10 @@ LINK_KEYS = (
 )
 
 # Built once, on the tables: every job's end records its events through them.
-_INSERT_EVENTS = insert(ActivityEvent.__table__)  # type: ignore[arg-type]
-_INSERT_REFS = insert(ActivityRef.__table__)  # type: ignore[arg-type]
+_EVENTS: Table = ActivityEvent.__table__  # type: ignore[assignment]
+_REFS: Table = ActivityRef.__table__  # type: ignore[assignment]
+_INSERT_EVENTS = insert(_EVENTS)
+_INSERT_REFS = insert(_REFS)
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,15 @@ async def record(
     return (await record_all(session, [event]))[0]
 
 
-async def record_all(session: AsyncSession, events: Sequence[Event]) -> list[str]:
+async def record_all(
+    session: AsyncSession, events: Sequence[Event], *, into: list[TableRows] | None = None
+) -> list[str]:
     """Append registry events in the given order; returns their ids.
 
     Two statements whatever the count (the events, then their refs), each a
     Core insert of plain rows, after the session's pending changes are flushed
-    (an event may name a row added just before it).
+    (an event may name a row added just before it). Given ``into``, the rows are
+    added to it instead, for the caller's ``insert_together`` in this transaction.
     """
     now = utc_now()
     rows = [_row(session, event, now) for event in events]
@@ -121,6 +127,9 @@ async def record_all(session: AsyncSession, events: Sequence[Event]) -> list[str
         for row, event in zip(rows, events, strict=True)
         for ref in references(event.subject_id, event.origin.trace_id, event.links)
     ]
+    if into is not None:
+        into += [TableRows(_EVENTS, rows), TableRows(_REFS, refs)]
+        return [row["id"] for row in rows]
     await session.flush()
     await session.execute(_INSERT_EVENTS, rows)
     if refs:

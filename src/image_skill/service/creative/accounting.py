@@ -21,6 +21,7 @@ from image_skill.contract.ids import new_id, utc_now
 from image_skill.service import telemetry
 from image_skill.service.credits import ledger
 from image_skill.service.credits.service import CLAIM_COMMAND, top_up_command
+from image_skill.service.db.insert_together import TableRows
 from image_skill.service.db.models import Actor, CreditLedgerEntry
 from image_skill.service.identity.principal import Principal
 from image_skill.service.quota.repository import jobs_today_and_balance
@@ -122,16 +123,30 @@ def _cap_refusal(
     )
 
 
-async def reserve(session: AsyncSession, principal: Principal, job_id: str, credits: int) -> None:
-    """Hold ``credits`` for a job (a negative reservation row)."""
+async def reserve(
+    session: AsyncSession,
+    principal: Principal,
+    job_id: str,
+    credits: int,
+    *,
+    into: list[TableRows] | None = None,
+) -> None:
+    """Hold ``credits`` for a job (a negative reservation row; into ``into``: ``_JobCredits``)."""
     if principal.is_local_owner or credits <= 0:
         return
     job = _JobCredits(principal.organization_id, principal.actor_id, job_id, credits)
-    await job.move(session, (ledger.RESERVATION, "job_reservation"))
+    await job.move(session, (ledger.RESERVATION, "job_reservation"), into=into)
     telemetry.credits_on_commit(session, "reserved", credits)
 
 
-async def settle(session: AsyncSession, principal: Principal, job_id: str, credits: int) -> None:
+async def settle(
+    session: AsyncSession,
+    principal: Principal,
+    job_id: str,
+    credits: int,
+    *,
+    into: list[TableRows] | None = None,
+) -> None:
     """Turn a reservation into a debit: release it and debit the same amount.
 
     It moves no credits in total, so the balance is the same before and after it
@@ -140,7 +155,8 @@ async def settle(session: AsyncSession, principal: Principal, job_id: str, credi
     if principal.is_local_owner or credits <= 0:
         return
     job = _JobCredits(principal.organization_id, principal.actor_id, job_id, credits)
-    await job.move(session, (ledger.RELEASE, "job_settled"), (ledger.DEBIT, "job_debit"))
+    moves = (ledger.RELEASE, "job_settled"), (ledger.DEBIT, "job_debit")
+    await job.move(session, *moves, into=into)
     telemetry.credits_on_commit(session, "debited", credits)
 
 
@@ -174,8 +190,17 @@ class _JobCredits:
     job_id: str
     credits: int
 
-    async def move(self, session: AsyncSession, *moves: tuple[str, str]) -> None:
-        """Append one row per ``(kind, reason)``, all in one statement."""
+    async def move(
+        self,
+        session: AsyncSession,
+        *moves: tuple[str, str],
+        into: list[TableRows] | None = None,
+    ) -> None:
+        """Append one row per ``(kind, reason)``, all in one statement.
+
+        Given ``into``, the rows are added to it for the caller's ``insert_together``
+        in this transaction, a taken scope skipped there as here.
+        """
         now = utc_now()
         entries = []
         for kind, reason in moves:
@@ -194,7 +219,10 @@ class _JobCredits:
                     created_at=now,
                 )
             )
-        await ledger.append_all(session, entries)
+        if into is None:
+            await ledger.append_all(session, entries)
+        else:
+            into.append(ledger.rows_of(entries))
 
 
 @dataclass(frozen=True)

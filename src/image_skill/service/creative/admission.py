@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 
 from image_skill.contract.errors import ErrorCode, retry_later
@@ -29,6 +29,7 @@ from image_skill.service.creative.order import Order
 from image_skill.service.creative.plan import Plan
 from image_skill.service.creative.responses import CreativeOutcome
 from image_skill.service.db.engine import session_scope
+from image_skill.service.db.insert_together import TableRows, insert_together
 from image_skill.service.db.job_models import JobOrder
 from image_skill.service.db.models import IdempotencyRecord, Job
 from image_skill.service.db.rows import insert_values
@@ -50,9 +51,9 @@ class Admitted:
     runs_here: bool = False
 
 
-# Built once, on the tables: the job and its order are written without a flush.
-_INSERT_JOB = insert(Job.__table__)  # type: ignore[arg-type]
-_INSERT_ORDER = insert(JobOrder.__table__)  # type: ignore[arg-type]
+# The job and its order are written without a flush (insert_together).
+_JOBS: Table = Job.__table__  # type: ignore[assignment]
+_ORDERS: Table = JobOrder.__table__  # type: ignore[assignment]
 
 
 class _KeyTaken(Exception):
@@ -197,10 +198,14 @@ async def _commit_admission(
                 refusal = await accounting.admission_refusal(session, settings, principal, credits)
                 if refusal is not None:
                     raise refusal
-                await session.execute(_INSERT_JOB, insert_values(job))
                 order_row = JobOrder(job_id=job.id, payload=order.payload(), created_at=now)
-                await session.execute(_INSERT_ORDER, insert_values(order_row))
-                await accounting.reserve(session, principal, job.id, credits)
+                # The job, its order and the reservation: one statement (insert_together).
+                writes = [
+                    TableRows(_JOBS, [insert_values(job)]),
+                    TableRows(_ORDERS, [insert_values(order_row)]),
+                ]
+                await accounting.reserve(session, principal, job.id, credits, into=writes)
+                await insert_together(session, writes)
                 if key:
                     session.add(
                         IdempotencyRecord(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from sqlalchemy import Table, bindparam, func, insert, update
+from sqlalchemy import Table, bindparam, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError, retry_later
@@ -36,6 +36,7 @@ from image_skill.service.creative.order import Order
 from image_skill.service.creative.outputs import store_output
 from image_skill.service.creative.responses import CreativeOutcome
 from image_skill.service.db.engine import in_transaction
+from image_skill.service.db.insert_together import TableRows, insert_together
 from image_skill.service.db.models import Asset, Job
 from image_skill.service.db.rows import insert_values
 from image_skill.service.identity.principal import Principal
@@ -360,9 +361,11 @@ async def _settle(
         # A copy outside the session, as the job is once this transaction commits: what
         # the events, the webhook and the answer read.
         row = Job(**record)
-        await session.execute(_INSERT_ASSET, [insert_values(asset) for asset in assets])
-        await creative_events.job_succeeded(session, row, assets)
-        await accounting.settle(session, principal, row.id, row.credits_reserved)
+        # The assets, the events and the settlement: one statement (insert_together).
+        writes = [TableRows(_ASSETS, [insert_values(asset) for asset in assets])]
+        await creative_events.job_succeeded(session, row, assets, into=writes)
+        await accounting.settle(session, principal, row.id, row.credits_reserved, into=writes)
+        await insert_together(session, writes)
         announce_terminal(session, row)
         await send_job_webhook(session, runtime, row, row.webhook_url or organization_webhook)
         data = await completed_answer(
@@ -408,7 +411,7 @@ async def _settle(
 # Built once: the completing transaction's statements, on the tables themselves (no
 # unit of work tracks the job: it costs more than the one UPDATE it would send).
 _JOBS: Table = Job.__table__  # type: ignore[assignment]
-_INSERT_ASSET = insert(Asset.__table__)  # type: ignore[arg-type]
+_ASSETS: Table = Asset.__table__  # type: ignore[assignment]
 # The completion: the job ends only if it is still this executor's running job (crash
 # recovery or a cancel may have ended it), and the statement returns it, as it now is,
 # with its organization's default webhook URL and the actor's quota (jobs today,

@@ -20,7 +20,9 @@ from sqlalchemy.sql.selectable import TextualSelect
 
 from image_skill.contract.ids import new_id, utc_now
 from image_skill.service.db.credit_models import CreditAccount
+from image_skill.service.db.insert_together import TableRows
 from image_skill.service.db.models import CreditLedgerEntry
+from image_skill.service.db.rows import insert_values
 
 GRANT = "grant"
 RESERVATION = "reservation"
@@ -110,6 +112,11 @@ async def append_all(
         }
         added.update((await session.execute(_skipping_taken_scopes(len(chunk)), params)).scalars())
     return [entry for entry in entries if entry.id in added]
+
+
+def rows_of(entries: list[CreditLedgerEntry]) -> TableRows:
+    """``entries`` for ``insert_together``: a row whose scope is taken is skipped."""
+    return TableRows(_TABLE, [insert_values(entry) for entry in entries], skip_conflicts=True)
 
 
 _TABLE: Table = CreditLedgerEntry.__table__  # type: ignore[assignment]
