@@ -361,13 +361,15 @@ async def _settle(
         # A copy outside the session, as the job is once this transaction commits: what
         # the events, the webhook and the answer read.
         row = Job(**record)
-        # The assets, the events and the settlement: one statement (insert_together).
+        # The assets, the events and the settlement: one statement (insert_together),
+        # the transaction's last, for the settlement locks the account's running balance
+        # (the ledger's trigger) until the commit, holding up its other jobs' ends.
         writes = [TableRows(_ASSETS, [insert_values(asset) for asset in assets])]
         await creative_events.job_succeeded(session, row, assets, into=writes)
         await accounting.settle(session, principal, row.id, row.credits_reserved, into=writes)
-        await insert_together(session, writes)
         announce_terminal(session, row)
-        await send_job_webhook(session, runtime, row, row.webhook_url or organization_webhook)
+        webhook = row.webhook_url or organization_webhook
+        await send_job_webhook(session, runtime, row, webhook, assets)
         data = await completed_answer(
             session,
             runtime.settings,
@@ -386,6 +388,7 @@ async def _settle(
             if record_of_key is not None:
                 record_of_key.response = data
                 record_of_key.status_code = 201
+        await insert_together(session, writes)
         return data
 
     try:

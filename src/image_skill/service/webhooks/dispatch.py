@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from image_skill.contract.ids import iso, new_id, utc_now
 from image_skill.service.assets import repository as assets_repository
 from image_skill.service.assets.schemas import AssetUrls
-from image_skill.service.db.models import Job
+from image_skill.service.db.models import Asset, Job
 from image_skill.service.db.webhook_models import WebhookDelivery
 from image_skill.service.jobs.schemas import job_view
 from image_skill.service.runtime import Runtime
@@ -39,11 +39,16 @@ async def job_reached_terminal(session: AsyncSession, runtime: Runtime, job: Job
 
 
 async def send_job_webhook(
-    session: AsyncSession, runtime: Runtime, job: Job, url: str | None
+    session: AsyncSession,
+    runtime: Runtime,
+    job: Job,
+    url: str | None,
+    assets: list[Asset] | None = None,
 ) -> None:
     """Record (and enqueue) the terminal ``job``'s webhook to ``url`` (nothing when None):
     ``job_reached_terminal`` once the URL is known (a job's end reads its organization's
-    default with the job: ``repository.default_url_of``)."""
+    default with the job: ``repository.default_url_of``). ``assets`` are the job's
+    outputs when the caller has them (a completion, before it writes them); else read."""
     event_type = TERMINAL_EVENTS.get(job.status)
     if event_type is None or url is None or not runtime.settings.webhooks_on:
         return
@@ -57,7 +62,7 @@ async def send_job_webhook(
         payload={
             "type": event_type,
             "timestamp": iso(now),
-            "data": {"job": await _job_data(session, runtime, job)},
+            "data": {"job": await _job_data(session, runtime, job, assets)},
         },
         status="pending",
         attempts=0,
@@ -74,14 +79,18 @@ async def send_job_webhook(
     await runtime.queue.enqueue_webhook(session, delivery.id, not_before=now)
 
 
-async def _job_data(session: AsyncSession, runtime: Runtime, job: Job) -> dict[str, Any]:
+async def _job_data(
+    session: AsyncSession, runtime: Runtime, job: Job, assets: list[Asset] | None
+) -> dict[str, Any]:
     """The job's public view; assets keep their ids and signed URLs, never a local path.
 
     There is no request to take an address from, so an asset's URL is sent only
     when the service knows its public address (``IMAGE_SKILL_PUBLIC_BASE_URL`` or
     ``IMAGE_SKILL_MEDIA_BASE_URL``); otherwise it is null (``assets show`` has it).
     """
-    produced = (await assets_repository.of_jobs(session, [job.id]))[job.id]
+    produced = assets
+    if produced is None:
+        produced = (await assets_repository.of_jobs(session, [job.id]))[job.id]
     data = job_view(job, produced, AssetUrls(runtime.settings, runtime.store, None))
     for asset in data["assets"]:
         asset.pop("path", None)
