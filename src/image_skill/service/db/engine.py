@@ -171,9 +171,20 @@ def _ensure_wal(cursor: Any) -> None:
             time.sleep(0.05)
 
 
+_WRITER = "image_skill_writer"
+
+
 def writer(engine: AsyncEngine) -> AsyncEngine:
-    """The same engine, but its transactions take the write lock at BEGIN."""
-    return engine.execution_options(**{_IMMEDIATE: True})
+    """The same engine, but its transactions take the write lock at BEGIN.
+
+    Made once per engine and kept: ``execution_options`` builds a new engine
+    object each call (tens of microseconds, on every write transaction).
+    """
+    found: AsyncEngine | None = engine.sync_engine.__dict__.get(_WRITER)
+    if found is None:
+        found = engine.execution_options(**{_IMMEDIATE: True})
+        engine.sync_engine.__dict__[_WRITER] = found
+    return found
 
 
 _READER = "image_skill_reader"

@@ -66,16 +66,24 @@ async def insert_together(session: AsyncSession, parts: Sequence[TableRows]) -> 
 def _columns_of(part: TableRows) -> tuple[Column[Any], ...]:
     """The columns some row gives or that have a Python default, in the table's order
     (the statement's cache key); the others are left to the database's defaults."""
-    given = set().union(*part.rows)
-    unknown = given - set(part.table.c.keys())
+    first = part.rows[0].keys()
+    if all(row.keys() == first for row in part.rows[1:]):
+        return _columns_given(part.table, tuple(first))  # rows alike (the usual case)
+    return _columns_given(part.table, tuple(sorted(set().union(*part.rows))))
+
+
+@cache
+def _columns_given(table: Table, keys: tuple[str, ...]) -> tuple[Column[Any], ...]:
+    given = set(keys)
+    unknown = given - set(table.c.keys())
     if unknown:
-        raise ValueError(f"{part.table.name} has no columns {sorted(unknown)}")
-    renamed = [column.key for column in part.table.columns if column.key != column.name]
+        raise ValueError(f"{table.name} has no columns {sorted(unknown)}")
+    renamed = [column.key for column in table.columns if column.key != column.name]
     if renamed:  # rows are keyed by attribute, the JSON by column name: keep them one
-        raise ValueError(f"{part.table.name} renames columns {renamed}")
+        raise ValueError(f"{table.name} renames columns {renamed}")
     return tuple(
         column
-        for column in part.table.columns
+        for column in table.columns
         if column.key in given or (column.default is not None and column.default.is_scalar)
     )
 
