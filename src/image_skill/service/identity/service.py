@@ -195,14 +195,13 @@ async def authenticate(session: AsyncSession, raw: str, *, pepper: str) -> Princ
     """Resolve a bearer token to its principal or raise an auth error."""
     if not tokens.is_well_formed(raw):
         raise _auth_invalid()
-    found = await repository.token_with_actor(session, tokens.hash_token(raw, pepper))
-    if found is None:
+    holder = await repository.token_with_actor(session, tokens.hash_token(raw, pepper))
+    if holder is None:
         raise _auth_invalid()
-    token, actor = found
-    if token.revoked_at is not None or actor.claim_state == "revoked":
+    if holder.revoked_at is not None or holder.claim_state == "revoked":
         reason = (
             "This token was replaced by a newer signup for the same agent."
-            if token.revoked_reason == "rotated"
+            if holder.revoked_reason == "rotated"
             else "This token has been revoked."
         )
         raise ImageSkillError(
@@ -210,8 +209,14 @@ async def authenticate(session: AsyncSession, raw: str, *, pepper: str) -> Princ
             reason,
             recovery={"suggested_command": "image-skill auth status --json"},
         )
-    return actor_principal(
-        actor, token.token_class, token_id=token.id, is_local_owner=actor.is_local_owner
+    return Principal(
+        actor_id=holder.actor_id,
+        actor_type=holder.actor_type,
+        organization_id=holder.organization_id,
+        claim_state=holder.claim_state,
+        token_class=holder.token_class,
+        token_id=holder.token_id,
+        is_local_owner=holder.is_local_owner,
     )
 
 
