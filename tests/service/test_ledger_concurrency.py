@@ -500,8 +500,8 @@ async def _job(
     """Admit one job as ``_admit`` does, then settle it, fail it or leave it running."""
     job_id = new_id("job")
     async with session_scope(bench.engine, write=True) as session:
-        await accounting.lock_account(session, principal.actor_id)
-        refusal = await accounting.admission_refusal(session, bench.settings, principal, credits)
+        used, balance = await accounting.lock_for_admission(session, principal.actor_id)
+        refusal = accounting.admission_refusal(bench.settings, principal, credits, used, balance)
         if refusal is not None:
             assert refusal.code == "INSUFFICIENT_CREDITS", refusal.code
             assert refusal.details["balance"] < credits

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from image_skill.contract.errors import ErrorCode, ImageSkillError
@@ -24,7 +24,7 @@ from image_skill.service.credits.service import CLAIM_COMMAND, top_up_command
 from image_skill.service.db.insert_together import TableRows
 from image_skill.service.db.models import Actor, CreditLedgerEntry
 from image_skill.service.identity.principal import Principal
-from image_skill.service.quota.repository import jobs_today_and_balance
+from image_skill.service.quota.repository import day_key, jobs_today_and_balance
 from image_skill.service.quota.service import daily_job_cap, utc_day_bounds
 from image_skill.service.settings import Settings
 
@@ -37,7 +37,8 @@ async def lock_account(session: AsyncSession, actor_id: str) -> None:
     await session.execute(_LOCK_ACCOUNT, {"actor_id": actor_id})
 
 
-# Built once: every admission on PostgreSQL takes this lock. FOR NO KEY UPDATE, not FOR
+# Built once: uploads and refusals take this lock, admissions the same one through
+# image_skill_admission_lock (lock_for_admission). FOR NO KEY UPDATE, not FOR
 # UPDATE: admissions of one account still queue on it, but a row that merely refers to
 # the actor (a ledger entry, a job, a daily count: their foreign keys take KEY SHARE)
 # does not wait for it. A job failing meanwhile holds its day's count row and then
@@ -50,14 +51,33 @@ _LOCK_ACCOUNT = (
 )
 
 
-async def admission_refusal(
-    session: AsyncSession, settings: Settings, principal: Principal, credits: int
+async def lock_for_admission(session: AsyncSession, actor_id: str) -> tuple[int, int]:
+    """Take the account's admission lock (``lock_account``), then read its jobs today and
+    balance, as committed by the time the lock was granted.
+
+    On PostgreSQL one round trip: ``image_skill_admission_lock`` (migration 0013)
+    locks, then reads in a fresh snapshot.
+    """
+    day_start = utc_day_bounds(utc_now())[0]
+    if session.get_bind().dialect.name == "sqlite":
+        return await jobs_today_and_balance(session, actor_id, day_start)
+    params = {"actor_id": actor_id, "day": day_key(day_start)}
+    used, balance = (await session.execute(_LOCK_FOR_ADMISSION, params)).one()
+    return int(used or 0), int(balance or 0)
+
+
+_LOCK_FOR_ADMISSION = text("SELECT * FROM image_skill_admission_lock(:actor_id, :day)").bindparams(
+    bindparam("actor_id", type_=String()), bindparam("day", type_=String())
+)
+
+
+def admission_refusal(
+    settings: Settings, principal: Principal, credits: int, used: int, balance: int
 ) -> ImageSkillError | None:
-    """Why a job of ``credits`` may not start now (None: it may)."""
+    """Why a job of ``credits`` may not start now, with ``used`` jobs today and
+    ``balance`` left (``lock_for_admission``); None: it may."""
     if principal.is_local_owner:
         return None
-    day_start = utc_day_bounds(utc_now())[0]
-    used, balance = await jobs_today_and_balance(session, principal.actor_id, day_start)
     return _refusal(settings, principal, credits, used, balance)
 
 

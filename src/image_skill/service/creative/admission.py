@@ -190,12 +190,12 @@ async def _commit_admission(
     async with runtime.account_lock(principal.actor_id):
         try:
             async with session_scope(runtime.engine, write=True) as session:
-                await accounting.lock_account(session, principal.actor_id)
+                used, balance = await accounting.lock_for_admission(session, principal.actor_id)
                 # A concurrent duplicate may have claimed the key while we waited for the
                 # lock; it must replay, not be refused for the credits the first one holds.
                 if key and await idempotency.find(session, principal.actor_id, plan.operation, key):
                     raise _KeyTaken
-                refusal = await accounting.admission_refusal(session, settings, principal, credits)
+                refusal = accounting.admission_refusal(settings, principal, credits, used, balance)
                 if refusal is not None:
                     raise refusal
                 order_row = JobOrder(job_id=job.id, payload=order.payload(), created_at=now)
