@@ -25,6 +25,10 @@ import orjson
 from sqlalchemy import Column, String, Table, TextClause, bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# As SQLAlchemy's JSON columns write them (``json.dumps``): a naive datetime is UTC here,
+# a dict key that is not a string is written as one.
+_JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+
 
 @dataclass(frozen=True)
 class TableRows:
@@ -56,7 +60,7 @@ async def insert_together(session: AsyncSession, parts: Sequence[TableRows]) -> 
     shapes = tuple((part.table, _columns_of(part), part.skip_conflicts) for part in parts)
     params = {
         f"rows_{index}": orjson.dumps(
-            [_complete(row, columns) for row in part.rows], option=orjson.OPT_NAIVE_UTC
+            [_complete(row, columns) for row in part.rows], option=_JSON_OPTIONS
         ).decode()
         for index, (part, (_, columns, _)) in enumerate(zip(parts, shapes, strict=True))
     }
