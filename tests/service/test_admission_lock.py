@@ -24,6 +24,7 @@ from image_skill.service.credits import ledger
 from image_skill.service.db.engine import create_engine_for, session_scope
 from image_skill.service.db.migrate import upgrade_to_head
 from image_skill.service.db.models import Job
+from image_skill.service.identity.principal import Principal
 from image_skill.service.settings import Settings
 from tests.support.ledger import new_account
 
@@ -35,12 +36,13 @@ def test_the_quota_read_waits_for_the_lock_and_sees_its_holder(
     settings = Settings(database_url=database_url, home=tmp_path / "home", environment="test")
     upgrade_to_head(settings)
     org_id, actor_id = new_account(db, "raced")
+    agent = Principal(actor_id, "agent", org_id, "unclaimed", "restricted")
 
     async def holder(
         engine: AsyncEngine, locked: asyncio.Event, release: asyncio.Event
     ) -> tuple[int, int]:
         async with session_scope(engine, write=True) as session:
-            seen = await accounting.lock_for_admission(session, actor_id)
+            seen = await accounting.lock_for_admission(session, agent)
             locked.set()
             now = utc_now()
             session.add(
@@ -64,7 +66,7 @@ def test_the_quota_read_waits_for_the_lock_and_sees_its_holder(
         await locked.wait()
         async with session_scope(engine, write=True) as session:
             started = time.monotonic()
-            seen = await accounting.lock_for_admission(session, actor_id)
+            seen = await accounting.lock_for_admission(session, agent)
             return seen, time.monotonic() - started
 
     async def race() -> tuple[tuple[int, int], tuple[tuple[int, int], float]]:

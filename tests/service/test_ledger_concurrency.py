@@ -500,7 +500,7 @@ async def _job(
     """Admit one job as ``_admit`` does, then settle it, fail it or leave it running."""
     job_id = new_id("job")
     async with session_scope(bench.engine, write=True) as session:
-        used, balance = await accounting.lock_for_admission(session, principal.actor_id)
+        used, balance = await accounting.lock_for_admission(session, principal)
         refusal = accounting.admission_refusal(bench.settings, principal, credits, used, balance)
         if refusal is not None:
             assert refusal.code == "INSUFFICIENT_CREDITS", refusal.code

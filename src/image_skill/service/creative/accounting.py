@@ -51,15 +51,19 @@ _LOCK_ACCOUNT = (
 )
 
 
-async def lock_for_admission(session: AsyncSession, actor_id: str) -> tuple[int, int]:
+async def lock_for_admission(session: AsyncSession, principal: Principal) -> tuple[int, int]:
     """Take the account's admission lock (``lock_account``), then read its jobs today and
     balance, as committed by the time the lock was granted.
 
     On PostgreSQL one round trip: ``image_skill_admission_lock`` (migration 0013)
-    locks, then reads in a fresh snapshot.
+    locks, then reads in a fresh snapshot. On SQLite, whose BEGIN IMMEDIATE is the
+    lock, the embedded mode's local owner (never refused) reads nothing.
     """
     day_start = utc_day_bounds(utc_now())[0]
+    actor_id = principal.actor_id
     if session.get_bind().dialect.name == "sqlite":
+        if principal.is_local_owner:
+            return 0, 0
         return await jobs_today_and_balance(session, actor_id, day_start)
     params = {"actor_id": actor_id, "day": day_key(day_start)}
     used, balance = (await session.execute(_LOCK_FOR_ADMISSION, params)).one()

@@ -190,7 +190,7 @@ async def _commit_admission(
     async with runtime.account_lock(principal.actor_id):
         try:
             async with session_scope(runtime.engine, write=True) as session:
-                used, balance = await accounting.lock_for_admission(session, principal.actor_id)
+                used, balance = await accounting.lock_for_admission(session, principal)
                 # A concurrent duplicate may have claimed the key while we waited for the
                 # lock; it must replay, not be refused for the credits the first one holds.
                 if key and await idempotency.find(session, principal.actor_id, plan.operation, key):
