@@ -5,7 +5,8 @@ Timestamps to the microsecond, floats to the last bit, JSON values (and a Python
 ``None`` in a JSON column), Python defaults for columns a row leaves out, a row
 pointing at a row of another part of the same call, a taken ledger scope skipped
 with its neighbours still written (and the running balance moved by the ledger's
-trigger), and a failing part leaving nothing of the others.
+trigger), a failing part leaving nothing of the others, and text a client could send
+(quotes, SQL, separators, astral characters, a megabyte) unchanged.
 """
 
 from __future__ import annotations
@@ -124,6 +125,43 @@ def test_rows_of_several_tables_read_back_as_written(settings: Settings, db: Eng
         assert stored_order is not None and stored_order.payload == {"prompt": "a red kite"}
         account = session.get(CreditAccount, actor_id)
         assert account is not None and (account.balance, account.reserved) == (-3, 3)
+
+
+# Text a client can put in a prompt or a model parameter: quotes and backslashes that
+# a hand-built JSON or SQL string would break on, SQL itself, line and paragraph
+# separators, right-to-left marks, astral characters, and a 1 MB string.
+AWKWARD = [
+    "\"quoted\" and \\backslashed\\ and 'single'",
+    "'); DROP TABLE jobs; --",
+    "line\nbreak\ttab \u2028 \u2029 \u202e\u202d",
+    "emoji \U0001f600 and \U00010348",
+    "x" * 1_000_000,
+]
+
+
+def test_awkward_text_reads_back_unchanged(settings: Settings, db: Engine) -> None:
+    org_id, actor_id = new_account(db, "awkward")
+    jobs = [_job(org_id, actor_id, parameters={"text": text, text[:40]: 1}) for text in AWKWARD]
+    orders = [
+        JobOrder(job_id=job.id, payload={"prompt": text}, created_at=WHEN)
+        for job, text in zip(jobs, AWKWARD, strict=True)
+    ]
+    # A JSON column keeps a NUL as its escape (the API refuses one before this).
+    orders[0].payload = {"prompt": "nul \u0000 inside"}
+    _write(
+        settings,
+        [
+            TableRows(JOBS, [insert_values(job) for job in jobs]),
+            TableRows(ORDERS, [insert_values(order) for order in orders]),
+        ],
+    )
+    with Session(db) as session:
+        for job, order, text in zip(jobs, orders, AWKWARD, strict=True):
+            stored = session.get(Job, job.id)
+            assert stored is not None and stored.parameters == {"text": text, text[:40]: 1}
+            stored_order = session.get(JobOrder, job.id)
+            assert stored_order is not None and stored_order.payload == order.payload
+        assert session.scalar(select(func.count()).select_from(Job)) == len(AWKWARD)
 
 
 def test_a_taken_scope_is_skipped_and_the_rest_written(settings: Settings, db: Engine) -> None:

@@ -8,7 +8,10 @@ request waits for all of them. Here each table's rows travel as one JSON
 parameter, unpacked by ``json_populate_recordset`` inside a data-modifying CTE,
 and all the tables go in one statement. Its constraints are checked as the
 statement ends, so a row may point at a row of another part; its triggers (the
-ledger's running balance) run as for any insert.
+ledger's running balance) run as for any insert. A JSON column's value travels
+as its own JSON text inside that parameter and is parsed back by the statement:
+``json_populate_recordset`` refuses a ``\u0000`` escape anywhere in what it
+unpacks, which a ``json`` column itself stores.
 
 SQLite, in this process with no round trip to save, gets one executemany per
 table, in the order given.
@@ -22,7 +25,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, String, Table, TextClause, bindparam, insert, text
+from sqlalchemy import JSON, Column, String, Table, TextClause, bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # As SQLAlchemy's JSON columns write them (``json.dumps``): a naive datetime is UTC here,
@@ -59,12 +62,32 @@ async def insert_together(session: AsyncSession, parts: Sequence[TableRows]) -> 
         return
     shapes = tuple((part.table, _columns_of(part), part.skip_conflicts) for part in parts)
     params = {
-        f"rows_{index}": orjson.dumps(
-            [_complete(row, columns) for row in part.rows], option=_JSON_OPTIONS
-        ).decode()
+        f"rows_{index}": _json(
+            [_with_json_as_text(_complete(row, columns), columns) for row in part.rows]
+        )
         for index, (part, (_, columns, _)) in enumerate(zip(parts, shapes, strict=True))
     }
     await session.execute(_all_tables(shapes), params)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+
+
+def _with_json_as_text(row: dict[str, Any], columns: tuple[Column[Any], ...]) -> dict[str, Any]:
+    """``row`` with each JSON column's value as its JSON text (see the module docstring)."""
+    keys = _json_keys(columns)
+    if not keys:
+        return row
+    return {
+        key: _json(value) if key in keys and value is not None else value
+        for key, value in row.items()
+    }
+
+
+@cache
+def _json_keys(columns: tuple[Column[Any], ...]) -> frozenset[str]:
+    return frozenset(column.key for column in columns if isinstance(column.type, JSON))
 
 
 def _columns_of(part: TableRows) -> tuple[Column[Any], ...]:
@@ -133,13 +156,20 @@ def _all_tables(shapes: tuple[tuple[Table, tuple[Column[Any], ...], bool], ...])
     inserts = []
     for index, (table, columns, skip_conflicts) in enumerate(shapes):
         names = ", ".join(_quoted(column.key) for column in columns)
+        values = ", ".join(
+            # A JSON column arrives as a JSON string holding its text: parse that text.
+            f"CAST({_quoted(column.key)} #>> '{{}}' AS json)"
+            if column.key in _json_keys(columns)
+            else _quoted(column.key)
+            for column in columns
+        )
         rows = f"CAST(:rows_{index} AS json)"
         source = f"json_populate_recordset(NULL::{_quoted(table.name)}, {rows})"
         after = f" WHERE (SELECT count(*) FROM part_{index - 1}) >= 0" if index else ""
         conflict = " ON CONFLICT DO NOTHING" if skip_conflicts else ""
         inserts.append(
             f"part_{index} AS (INSERT INTO {_quoted(table.name)} ({names}) "
-            f"SELECT {names} FROM {source}{after}{conflict} RETURNING 1)"
+            f"SELECT {values} FROM {source}{after}{conflict} RETURNING 1)"
         )
     statement = text(f"WITH {', '.join(inserts)} SELECT count(*) FROM part_{len(shapes) - 1}")
     return statement.bindparams(
