@@ -25,7 +25,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Column, String, Table, TextClause, bindparam, insert, text
+from sqlalchemy import JSON, Column, Executable, String, Table, TextClause, bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # As SQLAlchemy's JSON columns write them (``json.dumps``): a naive datetime is UTC here,
@@ -129,9 +129,7 @@ def _complete(row: dict[str, Any], columns: tuple[Column[Any], ...]) -> dict[str
 
 
 @cache
-def _one_table(
-    table: Table, columns: tuple[Column[Any], ...], skip_conflicts: bool
-) -> TextClause | Any:
+def _one_table(table: Table, columns: tuple[Column[Any], ...], skip_conflicts: bool) -> Executable:
     """One table's INSERT for executemany, built once per table and column set."""
     if not skip_conflicts:
         return insert(table)
